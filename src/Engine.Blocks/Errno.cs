@@ -1,0 +1,28 @@
+namespace Engine.Blocks;
+
+/// <summary>The Linux errno values the block layer reports.</summary>
+public static class Errno
+{
+#pragma warning disable CS1591 // the names are the documentation
+    public const int EPERM = 1;
+    public const int EIO = 5;
+    public const int EBADF = 9;
+    public const int EAGAIN = 11;
+    public const int ENOMEM = 12;
+    public const int EFAULT = 14;
+    public const int EINVAL = 22;
+    public const int EFBIG = 27;
+    public const int ENOSPC = 28;
+    public const int ESPIPE = 29;
+    public const int EROFS = 30;
+    public const int EPIPE = 32;
+    public const int ENXIO = 6;
+    public const int EOPNOTSUPP = 95;
+    public const int ENOTSUP = 95;
+    public const int EOVERFLOW = 75;
+    public const int ECONNRESET = 104;
+    public const int ESHUTDOWN = 108;
+    public const int EDQUOT = 122;
+    public const int EINTR = 4;
+#pragma warning restore CS1591
+}
