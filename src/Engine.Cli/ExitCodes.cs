@@ -1,0 +1,20 @@
+namespace Engine.Cli;
+
+/// <summary>Exit codes shared by every command (sysexits-style, so scripts can tell causes apart).</summary>
+internal static class ExitCodes
+{
+    /// <summary>Success.</summary>
+    public const int Ok = 0;
+
+    /// <summary>Runtime failure (I/O error, peer failure).</summary>
+    public const int Failure = 1;
+
+    /// <summary>Bad command-line usage.</summary>
+    public const int Usage = 64;
+
+    /// <summary>An input file is missing or unreadable.</summary>
+    public const int NoInput = 66;
+
+    /// <summary>A socket or port could not be used.</summary>
+    public const int Unavailable = 69;
+}

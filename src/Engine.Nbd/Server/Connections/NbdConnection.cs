@@ -1,0 +1,144 @@
+using System.Net.Sockets;
+using Engine.Nbd.Server.Handshake;
+using Engine.Nbd.Server.Transmission;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Nbd.Server.Connections;
+
+/// <summary>
+/// One client connection. Its reader thread runs the handshake and then the transmission phase; in transmission a
+/// writer thread sends the replies. Blocking threads per connection cost a little memory but spend the fewest cycles
+/// per byte, and isolate clients: a stalled client stalls only its own threads.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The reader thread disposes the channel when it ends; the abort source has no timer and may be cancelled after that, so it is never disposed.")]
+internal sealed class NbdConnection
+{
+    private readonly NbdServer _server;
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private readonly string _peer;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _abort = new();
+    private readonly Lock _lock = new();
+    private SocketChannel? _channel;
+    private bool _inTransmission;
+    private bool _shuttingDown;
+    private string? _closeReason;
+
+    public NbdConnection(NbdServer server, Socket socket, long id, ILogger logger)
+    {
+        _server = server;
+        _socket = socket;
+        _logger = logger;
+        _peer = $"conn#{id}";
+    }
+
+    /// <summary>Completes when the connection is closed and its threads are done.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Why the connection closed (the first reason recorded wins).</summary>
+    public string? CloseReason => _closeReason;
+
+    public void Start()
+    {
+        var thread = new Thread(Run) { IsBackground = true, Name = $"nbd-reader {_peer}" };
+        thread.Start();
+    }
+
+    /// <summary>Stops reading new requests; those in flight still get replies. Handshakes in progress end now.</summary>
+    public void BeginShutdown()
+    {
+        lock (_lock)
+        {
+            _shuttingDown = true;
+            if (_channel is null)
+            {
+                return;
+            }
+
+            if (_inTransmission)
+            {
+                _channel.ShutdownReceive();
+            }
+            else
+            {
+                _channel.ShutdownBoth();
+            }
+        }
+    }
+
+    /// <summary>Drops the connection now: blocked sends and receives fail, device calls are cancelled.</summary>
+    public void Abort(string reason)
+    {
+        RecordClose(reason);
+        _abort.Cancel();
+        lock (_lock)
+        {
+            _channel?.ShutdownBoth();
+        }
+    }
+
+    private void Run()
+    {
+        try
+        {
+            SocketChannel channel;
+            lock (_lock)
+            {
+                channel = _channel = new SocketChannel(_socket);
+                if (_shuttingDown)
+                {
+                    throw new ConnectionClosedException("server is shutting down");
+                }
+            }
+
+            channel.SetReceiveTimeout(_server.Options.HandshakeTimeout);
+            var session = new HandshakeSession(_server, channel, _logger, _peer).Run();
+            if (session is null)
+            {
+                RecordClose("client aborted the handshake");
+                return;
+            }
+
+            lock (_lock)
+            {
+                _inTransmission = true;
+                if (_shuttingDown)
+                {
+                    channel.ShutdownReceive();
+                }
+            }
+
+            channel.SetReceiveTimeout(TimeSpan.Zero);
+            ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders);
+            new TransmissionSession(session, channel, _server.Options, _logger, _peer, _abort.Token).Run();
+            RecordClose("client disconnected");
+        }
+        catch (ConnectionClosedException ex)
+        {
+            RecordClose(ex.Message);
+        }
+        catch (Exception ex)
+        {
+            RecordClose(ex.Message);
+            ServerLog.ConnectionFailed(_logger, ex, _peer);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _channel?.Dispose();
+                if (_channel is null)
+                {
+                    _socket.Dispose();
+                }
+            }
+
+            ServerLog.ConnectionClosed(_logger, _peer, _closeReason);
+            _server.OnConnectionClosed(this);
+            _completion.TrySetResult();
+        }
+    }
+
+    private void RecordClose(string reason) => Interlocked.CompareExchange(ref _closeReason, reason, null);
+}

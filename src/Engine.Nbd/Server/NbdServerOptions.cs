@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Nbd.Server;
+
+/// <summary>Tunables of an <see cref="NbdServer"/>; the defaults suit qemu, nbdkit-era clients and nbdcopy.</summary>
+public sealed class NbdServerOptions
+{
+    /// <summary>Requests one connection may have in flight before the server stops reading from it.</summary>
+    public int MaxRequestsInFlight { get; init; } = 64;
+
+    /// <summary>Largest READ or WRITE payload accepted, advertised in <c>NBD_INFO_BLOCK_SIZE</c>.</summary>
+    public int MaxPayload { get; init; } = Protocol.NbdWire.DefaultMaxPayload;
+
+    /// <summary>Connections served at once; further ones are closed at accept.</summary>
+    public int MaxConnections { get; init; } = 1024;
+
+    /// <summary>How long a client may take over the whole handshake before it is dropped.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Options one handshake may send before the server gives up on the client.</summary>
+    public int MaxOptions { get; init; } = 256;
+
+    /// <summary>Whether reads from file-backed exports go from the page cache to the socket with sendfile(2).</summary>
+    public bool ZeroCopyReads { get; init; } = true;
+
+    /// <summary>Where diagnostics go; null for none.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+}

@@ -1,0 +1,141 @@
+using Engine.Blocks;
+using Engine.Nbd.Protocol;
+
+namespace Engine.Nbd.Server.Transmission;
+
+/// <summary>
+/// NBD_CMD_READ. With structured replies the range is described by the device's extents: zero extents become
+/// OFFSET_HOLE chunks, the rest OFFSET_DATA chunks. Data of file-backed exports goes from the page cache to the
+/// socket with sendfile(2); other devices read into a pooled buffer that the writer sends without copying.
+/// </summary>
+internal sealed partial class TransmissionSession
+{
+    /// <summary>Answers a read of a file-backed export on the reader thread; no data is touched in user space.</summary>
+    private bool TryReadWithSendFile(ReplyJob job)
+    {
+        try
+        {
+            var layout = DescribeReadAsync(job);
+            if (!layout.IsCompletedSuccessfully)
+            {
+                // Only devices with synchronous extents expose sendfile; anything else is waited for here.
+                layout.AsTask().GetAwaiter().GetResult();
+            }
+
+            ComposeRead(job, useFile: true);
+        }
+        catch (Exception ex)
+        {
+            Fail(job, ex);
+        }
+
+        return true;
+    }
+
+    private async ValueTask ReadAsync(ReplyJob job)
+    {
+        await DescribeReadAsync(job).ConfigureAwait(false);
+        var offset = (long)job.Request.Offset;
+        var length = (int)job.Request.Length;
+        if (_sendFileSource is null && length > 0)
+        {
+            job.Buffer = Blocks.Buffers.BufferPool.Shared.Rent(length);
+            for (var i = 0; i < job.Extents.Count; i++)
+            {
+                var extent = job.Extents.AsSpan()[i];
+                if (!IsZero(extent))
+                {
+                    var start = (int)(extent.Offset - offset);
+                    await _device.ReadAsync(extent.Offset, job.Buffer.Memory.Slice(start, (int)extent.Length), _aborted).ConfigureAwait(false);
+                }
+            }
+        }
+
+        ComposeRead(job, useFile: _sendFileSource is not null);
+    }
+
+    /// <summary>Fills <see cref="ReplyJob.Extents"/> with extents covering exactly the requested range.</summary>
+    private async ValueTask DescribeReadAsync(ReplyJob job)
+    {
+        var offset = (long)job.Request.Offset;
+        var length = (long)job.Request.Length;
+        job.Extents.Clear();
+        if (length == 0)
+        {
+            return;
+        }
+
+        if (!_structured || job.Request.Flags.HasFlag(CommandFlags.DontFragment) || !_capabilities.HasFlag(BlockDeviceCapabilities.Extents))
+        {
+            job.Extents.Add(offset, length, ExtentFlags.Data);
+            return;
+        }
+
+        var covered = 0L;
+        while (covered < length)
+        {
+            var n = await _device.GetExtentsAsync(offset + covered, length - covered, job.Extents, _aborted).ConfigureAwait(false);
+            if (n <= 0 || n > length - covered)
+            {
+                throw new BlockDeviceException(Errno.EIO, $"device reported {n} bytes of extents at {offset + covered}");
+            }
+
+            covered += n;
+        }
+    }
+
+    private void ComposeRead(ReplyJob job, bool useFile)
+    {
+        var offset = (long)job.Request.Offset;
+        var extents = job.Extents.AsSpan();
+        if (!_structured)
+        {
+            job.AppendSimpleReply(NbdError.None);
+            AppendData(job, offset, offset, job.Request.Length, useFile);
+            return;
+        }
+
+        if (extents.Length == 0)
+        {
+            job.AppendChunkHeader(_extended, ReplyFlags.Done, NbdReplyType.None, 0);
+            return;
+        }
+
+        for (var i = 0; i < extents.Length; i++)
+        {
+            var extent = extents[i];
+            var flags = i == extents.Length - 1 ? ReplyFlags.Done : ReplyFlags.None;
+            if (IsZero(extent))
+            {
+                job.AppendChunkHeader(_extended, flags, NbdReplyType.OffsetHole, 12);
+                job.AppendUInt64((ulong)extent.Offset);
+                job.AppendUInt32((uint)extent.Length);
+            }
+            else
+            {
+                job.AppendChunkHeader(_extended, flags, NbdReplyType.OffsetData, 8 + extent.Length);
+                job.AppendUInt64((ulong)extent.Offset);
+                AppendData(job, offset, extent.Offset, (ulong)extent.Length, useFile);
+            }
+        }
+    }
+
+    private static void AppendData(ReplyJob job, long requestOffset, long offset, ulong length, bool useFile)
+    {
+        if (length == 0)
+        {
+            return;
+        }
+
+        if (useFile)
+        {
+            job.AppendFileData(offset, (long)length);
+        }
+        else
+        {
+            job.AppendBufferData((int)(offset - requestOffset), (int)length);
+        }
+    }
+
+    private static bool IsZero(in Extent extent) => (extent.Flags & ExtentFlags.Zero) != 0;
+}
