@@ -22,6 +22,7 @@ internal sealed class ReplyWriter
     private readonly Thread _thread;
     private bool _completed;
     private bool _waiting;
+    private bool _sending;
     private volatile bool _broken;
 
     public ReplyWriter(SocketChannel channel, int fileFd, Action<ReplyJob> recycle, ILogger logger, string peer)
@@ -44,7 +45,41 @@ internal sealed class ReplyWriter
         lock (_queue)
         {
             _queue.Enqueue(job);
-            if (_waiting)
+            if (_waiting && !_sending)
+            {
+                Monitor.Pulse(_queue);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends the reply on the calling thread when nobody else is sending and nothing is queued, saving the writer
+    /// thread's wake-up on the latency-critical path; otherwise queues it. Only the reader thread calls this: if
+    /// the client stops reading, blocking the reader is the back-pressure we want anyway.
+    /// </summary>
+    public void SendOrEnqueue(ReplyJob job)
+    {
+        lock (_queue)
+        {
+            if (_sending || _queue.Count > 0 || _broken)
+            {
+                _queue.Enqueue(job);
+                if (_waiting && !_sending)
+                {
+                    Monitor.Pulse(_queue);
+                }
+
+                return;
+            }
+
+            _sending = true;
+        }
+
+        SendAndRecycle(job, more: false);
+        lock (_queue)
+        {
+            _sending = false;
+            if (_waiting && _queue.Count > 0)
             {
                 Monitor.Pulse(_queue);
             }
@@ -67,47 +102,58 @@ internal sealed class ReplyWriter
     {
         while (true)
         {
-            ReplyJob? job;
+            ReplyJob job;
             bool more;
             lock (_queue)
             {
-                while (_queue.Count == 0 && !_completed)
+                while (_queue.Count == 0 || _sending)
                 {
+                    if (_completed && _queue.Count == 0 && !_sending)
+                    {
+                        return;
+                    }
+
                     _waiting = true;
                     Monitor.Wait(_queue);
                     _waiting = false;
                 }
 
-                if (!_queue.TryDequeue(out job))
-                {
-                    return;
-                }
-
+                job = _queue.Dequeue();
+                _sending = true;
                 more = _queue.Count > 0;
             }
 
-            if (!_broken)
+            SendAndRecycle(job, more);
+            lock (_queue)
             {
-                try
-                {
-                    Send(job, more);
-                    if (job.FatalAfterSend)
-                    {
-                        throw new ConnectionClosedException("a read failed after its reply header was sent");
-                    }
-                }
-                catch (ConnectionClosedException ex)
-                {
-                    _broken = true;
-                    ServerLog.SendStopped(_logger, _peer, ex.Message);
+                _sending = false;
+            }
+        }
+    }
 
-                    // Wake the reader too: nothing more can be answered on this connection.
-                    _channel.ShutdownBoth();
+    private void SendAndRecycle(ReplyJob job, bool more)
+    {
+        if (!_broken)
+        {
+            try
+            {
+                Send(job, more);
+                if (job.FatalAfterSend)
+                {
+                    throw new ConnectionClosedException("a read failed after its reply header was sent");
                 }
             }
+            catch (ConnectionClosedException ex)
+            {
+                _broken = true;
+                ServerLog.SendStopped(_logger, _peer, ex.Message);
 
-            _recycle(job);
+                // Wake the reader too: nothing more can be answered on this connection.
+                _channel.ShutdownBoth();
+            }
         }
+
+        _recycle(job);
     }
 
     private unsafe void Send(ReplyJob job, bool more)

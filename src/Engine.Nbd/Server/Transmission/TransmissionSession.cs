@@ -196,13 +196,13 @@ internal sealed partial class TransmissionSession
         {
             ServerLog.RequestRefused(_logger, _peer, request.Command, request.Offset, request.Length, message);
             AppendError(job, error, message!);
-            _writer.Enqueue(job);
+            _writer.SendOrEnqueue(job);
             return;
         }
 
         if (request.Command == NbdCommand.Read && _sendFileSource is not null && TryReadWithSendFile(job))
         {
-            _writer.Enqueue(job);
+            _writer.SendOrEnqueue(job);
             return;
         }
 
