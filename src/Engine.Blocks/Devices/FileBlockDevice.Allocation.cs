@@ -54,7 +54,7 @@ public sealed partial class FileBlockDevice
         DeviceRange.CheckWrite(offset, length, Size, $"write zeroes on {Path}");
         if ((flags & WriteZeroesFlags.FastOnly) != 0 && !_fastZero)
         {
-            throw new BlockDeviceException(Errno.ENOTSUP, $"write zeroes on {Path} at {offset}+{length}: no fast zeroing here");
+            throw new BlockDeviceException(Errno.ENOTSUP, $"write zeroes on {Path} at {offset}+{length}: the device cannot zero without writing");
         }
 
         if (length > 0)
@@ -266,13 +266,14 @@ public sealed partial class FileBlockDevice
 
     private async ValueTask ZeroBlockDeviceAsync(long offset, long length, WriteZeroesFlags flags, CancellationToken cancellationToken)
     {
-        // The ioctls take whole sectors only; the partial sectors at the edges are written.
+        // The ioctls take whole sectors only; the partial sectors at the edges are written, through the buffered
+        // descriptor in O_DIRECT mode because they are not sector-aligned.
         var end = offset + length;
         var start = Math.Min((offset + _sectorSize - 1) & ~(long)(_sectorSize - 1), end);
         var alignedEnd = Math.Max(end & ~(long)(_sectorSize - 1), start);
         if (start > offset)
         {
-            await WriteZeroesSlowAsync(offset, start - offset, cancellationToken);
+            await WritePartialBlockZeroesAsync(offset, (int)(start - offset), cancellationToken);
         }
 
         if (alignedEnd > start && !await RunAsync(() => TryZeroBlockRange(start, alignedEnd - start, flags), cancellationToken))
@@ -287,7 +288,7 @@ public sealed partial class FileBlockDevice
 
         if (end > alignedEnd)
         {
-            await WriteZeroesSlowAsync(alignedEnd, end - alignedEnd, cancellationToken);
+            await WritePartialBlockZeroesAsync(alignedEnd, (int)(end - alignedEnd), cancellationToken);
         }
     }
 
@@ -313,6 +314,20 @@ public sealed partial class FileBlockDevice
 
     private async ValueTask WriteZeroesSlowAsync(long offset, long length, CancellationToken cancellationToken)
     {
+        // O_DIRECT writes must start on a block boundary; the buffered descriptor takes the piece before it.
+        var head = _direct ? (int)Math.Min(length, -offset & (MinimumBlockSize - 1)) : 0;
+        if (head > 0)
+        {
+            await WritePartialBlockZeroesAsync(offset, head, cancellationToken);
+            offset += head;
+            length -= head;
+        }
+
+        if (length == 0)
+        {
+            return;
+        }
+
         using var zeroes = BufferPool.Shared.Rent((int)Math.Min(length, ZeroChunkSize));
         zeroes.Span.Clear();
         while (length > 0)
@@ -321,6 +336,18 @@ public sealed partial class FileBlockDevice
             await WriteCoreAsync(offset, zeroes.Memory[..count], cancellationToken);
             offset += count;
             length -= count;
+        }
+    }
+
+    private async ValueTask WritePartialBlockZeroesAsync(long offset, int length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await RandomAccess.WriteAsync(_tailHandle ?? _handle, new byte[length], offset, cancellationToken);
+        }
+        catch (Exception e) when (IsSystemError(e))
+        {
+            throw Failure("pwrite", offset, length, e);
         }
     }
 

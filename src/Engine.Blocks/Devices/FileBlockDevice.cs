@@ -114,7 +114,8 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
                 tailHandle = OpenHandle($"/proc/self/fd/{handle.DangerousGetHandle()}", LibC.O_RDWR | LibC.O_CLOEXEC, "open");
             }
 
-            var preferred = stat.BlockSize is >= 512 and <= 1 << 20 && int.IsPow2((int)stat.BlockSize) ? (int)stat.BlockSize : 4096;
+            // At least a page: smaller writes make the page cache read-modify-write.
+            var preferred = stat.BlockSize is > 4096 and <= 1 << 20 && int.IsPow2((int)stat.BlockSize) ? (int)stat.BlockSize : 4096;
             return new FileBlockDevice(path, handle, options, stat.IsBlockDevice, size, sectorSize, preferred, tailHandle);
         }
         catch

@@ -15,8 +15,8 @@ public sealed class MemoryBlockDevice : IBlockDevice
 
     private const int PageShift = 16;
 
-    // Caps one extent query so that a huge, empty device is walked in several calls rather than one long lock hold.
-    private const long MaxPagesPerExtentQuery = 1 << 16;
+    // Caps the pages one extent query looks at, so that the lock is never held for long.
+    private const int MaxPagesPerExtentQuery = 1 << 14;
 
     private readonly Dictionary<long, byte[]> _pages = [];
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
@@ -187,27 +187,74 @@ public sealed class MemoryBlockDevice : IBlockDevice
         ThrowIfDisposed();
         DeviceRange.CheckNonEmpty(offset, length, Size, "extents");
         var end = offset + length;
-        var position = offset;
+        long covered;
         _lock.EnterReadLock();
         try
         {
-            for (var pages = 0L; position < end && pages < MaxPagesPerExtentQuery; pages++)
-            {
-                var pageEnd = Math.Min(((position >> PageShift) + 1) << PageShift, end);
-                var flags = _pages.ContainsKey(position >> PageShift) ? ExtentFlags.Data : ExtentFlags.HoleZero;
-                extents.Add(position, pageEnd - position, flags);
-                position = pageEnd;
-            }
+            var pagesInRange = ((end - 1) >> PageShift) - (offset >> PageShift) + 1;
+            covered = pagesInRange <= _pages.Count ? WalkPages(offset, end, extents) : WalkPresentPages(offset, end, extents);
         }
         finally
         {
             _lock.ExitReadLock();
         }
 
-        return ValueTask.FromResult(position - offset);
+        return ValueTask.FromResult(covered);
     }
 
-    /// <summary>Drops every page; the device reads as zeroes afterwards.</summary>
+    /// <summary>Looks every page of the range up: cheapest when the range is small next to the page table.</summary>
+    private long WalkPages(long offset, long end, ExtentList extents)
+    {
+        var position = offset;
+        for (var pages = 0; position < end && pages < MaxPagesPerExtentQuery; pages++)
+        {
+            var pageEnd = Math.Min(((position >> PageShift) + 1) << PageShift, end);
+            extents.Add(position, pageEnd - position, _pages.ContainsKey(position >> PageShift) ? ExtentFlags.Data : ExtentFlags.HoleZero);
+            position = pageEnd;
+        }
+
+        return position - offset;
+    }
+
+    /// <summary>Sorts the pages present in the range: cheapest when the range is mostly holes, however large.</summary>
+    private long WalkPresentPages(long offset, long end, ExtentList extents)
+    {
+        var first = offset >> PageShift;
+        var last = (end - 1) >> PageShift;
+        var present = new List<long>();
+        foreach (var index in _pages.Keys)
+        {
+            if (index >= first && index <= last)
+            {
+                present.Add(index);
+            }
+        }
+
+        present.Sort();
+        var position = offset;
+        foreach (var index in present.Take(MaxPagesPerExtentQuery))
+        {
+            var pageStart = Math.Max(index << PageShift, offset);
+            if (pageStart > position)
+            {
+                extents.Add(position, pageStart - position, ExtentFlags.HoleZero);
+            }
+
+            var pageEnd = Math.Min((index + 1) << PageShift, end);
+            extents.Add(pageStart, pageEnd - pageStart, ExtentFlags.Data);
+            position = pageEnd;
+        }
+
+        if (present.Count <= MaxPagesPerExtentQuery && position < end)
+        {
+            extents.Add(position, end - position, ExtentFlags.HoleZero);
+            position = end;
+        }
+
+        return position - offset;
+    }
+
+    /// <summary>Frees the pages; later calls throw <see cref="ObjectDisposedException"/>. Safe to call more than once.</summary>
     public ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Engine.Nbd.Server.Connections;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -224,6 +225,12 @@ public sealed class NbdServer : IAsyncDisposable
                 ServerLog.AcceptFailed(_logger, ex, description);
                 await Task.Delay(100).ConfigureAwait(false);
                 continue;
+            }
+
+            if (client.AddressFamily != AddressFamily.Unix)
+            {
+                // Replies are small headers followed by data: Nagle would hold a header back for a whole RTT.
+                client.NoDelay = true;
             }
 
             NbdConnection? connection = null;

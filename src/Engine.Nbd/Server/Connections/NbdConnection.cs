@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Engine.Nbd.Server.Handshake;
 using Engine.Nbd.Server.Transmission;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Nbd.Server.Connections;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Server.Connections;
+using Engine.Nbd.Transport;
 
 namespace Engine.Nbd.Server.Handshake;
 

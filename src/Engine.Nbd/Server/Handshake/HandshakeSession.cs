@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Server.Connections;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Nbd.Server.Handshake;

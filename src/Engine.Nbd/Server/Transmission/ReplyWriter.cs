@@ -1,5 +1,5 @@
 using Engine.Nbd.Native;
-using Engine.Nbd.Server.Connections;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Nbd.Server.Transmission;

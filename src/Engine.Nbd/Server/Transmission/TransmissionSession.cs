@@ -2,7 +2,7 @@ using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Server.Connections;
+using Engine.Nbd.Transport;
 using Engine.Nbd.Server.Handshake;
 using Microsoft.Extensions.Logging;
 

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using Engine.Blocks.Buffers;
 using Engine.Nbd.Native;
 
-namespace Engine.Nbd.Server.Connections;
+namespace Engine.Nbd.Transport;
 
 /// <summary>
 /// Owns a connected socket and its receive buffer. Bytes are parsed in place from the buffer; bulk payloads are

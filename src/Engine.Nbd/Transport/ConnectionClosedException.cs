@@ -1,4 +1,4 @@
-namespace Engine.Nbd.Server.Connections;
+namespace Engine.Nbd.Transport;
 
 /// <summary>The peer went away or broke the protocol; the connection ends. Expected, not an error to report loudly.</summary>
 internal sealed class ConnectionClosedException(string reason, bool clean = false) : IOException(reason)

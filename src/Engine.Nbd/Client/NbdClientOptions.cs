@@ -1,0 +1,26 @@
+namespace Engine.Nbd.Client;
+
+/// <summary>How an <see cref="NbdClient"/> connects and how hard it drives the server.</summary>
+public sealed class NbdClientOptions
+{
+    /// <summary>Meta contexts to select (e.g. <c>base:allocation</c>, <c>qemu:dirty-bitmap:NAME</c>). <c>base:allocation</c> is always asked for.</summary>
+    public IReadOnlyList<string> MetaContexts { get; init; } = [];
+
+    /// <summary>Ask for extended headers (64-bit lengths) when the server offers them.</summary>
+    public bool ExtendedHeaders { get; init; } = true;
+
+    /// <summary>Ask for structured replies (sparse reads, block status).</summary>
+    public bool StructuredReplies { get; init; } = true;
+
+    /// <summary>Connections to open; 0 picks 4 when the server advertises multi-conn and 1 otherwise.</summary>
+    public int Connections { get; init; }
+
+    /// <summary>Requests in flight per connection before callers wait.</summary>
+    public int RequestsInFlight { get; init; } = 64;
+
+    /// <summary>How long to keep retrying to connect while the server is not yet listening.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>A request without a reply for this long breaks its connection (failing everything in flight on it); null waits for ever.</summary>
+    public TimeSpan? RequestTimeout { get; init; }
+}
