@@ -10,6 +10,31 @@ internal static class Program
     {
         var root = new RootCommand("Engine: a high-performance NBD and block-transfer engine.");
         root.Subcommands.Add(ServeCommand.Create());
-        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+        root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(CopyCommand.Create());
+        return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A bare <c>--map</c> means <c>--map=base:allocation</c>, as in nbdinfo, where the context can only be attached
+    /// with '='; otherwise the parser would take the URI that follows as the context.
+    /// </summary>
+    private static string[] NormalizeOptionalValues(string[] args)
+    {
+        var result = (string[])args.Clone();
+        for (var i = 0; i < result.Length; i++)
+        {
+            if (result[i] == "--")
+            {
+                break;
+            }
+
+            if (result[i] == "--map")
+            {
+                result[i] = "--map=" + Nbd.Protocol.NbdWire.BaseAllocation;
+            }
+        }
+
+        return result;
     }
 }

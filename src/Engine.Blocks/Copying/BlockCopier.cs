@@ -1,0 +1,173 @@
+using Engine.Blocks.Buffers;
+
+namespace Engine.Blocks.Copying;
+
+/// <summary>
+/// Copies one block device to another, sparse-aware: the source's extents say where the holes are, all-zero data
+/// blocks are detected, and holes become nothing (zeroed target), punched holes, or written zeroes (allocated).
+/// Many requests run at once, each with its own pooled buffer; the source is read straight into it and the target
+/// written from it, with no other copy.
+/// </summary>
+public static class BlockCopier
+{
+    /// <summary>Largest range asked of the source's extents at once.</summary>
+    private const long ExtentWindow = 1L << 30;
+
+    /// <summary>Copies <paramref name="source"/> to the start of <paramref name="target"/>, which must be at least as large.</summary>
+    /// <exception cref="ArgumentException">The target is smaller than the source or read-only.</exception>
+    public static async Task<BlockCopyResult> CopyAsync(IBlockDevice source, IBlockDevice target, BlockCopyOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        options ??= new BlockCopyOptions();
+        if (target.Size < source.Size)
+        {
+            throw new ArgumentException($"target ({target.Size} bytes) is smaller than the source ({source.Size} bytes)", nameof(target));
+        }
+
+        if (target.Capabilities.HasFlag(BlockDeviceCapabilities.ReadOnly))
+        {
+            throw new ArgumentException("target is read-only", nameof(target));
+        }
+
+        using var state = new CopyState(source, target, options, cancellationToken);
+        var workers = new Task[Math.Max(1, options.RequestsInFlight)];
+        for (var i = 0; i < workers.Length; i++)
+        {
+            workers[i] = Task.Run(state.WorkAsync, cancellationToken);
+        }
+
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+        return new BlockCopyResult(source.Size, state.DataBytes, state.ZeroBytes);
+    }
+
+    /// <summary>The shared cursor over the source's extents that the workers take pieces from.</summary>
+    private sealed class CopyState(IBlockDevice source, IBlockDevice target, BlockCopyOptions options, CancellationToken cancellationToken) : IDisposable
+    {
+        private readonly SemaphoreSlim _cursorLock = new(1, 1);
+        private readonly ExtentList _extents = new(256);
+        private readonly int _alignment = Math.Max(source.MinimumBlockSize, target.MinimumBlockSize);
+        private int _extentIndex;
+        private long _position;
+        private long _done;
+        private long _dataBytes;
+        private long _zeroBytes;
+
+        public long DataBytes => Interlocked.Read(ref _dataBytes);
+
+        public long ZeroBytes => Interlocked.Read(ref _zeroBytes);
+
+        public void Dispose() => _cursorLock.Dispose();
+
+        public async Task WorkAsync()
+        {
+            var requestSize = Math.Max(options.RequestSize & ~(_alignment - 1), _alignment);
+            while (true)
+            {
+                var piece = await NextAsync(requestSize).ConfigureAwait(false);
+                if (piece.Length == 0)
+                {
+                    return;
+                }
+
+                if ((piece.Flags & ExtentFlags.Zero) != 0)
+                {
+                    await ZeroAsync(piece.Offset, piece.Length).ConfigureAwait(false);
+                }
+                else
+                {
+                    await CopyDataAsync(piece.Offset, (int)piece.Length).ConfigureAwait(false);
+                }
+
+                options.Progress?.Report(Interlocked.Add(ref _done, piece.Length));
+            }
+        }
+
+        /// <summary>The next piece: a whole zero extent, or at most <paramref name="requestSize"/> bytes of data.</summary>
+        private async ValueTask<Extent> NextAsync(int requestSize)
+        {
+            await _cursorLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                while (true)
+                {
+                    if (_position >= source.Size)
+                    {
+                        return default;
+                    }
+
+                    if (_extentIndex >= _extents.Count)
+                    {
+                        _extents.Clear();
+                        _extentIndex = 0;
+                        await source.GetExtentsAsync(_position, Math.Min(ExtentWindow, source.Size - _position), _extents, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var extent = _extents.AsSpan()[_extentIndex];
+                    var end = Math.Min(extent.End, source.Size);
+                    if (_position < extent.Offset || _position >= end)
+                    {
+                        _extentIndex++;
+                        continue;
+                    }
+
+                    var isZero = (extent.Flags & ExtentFlags.Zero) != 0;
+                    var length = isZero ? end - _position : Math.Min(requestSize, end - _position);
+                    var piece = new Extent(_position, length, isZero ? ExtentFlags.HoleZero : ExtentFlags.Data);
+                    _position += length;
+                    if (_position >= end)
+                    {
+                        _extentIndex++;
+                    }
+
+                    return piece;
+                }
+            }
+            finally
+            {
+                _cursorLock.Release();
+            }
+        }
+
+        private async ValueTask CopyDataAsync(long offset, int length)
+        {
+            using var buffer = BufferPool.Shared.Rent(length);
+            await source.ReadAsync(offset, buffer.Memory, cancellationToken).ConfigureAwait(false);
+            if (options.DetectZeroes && !buffer.Span.ContainsAnyExcept((byte)0))
+            {
+                await ZeroAsync(offset, length).ConfigureAwait(false);
+                return;
+            }
+
+            await target.WriteAsync(offset, buffer.Memory, WriteFlags.None, cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _dataBytes, length);
+        }
+
+        private async ValueTask ZeroAsync(long offset, long length)
+        {
+            Interlocked.Add(ref _zeroBytes, length);
+            if (options.TargetIsZeroed && !options.Allocated)
+            {
+                return;
+            }
+
+            if (target.Capabilities.HasFlag(BlockDeviceCapabilities.WriteZeroes))
+            {
+                var flags = options.Allocated ? WriteZeroesFlags.None : WriteZeroesFlags.MayPunchHole;
+                await target.WriteZeroesAsync(offset, length, flags, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            // A target that cannot zero gets real zeroes, one request at a time.
+            var chunk = (int)Math.Min(length, options.RequestSize);
+            using var zeroes = BufferPool.Shared.Rent(chunk);
+            zeroes.Span.Clear();
+            for (var done = 0L; done < length; done += chunk)
+            {
+                var n = (int)Math.Min(chunk, length - done);
+                await target.WriteAsync(offset + done, zeroes.Memory[..n], WriteFlags.None, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

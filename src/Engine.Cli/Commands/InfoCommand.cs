@@ -1,0 +1,246 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Engine.Blocks;
+using Engine.Nbd.Client;
+using Engine.Nbd.Protocol;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine info URI [--list] [--map[=CONTEXT]] [--json]</c>: an export's size, flags, block sizes and meta contexts,
+/// or its extents in the text layout of <c>nbdinfo --map</c> (offset, length, type, description).
+/// </summary>
+internal static class InfoCommand
+{
+    public static Command Create()
+    {
+        var uri = new Argument<string>("URI") { Description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH" };
+        var list = new Option<bool>("--list", "-L") { Description = "List the server's exports." };
+        var map = new Option<string?>("--map") { Description = "Print extents of CONTEXT (default base:allocation) like 'nbdinfo --map'.", Arity = ArgumentArity.ZeroOrOne };
+        var json = new Option<bool>("--json") { Description = "Machine-readable output." };
+        var command = new Command("info", "Show an NBD export's details, its exports or its extents.") { uri, list, map, json };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var mapResult = parse.GetResult(map);
+            var mapContext = mapResult is null ? null : parse.GetValue(map) ?? NbdWire.BaseAllocation;
+            return await RunAsync(parse.GetValue(uri)!, parse.GetValue(list), mapContext, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string text, bool list, string? mapContext, bool json, CancellationToken cancellationToken)
+    {
+        NbdUri uri;
+        try
+        {
+            uri = NbdUri.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"engine info: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            if (list)
+            {
+                await ListAsync(uri, json, cancellationToken).ConfigureAwait(false);
+            }
+            else if (mapContext is not null)
+            {
+                await MapAsync(uri, mapContext, json, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await DescribeAsync(uri, json, cancellationToken).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        }
+        catch (Exception ex) when (ex is NbdException or ArgumentException or IOException)
+        {
+            Console.Error.WriteLine($"engine info: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static async Task ListAsync(NbdUri uri, bool json, CancellationToken cancellationToken)
+    {
+        var exports = await NbdClient.ListExportsAsync(uri, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            WriteJson(new { exports = exports.Select(e => new { name = e.Name, description = e.Description }) });
+            return;
+        }
+
+        foreach (var export in exports)
+        {
+            Console.Out.WriteLine(export.Description is null ? $"export=\"{export.Name}\"" : $"export=\"{export.Name}\"\tdescription: {export.Description}");
+        }
+    }
+
+    private static async Task DescribeAsync(NbdUri uri, bool json, CancellationToken cancellationToken)
+    {
+        var contexts = await NbdClient.ListMetaContextsAsync(uri, cancellationToken).ConfigureAwait(false);
+        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1 }, cancellationToken).ConfigureAwait(false);
+        var export = client.Export;
+        var flags = export.Flags;
+        var can = new SortedDictionary<string, bool>(StringComparer.Ordinal)
+        {
+            ["cache"] = flags.HasFlag(TransmissionFlags.SendCache),
+            ["df"] = flags.HasFlag(TransmissionFlags.SendDf),
+            ["fast_zero"] = flags.HasFlag(TransmissionFlags.SendFastZero),
+            ["flush"] = flags.HasFlag(TransmissionFlags.SendFlush),
+            ["fua"] = flags.HasFlag(TransmissionFlags.SendFua),
+            ["multi_conn"] = flags.HasFlag(TransmissionFlags.CanMultiConn),
+            ["trim"] = flags.HasFlag(TransmissionFlags.SendTrim),
+            ["zero"] = flags.HasFlag(TransmissionFlags.SendWriteZeroes),
+        };
+        var protocol = export.ExtendedHeaders ? "extended headers" : export.StructuredReplies ? "structured replies" : "simple replies";
+        if (json)
+        {
+            WriteJson(new
+            {
+                uri = uri.Text,
+                export_name = export.Name,
+                description = export.Description,
+                export_size = export.Size,
+                is_read_only = export.IsReadOnly,
+                is_rotational = flags.HasFlag(TransmissionFlags.Rotational),
+                can,
+                block_size_minimum = export.MinimumBlockSize,
+                block_size_preferred = export.PreferredBlockSize,
+                block_size_maximum = export.MaximumPayload,
+                protocol,
+                contexts,
+            });
+            return;
+        }
+
+        var output = Console.Out;
+        output.WriteLine($"export=\"{export.Name}\":");
+        if (export.Description is not null)
+        {
+            output.WriteLine($"\tdescription: {export.Description}");
+        }
+
+        output.WriteLine($"\texport-size: {export.Size} ({Sizes.Format(export.Size)})");
+        output.WriteLine($"\tprotocol: newstyle-fixed, {protocol}");
+        output.WriteLine($"\turi: {uri.Text}");
+        output.WriteLine("\tcontexts:");
+        foreach (var context in contexts)
+        {
+            output.WriteLine($"\t\t{context}");
+        }
+
+        output.WriteLine($"\tis_read_only: {Bool(export.IsReadOnly)}");
+        output.WriteLine($"\tis_rotational: {Bool(flags.HasFlag(TransmissionFlags.Rotational))}");
+        foreach (var (name, value) in can)
+        {
+            output.WriteLine($"\tcan_{name}: {Bool(value)}");
+        }
+
+        output.WriteLine($"\tblock_size_minimum: {export.MinimumBlockSize}");
+        output.WriteLine($"\tblock_size_preferred: {export.PreferredBlockSize}");
+        output.WriteLine($"\tblock_size_maximum: {export.MaximumPayload}");
+    }
+
+    private static async Task MapAsync(NbdUri uri, string context, bool json, CancellationToken cancellationToken)
+    {
+        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1, MetaContexts = [context] }, cancellationToken).ConfigureAwait(false);
+        if (!client.Export.MetaContexts.ContainsKey(context))
+        {
+            throw new NbdException($"{uri}: the server does not offer meta context '{context}'");
+        }
+
+        var output = Console.Out;
+        var entries = new List<object>();
+        Extent? pending = null;
+        await foreach (var extent in client.EnumerateExtentsAsync(context, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            // Neighbours of one type are one line, however the server happened to split its replies.
+            if (pending is { } previous && previous.Flags == extent.Flags && previous.End == extent.Offset)
+            {
+                pending = previous with { Length = previous.Length + extent.Length };
+                continue;
+            }
+
+            if (pending is { } done)
+            {
+                Emit(done);
+            }
+
+            pending = extent;
+        }
+
+        if (pending is { } last)
+        {
+            Emit(last);
+        }
+
+        if (json)
+        {
+            WriteJson(entries);
+        }
+
+        void Emit(Extent extent)
+        {
+            var type = (uint)extent.Flags;
+            var description = Describe(context, type);
+            if (json)
+            {
+                entries.Add(new { offset = extent.Offset, length = extent.Length, type, description });
+                return;
+            }
+
+            var line = string.Create(CultureInfo.InvariantCulture, $"{extent.Offset,10}  {extent.Length,10}  {type,3}");
+            output.WriteLine(description is null ? line : $"{line}  {description}");
+        }
+    }
+
+    /// <summary>The descriptions nbdinfo prints for the well-known contexts.</summary>
+    private static string? Describe(string context, uint type)
+    {
+        if (context == NbdWire.BaseAllocation)
+        {
+            return type switch
+            {
+                0 => "data",
+                1 => "hole",
+                2 => "zero",
+                3 => "hole,zero",
+                _ => null,
+            };
+        }
+
+        if (context.StartsWith("qemu:dirty-bitmap:", StringComparison.Ordinal))
+        {
+            return type switch
+            {
+                0 => "clean",
+                1 => "dirty",
+                _ => null,
+            };
+        }
+
+        if (context == "qemu:allocation-depth")
+        {
+            return type switch
+            {
+                0 => "absent",
+                1 => "local",
+                _ => $"backing depth {type}",
+            };
+        }
+
+        return null;
+    }
+
+    private static string Bool(bool value) => value ? "true" : "false";
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    private static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+}
