@@ -49,10 +49,13 @@ internal sealed partial class HandshakeSession
         server.ListExports(exports);
         foreach (var export in exports)
         {
+            // The bytes after the name are free-form details; clients such as nbdinfo show them as the description.
             var name = Encoding.UTF8.GetBytes(export.Name);
-            var payload = new byte[4 + name.Length];
+            var description = export.Description is null ? [] : Encoding.UTF8.GetBytes(export.Description);
+            var payload = new byte[4 + name.Length + description.Length];
             BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)name.Length);
             name.CopyTo(payload, 4);
+            description.CopyTo(payload, 4 + name.Length);
             SendReply(option, NbdOptionReply.Server, payload);
         }
 
