@@ -101,7 +101,8 @@ public static class BlockCopier
                     {
                         _extents.Clear();
                         _extentIndex = 0;
-                        await source.GetExtentsAsync(_position, Math.Min(ExtentWindow, source.Size - _position), _extents, cancellationToken).ConfigureAwait(false);
+                        var window = Math.Min(ExtentWindow, source.Size - _position);
+                        await (options.Selection ?? source.GetExtentsAsync)(_position, window, _extents, cancellationToken).ConfigureAwait(false);
                     }
 
                     var extent = _extents.AsSpan()[_extentIndex];
@@ -112,7 +113,16 @@ public static class BlockCopier
                         continue;
                     }
 
-                    var isZero = (extent.Flags & ExtentFlags.Zero) != 0;
+                    if (options.Selection is not null && ((uint)extent.Flags & options.SelectionMask) == 0)
+                    {
+                        // Not selected: skip it without touching the target.
+                        _done += end - _position;
+                        _position = end;
+                        _extentIndex++;
+                        continue;
+                    }
+
+                    var isZero = options.Selection is null && (extent.Flags & ExtentFlags.Zero) != 0;
                     var length = isZero ? end - _position : Math.Min(requestSize, end - _position);
                     var piece = new Extent(_position, length, isZero ? ExtentFlags.HoleZero : ExtentFlags.Data);
                     _position += length;

@@ -18,6 +18,15 @@ public sealed class BlockCopyOptions
     /// <summary>Treat data blocks that are all zero as holes.</summary>
     public bool DetectZeroes { get; init; } = true;
 
+    /// <summary>
+    /// When set, only ranges whose extents have a bit of <see cref="SelectionMask"/> set are copied (for example the
+    /// dirty extents of <c>qemu:dirty-bitmap:NAME</c>); everything else is left untouched in the target.
+    /// </summary>
+    public ExtentQuery? Selection { get; init; }
+
+    /// <summary>Status bits that select an extent of <see cref="Selection"/> (bit 0 is "dirty" for QEMU bitmaps).</summary>
+    public uint SelectionMask { get; init; } = 1;
+
     /// <summary>Told the running total of source bytes handled.</summary>
     public IProgress<long>? Progress { get; init; }
 }

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using Engine.Blocks;
 using Engine.Blocks.Copying;
+using Engine.Blocks.Devices;
 using Engine.Nbd.Client;
 
 namespace Engine.Cli.Commands;
@@ -23,7 +23,8 @@ internal static class CopyCommand
         var allocated = new Option<bool>("--allocated") { Description = "Write zeroes instead of leaving holes in the target." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
-        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json };
+        var dirtyBitmap = new Option<string?>("--dirty-bitmap") { Description = "Copy only the extents that NBD meta context qemu:dirty-bitmap:NAME marks dirty (an incremental backup read)." };
+        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, dirtyBitmap };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(source)!,
             parse.GetValue(target)!,
@@ -33,11 +34,12 @@ internal static class CopyCommand
             parse.GetValue(allocated),
             parse.GetValue(progress),
             parse.GetValue(json),
+            parse.GetValue(dirtyBitmap),
             cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, string? dirtyBitmap, CancellationToken cancellationToken)
     {
         int requestSize;
         try
@@ -56,7 +58,8 @@ internal static class CopyCommand
             return ExitCodes.Usage;
         }
 
-        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests };
+        var dirtyContext = dirtyBitmap is null ? null : $"qemu:dirty-bitmap:{dirtyBitmap}";
+        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext] };
         IBlockDevice? source = null;
         IBlockDevice? target = null;
         try
@@ -65,6 +68,18 @@ internal static class CopyCommand
             var (device, zeroed) = await Endpoints.OpenTargetAsync(targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
             target = device;
             var lanes = Math.Max(ConnectionsOf(source), ConnectionsOf(target)) * requests;
+            ExtentQuery? selection = null;
+            if (dirtyContext is not null)
+            {
+                if (source is not NbdClient client || !client.Export.MetaContexts.ContainsKey(dirtyContext))
+                {
+                    Console.Error.WriteLine($"engine copy: {sourceSpec} does not offer meta context {dirtyContext}");
+                    return ExitCodes.Failure;
+                }
+
+                selection = (offset, length, extents, token) => client.GetExtentsAsync(dirtyContext, offset, length, extents, token);
+            }
+
             using var reporter = showProgress ? new ProgressReporter(source.Size) : null;
             var clock = Stopwatch.StartNew();
             var result = await BlockCopier.CopyAsync(source, target, new BlockCopyOptions
@@ -73,14 +88,18 @@ internal static class CopyCommand
                 RequestsInFlight = lanes,
                 Allocated = allocated,
                 TargetIsZeroed = zeroed,
+
+                // Scanning for zeroes costs a pass over every byte; it only pays when it saves a real write.
+                DetectZeroes = target is not NullBlockDevice,
                 Progress = reporter,
+                Selection = selection,
             }, cancellationToken).ConfigureAwait(false);
             clock.Stop();
             reporter?.Finish();
             var seconds = clock.Elapsed.TotalSeconds;
             if (json)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new
+                JsonOutput.Write(new
                 {
                     source = sourceSpec,
                     target = targetSpec,
@@ -89,7 +108,7 @@ internal static class CopyCommand
                     zero_bytes = result.ZeroBytes,
                     seconds,
                     bytes_per_second = result.Bytes / Math.Max(seconds, 1e-9),
-                }));
+                });
             }
             else if (showProgress)
             {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Engine.Blocks;
 using Engine.Nbd.Client;
 using Engine.Nbd.Protocol;
@@ -240,7 +239,5 @@ internal static class InfoCommand
 
     private static string Bool(bool value) => value ? "true" : "false";
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
-
-    private static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+    private static void WriteJson<T>(T value) => JsonOutput.Write(value);
 }
