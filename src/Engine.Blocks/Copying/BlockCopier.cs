@@ -45,8 +45,10 @@ public static class BlockCopier
     /// <summary>The shared cursor over the source's extents that the workers take pieces from.</summary>
     private sealed class CopyState(IBlockDevice source, IBlockDevice target, BlockCopyOptions options, CancellationToken cancellationToken) : IDisposable
     {
-        private readonly SemaphoreSlim _cursorLock = new(1, 1);
-        private readonly ExtentList _extents = new(256);
+        private readonly Lock _sync = new();
+        private readonly SemaphoreSlim _refillLock = new(1, 1);
+        private ExtentList _extents = new(256);
+        private ExtentList _spare = new(256);
         private readonly int _alignment = Math.Max(source.MinimumBlockSize, target.MinimumBlockSize);
         private int _extentIndex;
         private long _position;
@@ -58,7 +60,7 @@ public static class BlockCopier
 
         public long ZeroBytes => Interlocked.Read(ref _zeroBytes);
 
-        public void Dispose() => _cursorLock.Dispose();
+        public void Dispose() => _refillLock.Dispose();
 
         public async Task WorkAsync()
         {
@@ -85,59 +87,96 @@ public static class BlockCopier
         }
 
         /// <summary>The next piece: a whole zero extent, or at most <paramref name="requestSize"/> bytes of data.</summary>
-        private async ValueTask<Extent> NextAsync(int requestSize)
+        private ValueTask<Extent> NextAsync(int requestSize)
         {
-            await _cursorLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Hundreds of workers share the cursor: take pieces under a plain lock and only go async to refill.
+            lock (_sync)
+            {
+                if (TryTake(requestSize, out var piece))
+                {
+                    return ValueTask.FromResult(piece);
+                }
+            }
+
+            return RefillAndTakeAsync(requestSize);
+        }
+
+        private async ValueTask<Extent> RefillAndTakeAsync(int requestSize)
+        {
+            await _refillLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 while (true)
                 {
-                    if (_position >= source.Size)
+                    long position;
+                    lock (_sync)
                     {
-                        return default;
+                        if (TryTake(requestSize, out var piece))
+                        {
+                            return piece;
+                        }
+
+                        if (_position >= source.Size)
+                        {
+                            return default;
+                        }
+
+                        position = _position;
                     }
 
-                    if (_extentIndex >= _extents.Count)
+                    // Fill the spare list (only the refill-lock holder touches it), then swap it in atomically.
+                    _spare.Clear();
+                    var window = Math.Min(ExtentWindow, source.Size - position);
+                    await (options.Selection ?? source.GetExtentsAsync)(position, window, _spare, cancellationToken).ConfigureAwait(false);
+                    lock (_sync)
                     {
-                        _extents.Clear();
+                        (_extents, _spare) = (_spare, _extents);
                         _extentIndex = 0;
-                        var window = Math.Min(ExtentWindow, source.Size - _position);
-                        await (options.Selection ?? source.GetExtentsAsync)(_position, window, _extents, cancellationToken).ConfigureAwait(false);
                     }
-
-                    var extent = _extents.AsSpan()[_extentIndex];
-                    var end = Math.Min(extent.End, source.Size);
-                    if (_position < extent.Offset || _position >= end)
-                    {
-                        _extentIndex++;
-                        continue;
-                    }
-
-                    if (options.Selection is not null && ((uint)extent.Flags & options.SelectionMask) == 0)
-                    {
-                        // Not selected: skip it without touching the target.
-                        _done += end - _position;
-                        _position = end;
-                        _extentIndex++;
-                        continue;
-                    }
-
-                    var isZero = options.Selection is null && (extent.Flags & ExtentFlags.Zero) != 0;
-                    var length = isZero ? end - _position : Math.Min(requestSize, end - _position);
-                    var piece = new Extent(_position, length, isZero ? ExtentFlags.HoleZero : ExtentFlags.Data);
-                    _position += length;
-                    if (_position >= end)
-                    {
-                        _extentIndex++;
-                    }
-
-                    return piece;
                 }
             }
             finally
             {
-                _cursorLock.Release();
+                _refillLock.Release();
             }
+        }
+
+        /// <summary>Takes a piece from the extents already fetched; false when they are used up. Caller holds <see cref="_sync"/>.</summary>
+        private bool TryTake(int requestSize, out Extent piece)
+        {
+            while (_extentIndex < _extents.Count && _position < source.Size)
+            {
+                var extent = _extents.AsSpan()[_extentIndex];
+                var end = Math.Min(extent.End, source.Size);
+                if (_position < extent.Offset || _position >= end)
+                {
+                    _extentIndex++;
+                    continue;
+                }
+
+                if (options.Selection is not null && ((uint)extent.Flags & options.SelectionMask) == 0)
+                {
+                    // Not selected: skip it without touching the target.
+                    _done += end - _position;
+                    _position = end;
+                    _extentIndex++;
+                    continue;
+                }
+
+                var isZero = options.Selection is null && (extent.Flags & ExtentFlags.Zero) != 0;
+                var length = isZero ? end - _position : Math.Min(requestSize, end - _position);
+                piece = new Extent(_position, length, isZero ? ExtentFlags.HoleZero : ExtentFlags.Data);
+                _position += length;
+                if (_position >= end)
+                {
+                    _extentIndex++;
+                }
+
+                return true;
+            }
+
+            piece = default;
+            return false;
         }
 
         private async ValueTask CopyDataAsync(long offset, int length)

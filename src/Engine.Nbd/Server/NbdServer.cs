@@ -295,7 +295,12 @@ public sealed class NbdServer : IAsyncDisposable
                 connection.Abort("shutdown deadline passed");
             }
 
-            await drained.ConfigureAwait(false);
+            // Aborting wakes every socket call and cancels device calls; a device that ignores cancellation must not
+            // hold the whole server hostage, so give up on it after a grace period.
+            if (await Task.WhenAny(drained, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false) != drained)
+            {
+                ServerLog.AbortIncomplete(_logger);
+            }
         }
     }
 }

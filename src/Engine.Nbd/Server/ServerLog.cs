@@ -18,6 +18,9 @@ internal static partial class ServerLog
     [LoggerMessage(103, LogLevel.Warning, "Aborting connections still busy after {Timeout}")]
     public static partial void AbortingAtDeadline(ILogger logger, TimeSpan timeout);
 
+    [LoggerMessage(106, LogLevel.Error, "Connections still busy after abort (a device ignores cancellation); stopping without them")]
+    public static partial void AbortIncomplete(ILogger logger);
+
     [LoggerMessage(104, LogLevel.Debug, "{Peer}: closed: {Reason}")]
     public static partial void ConnectionClosed(ILogger logger, string peer, string? reason);
 

@@ -160,9 +160,10 @@ internal sealed partial class TransmissionSession
         var (error, message) = Validate(request);
         if (request.PayloadLength > (ulong)_options.MaxPayload)
         {
-            if (_extended)
+            // Draining keeps the connection usable; the spec only tolerates a hard disconnect for payloads too large
+            // to be anything but an attack, and never for those within the 32 MiB every server should accept.
+            if (_extended && request.PayloadLength > (ulong)Math.Max(_options.MaxPayload, NbdWire.DefaultMaxPayload))
             {
-                // The spec asks for a hard disconnect: an extended payload length cannot be trusted to drain.
                 throw new ConnectionClosedException($"payload of {request.PayloadLength} bytes exceeds the {_options.MaxPayload}-byte maximum");
             }
 
