@@ -82,9 +82,10 @@ internal static class InfoCommand
 
     private static async Task DescribeAsync(NbdUri uri, bool json, CancellationToken cancellationToken)
     {
-        var contexts = await NbdClient.ListMetaContextsAsync(uri, cancellationToken).ConfigureAwait(false);
-        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1 }, cancellationToken).ConfigureAwait(false);
+        // One connection for everything: servers such as a non-persistent qemu-nbd accept only one client.
+        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1, ListMetaContexts = true }, cancellationToken).ConfigureAwait(false);
         var export = client.Export;
+        var contexts = export.AvailableMetaContexts;
         var flags = export.Flags;
         var can = new SortedDictionary<string, bool>(StringComparer.Ordinal)
         {

@@ -57,6 +57,12 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         var extended = options.ExtendedHeaders && SimpleOption(NbdOption.ExtendedHeaders);
         var structured = extended || (options.StructuredReplies && SimpleOption(NbdOption.StructuredReply));
         var contexts = new Dictionary<string, uint>(StringComparer.Ordinal);
+        IReadOnlyList<string> available = [];
+        if (structured && options.ListMetaContexts)
+        {
+            available = [.. MetaContextOption(NbdOption.ListMetaContext, exportName, []).Select(c => c.Name)];
+        }
+
         if (structured)
         {
             var wanted = new List<string> { NbdWire.BaseAllocation };
@@ -74,7 +80,9 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
             }
         }
 
-        return Go(exportName, extended, structured, contexts);
+        var info = Go(exportName, extended, structured, contexts);
+        info.AvailableMetaContexts = available;
+        return info;
     }
 
     /// <summary>NBD_OPT_LIST: the server's exports.</summary>

@@ -6,6 +6,9 @@ public sealed class NbdClientOptions
     /// <summary>Meta contexts to select (e.g. <c>base:allocation</c>, <c>qemu:dirty-bitmap:NAME</c>). <c>base:allocation</c> is always asked for.</summary>
     public IReadOnlyList<string> MetaContexts { get; init; } = [];
 
+    /// <summary>List every meta context the export offers during the handshake (see <see cref="NbdExportInfo.AvailableMetaContexts"/>).</summary>
+    public bool ListMetaContexts { get; init; }
+
     /// <summary>Ask for extended headers (64-bit lengths) when the server offers them.</summary>
     public bool ExtendedHeaders { get; init; } = true;
 

@@ -38,6 +38,9 @@ public sealed class NbdExportInfo
     /// <summary>Selected meta contexts by name, with the server's IDs.</summary>
     public IReadOnlyDictionary<string, uint> MetaContexts { get; init; } = new Dictionary<string, uint>();
 
+    /// <summary>Every meta context the server offers for the export, when <see cref="NbdClientOptions.ListMetaContexts"/> asked.</summary>
+    public IReadOnlyList<string> AvailableMetaContexts { get; internal set; } = [];
+
     /// <summary>Read-only export.</summary>
     public bool IsReadOnly => Flags.HasFlag(TransmissionFlags.ReadOnly);
 
