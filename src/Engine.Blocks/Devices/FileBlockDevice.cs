@@ -242,7 +242,10 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
             }
             else
             {
-                await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken);
+                // A blocking pwrite on the caller's (pool) thread: RandomAccess.WriteAsync on a synchronous handle would
+                // only queue the same pwrite to another pool thread, one hop per request for nothing.
+                cancellationToken.ThrowIfCancellationRequested();
+                RandomAccess.Write(_handle, source.Span, offset);
             }
         }
         catch (Exception e) when (IsSystemError(e))
@@ -256,7 +259,9 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     {
         while (!destination.IsEmpty)
         {
-            var read = await RandomAccess.ReadAsync(handle, destination, offset, cancellationToken);
+            // Blocking pread on the caller's thread, for the same reason as in WriteCoreAsync.
+            cancellationToken.ThrowIfCancellationRequested();
+            var read = RandomAccess.Read(handle, destination.Span, offset);
             if (read == 0)
             {
                 // The file shrank underneath us (or its size is not a whole number of O_DIRECT blocks): whatever lies
