@@ -14,7 +14,7 @@ public static class BlockCopier
     private const long ExtentWindow = 1L << 30;
 
     /// <summary>Copies <paramref name="source"/> to the start of <paramref name="target"/>, which must be at least as large.</summary>
-    /// <exception cref="ArgumentException">The target is smaller than the source or read-only.</exception>
+    /// <exception cref="BlockDeviceException">The target is smaller than the source (ENOSPC) or read-only (EPERM).</exception>
     public static async Task<BlockCopyResult> CopyAsync(IBlockDevice source, IBlockDevice target, BlockCopyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -22,12 +22,12 @@ public static class BlockCopier
         options ??= new BlockCopyOptions();
         if (target.Size < source.Size)
         {
-            throw new ArgumentException($"target ({target.Size} bytes) is smaller than the source ({source.Size} bytes)", nameof(target));
+            throw new BlockDeviceException(Errno.ENOSPC, $"target ({target.Size} bytes) is smaller than the source ({source.Size} bytes) (ENOSPC)");
         }
 
         if (target.Capabilities.HasFlag(BlockDeviceCapabilities.ReadOnly))
         {
-            throw new ArgumentException("target is read-only", nameof(target));
+            throw new BlockDeviceException(Errno.EPERM, "target is read-only (EPERM)");
         }
 
         using var state = new CopyState(source, target, options, cancellationToken);

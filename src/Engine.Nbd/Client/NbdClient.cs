@@ -111,20 +111,15 @@ public sealed class NbdClient : IBlockDevice
     }
 
     /// <summary>Lists a server's exports with NBD_OPT_LIST, plus each one's description from NBD_OPT_INFO.</summary>
-    public static async Task<IReadOnlyList<NbdExportListing>> ListExportsAsync(NbdUri uri, TimeSpan? connectTimeout = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(uri);
-        using var channel = await NbdClientConnection.OpenAsync(uri, connectTimeout ?? TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        channel.SetReceiveTimeout(TimeSpan.FromSeconds(30));
-        return await Task.Run(() =>
+    /// <exception cref="NbdConnectionException">The server could not be reached or did not answer within the timeout.</exception>
+    public static Task<IReadOnlyList<NbdExportListing>> ListExportsAsync(NbdUri uri, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        OptionSessionAsync(uri, timeout, handshake =>
         {
-            var handshake = new ClientHandshake(channel, uri.ToString());
-            handshake.Start();
             var listed = handshake.ListExports();
             var result = new List<NbdExportListing>(listed.Count);
             foreach (var export in listed)
             {
-                string? description = export.Description;
+                var description = export.Description;
                 try
                 {
                     description = handshake.Info(export.Name).Description ?? description;
@@ -137,26 +132,13 @@ public sealed class NbdClient : IBlockDevice
                 result.Add(export with { Description = description });
             }
 
-            handshake.Abort();
             return (IReadOnlyList<NbdExportListing>)result;
-        }, cancellationToken).ConfigureAwait(false);
-    }
+        }, cancellationToken);
 
     /// <summary>Lists the meta contexts an export offers (NBD_OPT_LIST_META_CONTEXT with no query lists them all).</summary>
-    public static async Task<IReadOnlyList<string>> ListMetaContextsAsync(NbdUri uri, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(uri);
-        using var channel = await NbdClientConnection.OpenAsync(uri, TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-        channel.SetReceiveTimeout(TimeSpan.FromSeconds(30));
-        return await Task.Run(() =>
-        {
-            var handshake = new ClientHandshake(channel, uri.ToString());
-            handshake.Start();
-            var contexts = handshake.ListMetaContexts(uri.ExportName, []);
-            handshake.Abort();
-            return (IReadOnlyList<string>)contexts;
-        }, cancellationToken).ConfigureAwait(false);
-    }
+    /// <exception cref="NbdConnectionException">The server could not be reached or did not answer within the timeout.</exception>
+    public static Task<IReadOnlyList<string>> ListMetaContextsAsync(NbdUri uri, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        OptionSessionAsync(uri, timeout, handshake => (IReadOnlyList<string>)handshake.ListMetaContexts(uri.ExportName, []), cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -319,6 +301,30 @@ public sealed class NbdClient : IBlockDevice
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Runs option-phase queries on a fresh connection, then aborts it; <paramref name="timeout"/> bounds connecting and every reply.</summary>
+    private static async Task<T> OptionSessionAsync<T>(NbdUri uri, TimeSpan? timeout, Func<ClientHandshake, T> query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        using var channel = await NbdClientConnection.OpenAsync(uri, limit, cancellationToken).ConfigureAwait(false);
+        channel.SetReceiveTimeout(limit);
+        try
+        {
+            return await Task.Run(() =>
+            {
+                var handshake = new ClientHandshake(channel, uri.ToString());
+                handshake.Start();
+                var result = query(handshake);
+                handshake.Abort();
+                return result;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ConnectionClosedException ex)
+        {
+            throw new NbdConnectionException($"{uri}: {ex.Message}", ex);
+        }
     }
 
     private async ValueTask EffectCommandAsync(NbdCommand command, CommandFlags flags, long offset, long length, CancellationToken cancellationToken)

@@ -95,7 +95,10 @@ internal sealed class NbdClientConnection : IDisposable
             catch (SocketException ex)
             {
                 socket?.Dispose();
-                throw new NbdConnectionException($"{uri}: cannot connect: {ex.Message}", ex);
+                var reason = uri.SocketPath is not null && ex.SocketErrorCode == SocketError.AddressNotAvailable
+                    ? $"socket {uri.SocketPath} does not exist"
+                    : ex.Message;
+                throw new NbdConnectionException($"{uri}: cannot connect: {reason}", ex);
             }
         }
     }

@@ -42,6 +42,9 @@ internal static class Tool
         ["nbdkit"] = "nbdkit",
         ["dd"] = "coreutils",
         ["stat"] = "coreutils",
+        ["qemu-nbd"] = "qemu-utils",
+        ["nbd-server"] = "nbd-server",
+        ["cmp"] = "diffutils",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>

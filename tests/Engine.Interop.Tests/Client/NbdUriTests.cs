@@ -1,0 +1,75 @@
+using Engine.Nbd.Client;
+
+namespace Engine.Interop.Tests.Client;
+
+/// <summary>NbdUri against the examples of the NBD URI specification (no server needed).</summary>
+public sealed class NbdUriTests
+{
+    public static TheoryData<string, string?, int, string?, string, bool> Valid => new()
+    {
+        // text, host, port, socket, export name, tls
+        { "nbd://example.com/disk", "example.com", 10809, null, "disk", false },
+        { "nbd://example.com", "example.com", 10809, null, "", false },
+        { "nbd://example.com/", "example.com", 10809, null, "", false },
+        { "nbd://example.com:10810/disk", "example.com", 10810, null, "disk", false },
+        { "nbd://example.com//disk", "example.com", 10809, null, "/disk", false },
+        { "nbd://example.com/hello%20world", "example.com", 10809, null, "hello world", false },
+        { "nbd://[::1]:10810/", "::1", 10810, null, "", false },
+        { "nbd://[::1]/disk", "::1", 10809, null, "disk", false },
+        { "nbd://192.0.2.7:1/x", "192.0.2.7", 1, null, "x", false },
+        { "nbd+unix:///disk?socket=sock", null, 10809, "sock", "disk", false },
+        { "nbd+unix:///?socket=/tmp/nbd.sock", null, 10809, "/tmp/nbd.sock", "", false },
+        { "nbd+unix:///disk?socket=/tmp/a%20b.sock", null, 10809, "/tmp/a b.sock", "disk", false },
+        { "nbds://example.com/disk", "example.com", 10809, null, "disk", true },
+        { "nbds://example.com/disk?tls-type=x509", "example.com", 10809, null, "disk", true },
+        { "nbds+unix:///disk?socket=/s&tls-hostname=example.com", null, 10809, "/s", "disk", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Valid))]
+    public void Parse_SpecExamples(string text, string? host, int port, string? socket, string export, bool tls)
+    {
+        var uri = NbdUri.Parse(text);
+        Assert.Equal(host, uri.Host);
+        Assert.Equal(socket, uri.SocketPath);
+        Assert.Equal(export, uri.ExportName);
+        Assert.Equal(tls, uri.Tls);
+        if (socket is null)
+        {
+            Assert.Equal(port, uri.Port);
+        }
+
+        Assert.Equal(text, uri.ToString());
+    }
+
+    [Theory]
+    [InlineData("nbd://h/?tls-type=x509")]
+    [InlineData("nbd://h/?tls-verify-peer=false")]
+    [InlineData("nbd+unix:///?socket=/s&tls-hostname=x")]
+    [InlineData("nbd://h/?bogus=1")]
+    [InlineData("nbd+unix:///disk?socket=/s&bogus=1")]
+    [InlineData("nbd+unix:///disk")]
+    [InlineData("nbd+unix:///disk?socket=")]
+    [InlineData("nbd://h/disk?socket=/s")]
+    [InlineData("nbd://h:0/")]
+    [InlineData("nbd://h:65536/")]
+    [InlineData("nbd://h:port/")]
+    [InlineData("nbd://[::1/")]
+    [InlineData("http://example.com/disk")]
+    [InlineData("example.com:10809")]
+    public void Parse_Invalid_ThrowsFormatException(string text) =>
+        Assert.Throws<FormatException>(() => NbdUri.Parse(text));
+
+    [Theory]
+    [InlineData("nbds://127.0.0.1:1/disk")]
+    [InlineData("nbds+unix:///disk?socket=/tmp/none.sock")]
+    public async Task Connect_Tls_ThrowsNotSupported(string text)
+    {
+        var error = await Assert.ThrowsAnyAsync<NbdException>(() => NbdClient.ConnectAsync(text, new NbdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }));
+        Assert.Contains("TLS", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Connect_MalformedUri_ThrowsFormatException() =>
+        await Assert.ThrowsAsync<FormatException>(() => NbdClient.ConnectAsync("nbd+unix:///disk"));
+}
