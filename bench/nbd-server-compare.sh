@@ -36,13 +36,11 @@
 # still measured and reported), 1 on setup errors (missing tools, bad options).
 set -euo pipefail
 
-# libnbd's Python binding and nbdsh belong to Debian's /usr/bin/python3; keep
-# any other python3 (pyenv shims, venvs) from shadowing it.
-export PATH="/usr/bin:/bin:/usr/sbin:/sbin:$PATH"
-PY=/usr/bin/python3
-
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
+BENCH_NAME=nbd-server-compare
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SCRIPT_DIR/lib.sh" # PATH, PY, die/log/warn, need, servers, traps, image, rotated
 
 ALL_SERVERS="engine nbdkit nbd-server qemu-nbd"
 SIZE=${SIZE:-4G}
@@ -99,13 +97,9 @@ while (($#)); do
     esac
 done
 
-die() { echo "nbd-server-compare: error: $*" >&2; exit 1; }
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-warn() { echo "[$(date +%H:%M:%S)] WARNING: $*" >&2; }
-
 # ---------------------------------------------------------------- arguments
 
-SIZE_BYTES=$(numfmt --from=iec "$SIZE" 2>/dev/null) || die "cannot parse SIZE=$SIZE (use e.g. 4G, 256M, 1073741824)"
+SIZE_BYTES=$(parse_size SIZE "$SIZE")
 ((SIZE_BYTES >= 4096)) || die "SIZE must be at least 4096 bytes"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer"
 [[ $WARMUP =~ ^[0-9]+$ ]] || die "WARMUP must be a non-negative integer"
@@ -121,16 +115,11 @@ wants_latency() { [[ " $LAT_SERVERS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- tools
 
-missing=()
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 || missing+=("$1 (Debian package: $2)")
-}
 need nbdcopy libnbd-bin
 need nbdinfo libnbd-bin
 need numfmt coreutils
 need getconf libc-bin
 need pgrep procps
-[[ -x $PY ]] || missing+=("$PY (Debian package: python3)")
 wants nbdkit && need nbdkit nbdkit
 wants nbd-server && need nbd-server nbd-server
 wants qemu-nbd && need qemu-nbd qemu-utils
@@ -140,15 +129,9 @@ fi
 need_latency=
 for s in "${SERVER_LIST[@]}"; do wants_latency "$s" && need_latency=1; done
 if [[ -n $need_latency && $LAT_RUNS -gt 0 ]]; then
-    if [[ -x $PY ]] && ! "$PY" -c 'import nbd' 2>/dev/null; then
-        missing+=("Python module nbd for $PY (Debian package: python3-libnbd)")
-    fi
+    need_python_module nbd python3-libnbd
 fi
-if ((${#missing[@]})); then
-    printf 'nbd-server-compare: error: missing tools:\n' >&2
-    printf '  %s\n' "${missing[@]}" >&2
-    exit 1
-fi
+check_missing
 if wants nbdkit && ! nbdkit file --version >/dev/null 2>&1; then
     die "nbdkit's file plugin does not load (Debian package: nbdkit)"
 fi
@@ -160,9 +143,7 @@ mkdir -p "$OUT/logs"
 OUT=$(cd "$OUT" && pwd)
 mkdir -p "$WORKDIR"
 WORKDIR=$(cd "$WORKDIR" && pwd)
-# Unix socket paths are limited to 107 bytes, so sockets live in a short
-# private directory rather than under WORKDIR/OUT.
-SOCKDIR=$(mktemp -d /tmp/nbd-bench.XXXXXX)
+make_sockdir
 CLK_TCK=$(getconf CLK_TCK)
 
 RAW="$OUT/raw.tsv"
@@ -178,58 +159,11 @@ printf '%q ' "$0" "$@" >"$OUT/command.txt"
 
 # ---------------------------------------------------------------- server bookkeeping
 
-declare -A PID    # server -> process whose CPU is measured (and signalled)
-declare -A CHILD  # server -> our own child process, if the server did not daemonize
 declare -A URI    # server -> NBD URI
 declare -A FAILED # server -> why it was dropped
-
-alive() { # alive PID: exists and is not a zombie
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ ${st:0:1} != Z ]]
-}
-
-stop_server() { # stop_server NAME: SIGTERM, wait up to 10 s, then SIGKILL. Returns the exit status if known.
-    local name=$1 pid=${PID[$1]:-} child=${CHILD[$1]:-} rc=0 i
-    unset "PID[$name]" "CHILD[$name]"
-    [[ -n $pid ]] || return 0
-    if alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do alive "$pid" || break; sleep 0.1; done
-        if alive "$pid"; then
-            warn "$name (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    if [[ -n $child ]]; then
-        wait "$child" 2>/dev/null || rc=$?
-    fi
-    return "$rc"
-}
-
-# The traps can fire while stderr is redirected (e.g. into the `time` output
-# file), so cleanup writes to a copy of the original stderr.
-exec {STDERR_FD}>&2
-cleanup() {
-    local rc=$? name
-    trap - EXIT INT TERM HUP
-    # stderr may be a closed pipe (`... | head`): failed writes must not stop
-    # the cleanup.
-    trap '' PIPE
-    set +e
-    for name in "${!PID[@]}"; do
-        log "cleanup: stopping $name (pid ${PID[$name]})" 2>&"$STDERR_FD"
-        stop_server "$name" 2>&"$STDERR_FD" || true
-    done
-    rm -rf "$SOCKDIR"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
+# (PID: server -> process whose CPU is measured; CHILD: our own child, if the
+# server did not daemonize. Both from lib.sh, which stops them all on exit.)
+install_traps
 
 set_status() { # set_status SERVER STATUS...
     printf '%s\t%s\n' "$1" "${*:2}" >>"$STATUS"
@@ -238,13 +172,7 @@ set_status() { # set_status SERVER STATUS...
 # ---------------------------------------------------------------- environment record
 
 {
-    echo "date: $(date -Is)"
-    echo "host: $(uname -srm)"
-    echo "cpus: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-    echo "memory: $(free -h | awk '/^Mem:/ {print $2}')"
-    echo "loadavg at start: $(cat /proc/loadavg)"
-    echo "engine commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-    echo "nbdcopy: $(nbdcopy --version | tr '\n' ' ')"
+    env_header
     wants nbdkit && echo "nbdkit: $(nbdkit --version)"
     wants nbd-server && echo "nbd-server: $(nbd-server -V 2>&1 | head -1)"
     wants qemu-nbd && echo "qemu-nbd: $(qemu-nbd --version | head -1)"
@@ -254,67 +182,16 @@ set_status() { # set_status SERVER STATUS...
 # ---------------------------------------------------------------- engine binary
 
 ENGINE_PROBLEM=
-if wants engine; then
-    if [[ -z $ENGINE_BIN ]]; then
-        log "publishing Engine (dotnet publish src/Engine.Cli -c Release -o $OUT/engine-bin)"
-        if (cd "$REPO" && dotnet publish src/Engine.Cli -c Release -o "$OUT/engine-bin") >"$OUT/logs/engine-publish.log" 2>&1; then
-            ENGINE_BIN="$OUT/engine-bin/engine"
-        else
-            ENGINE_PROBLEM="dotnet publish failed (see $OUT/logs/engine-publish.log)"
-        fi
-    fi
-    if [[ -z $ENGINE_PROBLEM && ! -x $ENGINE_BIN ]]; then
-        ENGINE_PROBLEM="engine executable $ENGINE_BIN not found or not executable"
-    fi
-    if [[ -n $ENGINE_PROBLEM ]]; then
-        warn "engine will be skipped: $ENGINE_PROBLEM"
-    else
-        echo "engine binary: $ENGINE_BIN" >>"$OUT/env.txt"
-    fi
+if wants engine && publish_engine "$OUT/logs"; then
+    echo "engine binary: $ENGINE_BIN" >>"$OUT/env.txt"
 fi
 
 # ---------------------------------------------------------------- test image
 
-BLOCK=$((64 * 1024 * 1024))
-IMG="$WORKDIR/nbd-bench-$SIZE_BYTES.img"
-img_ok() {
-    [[ -f $IMG ]] || return 1
-    local sz alloc
-    sz=$(stat -c %s "$IMG")
-    alloc=$(($(stat -c '%b * %B' "$IMG")))
-    [[ $sz -eq $SIZE_BYTES && $alloc -ge $SIZE_BYTES ]]
-}
-if [[ -z $FRESH ]] && img_ok; then
-    log "reusing test image $IMG ($SIZE_BYTES bytes; set FRESH=1 to regenerate)"
-else
-    log "creating test image $IMG ($SIZE_BYTES bytes: one 64 MiB /dev/urandom block, repeated)"
-    blk="$WORKDIR/.random-block"
-    head -c "$BLOCK" /dev/urandom >"$blk"
-    # A zero 4 KiB block in 64 MiB of urandom is practically impossible, but
-    # the point of the file is to have none: check.
-    "$PY" - "$blk" <<'EOF' || die "random block contains an all-zero 4 KiB block; rerun"
-import sys
-data = open(sys.argv[1], "rb").read()
-z = bytes(4096)
-sys.exit(1 if any(data[i:i + 4096] == z[:len(data[i:i + 4096])] for i in range(0, len(data), 4096)) else 0)
-EOF
-    tmp="$IMG.tmp"
-    : >"$tmp"
-    full=$((SIZE_BYTES / BLOCK))
-    rem=$((SIZE_BYTES % BLOCK))
-    for ((i = 0; i < full; i++)); do cat "$blk" >>"$tmp"; done
-    ((rem == 0)) || head -c "$rem" "$blk" >>"$tmp"
-    sync "$tmp"
-    mv "$tmp" "$IMG"
-    rm -f "$blk"
-    img_ok || die "test image $IMG has the wrong size or is sparse"
-fi
-precache() {
-    cat "$IMG" >/dev/null
-    cat "$IMG" >/dev/null
-}
+IMG=$(raw_image_path "$SIZE_BYTES")
+ensure_raw_image "$IMG" "$SIZE_BYTES"
 log "pre-reading the image into the page cache"
-precache
+precache "$IMG"
 echo "image: $IMG, $(fincore -b -n -o RES "$IMG" 2>/dev/null | tr -d ' ' || echo '?') bytes resident in page cache of $SIZE_BYTES" >>"$OUT/env.txt"
 
 # ---------------------------------------------------------------- per-process CPU
@@ -346,7 +223,7 @@ wait_children_gone() {
 # ---------------------------------------------------------------- servers
 
 start_server() { # start_server NAME; sets PID, CHILD, URI; returns 1 with FAIL_MSG set on failure
-    local name=$1 sock="$SOCKDIR/$1.sock" slog="$OUT/logs/$1.server.log" pid
+    local name=$1 sock="$SOCKDIR/$1.sock" slog="$OUT/logs/$1.server.log"
     URI[$name]="nbd+unix:///?socket=$sock"
     rm -f "$sock"
     case $name in
@@ -394,25 +271,8 @@ EOF
             PID[$name]=$(cat "$pidf")
             ;;
     esac
-    pid=${PID[$name]}
     # Ready once the socket accepts NBD connections and reports the right size.
-    local deadline=$((SECONDS + READY_TIMEOUT)) size
-    while :; do
-        if ! alive "$pid"; then
-            FAIL_MSG="$name exited before its socket accepted connections (see $slog)"
-            return 1
-        fi
-        if size=$(nbdinfo --size "${URI[$name]}" 2>/dev/null); then
-            [[ $size == "$SIZE_BYTES" ]] && return 0
-            FAIL_MSG="$name serves $size bytes, expected $SIZE_BYTES"
-            return 1
-        fi
-        if ((SECONDS >= deadline)); then
-            FAIL_MSG="$name did not accept NBD connections on $sock within ${READY_TIMEOUT}s (see $slog)"
-            return 1
-        fi
-        sleep 0.1
-    done
+    wait_nbd_ready "$name" "${URI[$name]}" "$SIZE_BYTES" "$slog"
 }
 
 drop() { # drop NAME: record FAIL_MSG as the reason, stop the server
@@ -514,7 +374,7 @@ for s in "${SERVER_LIST[@]}"; do
     fi
 done
 
-precache
+precache "$IMG"
 if ((WARMUP > 0)); then
     log "warm-up: $WARMUP untimed nbdcopy run(s) per server"
     for s in "${SERVER_LIST[@]}"; do
@@ -523,13 +383,6 @@ if ((WARMUP > 0)); then
         warm_up "$s" || drop "$s"
     done
 fi
-
-# rotated NAME...: prints the arguments rotated left by ROUND-1
-rotated() {
-    local n=$# k=$(((ROUND - 1) % $#)) i
-    local a=("$@")
-    for ((i = 0; i < n; i++)); do printf '%s\n' "${a[(i + k) % n]}"; done
-}
 
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
     log "round $ROUND/$RUNS: nbdcopy URI null: and nbdcopy --connections=1 URI null:"
