@@ -38,7 +38,11 @@ public static class BlockCopier
         }
 
         await Task.WhenAll(workers).ConfigureAwait(false);
-        await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+        if (options.FlushTarget)
+        {
+            await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         return new BlockCopyResult(source.Size, state.DataBytes, state.ZeroBytes);
     }
 

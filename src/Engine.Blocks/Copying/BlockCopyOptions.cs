@@ -15,6 +15,9 @@ public sealed class BlockCopyOptions
     /// <summary>The target is known to read as zeroes already (a new file, <c>null:</c>): holes need no writes at all.</summary>
     public bool TargetIsZeroed { get; init; }
 
+    /// <summary>Flush the target once everything is written, so the copy is durable when the call returns.</summary>
+    public bool FlushTarget { get; init; } = true;
+
     /// <summary>Treat data blocks that are all zero as holes.</summary>
     public bool DetectZeroes { get; init; } = true;
 

@@ -17,14 +17,15 @@ internal static class CopyCommand
     {
         var source = new Argument<string>("SRC") { Description = "NBD URI, file or block device." };
         var target = new Argument<string>("DST") { Description = "NBD URI, file or block device, or null: to discard." };
-        var connections = new Option<int>("--connections", "-C") { Description = "NBD connections per side (default: 4 with multi-conn, else 1)." };
+        var connections = new Option<int>("--connections", "-C") { Description = "NBD connections per side (default: up to 4, one per core, with multi-conn; else 1)." };
         var requests = new Option<int>("--requests", "-R") { Description = "Requests in flight per connection.", DefaultValueFactory = _ => 64 };
         var requestSize = new Option<string>("--request-size") { Description = "Bytes per request (e.g. 256K, 1M).", DefaultValueFactory = _ => "256K" };
         var allocated = new Option<bool>("--allocated") { Description = "Write zeroes instead of leaving holes in the target." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+        var flush = new Option<bool>("--flush") { Description = "Flush the target at the end, so the copy is durable when engine exits." };
         var dirtyBitmap = new Option<string?>("--dirty-bitmap") { Description = "Copy only the extents that NBD meta context qemu:dirty-bitmap:NAME marks dirty (an incremental backup read)." };
-        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, dirtyBitmap };
+        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(source)!,
             parse.GetValue(target)!,
@@ -34,12 +35,13 @@ internal static class CopyCommand
             parse.GetValue(allocated),
             parse.GetValue(progress),
             parse.GetValue(json),
+            parse.GetValue(flush),
             parse.GetValue(dirtyBitmap),
             cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, string? dirtyBitmap, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, CancellationToken cancellationToken)
     {
         int requestSize;
         try
@@ -59,7 +61,8 @@ internal static class CopyCommand
         }
 
         var dirtyContext = dirtyBitmap is null ? null : $"qemu:dirty-bitmap:{dirtyBitmap}";
-        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext] };
+        // The copier's continuations only issue the next request and never block on a reply, so they may run inline.
+        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext], InlineCompletions = true };
         IBlockDevice? source = null;
         IBlockDevice? target = null;
         try
@@ -93,6 +96,7 @@ internal static class CopyCommand
                 DetectZeroes = target is not NullBlockDevice,
                 Progress = reporter,
                 Selection = selection,
+                FlushTarget = flush,
             }, cancellationToken).ConfigureAwait(false);
             clock.Stop();
             reporter?.Finish();

@@ -75,7 +75,8 @@ public sealed class NbdClient : IBlockDevice
         ArgumentNullException.ThrowIfNull(uri);
         options ??= new NbdClientOptions();
         var first = await NbdClientConnection.ConnectAsync(uri, options, cancellationToken).ConfigureAwait(false);
-        var count = options.Connections > 0 ? options.Connections : first.Export.CanMultiConn ? 4 : 1;
+        // By default one connection per core, up to four: each has a reader thread, and more than the cores only adds switching.
+        var count = options.Connections > 0 ? options.Connections : first.Export.CanMultiConn ? Math.Clamp(Environment.ProcessorCount, 1, 4) : 1;
         if (count > 1 && !first.Export.CanMultiConn)
         {
             // Without multi-conn, writes on one connection need not be visible on another: one connection is the safe answer.

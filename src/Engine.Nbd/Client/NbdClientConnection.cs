@@ -17,6 +17,12 @@ internal sealed class NbdClientConnection : IDisposable
 {
     private const uint MaxStatusPayload = 64u << 20;
 
+    /// <summary>
+    /// Read-ahead for reply headers: enough for the largest header plus the offset of an OFFSET_DATA chunk, so that a
+    /// READ's data is received straight into the caller's buffer rather than copied out of ours.
+    /// </summary>
+    private const int HeaderReadAhead = NbdWire.ExtendedReplyHeaderLength + 8;
+
     private readonly SocketChannel _channel;
     private readonly PendingRequest?[] _inFlight;
     private readonly Stack<PendingRequest> _free;
@@ -30,8 +36,9 @@ internal sealed class NbdClientConnection : IDisposable
     private byte[] _scratch = new byte[4096];
     private ulong _generation;
     private Exception? _failure;
+    private bool _disposeOnExit;
 
-    private NbdClientConnection(SocketChannel channel, NbdExportInfo export, int requestsInFlight, string where, TimeSpan? requestTimeout)
+    private NbdClientConnection(SocketChannel channel, NbdExportInfo export, int requestsInFlight, string where, TimeSpan? requestTimeout, bool inlineCompletions)
     {
         _channel = channel;
         Export = export;
@@ -41,7 +48,7 @@ internal sealed class NbdClientConnection : IDisposable
         _free = new Stack<PendingRequest>(requestsInFlight);
         for (var i = requestsInFlight - 1; i >= 0; i--)
         {
-            _free.Push(new PendingRequest(i));
+            _free.Push(new PendingRequest(i, inlineCompletions));
         }
 
         _slots = new SemaphoreSlim(requestsInFlight, requestsInFlight);
@@ -117,7 +124,7 @@ internal sealed class NbdClientConnection : IDisposable
                 return handshake.Negotiate(uri.ExportName, options);
             }, cancellationToken).ConfigureAwait(false);
             channel.SetReceiveTimeout(TimeSpan.Zero);
-            return new NbdClientConnection(channel, export, Math.Max(1, options.RequestsInFlight), uri.ToString(), options.RequestTimeout);
+            return new NbdClientConnection(channel, export, Math.Max(1, options.RequestsInFlight), uri.ToString(), options.RequestTimeout, options.InlineCompletions);
         }
         catch (ConnectionClosedException ex)
         {
@@ -174,6 +181,14 @@ internal sealed class NbdClientConnection : IDisposable
         _watchdog?.Dispose();
         Break(new NbdConnectionException($"{_where}: connection closed by the client"));
         _channel.ShutdownBoth();
+        if (Thread.CurrentThread == _reader)
+        {
+            // With inline completions the last awaiter can dispose from the reader thread itself: it cannot wait for
+            // itself, so the reader loop, which ends on the shut-down socket as soon as this returns, cleans up.
+            _disposeOnExit = true;
+            return;
+        }
+
         _reader.Join();
         _channel.Dispose();
         _slots.Dispose();
@@ -321,7 +336,7 @@ internal sealed class NbdClientConnection : IDisposable
         {
             while (true)
             {
-                if (!_channel.TryFill(4))
+                if (!_channel.TryFill(4, HeaderReadAhead))
                 {
                     throw new NbdConnectionException($"{_where}: server closed the connection");
                 }
@@ -355,6 +370,14 @@ internal sealed class NbdClientConnection : IDisposable
         {
             Break(new NbdConnectionException($"{_where}: reply handling failed: {ex.Message}", ex));
         }
+        finally
+        {
+            if (_disposeOnExit)
+            {
+                _channel.Dispose();
+                _slots.Dispose();
+            }
+        }
     }
 
     private void ReadSimpleReply()
@@ -364,7 +387,7 @@ internal sealed class NbdClientConnection : IDisposable
             throw Protocol("simple reply under extended headers");
         }
 
-        _channel.Fill(NbdWire.SimpleReplyHeaderLength);
+        _channel.Fill(NbdWire.SimpleReplyHeaderLength, HeaderReadAhead);
         var header = _channel.Peek(NbdWire.SimpleReplyHeaderLength);
         var error = (NbdError)BinaryPrimitives.ReadUInt32BigEndian(header[4..]);
         var cookie = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
@@ -390,7 +413,7 @@ internal sealed class NbdClientConnection : IDisposable
     private void ReadChunk(bool extended)
     {
         var headerLength = extended ? NbdWire.ExtendedReplyHeaderLength : NbdWire.StructuredReplyHeaderLength;
-        _channel.Fill(headerLength);
+        _channel.Fill(headerLength, HeaderReadAhead);
         var header = _channel.Peek(headerLength);
         var flags = (ReplyFlags)BinaryPrimitives.ReadUInt16BigEndian(header[4..]);
         var type = (NbdReplyType)BinaryPrimitives.ReadUInt16BigEndian(header[6..]);
@@ -440,7 +463,7 @@ internal sealed class NbdClientConnection : IDisposable
             throw Protocol($"OFFSET_DATA chunk of {length} bytes for a {request.Length}-byte read");
         }
 
-        _channel.Fill(8);
+        _channel.Fill(8, 0);
         var offset = BinaryPrimitives.ReadInt64BigEndian(_channel.Peek(8));
         _channel.Consume(8);
         var count = (long)length - 8;

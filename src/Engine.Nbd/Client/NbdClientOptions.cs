@@ -15,7 +15,7 @@ public sealed class NbdClientOptions
     /// <summary>Ask for structured replies (sparse reads, block status).</summary>
     public bool StructuredReplies { get; init; } = true;
 
-    /// <summary>Connections to open; 0 picks 4 when the server advertises multi-conn and 1 otherwise.</summary>
+    /// <summary>Connections to open; 0 picks one per core (up to 4) when the server advertises multi-conn, and 1 otherwise.</summary>
     public int Connections { get; init; }
 
     /// <summary>Requests in flight per connection before callers wait.</summary>
@@ -23,6 +23,13 @@ public sealed class NbdClientOptions
 
     /// <summary>How long to keep retrying to connect while the server is not yet listening.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Run the code awaiting a request on the connection's reader thread as soon as the reply is in, instead of on
+    /// the thread pool: one thread hop less per request, which a bulk copy feels. Only safe when that code never
+    /// blocks waiting for another reply (no <c>.Wait()</c>/<c>.Result</c>), or it deadlocks the connection.
+    /// </summary>
+    public bool InlineCompletions { get; init; }
 
     /// <summary>A request without a reply for this long breaks its connection (failing everything in flight on it); null waits for ever.</summary>
     public TimeSpan? RequestTimeout { get; init; }

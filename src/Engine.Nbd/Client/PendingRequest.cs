@@ -10,9 +10,13 @@ namespace Engine.Nbd.Client;
 /// </summary>
 internal sealed class PendingRequest : IValueTaskSource
 {
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core;
 
-    public PendingRequest(int slot) => Slot = slot;
+    public PendingRequest(int slot, bool inlineCompletions)
+    {
+        Slot = slot;
+        _core = new ManualResetValueTaskSourceCore<bool> { RunContinuationsAsynchronously = !inlineCompletions };
+    }
 
     public int Slot { get; }
 

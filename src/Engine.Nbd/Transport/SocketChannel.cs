@@ -48,9 +48,11 @@ internal sealed class SocketChannel : IDisposable
 
     /// <summary>
     /// Makes at least <paramref name="count"/> bytes available. Returns false if the peer closed cleanly before
-    /// sending any byte of them; throws if it closed mid-message.
+    /// sending any byte of them; throws if it closed mid-message. Each receive asks for at most
+    /// <paramref name="readAhead"/> bytes beyond what is missing: a small limit keeps bulk payload that follows a
+    /// header out of this buffer, so that <see cref="ReadExact"/> can receive it straight into its destination.
     /// </summary>
-    public bool TryFill(int count)
+    public bool TryFill(int count, int readAhead = InputCapacity)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, InputCapacity);
 
@@ -69,7 +71,8 @@ internal sealed class SocketChannel : IDisposable
 
         while (_end - _start < count)
         {
-            var n = SocketCalls.Receive(_fd, _input.Span[_end..]);
+            var want = Math.Min(InputCapacity - _end, count - (_end - _start) + readAhead);
+            var n = SocketCalls.Receive(_fd, _input.Span.Slice(_end, want));
             if (n == 0)
             {
                 if (_end == _start)
@@ -92,9 +95,9 @@ internal sealed class SocketChannel : IDisposable
     }
 
     /// <summary>Makes <paramref name="count"/> bytes available or throws.</summary>
-    public void Fill(int count)
+    public void Fill(int count, int readAhead = InputCapacity)
     {
-        if (!TryFill(count))
+        if (!TryFill(count, readAhead))
         {
             throw new ConnectionClosedException("peer closed the connection", clean: true);
         }
