@@ -10,11 +10,32 @@ namespace Engine.Nbd.Server.Transmission;
 /// </summary>
 internal sealed partial class TransmissionSession
 {
+    /// <summary>
+    /// Reads below this size skip the extent lookup and sendfile(2): for a few KiB, two lseeks and a second send cost
+    /// more than the copy they save, and latency is what small reads are about. They go out as one data chunk.
+    /// </summary>
+    private const int SmallReadLimit = 64 << 10;
+
     /// <summary>Answers a read of a file-backed export on the reader thread; no data is touched in user space.</summary>
     private bool TryReadWithSendFile(ReplyJob job)
     {
         try
         {
+            var length = (int)job.Request.Length;
+            if (length is > 0 and < SmallReadLimit)
+            {
+                job.Buffer = Blocks.Buffers.BufferPool.Shared.Rent(length);
+                var read = _device.ReadAsync((long)job.Request.Offset, job.Buffer.Memory, _aborted);
+                if (!read.IsCompletedSuccessfully)
+                {
+                    read.AsTask().GetAwaiter().GetResult();
+                }
+
+                job.Extents.Add((long)job.Request.Offset, length, ExtentFlags.Data);
+                ComposeRead(job, useFile: false);
+                return true;
+            }
+
             var layout = DescribeReadAsync(job);
             if (!layout.IsCompletedSuccessfully)
             {
