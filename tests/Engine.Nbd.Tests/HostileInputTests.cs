@@ -197,19 +197,32 @@ public sealed class HostileInputTests(ITestOutputHelper output)
     /// <summary>Connect, negotiate (varying features), write patterns, read them back, disconnect cleanly.</summary>
     internal static async Task WellBehavedRoundAsync(NbdTestServer ts, int round)
     {
-        await using var client = await ts.ConnectAsync();
-        await client.NegotiateAsync("good", structured: round % 2 == 0, extended: round % 3 == 0);
-        for (var j = 0; j < 8; j++)
+        var step = "connect";
+        var started = Stopwatch.StartNew();
+        try
         {
-            var length = 4096 << (j % 4);
-            var offset = (ulong)((round * 8) + j) * 65536 % (ulong)(HostileCases.ExportSize - length);
-            var pattern = NbdData.Pattern(length, (round * 31) + j);
-            await client.WriteDataAsync(offset, pattern);
-            var back = await client.ReadDataAsync(offset, length);
-            Assert.True(pattern.AsSpan().SequenceEqual(back), $"round {round}: read back different data at {offset}");
-        }
+            await using var client = await ts.ConnectAsync();
+            step = "negotiate";
+            await client.NegotiateAsync("good", structured: round % 2 == 0, extended: round % 3 == 0);
+            for (var j = 0; j < 8; j++)
+            {
+                var length = 4096 << (j % 4);
+                var offset = (ulong)((round * 8) + j) * 65536 % (ulong)(HostileCases.ExportSize - length);
+                var pattern = NbdData.Pattern(length, (round * 31) + j);
+                step = $"write {j}";
+                await client.WriteDataAsync(offset, pattern);
+                step = $"read {j}";
+                var back = await client.ReadDataAsync(offset, length);
+                Assert.True(pattern.AsSpan().SequenceEqual(back), $"round {round}: read back different data at {offset}");
+            }
 
-        await client.SendRequestAsync(NbdCommand.Disconnect, CommandFlags.None, 0, 0);
-        Assert.True(await client.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "server did not close after NBD_CMD_DISC");
+            step = "disconnect";
+            await client.SendRequestAsync(NbdCommand.Disconnect, CommandFlags.None, 0, 0);
+            Assert.True(await client.WaitForCloseAsync(TimeSpan.FromSeconds(5)), "server did not close after NBD_CMD_DISC");
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or TimeoutException)
+        {
+            throw new InvalidOperationException($"well-behaved round {round} failed at step '{step}' after {started.ElapsedMilliseconds} ms: {ex.Message}", ex);
+        }
     }
 }

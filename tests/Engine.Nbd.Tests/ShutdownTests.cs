@@ -22,7 +22,8 @@ public sealed class ShutdownTests
     [InlineData(true, true)]
     public async Task StopAsync_RepliesToInFlightRequests_ThenCloses(bool structured, bool extended)
     {
-        var (ts, device) = StartSlow(TimeSpan.FromMilliseconds(200));
+        // Long enough that a loaded machine cannot finish a read before StopAsync is called.
+        var (ts, device) = StartSlow(TimeSpan.FromMilliseconds(1000));
         await using var _ = ts;
         var pattern = NbdData.Pattern(65536, 40);
         await device.WriteAsync(0, pattern);
@@ -34,7 +35,7 @@ public sealed class ShutdownTests
             cookies.Add(await client.SendRequestAsync(NbdCommand.Read, CommandFlags.None, (ulong)i * 16384, 16384));
         }
 
-        // Let the server pick the requests up (each read then sleeps 200 ms in the device).
+        // Let the server pick the requests up (each read then sleeps 1 s in the device).
         var wait = Stopwatch.StartNew();
         while (device.ReadsStarted < 4 && wait.Elapsed < TimeSpan.FromSeconds(5))
         {

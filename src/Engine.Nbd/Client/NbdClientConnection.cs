@@ -190,7 +190,13 @@ internal sealed class NbdClientConnection : IDisposable
         }
 
         _reader.Join();
-        _channel.Dispose();
+
+        // A caller may still be inside Send on another thread; closing under the send lock keeps it off a reused descriptor.
+        lock (_sendLock)
+        {
+            _channel.Dispose();
+        }
+
         _slots.Dispose();
     }
 
@@ -230,6 +236,11 @@ internal sealed class NbdClientConnection : IDisposable
         {
             lock (_sendLock)
             {
+                if (Failure is { } failure)
+                {
+                    throw new ConnectionClosedException(failure.Message);
+                }
+
                 _channel.Send(header[..headerLength], more: payload.Length > 0);
                 if (payload.Length > 0)
                 {

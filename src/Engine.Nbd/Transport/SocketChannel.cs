@@ -19,6 +19,7 @@ internal sealed class SocketChannel : IDisposable
     private int _start;
     private int _end;
     private bool _handleReferenced;
+    private readonly Lock _closeLock = new();
     private int _disposed;
 
     public SocketChannel(Socket socket)
@@ -177,16 +178,21 @@ internal sealed class SocketChannel : IDisposable
     }
 
     /// <summary>Stops further receives: a blocked reader wakes up with end-of-stream.</summary>
-    public void ShutdownReceive() => SocketCalls.Shutdown(_fd, SocketCalls.ShutRead);
+    public void ShutdownReceive() => Shutdown(SocketCalls.ShutRead);
 
     /// <summary>Stops both directions: blocked reader and writer wake up with errors.</summary>
-    public void ShutdownBoth() => SocketCalls.Shutdown(_fd, SocketCalls.ShutReadWrite);
+    public void ShutdownBoth() => Shutdown(SocketCalls.ShutReadWrite);
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        lock (_closeLock)
         {
-            return;
+            if (_disposed != 0)
+            {
+                return;
+            }
+
+            _disposed = 1;
         }
 
         if (_handleReferenced)
@@ -196,6 +202,21 @@ internal sealed class SocketChannel : IDisposable
 
         _socket.Dispose();
         _input?.Dispose();
+    }
+
+    /// <summary>
+    /// shutdown(2) by descriptor number, never after <see cref="Dispose"/>: once closed, the number may already belong
+    /// to another connection, and shutting that one down would break a stranger.
+    /// </summary>
+    private void Shutdown(int how)
+    {
+        lock (_closeLock)
+        {
+            if (_disposed == 0)
+            {
+                SocketCalls.Shutdown(_fd, how);
+            }
+        }
     }
 
     internal static ConnectionClosedException SendFailed(int errno) =>
