@@ -50,7 +50,8 @@ internal static class Endpoints
                 stream.SetLength(size);
             }
 
-            return (FileBlockDevice.Open(spec, new FileBlockDeviceOptions()), true);
+            // A copy target is written once, front to back: keep it from flooding the page cache.
+            return (FileBlockDevice.Open(spec, new FileBlockDeviceOptions { StreamingWrites = true }), true);
         }
 
         return (FileBlockDevice.Open(spec, new FileBlockDeviceOptions()), false);

@@ -42,6 +42,32 @@ public sealed class FileBlockDeviceTests : IDisposable
     }
 
     [Fact]
+    public async Task Streaming_writes_land_byte_exact_across_the_eviction_lag()
+    {
+        // 96 MiB written front to back in 1 MiB pieces: past the 64 MiB lag, streaming mode evicts what it wrote.
+        const int piece = 1 << 20;
+        const int pieces = 96;
+        var path = _temp.CreateSparseFile((long)piece * pieces);
+        await using (var device = FileBlockDevice.Open(path, new FileBlockDeviceOptions { StreamingWrites = true }))
+        {
+            for (var i = 0; i < pieces; i++)
+            {
+                await device.WriteAsync((long)i * piece, TestData.Random(piece, i));
+            }
+
+            await device.FlushAsync();
+        }
+
+        await using (var check = FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true }))
+        {
+            for (var i = 0; i < pieces; i += 7)
+            {
+                Assert.Equal(TestData.Random(piece, i), await TestData.ReadAllAsync(check, (long)i * piece, piece));
+            }
+        }
+    }
+
+    [Fact]
     public async Task Short_read_at_end_of_file_is_zero_filled()
     {
         var path = Path.Combine(_temp.Path, "shrinks.img");

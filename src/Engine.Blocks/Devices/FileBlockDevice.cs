@@ -19,6 +19,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     private readonly SafeFileHandle _handle;
     private readonly bool _readOnly;
     private readonly bool _direct;
+    private readonly bool _streaming;
     private readonly bool _isBlockDevice;
     private int _disposed;
 
@@ -29,6 +30,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
         _handle = handle;
         _readOnly = options.ReadOnly;
         _direct = options.Direct;
+        _streaming = options.StreamingWrites && !options.Direct;
         _isBlockDevice = isBlockDevice;
         _noFallocate = options.DisableFallocate;
         _sectorSize = sectorSize;
@@ -246,6 +248,10 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
                 // only queue the same pwrite to another pool thread, one hop per request for nothing.
                 cancellationToken.ThrowIfCancellationRequested();
                 RandomAccess.Write(_handle, source.Span, offset);
+                if (_streaming)
+                {
+                    DropWrittenPages(offset, source.Length);
+                }
             }
         }
         catch (Exception e) when (IsSystemError(e))
@@ -253,6 +259,25 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
             throw Failure("pwrite", offset, source.Length, e);
         }
     }
+
+    /// <summary>
+    /// Starts writeback of the range just written, and drops from the page cache the range written
+    /// <see cref="StreamingLag"/> bytes earlier, waiting for its writeback (started long ago, so normally done).
+    /// Failures are ignored: these are hints, and a real write error surfaces at the next flush.
+    /// </summary>
+    private void DropWrittenPages(long offset, int length)
+    {
+        _ = LibC.SyncFileRange(_handle, offset, length, LibC.SYNC_FILE_RANGE_WRITE);
+        var old = offset - StreamingLag;
+        if (old >= 0)
+        {
+            _ = LibC.SyncFileRange(_handle, old, length, LibC.SYNC_FILE_RANGE_WAIT_BEFORE | LibC.SYNC_FILE_RANGE_WRITE | LibC.SYNC_FILE_RANGE_WAIT_AFTER);
+            _ = LibC.PosixFAdvise(_handle, old, length, LibC.POSIX_FADV_DONTNEED);
+        }
+    }
+
+    /// <summary>How far behind the newest write streaming mode evicts: enough for writeback to finish in between.</summary>
+    private const long StreamingLag = 64L << 20;
 
     /// <summary>Reads until <paramref name="destination"/> is full; bytes past end of file read as zeroes.</summary>
     private static async ValueTask ReadFullyAsync(SafeFileHandle handle, long offset, Memory<byte> destination, CancellationToken cancellationToken)

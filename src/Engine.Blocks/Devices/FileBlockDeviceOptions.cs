@@ -15,6 +15,13 @@ public sealed record FileBlockDeviceOptions
     /// </summary>
     public bool Direct { get; init; }
 
+    /// <summary>
+    /// Streaming writes for bulk copies: each write starts its own writeback, and pages written well before are
+    /// dropped from the page cache once on disk, so a copy of many GiB does not push everything else out of memory
+    /// (and reuses cache-hot pages instead of faulting in new ones).
+    /// </summary>
+    public bool StreamingWrites { get; init; }
+
     /// <summary>Behave as if the filesystem had no fallocate(2), so tests can reach the fallbacks on filesystems that all have it.</summary>
     internal bool DisableFallocate { get; init; }
 }

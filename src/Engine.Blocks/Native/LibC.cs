@@ -53,6 +53,14 @@ internal static partial class LibC
     public static partial int FDataSync(SafeFileHandle fd);
 
     /// <summary>Returns the error number itself (not -1 and errno), as POSIX specifies for this call.</summary>
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int SyncFileRange(SafeFileHandle fd, long offset, long length, uint flags);
+
+    public const uint SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
+    public const uint SYNC_FILE_RANGE_WAIT_AFTER = 4;
+    public const int POSIX_FADV_DONTNEED = 4;
+
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]
     public static partial int PosixFAdvise(SafeFileHandle fd, long offset, long length, int advice);
 
