@@ -9,29 +9,14 @@ optional) and prints Markdown tables of medians and Engine/peer ratios.
 Can be re-run on an old results directory.
 """
 
-import csv
 import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_tables import fmt, ratio, read_tsv  # noqa: E402
+
 MODES = [("default", "default"), ("conn1", "--connections=1")]
-
-
-def read_tsv(path):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-
-def fmt(x, spec):
-    return "n/a" if x is None else format(x, spec)
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
 
 
 def main():

@@ -9,6 +9,7 @@ internal sealed class InFlightGate(int maxRequests, long maxBytes)
     private readonly object _lock = new();
     private int _requests;
     private long _bytes;
+    private int _waiters;
 
     public int Requests
     {
@@ -28,7 +29,9 @@ internal sealed class InFlightGate(int maxRequests, long maxBytes)
         {
             while (_requests >= maxRequests || (_requests > 0 && _bytes + bytes > maxBytes))
             {
+                _waiters++;
                 Monitor.Wait(_lock);
+                _waiters--;
             }
 
             _requests++;
@@ -42,7 +45,12 @@ internal sealed class InFlightGate(int maxRequests, long maxBytes)
         {
             _requests--;
             _bytes -= bytes;
-            Monitor.PulseAll(_lock);
+
+            // Every request passes here: skip the wake-up call unless the reader is actually waiting.
+            if (_waiters > 0)
+            {
+                Monitor.PulseAll(_lock);
+            }
         }
     }
 
@@ -53,7 +61,9 @@ internal sealed class InFlightGate(int maxRequests, long maxBytes)
         {
             while (_requests > 0)
             {
+                _waiters++;
                 Monitor.Wait(_lock);
+                _waiters--;
             }
         }
     }

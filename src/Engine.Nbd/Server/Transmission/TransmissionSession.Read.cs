@@ -53,12 +53,13 @@ internal sealed partial class TransmissionSession
         return true;
     }
 
+    /// <summary>Reads of exports without sendfile: only the data extents are read, into one pooled buffer.</summary>
     private async ValueTask ReadAsync(ReplyJob job)
     {
         await DescribeReadAsync(job).ConfigureAwait(false);
         var offset = (long)job.Request.Offset;
         var length = (int)job.Request.Length;
-        if (_sendFileSource is null && length > 0)
+        if (length > 0)
         {
             job.Buffer = Blocks.Buffers.BufferPool.Shared.Rent(length);
             for (var i = 0; i < job.Extents.Count; i++)
@@ -72,7 +73,7 @@ internal sealed partial class TransmissionSession
             }
         }
 
-        ComposeRead(job, useFile: _sendFileSource is not null);
+        ComposeRead(job, useFile: false);
     }
 
     /// <summary>Fills <see cref="ReplyJob.Extents"/> with extents covering exactly the requested range.</summary>
