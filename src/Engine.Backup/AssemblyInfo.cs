@@ -1,0 +1,1 @@
+// Engine.Backup: the deduplicating repository, the VM backup engine and restore.

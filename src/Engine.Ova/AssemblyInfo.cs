@@ -1,0 +1,1 @@
+// Engine.Ova: streaming OVA (tar + OVF + VMDK) reading and conversion.
