@@ -24,5 +24,7 @@ public static class Errno
     public const int ESHUTDOWN = 108;
     public const int EDQUOT = 122;
     public const int EINTR = 4;
+    public const int ENOTTY = 25;
+    public const int ENOSYS = 38;
 #pragma warning restore CS1591
 }

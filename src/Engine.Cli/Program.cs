@@ -12,6 +12,9 @@ internal static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(CopyCommand.Create());
+        root.Subcommands.Add(BackupCommand.Create());
+        root.Subcommands.Add(RestoreCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 

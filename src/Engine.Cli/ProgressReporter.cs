@@ -10,6 +10,9 @@ internal sealed class ProgressReporter(long total) : IProgress<long>, IDisposabl
     private long _lastDraw = -1000;
     private bool _finished;
 
+    /// <summary>What 100% is; may grow while the work runs (a backup finds dirty regions as it goes).</summary>
+    public long Total { get; set; } = total;
+
     public void Report(long value)
     {
         var now = _clock.ElapsedMilliseconds;
@@ -31,7 +34,7 @@ internal sealed class ProgressReporter(long total) : IProgress<long>, IDisposabl
         {
             if (!_finished)
             {
-                Draw(total);
+                Draw(Total);
                 Console.Error.WriteLine();
                 _finished = true;
             }
@@ -42,7 +45,8 @@ internal sealed class ProgressReporter(long total) : IProgress<long>, IDisposabl
 
     private void Draw(long value)
     {
-        var fraction = total == 0 ? 1 : (double)value / total;
+        var total = Total;
+        var fraction = total == 0 ? 1 : Math.Min(1, (double)value / total);
         const int width = 30;
         var filled = (int)(fraction * width);
         var rate = value / Math.Max(_clock.Elapsed.TotalSeconds, 1e-3);

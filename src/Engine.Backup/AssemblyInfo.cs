@@ -1,1 +1,0 @@
-// Engine.Backup: the deduplicating repository, the VM backup engine and restore.

@@ -1,0 +1,183 @@
+using Engine.Backup.Repository;
+using Engine.Blocks.Buffers;
+
+namespace Engine.Backup.Restore;
+
+/// <summary>
+/// Decompressed chunks of one volume, shared by concurrent readers and filled ahead of a sequential reader. Entries
+/// are reference-counted leases: an evicted chunk's buffer goes back to the pool only when its last reader is done.
+/// </summary>
+internal sealed class ChunkCache : IDisposable
+{
+    private readonly ChunkStore _store;
+    private readonly int _capacity;
+    private readonly Dictionary<int, Entry> _entries = [];
+    private readonly Lock _lock = new();
+    private long _clock;
+    private bool _disposed;
+
+    public ChunkCache(ChunkStore store, int capacity)
+    {
+        _store = store;
+        _capacity = Math.Max(2, capacity);
+    }
+
+    /// <summary>A lease on chunk <paramref name="index"/>; dispose it when done with its data.</summary>
+    public async ValueTask<Lease> GetAsync(int index, ChunkDigest digest, int length)
+    {
+        var entry = Acquire(index, digest, length, addReference: true)!;
+        try
+        {
+            await entry.Load.ConfigureAwait(false);
+            return new Lease(this, entry);
+        }
+        catch
+        {
+            Release(entry);
+            lock (_lock)
+            {
+                // A failed load is not cached: the next read retries and reports the error again.
+                if (_entries.TryGetValue(index, out var cached) && cached == entry)
+                {
+                    _entries.Remove(index);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Starts decompressing a chunk that a sequential reader will want soon.</summary>
+    public void Prefetch(int index, ChunkDigest digest, int length) => Acquire(index, digest, length, addReference: false);
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _disposed = true;
+            foreach (var entry in _entries.Values)
+            {
+                entry.Evicted = true;
+                FreeIfUnused(entry);
+            }
+
+            _entries.Clear();
+        }
+    }
+
+    private Entry? Acquire(int index, ChunkDigest digest, int length, bool addReference)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (!_entries.TryGetValue(index, out var entry))
+            {
+                if (!addReference && _entries.Count >= _capacity)
+                {
+                    return null; // read-ahead never pushes out chunks somebody may still want
+                }
+
+                entry = new Entry(StartLoad(digest, length));
+                _entries.Add(index, entry);
+                EvictBeyondCapacity();
+            }
+
+            entry.LastUse = ++_clock;
+            if (addReference)
+            {
+                entry.References++;
+            }
+
+            return entry;
+        }
+    }
+
+    private Task<NativeBuffer> StartLoad(ChunkDigest digest, int length) => Task.Run(() =>
+    {
+        var buffer = BufferPool.Shared.Rent(length);
+        try
+        {
+            var read = _store.Read(digest, buffer.Span);
+            if (read != length)
+            {
+                throw new InvalidDataException($"chunk {digest} holds {read} bytes where the index expects {length}");
+            }
+
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    });
+
+    private void EvictBeyondCapacity()
+    {
+        while (_entries.Count > _capacity)
+        {
+            var victim = -1;
+            var oldest = long.MaxValue;
+            foreach (var (index, entry) in _entries)
+            {
+                if (entry.References == 0 && entry.LastUse < oldest)
+                {
+                    (victim, oldest) = (index, entry.LastUse);
+                }
+            }
+
+            if (victim < 0)
+            {
+                return; // every entry is being read; the cache grows until readers finish
+            }
+
+            var evicted = _entries[victim];
+            _entries.Remove(victim);
+            evicted.Evicted = true;
+            FreeIfUnused(evicted);
+        }
+    }
+
+    private void Release(Entry entry)
+    {
+        lock (_lock)
+        {
+            entry.References--;
+            FreeIfUnused(entry);
+        }
+    }
+
+    private static void FreeIfUnused(Entry entry)
+    {
+        if (entry.Evicted && entry.References == 0)
+        {
+            _ = entry.Load.ContinueWith(static t =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    t.Result.Dispose();
+                }
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>One cached chunk.</summary>
+    internal sealed class Entry(Task<NativeBuffer> load)
+    {
+        public Task<NativeBuffer> Load { get; } = load;
+
+        public int References { get; set; }
+
+        public long LastUse { get; set; }
+
+        public bool Evicted { get; set; }
+    }
+
+    /// <summary>A reader's hold on a cached chunk.</summary>
+    internal readonly struct Lease(ChunkCache cache, Entry entry) : IDisposable
+    {
+        public ReadOnlySpan<byte> Data => entry.Load.Result.Span;
+
+        public void Dispose() => cache.Release(entry);
+    }
+}

@@ -1,0 +1,168 @@
+using Engine.Backup.Repository;
+using Engine.Blocks;
+
+namespace Engine.Backup.Restore;
+
+/// <summary>
+/// A disk of a snapshot as a read-only block device, for serving over NBD or copying out. Zero chunks read as
+/// zeroes without touching the store and are reported as holes, so restores stay sparse and NBD clients get
+/// OFFSET_HOLE replies. A reader moving forward through the disk has the next chunks decompressed ahead of it.
+/// </summary>
+public sealed class SnapshotVolumeDevice : IBlockDevice
+{
+    // Caps the chunks one extent query looks at.
+    private const int MaxChunksPerExtentQuery = 1 << 16;
+
+    private readonly DeviceIndex _index;
+    private readonly ChunkCache _cache;
+    private readonly int _readAhead;
+    private int _lastChunk = -2;
+
+    /// <summary>Opens a device over a snapshot's index.</summary>
+    /// <param name="repository">The repository holding the chunks.</param>
+    /// <param name="index">The device's index.</param>
+    /// <param name="readAheadChunks">Chunks decompressed ahead of a sequential reader.</param>
+    public SnapshotVolumeDevice(BackupRepository repository, DeviceIndex index, int readAheadChunks = 4)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(index);
+        _index = index;
+        _readAhead = Math.Max(0, readAheadChunks);
+        _cache = new ChunkCache(repository.Chunks, Math.Max(8, (_readAhead * 2) + 4));
+    }
+
+    /// <summary>The device name in the snapshot.</summary>
+    public string Device => _index.Device;
+
+    /// <inheritdoc />
+    public long Size => _index.Size;
+
+    /// <inheritdoc />
+    public BlockDeviceCapabilities Capabilities =>
+        BlockDeviceCapabilities.ReadOnly | BlockDeviceCapabilities.Extents | BlockDeviceCapabilities.Cache | BlockDeviceCapabilities.MultiConnSafe;
+
+    /// <inheritdoc />
+    public int MinimumBlockSize => 1;
+
+    /// <inheritdoc />
+    public int PreferredBlockSize => 64 << 10;
+
+    /// <inheritdoc />
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        CheckRange(offset, destination.Length);
+        var chunkSize = _index.ChunkSize;
+        while (!destination.IsEmpty)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var chunk = (int)(offset / chunkSize);
+            var within = (int)(offset - ((long)chunk * chunkSize));
+            var count = Math.Min(destination.Length, ChunkLength(chunk) - within);
+            var digest = _index[chunk];
+            if (digest.IsZero)
+            {
+                destination.Span[..count].Clear();
+            }
+            else
+            {
+                using var lease = await _cache.GetAsync(chunk, digest, ChunkLength(chunk)).ConfigureAwait(false);
+                lease.Data.Slice(within, count).CopyTo(destination.Span);
+            }
+
+            ReadAhead(chunk);
+            offset += count;
+            destination = destination[count..];
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> GetExtentsAsync(long offset, long length, ExtentList extents, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(extents);
+        CheckRange(offset, length);
+        var chunkSize = _index.ChunkSize;
+        var end = offset + length;
+        var position = offset;
+        for (var chunk = (int)(offset / chunkSize); position < end && chunk < _index.ChunkCount; chunk++)
+        {
+            if (chunk - (int)(offset / chunkSize) >= MaxChunksPerExtentQuery)
+            {
+                break;
+            }
+
+            var chunkEnd = Math.Min(((long)chunk * chunkSize) + ChunkLength(chunk), end);
+            extents.Add(position, chunkEnd - position, _index[chunk].IsZero ? ExtentFlags.Hole | ExtentFlags.Zero : ExtentFlags.Data);
+            position = chunkEnd;
+        }
+
+        return ValueTask.FromResult(position - offset);
+    }
+
+    /// <inheritdoc />
+    public ValueTask CacheAsync(long offset, long length, CancellationToken cancellationToken = default)
+    {
+        CheckRange(offset, length);
+        var chunkSize = _index.ChunkSize;
+        for (long position = offset; position < offset + length; position = ((position / chunkSize) + 1) * chunkSize)
+        {
+            var chunk = (int)(position / chunkSize);
+            if (!_index[chunk].IsZero)
+            {
+                _cache.Prefetch(chunk, _index[chunk], ChunkLength(chunk));
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default) =>
+        throw ReadOnly();
+
+    /// <inheritdoc />
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public ValueTask TrimAsync(long offset, long length, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default) =>
+        throw ReadOnly();
+
+    /// <inheritdoc />
+    public ValueTask WriteZeroesAsync(long offset, long length, WriteZeroesFlags flags, CancellationToken cancellationToken = default) =>
+        throw ReadOnly();
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        _cache.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private void ReadAhead(int chunk)
+    {
+        var previous = Interlocked.Exchange(ref _lastChunk, chunk);
+        if (_readAhead == 0 || (previous != chunk - 1 && previous != chunk))
+        {
+            return; // only a reader moving forward gets read-ahead
+        }
+
+        for (var next = chunk + 1; next <= chunk + _readAhead && next < _index.ChunkCount; next++)
+        {
+            if (!_index[next].IsZero)
+            {
+                _cache.Prefetch(next, _index[next], ChunkLength(next));
+            }
+        }
+    }
+
+    private int ChunkLength(int chunk) => (int)Math.Min(_index.ChunkSize, _index.Size - ((long)chunk * _index.ChunkSize));
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Size - length)
+        {
+            throw new BlockDeviceException(Errno.EINVAL, $"{_index.Device}: range {offset}+{length} is outside the size {Size}");
+        }
+    }
+
+    private BlockDeviceException ReadOnly() => new(Errno.EROFS, $"{_index.Device}: a snapshot is read-only");
+}

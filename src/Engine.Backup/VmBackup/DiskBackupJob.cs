@@ -1,0 +1,274 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using System.Threading.Channels;
+using Engine.Backup.Repository;
+using Engine.Backup.Sources;
+using Engine.Blocks.Buffers;
+
+namespace Engine.Backup.VmBackup;
+
+/// <summary>
+/// Backs up one disk into fixed-size chunks. A planner walks the ranges to read (dirty regions in an incremental
+/// backup, data ranges in a full one) and hands each touched chunk to a pool of workers; every other chunk keeps
+/// its base digest (the previous snapshot's chunk, or the zero chunk) without any source read.
+/// </summary>
+internal sealed class DiskBackupJob
+{
+    private readonly BackupRepository _repository;
+    private readonly IVolumeSource _source;
+    private readonly DeviceIndex? _previous;
+    private readonly VmBackupOptions _options;
+    private readonly BackupCounters _counters;
+    private readonly BandwidthLimiter _limiter;
+    private readonly Stopwatch _clock;
+    private readonly int _chunkSize;
+    private readonly ChunkDigest[] _digests;
+    private readonly bool[] _processed;
+
+    public DiskBackupJob(BackupRepository repository, IVolumeSource source, DeviceIndex? previous, VmBackupOptions options,
+        BackupCounters counters, BandwidthLimiter limiter, Stopwatch clock)
+    {
+        _repository = repository;
+        _source = source;
+        _previous = previous;
+        _options = options;
+        _counters = counters;
+        _limiter = limiter;
+        _clock = clock;
+        _chunkSize = repository.ChunkSize;
+        var count = checked((int)((source.Size + _chunkSize - 1) / _chunkSize));
+        _digests = new ChunkDigest[count];
+        _processed = new bool[count];
+        for (var i = 0; i < count; i++)
+        {
+            _digests[i] = previous is null ? ChunkDigest.Zero : previous[i];
+        }
+    }
+
+    /// <summary>Whether the chunks not read come from the previous snapshot.</summary>
+    public bool IsIncremental => _previous is not null;
+
+    /// <summary>The digests, in order, once <see cref="RunAsync"/> finished.</summary>
+    public ReadOnlySpan<ChunkDigest> Digests => _digests;
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var workers = _options.Parallelism > 0 ? _options.Parallelism : Math.Max(2, Environment.ProcessorCount * 2);
+        var queue = Channel.CreateBounded<ChunkWork>(new BoundedChannelOptions(workers * 2) { SingleWriter = true });
+        using var discarder = new SourceDiscarder(_source, _repository.Directory, _options.DiscardBatchBytes, _options.DiscardSource);
+        using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var tasks = new Task[workers + 1];
+        tasks[0] = PlanAsync(queue.Writer, failure.Token);
+        for (var i = 1; i < tasks.Length; i++)
+        {
+            tasks[i] = WorkAsync(queue.Reader, discarder, failure.Token);
+        }
+
+        try
+        {
+            // The first failure cancels the rest, so a dead source never leaves workers waiting on it.
+            foreach (var task in tasks)
+            {
+                _ = task.ContinueWith(t => failure.Cancel(), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
+
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (Exception) when (FirstCause(tasks) is { } cause)
+        {
+            // Report the cause, not the cancellations it triggered in the other workers.
+            ExceptionDispatchInfo.Throw(cause);
+        }
+
+        AccountUntouchedChunks();
+        await discarder.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Exception? FirstCause(Task[] tasks)
+    {
+        foreach (var task in tasks)
+        {
+            if (task.Exception?.InnerException is { } e and not OperationCanceledException)
+            {
+                return e;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task PlanAsync(ChannelWriter<ChunkWork> writer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var ranges = _previous is not null ? _source.GetDirtyRegionsAsync(cancellationToken) : _source.GetDataRangesAsync(cancellationToken);
+            ChunkWork? current = null;
+            await foreach (var range in ranges.ConfigureAwait(false))
+            {
+                if (range.Offset < 0 || range.Length <= 0 || range.End > _source.Size)
+                {
+                    throw new InvalidDataException($"{_source.Device}: the source reported range {range.Offset}+{range.Length} outside its size {_source.Size}");
+                }
+
+                var offset = range.Offset;
+                while (offset < range.End)
+                {
+                    var index = (int)(offset / _chunkSize);
+                    if (current is not null && current.Index != index)
+                    {
+                        if (index < current.Index)
+                        {
+                            throw new InvalidDataException($"{_source.Device}: the source reported ranges out of order at {range.Offset}");
+                        }
+
+                        await writer.WriteAsync(current, cancellationToken).ConfigureAwait(false);
+                        current = null;
+                    }
+
+                    if (current is null)
+                    {
+                        var chunkOffset = (long)index * _chunkSize;
+                        current = new ChunkWork(index, chunkOffset, (int)Math.Min(_chunkSize, _source.Size - chunkOffset), _digests[index]);
+                    }
+
+                    var end = Math.Min(range.End, current.Offset + current.Length);
+                    current.Add(offset, end - offset);
+                    _counters.Planned(end - offset);
+                    offset = end;
+                }
+            }
+
+            if (current is not null)
+            {
+                await writer.WriteAsync(current, cancellationToken).ConfigureAwait(false);
+            }
+
+            writer.Complete();
+        }
+        catch (Exception e)
+        {
+            writer.Complete(e);
+            throw;
+        }
+    }
+
+    private async Task WorkAsync(ChannelReader<ChunkWork> reader, SourceDiscarder discarder, CancellationToken cancellationToken)
+    {
+        await foreach (var work in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await ProcessAsync(work, cancellationToken).ConfigureAwait(false);
+            await discarder.AddAsync(work.Ranges, cancellationToken).ConfigureAwait(false);
+            Report();
+        }
+    }
+
+    private async ValueTask ProcessAsync(ChunkWork work, CancellationToken cancellationToken)
+    {
+        await _limiter.WaitAsync(work.BytesToRead, cancellationToken).ConfigureAwait(false);
+        NativeBuffer? buffer = null;
+        try
+        {
+            ReadOnlyMemory<byte> data;
+            if (work.CoversWholeChunk && _source.TryGetMapped(work.Offset, work.Length, out data))
+            {
+                // Hashed and compressed straight out of the page cache.
+            }
+            else
+            {
+                buffer = BufferPool.Shared.Rent(work.Length);
+                var memory = buffer.Memory[..work.Length];
+                if (!work.CoversWholeChunk)
+                {
+                    LoadBase(work, memory.Span);
+                }
+
+                foreach (var range in work.Ranges)
+                {
+                    await _source.ReadAsync(range.Offset, memory.Slice((int)(range.Offset - work.Offset), (int)range.Length), cancellationToken).ConfigureAwait(false);
+                }
+
+                data = memory;
+            }
+
+            _counters.Read(work.BytesToRead);
+            _digests[work.Index] = await StoreAsync(data, cancellationToken).ConfigureAwait(false);
+            _processed[work.Index] = true;
+            _source.ReleaseMapped(work.Offset, work.Length);
+        }
+        finally
+        {
+            buffer?.Dispose();
+        }
+    }
+
+    /// <summary>The part of a partly dirty chunk that did not change comes from the previous snapshot.</summary>
+    private void LoadBase(ChunkWork work, Span<byte> destination)
+    {
+        if (work.Base.IsZero)
+        {
+            destination.Clear();
+            return;
+        }
+
+        var length = _repository.Chunks.Read(work.Base, destination);
+        if (length != work.Length)
+        {
+            throw new InvalidDataException($"{_source.Device}: chunk {work.Base} of the previous snapshot holds {length} bytes, expected {work.Length}");
+        }
+    }
+
+    private async ValueTask<ChunkDigest> StoreAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (!data.Span.ContainsAnyExcept((byte)0))
+        {
+            _counters.Zero();
+            return ChunkDigest.Zero;
+        }
+
+        var digest = ChunkDigest.Compute(data.Span);
+        var result = await _repository.Chunks.PutAsync(digest, data, cancellationToken).ConfigureAwait(false);
+        if (result.Stored)
+        {
+            _counters.Stored(data.Length, result.StoredBytes);
+        }
+        else
+        {
+            _counters.Reused(data.Length);
+        }
+
+        return digest;
+    }
+
+    /// <summary>
+    /// Chunks no range touched keep their base. Reused ones are touched so that a concurrent garbage collection
+    /// keeps them; one that is gone means the previous snapshot lost data, and this backup cannot be built on it.
+    /// </summary>
+    private void AccountUntouchedChunks()
+    {
+        for (var i = 0; i < _digests.Length; i++)
+        {
+            if (_processed[i])
+            {
+                continue;
+            }
+
+            var length = (int)Math.Min(_chunkSize, _source.Size - ((long)i * _chunkSize));
+            if (_digests[i].IsZero)
+            {
+                _counters.Zero();
+                continue;
+            }
+
+            if (!_repository.Chunks.Touch(_digests[i]))
+            {
+                throw new InvalidDataException(
+                    $"{_source.Device}: chunk {_digests[i]} of the previous snapshot is missing from the repository; run a full backup (a new bitmap)");
+            }
+
+            _counters.Reused(length);
+        }
+    }
+
+    private void Report() =>
+        _options.Progress?.Report(new BackupProgress(_source.Device, _counters.BytesToRead, _counters.BytesRead, _counters.BytesReused, _counters.BytesStored, _clock.Elapsed));
+}

@@ -1,0 +1,92 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using Engine.Backup.Repository;
+using Engine.Backup.Restore;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine export --repo DIR --snapshot ID [--socket PATH] [--fuse DIR]</c>: serves a snapshot's disks read-only
+/// over NBD (export name = device name) and, with <c>--fuse</c>, as local raw files that <c>qemu-img</c> reads,
+/// until SIGINT or SIGTERM. Prints one line per disk: the URI, then the file when mounted.
+/// </summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var repo = new Option<string>("--repo") { Description = "Repository directory.", Required = true };
+        var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id (vm/ID/TIME).", Required = true };
+        var socket = new Option<string?>("--socket", "-k") { Description = "Unix socket to serve on (default: a private one in a temporary directory)." };
+        var fuse = new Option<string?>("--fuse") { Description = "Also mount each disk as DIR/DEVICE/disk.raw through nbdfuse." };
+        var command = new Command("export", "Serve a snapshot's disks read-only over NBD and optionally as FUSE files.") { repo, snapshot, socket, fuse };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(socket), parse.GetValue(fuse)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string repoPath, string snapshotText, string? socketPath, string? fuseDirectory)
+    {
+        using var signal = new ShutdownSignal();
+        string? privateDirectory = null;
+        try
+        {
+            if (!Directory.Exists(repoPath))
+            {
+                Console.Error.WriteLine($"engine export: {repoPath}: no such repository");
+                return ExitCodes.NoInput;
+            }
+
+            var id = SnapshotId.Parse(snapshotText);
+            if (socketPath is null)
+            {
+                privateDirectory = Directory.CreateTempSubdirectory("engine-export-").FullName;
+                socketPath = Path.Combine(privateDirectory, "nbd.sock");
+            }
+
+            using var repository = BackupRepository.Open(repoPath);
+            await using var export = await SnapshotExport.StartAsync(repository, id, socketPath, fuseDirectory, cancellationToken: signal.Token).ConfigureAwait(false);
+            foreach (var (device, uri) in export.Uris)
+            {
+                Console.Out.WriteLine(export.Files.TryGetValue(device, out var file) ? $"{device}\t{uri}\t{file}" : $"{device}\t{uri}");
+            }
+
+            await Console.Out.FlushAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, signal.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGINT or SIGTERM: unmount and stop.
+            }
+
+            return ExitCodes.Ok;
+        }
+        catch (SnapshotNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine export: {ex.Message}");
+            return ExitCodes.NoInput;
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"engine export: --snapshot {snapshotText}: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (SocketException ex)
+        {
+            Console.Error.WriteLine($"engine export: cannot listen on {socketPath}: {ex.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)
+        {
+            Console.Error.WriteLine($"engine export: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            if (privateDirectory is not null)
+            {
+                Directory.Delete(privateDirectory, recursive: true);
+            }
+        }
+    }
+}

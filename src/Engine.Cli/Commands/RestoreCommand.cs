@@ -1,0 +1,88 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Engine.Backup.Repository;
+using Engine.Backup.Restore;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine restore --repo DIR --snapshot ID --disk NAME --to PATH [--progress] [--json]</c>: writes one disk of
+/// a snapshot to a sparse raw file (or onto a block device).
+/// </summary>
+internal static class RestoreCommand
+{
+    public static Command Create()
+    {
+        var repo = new Option<string>("--repo") { Description = "Repository directory.", Required = true };
+        var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id, as 'engine snapshots' lists it (vm/ID/TIME).", Required = true };
+        var disk = new Option<string>("--disk") { Description = "Device name in the snapshot, such as drive-scsi0.", Required = true };
+        var to = new Option<string>("--to") { Description = "Target raw file (replaced atomically) or block device.", Required = true };
+        var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+        var command = new Command("restore", "Write a disk of a snapshot to a sparse raw file or a block device.") { repo, snapshot, disk, to, progress, json };
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(disk)!, parse.GetValue(to)!,
+            parse.GetValue(progress) || !Console.IsErrorRedirected, parse.GetValue(json), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool showProgress, bool json, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!Directory.Exists(repoPath))
+            {
+                Console.Error.WriteLine($"engine restore: {repoPath}: no such repository");
+                return ExitCodes.NoInput;
+            }
+
+            var id = SnapshotId.Parse(snapshotText);
+            using var repository = BackupRepository.Open(repoPath);
+            var index = SnapshotRestorer.OpenIndex(repository, id, disk);
+            using var reporter = showProgress ? new ProgressReporter(index.Size) : null;
+            var clock = Stopwatch.StartNew();
+            var result = await SnapshotRestorer.RestoreAsync(repository, id, disk, target, reporter, cancellationToken).ConfigureAwait(false);
+            reporter?.Finish();
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (json)
+            {
+                using var stream = Console.OpenStandardOutput();
+                using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("snapshot", id.ToString());
+                    writer.WriteString("disk", disk);
+                    writer.WriteString("target", target);
+                    writer.WriteNumber("bytes", result.Bytes);
+                    writer.WriteNumber("data_bytes", result.DataBytes);
+                    writer.WriteNumber("zero_bytes", result.ZeroBytes);
+                    writer.WriteNumber("seconds", seconds);
+                    writer.WriteEndObject();
+                }
+
+                stream.WriteByte((byte)'\n');
+            }
+            else
+            {
+                Console.Out.WriteLine($"restored {disk} of {id} to {target}: {Sizes.Format(result.Bytes)} ({Sizes.Format(result.DataBytes)} data) in {seconds:0.00} s");
+            }
+
+            return ExitCodes.Ok;
+        }
+        catch (SnapshotNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine restore: {ex.Message}");
+            return ExitCodes.NoInput;
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"engine restore: --snapshot {snapshotText}: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
+        {
+            Console.Error.WriteLine($"engine restore: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}
