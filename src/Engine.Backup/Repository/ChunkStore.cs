@@ -1,0 +1,368 @@
+using System.IO.Hashing;
+using Engine.Backup.Repository.Native;
+using Engine.Blocks.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace Engine.Backup.Repository;
+
+/// <summary>
+/// The content-addressed chunk files of a repository, <c>chunks/ab/abcd…</c>: one file per distinct chunk, named by
+/// its SHA-256, holding a <see cref="ChunkHeader"/> and the raw or zstd payload. Thread-safe; several processes may
+/// put into one store at once (identical chunks arriving together are harmless: the later rename replaces an
+/// identical file).
+/// </summary>
+public sealed class ChunkStore
+{
+    /// <summary>The largest chunk the store accepts.</summary>
+    public const int MaxChunkLength = 32 << 20;
+
+    private readonly string _tmpDirectory;
+    private readonly int _compressionLevel;
+    private readonly bool _syncEachChunk;
+
+    internal ChunkStore(string directory, string tmpDirectory, int compressionLevel, bool syncEachChunk)
+    {
+        Directory = directory;
+        _tmpDirectory = tmpDirectory;
+        _compressionLevel = compressionLevel;
+        _syncEachChunk = syncEachChunk;
+        LockPath = System.IO.Path.Combine(directory, ".lock");
+    }
+
+    /// <summary>The <c>chunks</c> directory.</summary>
+    public string Directory { get; }
+
+    internal string LockPath { get; }
+
+    /// <summary>The file a chunk lives in (whether or not it exists).</summary>
+    public string PathOf(ChunkDigest digest)
+    {
+        var hex = digest.ToString();
+        return string.Concat(Directory, "/", hex[..2], "/", hex);
+    }
+
+    /// <summary>
+    /// Stores a chunk unless it is already present (then only touches it, so a concurrent garbage collection keeps
+    /// it). The zero digest is never stored. A present file shorter than its header promises (torn by a power loss)
+    /// is rewritten. The caller computed <paramref name="digest"/> from <paramref name="data"/>.
+    /// </summary>
+    public ValueTask<ChunkPutResult> PutAsync(ChunkDigest digest, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (data.Length > MaxChunkLength)
+        {
+            throw new ArgumentException($"chunk of {data.Length} bytes exceeds {MaxChunkLength}", nameof(data));
+        }
+
+        return digest.IsZero ? default : new ValueTask<ChunkPutResult>(Put(digest, data.Span));
+    }
+
+    /// <summary>Marks a chunk as in use now (its mtime), so garbage collection keeps it; false when it does not exist.</summary>
+    public bool Touch(ChunkDigest digest)
+    {
+        if (digest.IsZero)
+        {
+            return true;
+        }
+
+        using (ChunkLock.Shared(LockPath))
+        {
+            return TouchUnlocked(digest);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Touch"/> for many chunks under one lock; false (with the first absent one in <paramref name="missing"/>)
+    /// when any does not exist.
+    /// </summary>
+    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, out ChunkDigest missing)
+    {
+        missing = default;
+        using (ChunkLock.Shared(LockPath))
+        {
+            var previous = ChunkDigest.Zero;
+            foreach (var digest in digests)
+            {
+                // Runs of one digest (a repeated pattern) need one touch.
+                if (digest.IsZero || digest == previous)
+                {
+                    continue;
+                }
+
+                if (!TouchUnlocked(digest))
+                {
+                    missing = digest;
+                    return false;
+                }
+
+                previous = digest;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether the chunk's file exists (the zero chunk always does).</summary>
+    public bool Contains(ChunkDigest digest) => digest.IsZero || File.Exists(PathOf(digest));
+
+    /// <summary>
+    /// Reads a chunk into <paramref name="destination"/>, checking its payload checksum on the way; returns its
+    /// uncompressed length. The zero chunk clears the whole destination and returns its length.
+    /// </summary>
+    /// <exception cref="ChunkMissingException">No such chunk.</exception>
+    /// <exception cref="ChunkCorruptException">The file is damaged.</exception>
+    /// <exception cref="ArgumentException">The destination is smaller than the chunk.</exception>
+    public int Read(ChunkDigest digest, Span<byte> destination)
+    {
+        if (digest.IsZero)
+        {
+            destination.Clear();
+            return destination.Length;
+        }
+
+        var path = PathOf(digest);
+        using var handle = OpenForRead(digest, path) ?? throw new ChunkMissingException(digest, path);
+        var check = Load(handle, destination, out var length, requireFit: true);
+        return check == ChunkCheck.Ok ? length : throw new ChunkCorruptException(digest, path, check);
+    }
+
+    /// <summary>
+    /// Checks one chunk: header and payload checksum (quick), and with <paramref name="rehash"/> also that it
+    /// decompresses to content whose SHA-256 is its name.
+    /// </summary>
+    public ChunkCheck Verify(ChunkDigest digest, bool rehash)
+    {
+        if (digest.IsZero)
+        {
+            return ChunkCheck.Ok;
+        }
+
+        var path = PathOf(digest);
+        using var handle = OpenForRead(digest, path);
+        if (handle is null)
+        {
+            return ChunkCheck.Missing;
+        }
+
+        if (!rehash)
+        {
+            return Load(handle, [], out _, requireFit: false);
+        }
+
+        using var buffer = BufferPool.Shared.Rent(MaxChunkLength);
+        var check = Load(handle, buffer.Span, out var length, requireFit: true);
+        if (check != ChunkCheck.Ok)
+        {
+            return check;
+        }
+
+        return ChunkDigest.Compute(buffer.Span[..length]) == digest ? ChunkCheck.Ok : ChunkCheck.DigestMismatch;
+    }
+
+    /// <summary>The stored size (header included) of a chunk file, or -1 when it does not exist.</summary>
+    internal long StoredLength(ChunkDigest digest)
+    {
+        var info = new FileInfo(PathOf(digest));
+        return info.Exists ? info.Length : -1;
+    }
+
+    private ChunkPutResult Put(ChunkDigest digest, ReadOnlySpan<byte> data)
+    {
+        var path = PathOf(digest);
+        using (ChunkLock.Shared(LockPath))
+        {
+            if (TryTouchIntact(path))
+            {
+                return default;
+            }
+        }
+
+        // Compression and the temporary file happen outside the lock: only the rename must not cross a sweep.
+        var temporary = WriteTemporary(data, out var storedBytes);
+        try
+        {
+            using (ChunkLock.Shared(LockPath))
+            {
+                Rename(temporary, path);
+            }
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+
+        return new ChunkPutResult(true, storedBytes);
+    }
+
+    private string WriteTemporary(ReadOnlySpan<byte> data, out long storedBytes)
+    {
+        using var buffer = BufferPool.Shared.Rent(ChunkHeader.Size + ChunkCodec.Bound(data.Length));
+        var span = buffer.Span;
+        var compressed = ChunkCodec.TryCompress(data, span[ChunkHeader.Size..], _compressionLevel);
+        var payload = compressed < 0 ? data : span.Slice(ChunkHeader.Size, compressed);
+        var header = new ChunkHeader(compressed < 0 ? ChunkEncoding.Raw : ChunkEncoding.Zstd, data.Length, payload.Length, XxHash3.HashToUInt64(payload));
+        header.Write(span);
+
+        var temporary = System.IO.Path.Combine(_tmpDirectory, "chunk-" + Guid.NewGuid().ToString("N"));
+        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, header.FileLength))
+        {
+            try
+            {
+                if (compressed < 0)
+                {
+                    RandomAccess.Write(handle, span[..ChunkHeader.Size], 0);
+                    RandomAccess.Write(handle, data, ChunkHeader.Size);
+                }
+                else
+                {
+                    RandomAccess.Write(handle, span[..(ChunkHeader.Size + compressed)], 0);
+                }
+
+                if (_syncEachChunk && RepositoryLibC.FDataSync(handle) != 0)
+                {
+                    throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fdatasync", temporary);
+                }
+            }
+            catch
+            {
+                handle.Dispose();
+                File.Delete(temporary);
+                throw;
+            }
+        }
+
+        storedBytes = header.FileLength;
+        return temporary;
+    }
+
+    private static void Rename(string temporary, string path)
+    {
+        try
+        {
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            File.Move(temporary, path, overwrite: true);
+        }
+    }
+
+    private bool TouchUnlocked(ChunkDigest digest)
+    {
+        var path = PathOf(digest);
+        if (RepositoryLibC.UTimeNsAt(RepositoryLibC.AT_FDCWD, path, 0, 0) == 0)
+        {
+            return true;
+        }
+
+        var errno = RepositoryLibC.LastErrno;
+        return errno == RepositoryLibC.ENOENT ? false : throw RepositoryLibC.Error(errno, "utimensat", path);
+    }
+
+    /// <summary>Touches an existing chunk file whose header is sound and whose length covers it; false otherwise.</summary>
+    private static bool TryTouchIntact(string path)
+    {
+        using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out var errno);
+        if (handle is null)
+        {
+            return errno == RepositoryLibC.ENOENT ? false : throw RepositoryLibC.Error(errno, "open", path);
+        }
+
+        Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
+        if (ReadFully(handle, bytes, 0) != ChunkHeader.Size || !ChunkHeader.TryRead(bytes, out var header) ||
+            RandomAccess.GetLength(handle) < header.FileLength)
+        {
+            return false;
+        }
+
+        return RepositoryLibC.FUTimeNs(handle, 0) == 0 ? true : throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "futimens", path);
+    }
+
+    private static SafeFileHandle? OpenForRead(ChunkDigest digest, string path)
+    {
+        var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out var errno);
+        if (handle is null && errno != RepositoryLibC.ENOENT)
+        {
+            throw new RepositoryException(path, $"chunk {digest}: {RepositoryLibC.Error(errno, "open", path).Message}");
+        }
+
+        return handle;
+    }
+
+    /// <summary>
+    /// Reads and checks a chunk file. With a non-empty <paramref name="destination"/> the payload is also decoded into
+    /// it (raw payloads are read straight into it); otherwise only the checksum is tested.
+    /// </summary>
+    private static ChunkCheck Load(SafeFileHandle handle, Span<byte> destination, out int length, bool requireFit)
+    {
+        length = 0;
+        Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
+        if (ReadFully(handle, bytes, 0) != ChunkHeader.Size)
+        {
+            return ChunkCheck.Truncated;
+        }
+
+        if (!ChunkHeader.TryRead(bytes, out var header) || header.UncompressedLength > MaxChunkLength || header.StoredLength > MaxChunkLength)
+        {
+            return ChunkCheck.BadHeader;
+        }
+
+        if (requireFit && destination.Length < header.UncompressedLength)
+        {
+            throw new ArgumentException($"destination of {destination.Length} bytes is smaller than the chunk ({header.UncompressedLength})", nameof(destination));
+        }
+
+        var decode = requireFit;
+        if (header.Encoding == ChunkEncoding.Raw && decode)
+        {
+            var target = destination[..header.StoredLength];
+            if (ReadFully(handle, target, ChunkHeader.Size) != header.StoredLength)
+            {
+                return ChunkCheck.Truncated;
+            }
+
+            length = header.UncompressedLength;
+            return XxHash3.HashToUInt64(target) == header.PayloadChecksum ? ChunkCheck.Ok : ChunkCheck.ChecksumMismatch;
+        }
+
+        using var stored = BufferPool.Shared.Rent(header.StoredLength);
+        var payload = stored.Span;
+        if (ReadFully(handle, payload, ChunkHeader.Size) != header.StoredLength)
+        {
+            return ChunkCheck.Truncated;
+        }
+
+        if (XxHash3.HashToUInt64(payload) != header.PayloadChecksum)
+        {
+            return ChunkCheck.ChecksumMismatch;
+        }
+
+        if (!decode)
+        {
+            return ChunkCheck.Ok;
+        }
+
+        length = ChunkCodec.TryDecompress(payload, destination[..header.UncompressedLength]);
+        return length == header.UncompressedLength ? ChunkCheck.Ok : ChunkCheck.BadPayload;
+    }
+
+    /// <summary>Reads until the span is full or the file ends; returns the bytes read.</summary>
+    private static int ReadFully(SafeFileHandle handle, Span<byte> destination, long offset)
+    {
+        var total = 0;
+        while (total < destination.Length)
+        {
+            var read = RandomAccess.Read(handle, destination[total..], offset + total);
+            if (read == 0)
+            {
+                break;
+            }
+
+            total += read;
+        }
+
+        return total;
+    }
+}

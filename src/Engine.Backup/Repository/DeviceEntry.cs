@@ -1,0 +1,10 @@
+namespace Engine.Backup.Repository;
+
+/// <summary>One backed-up device of a snapshot.</summary>
+/// <param name="Name">Device name, e.g. <c>scsi0</c> (letters, digits, <c>_ . + -</c>).</param>
+/// <param name="Size">Device size in bytes.</param>
+/// <param name="ChunkSize">Bytes per chunk (the last chunk may be shorter).</param>
+/// <param name="Index">File name of the index inside the snapshot directory.</param>
+/// <param name="IndexChecksum">XxHash3 of the index file (16 hex digits), as in its trailer.</param>
+/// <param name="Bitmap">The dirty bitmap this backup was taken with (the lineage for the next incremental), or null.</param>
+public sealed record DeviceEntry(string Name, long Size, int ChunkSize, string Index, string IndexChecksum, string? Bitmap);

@@ -1,0 +1,19 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Engine.Backup.Repository.Json;
+
+/// <summary>A <see cref="ChunkDigest"/> as 64 lowercase hex digits.</summary>
+public sealed class ChunkDigestJsonConverter : JsonConverter<ChunkDigest>
+{
+    /// <inheritdoc />
+    public override ChunkDigest Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        ChunkDigest.TryParse(reader.GetString(), out var digest) ? digest : throw new JsonException("not a chunk digest");
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, ChunkDigest value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStringValue(value.ToString());
+    }
+}

@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Engine.Backup.Repository.Native;
+
+/// <summary>
+/// The Linux calls the repository needs beyond <see cref="File"/>: advisory locks, whole-filesystem sync, directory
+/// fsync and timestamp updates. Descriptors are passed as <see cref="SafeFileHandle"/> so a concurrent dispose cannot
+/// let the number be reused during a call.
+/// </summary>
+internal static partial class RepositoryLibC
+{
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_RDWR = 2;
+    public const int O_CREAT = 0x40;
+    public const int O_EXCL = 0x80;
+    public const int O_DIRECTORY = 0x10000;
+    public const int O_CLOEXEC = 0x80000;
+
+    public const int LOCK_SH = 1;
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
+    public const int LOCK_UN = 8;
+
+    public const int AT_FDCWD = -100;
+
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int EEXIST = 17;
+    public const int EWOULDBLOCK = 11;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MkDir(string path, int mode);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    public static partial int Flock(SafeFileHandle fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
+    public static partial int SyncFs(SafeFileHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    public static partial int FSync(SafeFileHandle fd);
+
+    [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
+    public static partial int FDataSync(SafeFileHandle fd);
+
+    /// <summary>With a null <paramref name="times"/> both timestamps become "now".</summary>
+    [LibraryImport("libc", EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int UTimeNsAt(int dirfd, string path, nint times, int flags);
+
+    /// <summary>With a null <paramref name="times"/> both timestamps become "now".</summary>
+    [LibraryImport("libc", EntryPoint = "futimens", SetLastError = true)]
+    public static partial int FUTimeNs(SafeFileHandle fd, nint times);
+
+    /// <summary>The errno of the last failed call on this thread.</summary>
+    public static int LastErrno => Marshal.GetLastPInvokeError();
+
+    /// <summary>Opens a file and wraps the descriptor; returns null (and the errno) when it fails.</summary>
+    public static SafeFileHandle? TryOpen(string path, int flags, int mode, out int errno)
+    {
+        var fd = Open(path, flags | O_CLOEXEC, mode);
+        if (fd < 0)
+        {
+            errno = LastErrno;
+            return null;
+        }
+
+        errno = 0;
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>Opens a file or throws an <see cref="IOException"/> naming it.</summary>
+    public static SafeFileHandle OpenOrThrow(string path, int flags, int mode = 0)
+    {
+        return TryOpen(path, flags, mode, out var errno) ?? throw Error(errno, "open", path);
+    }
+
+    /// <summary>Takes a <c>flock</c>, retrying when a signal interrupts the wait.</summary>
+    public static void Lock(SafeFileHandle fd, int operation, string path)
+    {
+        while (Flock(fd, operation) != 0)
+        {
+            var errno = LastErrno;
+            if (errno != EINTR)
+            {
+                throw Error(errno, "flock", path);
+            }
+        }
+    }
+
+    /// <summary>An <see cref="IOException"/> carrying the errno, the call and the path.</summary>
+    public static IOException Error(int errno, string call, string path) =>
+        new($"{call} {path}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+
+    /// <summary>fsync(2) of a directory, so the renames inside it are durable.</summary>
+    public static void FSyncDirectory(string path)
+    {
+        using var fd = OpenOrThrow(path, O_RDONLY | O_DIRECTORY);
+        if (FSync(fd) != 0)
+        {
+            throw Error(LastErrno, "fsync", path);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using System.Text.Json;
+using Engine.Backup.Repository.Json;
+using Engine.Backup.Repository.Native;
+
+namespace Engine.Backup.Repository;
+
+/// <summary>
+/// Builds one snapshot in its own directory, invisible until <see cref="CommitAsync"/> renames the manifest into
+/// place. Disposing without committing aborts: the directory is removed and the writer unregistered. While the writer
+/// lives, garbage collection keeps every chunk touched since it started.
+/// </summary>
+public sealed class SnapshotWriter : IAsyncDisposable
+{
+    private readonly BackupRepository _repository;
+    private readonly WriterRegistration _registration;
+    private readonly List<DeviceEntry> _devices = [];
+    private bool _committed;
+    private bool _disposed;
+
+    internal SnapshotWriter(BackupRepository repository, SnapshotId id, string directory, WriterRegistration registration)
+    {
+        _repository = repository;
+        _registration = registration;
+        Id = id;
+        Directory = directory;
+        Manifest = new SnapshotManifest { Id = id, Type = id.Type, Vmid = id.Vmid, Time = id.Time };
+    }
+
+    /// <summary>The snapshot being written.</summary>
+    public SnapshotId Id { get; }
+
+    /// <summary>
+    /// The manifest to be committed: set <see cref="SnapshotManifest.GuestConfig"/>, <see cref="SnapshotManifest.FirewallConfig"/>,
+    /// <see cref="SnapshotManifest.Parent"/>, <see cref="SnapshotManifest.Stats"/> and <see cref="SnapshotManifest.Extra"/>
+    /// before committing. Id, type, vmid, time and devices are the writer's own.
+    /// </summary>
+    public SnapshotManifest Manifest { get; }
+
+    /// <summary>The snapshot's working directory.</summary>
+    internal string Directory { get; }
+
+    /// <summary>When this writer registered (garbage collection keeps what was touched since).</summary>
+    public DateTimeOffset Started => _registration.Start;
+
+    /// <summary>
+    /// Records a device: touches every chunk it refers to (so a concurrent garbage collection keeps them) and writes its
+    /// <c>&lt;device&gt;.index</c>. Every non-zero digest must already be in the store.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad device name, duplicate device, or digest count not matching the size.</exception>
+    /// <exception cref="ChunkMissingException">A chunk is not in the store (garbage collected, or never put).</exception>
+    public void AddDevice(string device, long size, int chunkSize, ReadOnlySpan<ChunkDigest> digests, string? bitmap)
+    {
+        ThrowIfFinished();
+        if (!BackupRepository.IsValidDeviceName(device))
+        {
+            throw new ArgumentException($"device name '{device}' must be letters, digits and _ . + - only", nameof(device));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        if (chunkSize <= 0 || chunkSize > ChunkStore.MaxChunkLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, $"chunk size must be 1 to {ChunkStore.MaxChunkLength}");
+        }
+
+        foreach (var existing in _devices)
+        {
+            if (existing.Name == device)
+            {
+                throw new ArgumentException($"device '{device}' added twice to {Id}", nameof(device));
+            }
+        }
+
+        var expected = DeviceIndex.ChunkCountOf(size, chunkSize);
+        if (digests.Length != expected)
+        {
+            throw new ArgumentException($"device {device}: {size} bytes in chunks of {chunkSize} need {expected} digests, got {digests.Length}", nameof(digests));
+        }
+
+        if (!_repository.Chunks.TouchAll(digests, out var missing))
+        {
+            throw new ChunkMissingException(missing, _repository.Chunks.PathOf(missing));
+        }
+
+        var index = device + ".index";
+        var checksum = DeviceIndexFile.Write(Path.Combine(Directory, index), size, chunkSize, digests);
+        _devices.Add(new DeviceEntry(device, size, chunkSize, index, checksum, bitmap));
+    }
+
+    /// <summary>
+    /// Makes the snapshot durable and visible: syncs the repository's filesystem (every chunk and index written so
+    /// far), then writes the manifest to a temporary file, fsyncs it, renames it into the snapshot directory and
+    /// fsyncs that. Returns only once the snapshot survives a power loss.
+    /// </summary>
+    public async Task<SnapshotManifest> CommitAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfFinished();
+        cancellationToken.ThrowIfCancellationRequested();
+        Manifest.Id = Id;
+        Manifest.Type = Id.Type;
+        Manifest.Vmid = Id.Vmid;
+        Manifest.Time = Id.Time;
+        Manifest.Devices = _devices.ToArray();
+        await Task.Run(Commit, cancellationToken).ConfigureAwait(false);
+        _committed = true;
+        _registration.Dispose();
+        return Manifest;
+    }
+
+    /// <summary>Aborts unless committed: removes the snapshot directory and unregisters. Idempotent.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        _disposed = true;
+        try
+        {
+            if (!_committed && System.IO.Directory.Exists(Directory))
+            {
+                System.IO.Directory.Delete(Directory, recursive: true);
+            }
+        }
+        finally
+        {
+            _registration.Dispose();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void Commit()
+    {
+        _repository.SyncFileSystem();
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(Manifest, RepositoryJsonContext.Default.SnapshotManifest);
+        var temporary = Path.Combine(_repository.TmpDirectory, "manifest-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write))
+            {
+                RandomAccess.Write(handle, bytes, 0);
+                if (RepositoryLibC.FSync(handle) != 0)
+                {
+                    throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fsync", temporary);
+                }
+            }
+
+            File.Move(temporary, Path.Combine(Directory, BackupRepository.ManifestFileName));
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+
+        RepositoryLibC.FSyncDirectory(Directory);
+    }
+
+    private void ThrowIfFinished()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_committed)
+        {
+            throw new InvalidOperationException($"snapshot {Id} is already committed");
+        }
+    }
+}
