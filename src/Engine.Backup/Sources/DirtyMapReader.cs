@@ -15,7 +15,7 @@ public static class DirtyMapReader
     public static async IAsyncEnumerable<SourceRange> ReadAsync(TextReader reader, string name, long volumeSize, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        long start = -1, end = 0, lineNumber = 0;
+        long start = -1, end = -1, previousEnd = 0, lineNumber = 0;
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNumber++;
@@ -25,20 +25,20 @@ public static class DirtyMapReader
             }
 
             var (offset, length, type) = Parse(line, name, lineNumber);
-            if (offset < end || offset > volumeSize - length)
+            if (offset < previousEnd || offset > volumeSize - length)
             {
                 throw new FormatException($"{name}:{lineNumber}: extent {offset}+{length} overlaps the previous one or ends past the volume size {volumeSize}");
             }
 
+            previousEnd = offset + length;
             if ((type & 1) == 0 || length == 0)
             {
-                end = offset + length;
                 continue;
             }
 
-            if (start >= 0 && offset == end)
+            if (offset == end)
             {
-                end = offset + length;
+                end += length; // adjacent dirty extents become one read
                 continue;
             }
 
