@@ -70,6 +70,7 @@ internal sealed class ChunkCache : IDisposable
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            var added = false;
             if (!_entries.TryGetValue(index, out var entry))
             {
                 if (!addReference && _entries.Count >= _capacity)
@@ -79,13 +80,19 @@ internal sealed class ChunkCache : IDisposable
 
                 entry = new Entry(StartLoad(digest, length));
                 _entries.Add(index, entry);
-                EvictBeyondCapacity();
+                added = true;
             }
 
+            // Reference and stamp the entry before evicting, so the eviction can never pick the entry being handed out.
             entry.LastUse = ++_clock;
             if (addReference)
             {
                 entry.References++;
+            }
+
+            if (added)
+            {
+                EvictBeyondCapacity(except: entry);
             }
 
             return entry;
@@ -112,7 +119,7 @@ internal sealed class ChunkCache : IDisposable
         }
     });
 
-    private void EvictBeyondCapacity()
+    private void EvictBeyondCapacity(Entry except)
     {
         while (_entries.Count > _capacity)
         {
@@ -120,7 +127,7 @@ internal sealed class ChunkCache : IDisposable
             var oldest = long.MaxValue;
             foreach (var (index, entry) in _entries)
             {
-                if (entry.References == 0 && entry.LastUse < oldest)
+                if (entry != except && entry.References == 0 && entry.LastUse < oldest)
                 {
                     (victim, oldest) = (index, entry.LastUse);
                 }
