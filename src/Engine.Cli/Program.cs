@@ -12,6 +12,10 @@ internal static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(CopyCommand.Create());
+        root.Subcommands.Add(SnapshotsCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(GcCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 
