@@ -145,6 +145,19 @@ public sealed class SnapshotTests
     }
 
     [Fact]
+    public void Snapshot_id_times_are_utc_whole_seconds_however_they_are_made()
+    {
+        var local = new DateTimeOffset(2026, 11, 26, 8, 30, 0, 123, TimeSpan.FromHours(2));
+        var id = new SnapshotId("vm", "100", local);
+        var moved = id with { Time = local.AddSeconds(1) };
+
+        Assert.Equal("vm/100/2026-11-26T06:30:00Z", id.ToString());
+        Assert.Equal(TimeSpan.Zero, id.Time.Offset);
+        Assert.Equal("vm/100/2026-11-26T06:30:01Z", moved.ToString());
+        Assert.Equal(moved, SnapshotId.Parse(moved.ToString()));
+    }
+
+    [Fact]
     public async Task Device_whose_chunk_is_missing_is_refused_with_the_chunk_named()
     {
         using var repo = new TempRepository();
