@@ -15,6 +15,10 @@ internal static class Program
         root.Subcommands.Add(BackupCommand.Create());
         root.Subcommands.Add(RestoreCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(SnapshotsCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(GcCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 

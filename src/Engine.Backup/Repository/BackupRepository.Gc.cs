@@ -46,6 +46,10 @@ public sealed partial class BackupRepository
         };
     }
 
+    /// <summary>
+    /// Collects every digest complete snapshots refer to. The marks live in memory, not in chunk mtimes: the sweep
+    /// consults this set, so touching millions of referenced chunks would cost time and prove nothing.
+    /// </summary>
     private HashSet<ChunkDigest> Mark(out int snapshots, CancellationToken cancellationToken)
     {
         var marked = new HashSet<ChunkDigest>();

@@ -80,7 +80,7 @@ public sealed partial class BackupRepository : IDisposable
             {
                 throw new RepositoryNotFoundException(full);
             }
-            else if (System.IO.Directory.Exists(full) && System.IO.Directory.EnumerateFileSystemEntries(full).Any())
+            else if (HoldsForeignEntries(full))
             {
                 throw new RepositoryException(full, $"{full} is not an Engine repository (no {RepositoryConfig.FileName}) and is not empty");
             }
@@ -371,6 +371,28 @@ public sealed partial class BackupRepository : IDisposable
         }
 
         throw new RepositoryException(SnapshotPath(id), $"no free snapshot time for {id.Type}/{id.Vmid}");
+    }
+
+    /// <summary>
+    /// Whether a directory without a configuration holds anything but the repository's own subdirectories (a
+    /// concurrent creator may be half-way through initializing it).
+    /// </summary>
+    private static bool HoldsForeignEntries(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return false;
+        }
+
+        foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(directory))
+        {
+            if (Path.GetFileName(entry) is not ("chunks" or "snapshots" or "tmp" or "writers"))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static RepositoryConfig ReadConfig(string path)

@@ -17,7 +17,8 @@ public sealed class ChunkCorruptException : RepositoryException
     /// <summary>What is wrong with it.</summary>
     public ChunkCheck Check { get; }
 
-    internal static string Describe(ChunkCheck check) => check switch
+    /// <summary>A few words on what a check result means, for messages.</summary>
+    public static string Describe(ChunkCheck check) => check switch
     {
         ChunkCheck.Ok => "ok",
         ChunkCheck.Missing => "missing",

@@ -149,7 +149,10 @@ public sealed class ChunkStore
             return Load(handle, [], out _, requireFit: false);
         }
 
-        using var buffer = BufferPool.Shared.Rent(MaxChunkLength);
+        // Size the buffer from the header (a damaged header is reported by Load before the buffer matters).
+        Span<byte> head = stackalloc byte[ChunkHeader.Size];
+        var needed = ReadFully(handle, head, 0) == ChunkHeader.Size && ChunkHeader.TryRead(head, out var header) ? header.UncompressedLength : 0;
+        using var buffer = BufferPool.Shared.Rent(Math.Clamp(needed, 1, MaxChunkLength));
         var check = Load(handle, buffer.Span, out var length, requireFit: true);
         if (check != ChunkCheck.Ok)
         {
@@ -205,7 +208,7 @@ public sealed class ChunkStore
         header.Write(span);
 
         var temporary = System.IO.Path.Combine(_tmpDirectory, "chunk-" + Guid.NewGuid().ToString("N"));
-        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, header.FileLength))
+        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
             try
             {

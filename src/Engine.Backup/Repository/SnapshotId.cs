@@ -21,7 +21,7 @@ public readonly record struct SnapshotId(string Type, string Vmid, DateTimeOffse
     public string Vmid { get; init; } = Vmid;
 
     /// <summary>When the backup started (UTC, truncated to the second).</summary>
-    public DateTimeOffset Time { get; init; } = TruncateToSecond(Time);
+    public DateTimeOffset Time { get; init => field = TruncateToSecond(value); } = TruncateToSecond(Time);
 
     /// <summary>The time as it appears in the id.</summary>
     public string TimeText => Time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);

@@ -130,6 +130,16 @@ public sealed class SnapshotWriter : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Leaves everything exactly as a process killed now would: files stay, the writer lock is released, nothing is
+    /// cleaned up. For crash tests.
+    /// </summary>
+    internal void SimulateCrash()
+    {
+        _disposed = true;
+        _registration.Release();
+    }
+
     private void Commit()
     {
         _repository.SyncFileSystem();

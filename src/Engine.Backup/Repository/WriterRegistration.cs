@@ -77,10 +77,18 @@ internal sealed class WriterRegistration : IDisposable
         _handle.Dispose();
     }
 
+    /// <summary>Drops the lock but leaves the entry, as a dead process would.</summary>
+    internal void Release()
+    {
+        _disposed = true;
+        _handle.Dispose();
+    }
+
     /// <summary>Start times of the writers alive now; removes entries whose writer died.</summary>
     public static List<DateTimeOffset> ActiveStarts(string writersDirectory)
     {
         var starts = new List<DateTimeOffset>();
+        Span<byte> bytes = stackalloc byte[256];
         foreach (var path in Directory.EnumerateFiles(writersDirectory))
         {
             using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDWR, 0, out _);
@@ -96,7 +104,8 @@ internal sealed class WriterRegistration : IDisposable
                 continue;
             }
 
-            var text = File.ReadAllText(path);
+            // Read through our own descriptor: File.ReadAllText would take .NET's shared-access flock and fail.
+            var text = Encoding.UTF8.GetString(bytes[..RandomAccess.Read(handle, bytes, 0)]);
             var end = text.IndexOf('\n', StringComparison.Ordinal);
             if (end > 0 && DateTimeOffset.TryParseExact(text.AsSpan(0, end), "O", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var start))
             {
