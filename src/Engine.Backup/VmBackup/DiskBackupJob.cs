@@ -55,7 +55,7 @@ internal sealed class DiskBackupJob
     {
         var workers = _options.Parallelism > 0 ? _options.Parallelism : Math.Max(2, Environment.ProcessorCount * 2);
         var queue = Channel.CreateBounded<ChunkWork>(new BoundedChannelOptions(workers * 2) { SingleWriter = true });
-        using var discarder = new SourceDiscarder(_source, _repository.Directory, _options.DiscardBatchBytes, _options.DiscardSource);
+        using var discarder = new SourceDiscarder(_source, _repository, _options.DiscardBatchBytes, _options.DiscardSource);
         using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var tasks = new Task[workers + 1];
         tasks[0] = PlanAsync(queue.Writer, failure.Token);
@@ -240,8 +240,8 @@ internal sealed class DiskBackupJob
     }
 
     /// <summary>
-    /// Chunks no range touched keep their base. Reused ones are touched so that a concurrent garbage collection
-    /// keeps them; one that is gone means the previous snapshot lost data, and this backup cannot be built on it.
+    /// Chunks no range touched keep their base: the zero chunk, or the previous snapshot's chunk, which the snapshot
+    /// writer touches (and checks is still there) when the device is added.
     /// </summary>
     private void AccountUntouchedChunks()
     {
@@ -252,20 +252,14 @@ internal sealed class DiskBackupJob
                 continue;
             }
 
-            var length = (int)Math.Min(_chunkSize, _source.Size - ((long)i * _chunkSize));
             if (_digests[i].IsZero)
             {
                 _counters.Zero();
-                continue;
             }
-
-            if (!_repository.Chunks.Touch(_digests[i]))
+            else
             {
-                throw new InvalidDataException(
-                    $"{_source.Device}: chunk {_digests[i]} of the previous snapshot is missing from the repository; run a full backup (a new bitmap)");
+                _counters.Reused((int)Math.Min(_chunkSize, _source.Size - ((long)i * _chunkSize)));
             }
-
-            _counters.Reused(length);
         }
     }
 

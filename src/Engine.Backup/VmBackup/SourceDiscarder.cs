@@ -1,4 +1,4 @@
-using Engine.Backup.Native;
+using Engine.Backup.Repository;
 using Engine.Backup.Sources;
 
 namespace Engine.Backup.VmBackup;
@@ -7,7 +7,7 @@ namespace Engine.Backup.VmBackup;
 /// Frees source ranges only after the chunks holding them are durable. Ranges collect until a batch is large
 /// enough, then one syncfs on the repository makes them durable and they are discarded at the source.
 /// </summary>
-internal sealed class SourceDiscarder(IVolumeSource source, string repositoryDirectory, long batchBytes, bool enabled) : IDisposable
+internal sealed class SourceDiscarder(IVolumeSource source, BackupRepository repository, long batchBytes, bool enabled) : IDisposable
 {
     private readonly SemaphoreSlim _checkpoint = new(1, 1);
     private readonly Lock _lock = new();
@@ -88,7 +88,7 @@ internal sealed class SourceDiscarder(IVolumeSource source, string repositoryDir
         }
 
         // Everything in the batch was stored before it was queued, so one sync covers all of it.
-        await Task.Run(() => FileSystemSync.Sync(repositoryDirectory), cancellationToken).ConfigureAwait(false);
+        await Task.Run(repository.SyncFileSystem, cancellationToken).ConfigureAwait(false);
         foreach (var range in batch)
         {
             await source.DiscardAsync(range.Offset, range.Length, cancellationToken).ConfigureAwait(false);

@@ -53,7 +53,14 @@ public sealed class VmBackupEngine
 
             var job = new DiskBackupJob(_repository, volume, previous, options, counters, limiter, clock);
             await job.RunAsync(cancellationToken).ConfigureAwait(false);
-            writer.AddDevice(volume.Device, volume.Size, _repository.ChunkSize, job.Digests, volume.Bitmap);
+            try
+            {
+                writer.AddDevice(volume.Device, volume.Size, _repository.ChunkSize, job.Digests, volume.Bitmap);
+            }
+            catch (ChunkMissingException e) when (previous is not null)
+            {
+                throw new InvalidDataException($"{volume.Device}: the previous snapshot {previousId} lost a chunk ({e.Message}); back up with a new bitmap (full)", e);
+            }
         }
 
         var manifest = writer.Manifest;

@@ -1,0 +1,123 @@
+using Engine.Backup.Repository;
+using Engine.Backup.Restore;
+using Engine.Backup.Sources;
+using Engine.Backup.Tests.Repository;
+using Engine.Backup.VmBackup;
+using Engine.Blocks;
+
+namespace Engine.Backup.Tests.VmBackup;
+
+/// <summary>VM backups of local files (memory-mapped), incremental with read-modify-write, and the snapshot device that serves them back.</summary>
+public sealed class FileBackupTests
+{
+    private const int Chunk = TempRepository.SmallChunk;
+    private const int Chunks = 40;
+
+    private static byte[] Disk(int seed)
+    {
+        var bytes = TempRepository.Random(Chunks * Chunk, seed);
+        Array.Clear(bytes, 5 * Chunk, 3 * Chunk); // three all-zero chunks
+        return bytes;
+    }
+
+    private static async Task<SnapshotManifest> BackupAsync(TempRepository repo, string path, string? bitmap = null, IEnumerable<SourceRange>? dirty = null, bool discard = false)
+    {
+        await using var source = FileVolumeSource.Open("drive-virtio0", path, bitmap, dirty is null ? null : ToAsync(dirty), discard);
+        Assert.True(source.IsMapped, "a local regular file is read through a memory mapping");
+        return await new VmBackupEngine(repo.Repository).BackupAsync(
+            new VmBackupRequest { Vmid = "700", Volumes = [source] },
+            new VmBackupOptions { Parallelism = 3, DiscardSource = discard, DiscardBatchBytes = 4 * Chunk });
+    }
+
+    private static async IAsyncEnumerable<SourceRange> ToAsync(IEnumerable<SourceRange> ranges)
+    {
+        await Task.Yield();
+        foreach (var range in ranges)
+        {
+            yield return range;
+        }
+    }
+
+    [Fact]
+    public async Task Full_ThenIncrementalWithPartialChunks_RestoresBothExactly()
+    {
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "disk.raw");
+        var first = Disk(11);
+        await File.WriteAllBytesAsync(path, first);
+        var full = await BackupAsync(repo, path, "b0", [new SourceRange(0, first.Length)]); // a new bitmap: all dirty
+        Assert.Equal(3, full.Stats.ZeroChunks);
+        Assert.Null(full.Parent);
+
+        var second = (byte[])first.Clone();
+        SourceRange[] dirty = [new(100, 4096), new(Chunk - 512, 1024), new(10 * Chunk, 3 * Chunk), new((Chunks * Chunk) - 4096, 4096)];
+        foreach (var range in dirty)
+        {
+            TempRepository.Random((int)range.Length, (int)range.Offset).CopyTo(second, range.Offset);
+        }
+
+        await File.WriteAllBytesAsync(path, second);
+        var incremental = await BackupAsync(repo, path, "b0", dirty);
+        Assert.Equal(full.Id, incremental.Parent);
+        Assert.Equal(dirty.Sum(d => d.Length), incremental.Stats.BytesRead);
+
+        await AssertRestoresAsync(repo, full.Id, first);
+        await AssertRestoresAsync(repo, incremental.Id, second);
+    }
+
+    [Fact]
+    public async Task SnapshotDevice_ConcurrentRandomReadsAcrossEvictions_ReturnExactBytes()
+    {
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "disk.raw");
+        var content = Disk(12);
+        await File.WriteAllBytesAsync(path, content);
+        var snapshot = await BackupAsync(repo, path);
+
+        // 40 chunks through a cache of 8, from 8 readers at once: evictions happen under every read.
+        await using var device = new SnapshotVolumeDevice(repo.Repository, repo.Repository.ReadIndex(snapshot.Id, "drive-virtio0"), readAheadChunks: 2);
+        var readers = Enumerable.Range(0, 8).Select(reader => Task.Run(async () =>
+        {
+            var random = new Random(reader);
+            for (var i = 0; i < 150; i++)
+            {
+                var length = random.Next(1, 3 * Chunk);
+                var offset = random.NextInt64(0, content.Length - length);
+                var buffer = new byte[length];
+                buffer.AsSpan().Fill(0xEE);
+                await device.ReadAsync(offset, buffer);
+                Assert.True(buffer.AsSpan().SequenceEqual(content.AsSpan((int)offset, length)), $"reader {reader}: read {offset}+{length} differs");
+            }
+        }));
+        await Task.WhenAll(readers);
+
+        var extents = new ExtentList();
+        await device.GetExtentsAsync(0, content.Length, extents);
+        var holes = extents.AsSpan().ToArray().Where(e => e.Flags.HasFlag(ExtentFlags.Zero)).Sum(e => e.Length);
+        Assert.Equal(3L * Chunk, holes);
+    }
+
+    [Fact]
+    public async Task DiscardSource_PunchesHolesOnlyAfterTheChunksAreStored()
+    {
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "fleecing.raw");
+        var content = Disk(13);
+        await File.WriteAllBytesAsync(path, content);
+        var before = new FileInfo(path).Length;
+
+        var snapshot = await BackupAsync(repo, path, discard: true);
+
+        Assert.Equal(before, new FileInfo(path).Length);
+        var after = await File.ReadAllBytesAsync(path);
+        Assert.True(after.All(b => b == 0), "every backed-up range was discarded");
+        await AssertRestoresAsync(repo, snapshot.Id, content);
+    }
+
+    private static async Task AssertRestoresAsync(TempRepository repo, SnapshotId id, byte[] expected)
+    {
+        var target = Path.Combine(repo.Root, $"restore-{id.Time.ToUnixTimeSeconds()}.raw");
+        await SnapshotRestorer.RestoreAsync(repo.Repository, id, "drive-virtio0", target);
+        Assert.True((await File.ReadAllBytesAsync(target)).AsSpan().SequenceEqual(expected), $"restore of {id} differs");
+    }
+}
