@@ -77,7 +77,7 @@ for _ in $(seq 200); do [ -s "$work/export.out" ] && break; sleep 0.05; done
 file=$(cut -f3 "$work/export.out")
 qemu-img info -f raw "$file" | head -n 3
 qemu-img create -q -f raw "$work/pve-target.raw" "$(stat -c %s "$file")"   # PVE allocates the volume first
-qemu-img convert -p -n -f raw "$file" -O raw "$work/pve-target.raw"
+qemu-img convert -p -n -f raw "$file" -O raw "$work/pve-target.raw" | tr "\r" "\n" | tail -n 1
 qemu-img compare -f raw -F raw "$work/expected-incremental.raw" "$work/pve-target.raw"
 kill -TERM "$exporter"; wait "$exporter"; exporter=""
 

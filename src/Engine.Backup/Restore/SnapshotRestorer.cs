@@ -12,6 +12,8 @@ namespace Engine.Backup.Restore;
 /// </summary>
 public static class SnapshotRestorer
 {
+    private const int RestoreRequestSize = 1 << 20;
+
     /// <summary>Restores <paramref name="device"/> of <paramref name="snapshot"/> to <paramref name="targetPath"/>.</summary>
     /// <remarks>
     /// A regular file target is written under a temporary name beside it and renamed into place only when complete
@@ -25,10 +27,13 @@ public static class SnapshotRestorer
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentException.ThrowIfNullOrEmpty(targetPath);
         var index = OpenIndex(repository, snapshot, device);
-        await using var source = new SnapshotVolumeDevice(repository, index, readAheadChunks: 0);
+        await using var source = new SnapshotVolumeDevice(repository, index, readAheadChunks: 2);
+
+        // Requests smaller than a chunk, so that zero blocks inside a stored chunk are detected and left as holes;
+        // the device's cache decompresses each chunk once however many requests read from it.
         var options = new BlockCopyOptions
         {
-            RequestSize = index.ChunkSize,
+            RequestSize = Math.Min(index.ChunkSize, RestoreRequestSize),
             RequestsInFlight = Math.Max(2, Environment.ProcessorCount * 2),
             DetectZeroes = true,
             FlushTarget = true,

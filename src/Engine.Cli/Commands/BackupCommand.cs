@@ -37,6 +37,12 @@ internal static class BackupCommand
     private static async Task<int> RunAsync(string repoPath, string vmid, string[] diskSpecs, string? configPath, string? firewallPath, string? bwlimitText,
         bool discard, bool json, bool showProgress, CancellationToken cancellationToken)
     {
+        if (!SnapshotId.IsValidVmid(vmid))
+        {
+            Console.Error.WriteLine($"engine backup: --vmid {vmid}: expected the guest's number");
+            return ExitCodes.Usage;
+        }
+
         var volumes = new List<IVolumeSource>();
         try
         {
