@@ -42,6 +42,12 @@ internal static partial class RepositoryLibC
     [LibraryImport("libc", EntryPoint = "syncfs", SetLastError = true)]
     public static partial int SyncFs(SafeFileHandle fd);
 
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
+
+    /// <summary>Starts writeback of a file's dirty pages without waiting for it.</summary>
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int SyncFileRange(SafeFileHandle fd, long offset, long length, uint flags);
+
     [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
     public static partial int FSync(SafeFileHandle fd);
 
