@@ -79,15 +79,17 @@ internal sealed class ChunkCache : IDisposable
 
                 entry = new Entry(StartLoad(digest, length));
                 _entries.Add(index, entry);
-                EvictBeyondCapacity();
             }
 
+            // Stamped and referenced before eviction runs: a new entry (LastUse 0, no reference) would otherwise be
+            // its own first victim, its buffer freed while the caller goes on to read it.
             entry.LastUse = ++_clock;
             if (addReference)
             {
                 entry.References++;
             }
 
+            EvictBeyondCapacity();
             return entry;
         }
     }
