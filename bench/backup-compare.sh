@@ -19,8 +19,10 @@
 #                then DIRTY_PERCENT % of the disk rewritten by one qemu-io run in
 #                64 KiB extents at seeded random offsets; exported with
 #                `qemu-nbd -r -t -f qcow2 -B b0`:
-#                  full         engine backup of that export with #bitmap=b0 into a fresh repo
-#                  incr         engine backup with #bitmap=b0 into a copy of the base repo
+#                  full            engine backup of that export with #bitmap=b0 into a fresh repo
+#                  incr            engine backup with #bitmap=b0 into a copy of the base repo
+#                  incr-clustered  the same, but with the DIRTY_PERCENT % rewritten in 4 MiB
+#                                  chunk-aligned extents (a second copy, same base snapshot)
 #   restore      the snapshot of the full case's check backup:
 #                  convert-raw     qemu-img convert -f raw IMG -O raw OUT        (the original)
 #                  convert-fuse    qemu-img convert -f raw FUSE -O raw OUT       (engine export --fuse)
@@ -47,6 +49,7 @@
 # OUT/env.txt, OUT/logs/.
 # Exit status: 0 if every case completed and passed its checks, 3 if any
 # failed (the others are still measured), 1 on setup errors.
+# shellcheck disable=SC2317  # (functions called through traps and "run_$case")
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -133,7 +136,6 @@ wants_full() { wants full && [[ " ${FULL_LIST[*]} " == *" $1 "* ]]; }
 NONZERO_BYTES=$((SIZE_BYTES / 2))
 DIRTY_EXTENTS=$(awk -v n=$((SIZE_BYTES / EXTENT)) -v p="$DIRTY_PERCENT" 'BEGIN {
     k = int(n * p / 100 + 0.5); if (k < 1) k = 1; if (k > n) k = n; print k }')
-DIRTY_EXPECTED=$((DIRTY_EXTENTS * EXTENT))
 
 # ---------------------------------------------------------------- tools
 
@@ -203,7 +205,7 @@ note() { warn "$1"; echo "note: $1" >>"$OUT/env.txt"; }
     echo "workdir: $WORKDIR ($(df -PT "$WORKDIR" | awk 'NR == 2 {print $2 " on " $1 ", " $5 " used"}'))"
     echo "size_bytes: $SIZE_BYTES"
     echo "nonzero_bytes: $NONZERO_BYTES"
-    echo "dirty: $DIRTY_PERCENT % = $DIRTY_EXTENTS extents of 64 KiB = $DIRTY_EXPECTED bytes, seed $DIRTY_SEED"
+    echo "dirty: $DIRTY_PERCENT %, seed $DIRTY_SEED"
 } >"$OUT/env.txt"
 
 ENGINE_PROBLEM=
@@ -344,21 +346,26 @@ run_full() { # run_full CLIENT RUN
 }
 
 run_incremental() { # run_incremental CLIENT RUN
-    local client=$1 run=$2 clog="$OUT/logs/incremental.$1.log" repo="$RUNDIR/incr-repo"
+    local client=$1 run=$2 clog="$OUT/logs/incremental.$1.log" repo="$RUNDIR/incr-repo" layout
     rm -rf "$repo"
     case $client in
         full)
-            engine_backup "$clog" "$repo" "${URI[dirty]}#bitmap=b0" || return 1
+            engine_backup "$clog" "$repo" "${URI[scattered]}#bitmap=b0" || return 1
             # qemu-img convert left the zero blocks unallocated in the qcow2, so a full backup reads the data only.
-            [[ -z $E_PARENT ]] && ((E_READ >= NONZERO_BYTES)) || { FAIL_MSG="the full backup read $E_READ bytes (parent '$E_PARENT'), expected at least $NONZERO_BYTES and no parent"; return 1; }
+            if [[ -n $E_PARENT ]] || ((E_READ < NONZERO_BYTES)); then
+                FAIL_MSG="the full backup read $E_READ bytes (parent '$E_PARENT'), expected at least $NONZERO_BYTES and no parent"
+                return 1
+            fi
             record incremental full "$run" "$SIZE_BYTES" "$E_READ" "$E_STORED" "$E_SECONDS"
             ;;
-        incr)
+        incr|incr-clustered)
+            layout=scattered
+            [[ $client == incr-clustered ]] && layout=clustered
             cp -a "$BASE_REPO" "$repo"
             sync
-            engine_backup "$clog" "$repo" "${URI[dirty]}#bitmap=b0" || return 1
+            engine_backup "$clog" "$repo" "${URI[$layout]}#bitmap=b0" || return 1
             [[ -n $E_PARENT ]] || { FAIL_MSG="the incremental backup has no parent: it was full"; return 1; }
-            record incremental incr "$run" "$DIRTY_BYTES" "$E_READ" "$E_STORED" "$E_SECONDS"
+            record incremental "$client" "$run" "${DIRTY_BYTES[$layout]}" "$E_READ" "$E_STORED" "$E_SECONDS"
             ;;
     esac
     rm -rf "$repo"
@@ -426,56 +433,78 @@ if wants restore && [[ -z ${CASEFAIL[restore]:-} ]]; then
     fi
 fi
 
-DIRTY_IMG="$WORKDIR/backup-bench-$SIZE_BYTES-dirty.qcow2"
+# The incremental case: one clean qcow2 copy of the image with bitmap b0 gets
+# the base backup; then its bitmap is cleared and two copies of it are dirtied
+# by DIRTY_PERCENT %, each by one qemu-io run:
+#   scattered  64 KiB extents at seeded random 64 KiB-aligned offsets (qemu-nbd's
+#              default bitmap granularity; almost every 4 MiB chunk is touched)
+#   clustered  4 MiB extents at seeded random 4 MiB-aligned offsets (one Engine
+#              chunk each, as with PVE's 4 MiB bitmap granularity)
+# Both are incremental to the same base snapshot.
+CLEAN_IMG="$WORKDIR/backup-bench-$SIZE_BYTES-clean.qcow2"
 BASE_REPO="$RUNDIR/base-repo"
-DIRTY_BYTES=$DIRTY_EXPECTED
-if wants incremental; then
-    ilog="$OUT/logs/incremental-setup.log"
-    (
-        set -e
-        log "incremental: qcow2 copy of the image with bitmap b0, base backup, clear, dirty $DIRTY_EXTENTS extents"
-        rm -f "$DIRTY_IMG"
-        qemu-img convert -f raw -O qcow2 "$IMG" "$DIRTY_IMG"
-        qemu-img bitmap --add --enable "$DIRTY_IMG" b0
-    ) >>"$ilog" 2>&1 || die "could not build $DIRTY_IMG (see $ilog)"
-    start_qemu_nbd dirty qcow2 "$DIRTY_IMG" -B b0 || die "qemu-nbd -B b0 did not start: $FAIL_MSG"
-    engine_backup "$ilog" "$BASE_REPO" "${URI[dirty]}#bitmap=b0" || die "base backup failed: $FAIL_MSG"
-    echo "incremental base backup (qcow2, #bitmap=b0, fresh repo): read $E_READ, stored $E_STORED new bytes, $E_SECONDS s in-process, $T_WALL s wall; snapshot $E_SNAPSHOT" >>"$OUT/env.txt"
-    BASE_SNAPSHOT=$E_SNAPSHOT
-    stop_server dirty || true
-    qemu-img bitmap --clear "$DIRTY_IMG" b0 >>"$ilog" 2>&1 || die "qemu-img bitmap --clear failed (see $ilog)"
-    # Distinct 64 KiB-aligned offsets from a seeded generator, one qemu-io run.
-    "$PY" - "$((SIZE_BYTES / EXTENT))" "$DIRTY_EXTENTS" "$DIRTY_SEED" >"$DIRTY_IMG.writes" <<'EOF'
+declare -A DIRTY_BYTES
+CLUSTER_EXTENTS=$(awk -v n=$((SIZE_BYTES / BLOCK)) -v p="$DIRTY_PERCENT" 'BEGIN {
+    k = int(n * p / 100 + 0.5); if (k < 1) k = 1; if (k > n) k = n; print k }')
+
+# dirty_copy LAYOUT EXTENT COUNT: copies the clean qcow2, dirties it, serves it as server LAYOUT, checks an
+# incremental backup and its restore. Sets DIRTY_BYTES[LAYOUT].
+dirty_copy() {
+    local layout=$1 extent=$2 count=$3 img="$WORKDIR/backup-bench-$SIZE_BYTES-$1.qcow2" ilog="$OUT/logs/incremental-setup.log" wrote
+    log "incremental: $layout copy, $count extents of $extent bytes rewritten"
+    cp "$CLEAN_IMG" "$img"
+    # Distinct extent-aligned offsets from a seeded generator; a different fill pattern per extent.
+    "$PY" - "$((SIZE_BYTES / extent))" "$count" "$DIRTY_SEED" "$extent" >"$img.writes" <<'EOF'
 import random, sys
-n, k, seed = map(int, sys.argv[1:])
+n, k, seed, extent = map(int, sys.argv[1:])
 for i, b in enumerate(sorted(random.Random(seed).sample(range(n), k))):
-    print(f"write -P 0x{1 + i % 255:02x} {b * 65536} 64k")
+    print(f"write -P 0x{1 + i % 255:02x} {b * extent} {extent}")
 print("quit")
 EOF
-    qemu-io -f qcow2 "$DIRTY_IMG" <"$DIRTY_IMG.writes" >>"$ilog" 2>&1 || die "qemu-io failed (see $ilog)"
-    wrote=$(grep -c 'wrote 65536/65536 bytes at offset' "$ilog" || true)
-    ((wrote == DIRTY_EXTENTS)) || die "qemu-io wrote $wrote of $DIRTY_EXTENTS extents (see $ilog)"
-    start_qemu_nbd dirty qcow2 "$DIRTY_IMG" -B b0 || die "qemu-nbd -B b0 did not start: $FAIL_MSG"
-    DIRTY_BYTES=$(nbdinfo --map=qemu:dirty-bitmap:b0 "${URI[dirty]}" | awk '$3 == 1 { s += $2 } END { print s + 0 }')
-    echo "dirty bytes (nbdinfo --map=qemu:dirty-bitmap:b0, sum of type 1): $DIRTY_BYTES (written: $DIRTY_EXPECTED)" >>"$OUT/env.txt"
-    echo "dirty_bytes: $DIRTY_BYTES" >>"$OUT/env.txt"
-    ((DIRTY_BYTES == DIRTY_EXPECTED)) || fail_case incremental "the bitmap marks $DIRTY_BYTES bytes dirty, $DIRTY_EXPECTED were written"
+    echo "# qemu-io -f qcow2 $img < $img.writes" >>"$ilog"
+    qemu-io -f qcow2 "$img" <"$img.writes" >"$SOCKDIR/qemu-io.log" 2>&1 || die "qemu-io failed (see $SOCKDIR/qemu-io.log)"
+    wrote=$(grep -c "wrote $extent/$extent bytes at offset" "$SOCKDIR/qemu-io.log" || true)
+    tail -3 "$SOCKDIR/qemu-io.log" >>"$ilog"
+    ((wrote == count)) || die "qemu-io wrote $wrote of $count extents into $img"
+    start_qemu_nbd "$layout" qcow2 "$img" -B b0 || die "qemu-nbd -B b0 did not start: $FAIL_MSG"
+    DIRTY_BYTES[$layout]=$(nbdinfo --map=qemu:dirty-bitmap:b0 "${URI[$layout]}" | awk '$3 == 1 { s += $2 } END { print s + 0 }')
+    echo "dirty_bytes_$layout: ${DIRTY_BYTES[$layout]}" >>"$OUT/env.txt"
+    echo "dirty ($layout): $count extents of $extent bytes written = $((count * extent)) bytes; nbdinfo --map=qemu:dirty-bitmap:b0 sums ${DIRTY_BYTES[$layout]}" >>"$OUT/env.txt"
+    ((DIRTY_BYTES[$layout] == count * extent)) || fail_case incremental "$layout: the bitmap marks ${DIRTY_BYTES[$layout]} bytes dirty, $((count * extent)) were written"
     # Check: an incremental backup into a copy of the base, restored, equals the dirtied image.
+    rm -rf "$RUNDIR/check-repo"
     cp -a "$BASE_REPO" "$RUNDIR/check-repo"
-    if engine_backup "$ilog" "$RUNDIR/check-repo" "${URI[dirty]}#bitmap=b0"; then
-        echo "check incremental backup: read $E_READ bytes ($(awk -v a="$E_READ" -v b="$DIRTY_BYTES" 'BEGIN { printf "%.3f", a / b }')x the dirty bytes), stored $E_STORED new bytes, $E_SECONDS s in-process, $T_WALL s wall, parent $E_PARENT" >>"$OUT/env.txt"
-        [[ $E_PARENT == "$BASE_SNAPSHOT" ]] || fail_case incremental "the incremental's parent is '$E_PARENT', expected $BASE_SNAPSHOT"
+    if engine_backup "$ilog" "$RUNDIR/check-repo" "${URI[$layout]}#bitmap=b0"; then
+        echo "check incremental ($layout): read $E_READ bytes ($(awk -v a="$E_READ" -v b="${DIRTY_BYTES[$layout]}" 'BEGIN { printf "%.3f", a / b }')x the dirty bytes), stored $E_STORED new bytes, $E_SECONDS s in-process, $T_WALL s wall, parent $E_PARENT" >>"$OUT/env.txt"
+        [[ $E_PARENT == "$BASE_SNAPSHOT" ]] || fail_case incremental "$layout: the incremental's parent is '$E_PARENT', expected $BASE_SNAPSHOT"
         if "$ENGINE_BIN" restore --repo "$RUNDIR/check-repo" --snapshot "$E_SNAPSHOT" --disk hd0 --to "$RUNDIR/check.raw" >>"$ilog" 2>&1 &&
-            qemu-img compare -f raw -F qcow2 "$RUNDIR/check.raw" "$DIRTY_IMG" >>"$ilog" 2>&1; then
-            echo "check incremental restore: identical to the dirtied qcow2 (qemu-img compare)" >>"$OUT/env.txt"
+            qemu-img compare -f raw -F qcow2 "$RUNDIR/check.raw" "$img" >>"$ilog" 2>&1; then
+            echo "check incremental restore ($layout): identical to the dirtied qcow2 (qemu-img compare)" >>"$OUT/env.txt"
         else
-            fail_case incremental "the restored incremental snapshot differs from the dirtied image (see $ilog)"
+            fail_case incremental "$layout: the restored incremental snapshot differs from the dirtied image (see $ilog)"
         fi
     else
-        fail_case incremental "check incremental backup failed: $FAIL_MSG"
+        fail_case incremental "$layout: check incremental backup failed: $FAIL_MSG"
     fi
     rm -rf "$RUNDIR/check-repo" "$RUNDIR/check.raw"
-    precache "$DIRTY_IMG"
+    precache "$img"
+}
+
+if wants incremental; then
+    ilog="$OUT/logs/incremental-setup.log"
+    log "incremental: qcow2 copy of the image with bitmap b0, base backup, bitmap cleared"
+    rm -f "$CLEAN_IMG"
+    qemu-img convert -f raw -O qcow2 "$IMG" "$CLEAN_IMG" >>"$ilog" 2>&1 || die "qemu-img convert to $CLEAN_IMG failed (see $ilog)"
+    qemu-img bitmap --add --enable "$CLEAN_IMG" b0 >>"$ilog" 2>&1 || die "qemu-img bitmap --add failed (see $ilog)"
+    start_qemu_nbd clean qcow2 "$CLEAN_IMG" -B b0 || die "qemu-nbd -B b0 did not start: $FAIL_MSG"
+    engine_backup "$ilog" "$BASE_REPO" "${URI[clean]}#bitmap=b0" || die "base backup failed: $FAIL_MSG"
+    echo "incremental base backup (qcow2, #bitmap=b0, fresh repo): read $E_READ, stored $E_STORED new bytes, $E_SECONDS s in-process, $T_WALL s wall; snapshot $E_SNAPSHOT" >>"$OUT/env.txt"
+    BASE_SNAPSHOT=$E_SNAPSHOT
+    stop_server clean || true
+    qemu-img bitmap --clear "$CLEAN_IMG" b0 >>"$ilog" 2>&1 || die "qemu-img bitmap --clear failed (see $ilog)"
+    dirty_copy scattered "$EXTENT" "$DIRTY_EXTENTS"
+    dirty_copy clustered "$BLOCK" "$CLUSTER_EXTENTS"
+    rm -f "$CLEAN_IMG"
 fi
 
 # ---------------------------------------------------------------- runs
@@ -485,7 +514,7 @@ RESTORE_BROKEN=${CASEFAIL[restore]:-}
 
 ITEMS=()
 if wants full; then for c in "${FULL_LIST[@]}"; do ITEMS+=("full/$c"); done; fi
-wants incremental && ITEMS+=(incremental/full incremental/incr)
+wants incremental && ITEMS+=(incremental/full incremental/incr incremental/incr-clustered)
 wants restore && ITEMS+=(restore/convert-raw restore/convert-fuse restore/convert-nbd restore/engine-restore)
 
 run_item() { # run_item CASE/CLIENT RUN
