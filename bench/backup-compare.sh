@@ -453,6 +453,7 @@ dirty_copy() {
     local layout=$1 extent=$2 count=$3 img="$WORKDIR/backup-bench-$SIZE_BYTES-$1.qcow2" ilog="$OUT/logs/incremental-setup.log" wrote
     log "incremental: $layout copy, $count extents of $extent bytes rewritten"
     cp "$CLEAN_IMG" "$img"
+    CLEANUP_FILES+=("$img") # rebuilt by every run; only the raw image is kept
     # Distinct extent-aligned offsets from a seeded generator; a different fill pattern per extent.
     "$PY" - "$((SIZE_BYTES / extent))" "$count" "$DIRTY_SEED" "$extent" >"$img.writes" <<'EOF'
 import random, sys
@@ -494,6 +495,7 @@ if wants incremental; then
     ilog="$OUT/logs/incremental-setup.log"
     log "incremental: qcow2 copy of the image with bitmap b0, base backup, bitmap cleared"
     rm -f "$CLEAN_IMG"
+    CLEANUP_FILES+=("$CLEAN_IMG")
     qemu-img convert -f raw -O qcow2 "$IMG" "$CLEAN_IMG" >>"$ilog" 2>&1 || die "qemu-img convert to $CLEAN_IMG failed (see $ilog)"
     qemu-img bitmap --add --enable "$CLEAN_IMG" b0 >>"$ilog" 2>&1 || die "qemu-img bitmap --add failed (see $ilog)"
     start_qemu_nbd clean qcow2 "$CLEAN_IMG" -B b0 || die "qemu-nbd -B b0 did not start: $FAIL_MSG"
