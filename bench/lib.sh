@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034  # (variables here are used by the scripts that source it)
-# Helpers shared by bench/nbd-server-compare.sh and bench/nbd-client-compare.sh.
+# Helpers shared by bench/nbd-server-compare.sh, bench/nbd-client-compare.sh and
+# bench/backup-compare.sh.
 #
 # Source it near the top of a script, after `set -euo pipefail` and after
 # setting BENCH_NAME (used in messages) and REPO (the repository root):
