@@ -12,6 +12,7 @@ internal static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(CopyCommand.Create());
+        root.Subcommands.Add(OvaCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 
