@@ -48,7 +48,7 @@ internal sealed class OutputFile : IAsyncDisposable
 
         try
         {
-            return new OutputFile(finalPath, temporary, asDevice ? FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = true }) : null);
+            return new OutputFile(finalPath, temporary, asDevice ? FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = Environment.GetEnvironmentVariable("OVA_STREAMING") == "1" }) : null);
         }
         catch
         {

@@ -68,5 +68,27 @@ internal sealed class SparseRunWriter : IDisposable
         _runStart = -1;
     }
 
+    /// <summary>Synchronous <see cref="GetSlotAsync"/>, for the converter's dedicated threads.</summary>
+    public Memory<byte> GetSlot(long offset, int length, CancellationToken cancellationToken) => Wait(GetSlotAsync(offset, length, cancellationToken));
+
+    /// <summary>Synchronous <see cref="CommitAsync"/>.</summary>
+    public void Commit(long offset, int length, CancellationToken cancellationToken) => Wait(CommitAsync(offset, length, cancellationToken));
+
+    /// <summary>Synchronous <see cref="FlushAsync"/>.</summary>
+    public void Flush(CancellationToken cancellationToken) => Wait(FlushAsync(cancellationToken));
+
     public void Dispose() => _buffer.Dispose();
+
+    // File devices complete writes synchronously (a blocking pwrite); anything else is waited for on this dedicated thread.
+    private static T Wait<T>(ValueTask<T> task) => task.IsCompletedSuccessfully ? task.Result : task.AsTask().GetAwaiter().GetResult();
+
+    private static void Wait(ValueTask task)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        task.AsTask().GetAwaiter().GetResult();
+    }
 }

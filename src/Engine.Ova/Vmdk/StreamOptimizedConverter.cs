@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using System.Threading.Channels;
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Ova.Import;
@@ -50,27 +51,36 @@ internal sealed class StreamOptimizedConverter
 
     private const int SeenPageBits = 1 << 18;
 
-    public async Task<long> RunAsync(int workers, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the reader and the workers on dedicated threads: they block on I/O and inflate for seconds at a time, which
+    /// on thread-pool threads would starve every other continuation until the pool grows.
+    /// </summary>
+    public Task<long> RunAsync(int workers, CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(() => Run(workers, cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private long Run(int workers, CancellationToken cancellationToken)
     {
-        var channel = Channel.CreateBounded<Batch>(new BoundedChannelOptions(workers * 2) { SingleWriter = true, SingleReader = workers == 1 });
+        using var queue = new BlockingCollection<Batch>(workers * 2);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var tasks = new Task<long>[workers];
         for (var i = 0; i < workers; i++)
         {
-            tasks[i] = Task.Run(() => WorkAsync(channel.Reader, cts), CancellationToken.None);
+            tasks[i] = Task.Factory.StartNew(() => Work(queue, cts), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
 
         Exception? readerFailure = null;
         try
         {
-            await ReadAsync(channel.Writer, cts.Token);
-            channel.Writer.Complete();
+            Read(queue, cts.Token);
         }
         catch (Exception e)
         {
             readerFailure = e;
-            channel.Writer.TryComplete();
-            await cts.CancelAsync();
+            cts.Cancel();
+        }
+        finally
+        {
+            queue.CompleteAdding();
         }
 
         long written = 0;
@@ -79,7 +89,7 @@ internal sealed class StreamOptimizedConverter
         {
             try
             {
-                written += await task;
+                written += task.GetAwaiter().GetResult();
             }
             catch (Exception e) when (workerFailure is null || workerFailure is OperationCanceledException)
             {
@@ -91,7 +101,7 @@ internal sealed class StreamOptimizedConverter
             }
         }
 
-        while (channel.Reader.TryRead(out var leftover))
+        while (queue.TryTake(out var leftover))
         {
             leftover.Dispose();
         }
@@ -99,32 +109,32 @@ internal sealed class StreamOptimizedConverter
         // A worker's own error beats the cancellation it caused in the reader, and vice versa.
         if (workerFailure is not null and not OperationCanceledException)
         {
-            throw workerFailure;
+            ExceptionDispatchInfo.Capture(workerFailure).Throw();
         }
 
         if (readerFailure is not null)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(readerFailure).Throw();
+            ExceptionDispatchInfo.Capture(readerFailure).Throw();
         }
 
         if (workerFailure is not null)
         {
-            throw workerFailure;
+            ExceptionDispatchInfo.Capture(workerFailure).Throw();
         }
 
         return written;
     }
 
-    private async Task ReadAsync(ChannelWriter<Batch> output, CancellationToken cancellationToken)
+    private void Read(BlockingCollection<Batch> output, CancellationToken cancellationToken)
     {
-        var batch = new Batch(_batchBytes);
+        Batch? batch = new Batch(_batchBytes);
         try
         {
             var filled = 0;
             long pendingSkip = 0;
             var eof = false;
             var done = false;
-            while (!done)
+            while (batch is not null)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var batchStart = _consumed - filled;
@@ -232,19 +242,24 @@ internal sealed class StreamOptimizedConverter
                     batch.Buffer.Span[pos..filled].CopyTo(next.Buffer.Span);
                 }
 
-                if (batch.Grains.Count > 0)
+                var current = batch;
+                batch = next;
+                filled = leftover;
+                if (current.Grains.Count == 0)
                 {
-                    var handed = batch;
-                    batch = null!;
-                    await output.WriteAsync(handed, cancellationToken);
-                }
-                else
-                {
-                    batch.Dispose();
+                    current.Dispose();
+                    continue;
                 }
 
-                batch = next!;
-                filled = leftover;
+                try
+                {
+                    output.Add(current, cancellationToken);
+                }
+                catch
+                {
+                    current.Dispose();
+                    throw;
+                }
             }
         }
         finally
@@ -253,36 +268,33 @@ internal sealed class StreamOptimizedConverter
         }
     }
 
-    private async Task<long> WorkAsync(ChannelReader<Batch> input, CancellationTokenSource cts)
+    private long Work(BlockingCollection<Batch> input, CancellationTokenSource cts)
     {
         var cancellationToken = cts.Token;
         try
         {
             using var writer = new SparseRunWriter(_target, _grainBytes);
             using var inflater = new GrainInflater();
-            while (await input.WaitToReadAsync(cancellationToken))
+            foreach (var batch in input.GetConsumingEnumerable(cancellationToken))
             {
-                while (input.TryRead(out var batch))
+                using (batch)
                 {
-                    using (batch)
+                    foreach (var grain in batch.Grains)
                     {
-                        foreach (var grain in batch.Grains)
-                        {
-                            var expected = (int)Math.Min(_grainBytes, _capacityBytes - grain.Offset);
-                            var slot = await writer.GetSlotAsync(grain.Offset, expected, cancellationToken);
-                            inflater.Inflate(batch.Buffer.Memory.Slice(grain.DataStart, grain.DataLength), slot.Span, _name, grain.Offset);
-                            await writer.CommitAsync(grain.Offset, expected, cancellationToken);
-                        }
+                        var expected = (int)Math.Min(_grainBytes, _capacityBytes - grain.Offset);
+                        var slot = writer.GetSlot(grain.Offset, expected, cancellationToken);
+                        inflater.Inflate(batch.Buffer.Memory.Slice(grain.DataStart, grain.DataLength), slot.Span, _name, grain.Offset);
+                        writer.Commit(grain.Offset, expected, cancellationToken);
                     }
                 }
             }
 
-            await writer.FlushAsync(cancellationToken);
+            writer.Flush(cancellationToken);
             return writer.DataBytes;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await cts.CancelAsync();
+            cts.Cancel();
             throw;
         }
     }
