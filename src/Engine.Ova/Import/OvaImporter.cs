@@ -123,7 +123,11 @@ public sealed class OvaImporter
         var name = entry.SafeName;
         if (name is null)
         {
-            _unsafeNames.Add(entry.Name);
+            if (_package is null)
+            {
+                _unsafeNames.Add(entry.Name);
+            }
+
             return;
         }
 
@@ -248,6 +252,11 @@ public sealed class OvaImporter
     /// <summary>With a table of contents, every failure that needs no data is reported before the first byte is written.</summary>
     private void CheckMembersPresent()
     {
+        foreach (var entry in _package!.UnsafeMembers())
+        {
+            _unsafeNames.Add(entry.Name);
+        }
+
         foreach (var planned in _plan!.Values)
         {
             var member = _package!.FindMember(planned.MemberName) ?? throw MissingMember(planned.MemberName);
@@ -256,11 +265,6 @@ public sealed class OvaImporter
                 var target = member.LinkName is null ? string.Empty : $" pointing at '{member.LinkName}'";
                 throw new OvaFormatException($"{_sourceName}: disk file '{planned.MemberName}' is a {member.Type}{target}, not a regular file; refused");
             }
-        }
-
-        foreach (var entry in _package!.UnsafeMembers())
-        {
-            _unsafeNames.Add(entry.Name);
         }
     }
 
