@@ -23,8 +23,13 @@ internal static class Images
         return image;
     }
 
-    public static string Write(string path, byte[] image)
+    public static string Write(string path, byte[] image, bool createFolder = false)
     {
+        if (createFolder)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        }
+
         File.WriteAllBytes(path, image);
         return path;
     }
