@@ -1,0 +1,49 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Engine.Ova.Json;
+
+namespace Engine.Cli.Commands;
+
+/// <summary><c>engine ova inspect|import|serve</c>: OVA appliances read in one pass, without extracting them.</summary>
+internal static class OvaCommand
+{
+    /// <summary>Exit code for an archive, descriptor or disk that is malformed or hostile (sysexits EX_DATAERR).</summary>
+    public const int InvalidInput = 65;
+
+    public static Command Create()
+    {
+        var command = new Command("ova", "Inspect, import or serve OVA appliances (OVF + VMDK in a tar) without extracting them.");
+        command.Subcommands.Add(OvaInspectCommand.Create());
+        command.Subcommands.Add(OvaImportCommand.Create());
+        command.Subcommands.Add(OvaServeCommand.Create());
+        return command;
+    }
+
+    /// <summary>The source-generated context, with the house JSON style (indented, paths and URIs unescaped).</summary>
+    public static OvaJsonContext Json { get; } = new(new JsonSerializerOptions(OvaJsonContext.Default.Options)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
+    public static void WriteJson<T>(T value, JsonTypeInfo<T> type) => Console.Out.WriteLine(JsonSerializer.Serialize(value, type));
+
+    /// <summary>Opens an archive path; "-" is standard input (a pipe).</summary>
+    public static Stream OpenArchive(string path) => path == "-"
+        ? Console.OpenStandardInput(1 << 20)
+        : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+
+    /// <summary>Prints "engine ova VERB: message" and maps the exception to an exit code.</summary>
+    public static int Fail(string verb, Exception exception)
+    {
+        Console.Error.WriteLine($"engine ova {verb}: {exception.Message}");
+        return exception switch
+        {
+            Ova.OvaFormatException => InvalidInput,
+            NotSupportedException => ExitCodes.Unavailable,
+            FileNotFoundException or DirectoryNotFoundException => ExitCodes.NoInput,
+            _ => ExitCodes.Failure,
+        };
+    }
+}

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Net;
+using Engine.Nbd.Server;
+using Engine.Ova;
+using Engine.Ova.Import;
+using Engine.Ova.Serving;
+using Microsoft.Extensions.Logging;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine ova serve FILE.ova [--disk NAME] [--socket PATH | --listen ADDR:PORT] [--export NAME]</c>: serves an
+/// OVA's inner raw disk, or a monolithicFlat VMDK's flat extent, read-only over NBD straight from the archive, like
+/// <c>nbdkit --filter=tar</c>; runs until SIGINT or SIGTERM.
+/// </summary>
+internal static class OvaServeCommand
+{
+    public static Command Create()
+    {
+        var file = new Argument<string>("FILE") { Description = "The .ova archive." };
+        var disk = new Option<string?>("--disk", "-d") { Description = "Disk to serve: drive key (scsi0), file name or disk id (default: the first)." };
+        var socket = new Option<string?>("--socket", "-k") { Description = "Listen on this Unix socket." };
+        var listen = new Option<string?>("--listen", "-l") { Description = "Listen on TCP ADDR:PORT (default 127.0.0.1:10809 when no --socket)." };
+        var export = new Option<string>("--export", "-e") { Description = "Export name.", DefaultValueFactory = _ => string.Empty };
+        var command = new Command("serve", "Serve an OVA's inner raw or flat disk read-only over NBD, without extracting it.") { file, disk, socket, listen, export };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(file)!, parse.GetValue(disk), parse.GetValue(socket), parse.GetValue(listen), parse.GetValue(export)!));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string path, string? disk, string? socket, string? listen, string exportName)
+    {
+        if (socket is not null && listen is not null)
+        {
+            Console.Error.WriteLine("engine ova serve: use either --socket or --listen, not both");
+            return ExitCodes.Usage;
+        }
+
+        InnerDiskLocation location;
+        try
+        {
+            using var archive = OvaCommand.OpenArchive(path);
+            if (!archive.CanSeek)
+            {
+                throw new OvaFormatException($"{path}: serving needs a seekable archive, not a pipe");
+            }
+
+            location = InnerDiskLocator.Locate(OvaPackage.Scan(archive, path), archive, disk);
+        }
+        catch (Exception e) when (e is OvaFormatException or NotSupportedException or IOException or UnauthorizedAccessException)
+        {
+            return OvaCommand.Fail("serve", e);
+        }
+
+        using var signal = new ShutdownSignal();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning));
+        await using var device = ArchiveRangeDevice.Open(path, location.Offset, location.Length, $"{path}:{location.Address}");
+        await using var server = new NbdServer(new NbdServerOptions { LoggerFactory = loggerFactory });
+        server.AddExport(new NbdExport(exportName, device, $"{location.Address}: {location.Description}", readOnly: true));
+        string uri;
+        try
+        {
+            if (socket is not null)
+            {
+                var full = Path.GetFullPath(socket);
+                server.ListenUnix(full);
+                uri = $"nbd+unix:///{Uri.EscapeDataString(exportName)}?socket={full}";
+            }
+            else
+            {
+                var bound = server.ListenTcp(IPEndPoint.Parse(listen ?? $"127.0.0.1:{Nbd.Protocol.NbdWire.DefaultPort}"));
+                uri = $"nbd://{bound}/{Uri.EscapeDataString(exportName)}";
+            }
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or FormatException)
+        {
+            Console.Error.WriteLine($"engine ova serve: cannot listen on {socket ?? listen}: {e.Message}");
+            return ExitCodes.Unavailable;
+        }
+
+        Console.Out.WriteLine(uri);
+        await Console.Out.FlushAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, signal.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // SIGINT or SIGTERM: stop gracefully.
+        }
+
+        await server.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,152 @@
+using Engine.Ova.Ovf;
+using Engine.Ova.Tar;
+
+namespace Engine.Ova.Import;
+
+/// <summary>
+/// The stored bytes of one package file as a forward-only stream over the tar reader: a single member, or the
+/// chunks <c>href.000000000</c>, <c>href.000000001</c>... joined in order. Each member is hashed as it passes and
+/// handed to <see cref="MemberFinished"/>; sizes are checked against <c>ovf:size</c> and <c>ovf:chunkSize</c>.
+/// </summary>
+internal sealed class DiskMemberStream : Stream
+{
+    private readonly TarReader _reader;
+    private readonly OvfFile _file;
+    private readonly string _memberBase;
+    private readonly Func<string, Manifest.MemberDigest> _digestFor;
+    private readonly IProgress<long>? _progress;
+    private Manifest.MemberDigest _digest;
+    private string _memberName;
+    private int _chunk;
+    private long _total;
+    private bool _ended;
+
+    /// <param name="reader">Positioned on the file's (first) member.</param>
+    /// <param name="file">The file's References entry.</param>
+    /// <param name="memberName">The (first) member's normalised name.</param>
+    /// <param name="digestFor">Creates the digest for a member name.</param>
+    /// <param name="progress">Receives the archive position.</param>
+    public DiskMemberStream(TarReader reader, OvfFile file, string memberName, Func<string, Manifest.MemberDigest> digestFor, IProgress<long>? progress)
+    {
+        _reader = reader;
+        _file = file;
+        _memberName = memberName;
+        _memberBase = file.ChunkSize is null ? memberName : memberName[..^10];
+        _digestFor = digestFor;
+        _progress = progress;
+        _digest = digestFor(memberName);
+    }
+
+    /// <summary>Called with each member's name and digest once its last byte has been read.</summary>
+    public event Action<string, Manifest.MemberDigest>? MemberFinished;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => _total;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (!_ended)
+        {
+            var read = _reader.Read(buffer);
+            if (read > 0)
+            {
+                _digest.Append(buffer[..read]);
+                _total += read;
+                _progress?.Report(_reader.Position);
+                return read;
+            }
+
+            if (buffer.IsEmpty)
+            {
+                return 0;
+            }
+
+            FinishMember();
+        }
+
+        return 0;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    /// <summary>Reads (and hashes) whatever the converter left unread, through the last chunk.</summary>
+    public void Drain()
+    {
+        var scratch = new byte[64 << 10];
+        while (Read(scratch) > 0)
+        {
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private void FinishMember()
+    {
+        var size = _reader.Current!.Size;
+        MemberFinished?.Invoke(_memberName, _digest);
+        if (_file.ChunkSize is not { } chunkSize)
+        {
+            _ended = true;
+            CheckTotal();
+            return;
+        }
+
+        if (size > chunkSize)
+        {
+            throw new OvaFormatException($"chunk '{_memberName}' has {size} bytes, more than ovf:chunkSize {chunkSize}");
+        }
+
+        if (size < chunkSize || (_file.Size is { } declared && _total >= declared))
+        {
+            // A short chunk is the last one.
+            _ended = true;
+            CheckTotal();
+            return;
+        }
+
+        _chunk++;
+        var expected = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{_memberBase}.{_chunk:D9}");
+        var next = _reader.Next();
+        if (next is null || next.SafeName != expected)
+        {
+            // Chunks must be consecutive members. (Without ovf:size, a file that is an exact multiple of the chunk size
+            // cannot be told apart from a missing chunk; exporters always write ovf:size.)
+            throw new OvaFormatException($"'{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}'")}");
+        }
+
+        if (next.Type != TarEntryType.RegularFile)
+        {
+            throw new OvaFormatException($"chunk '{next.Name}' is a {next.Type}, not a regular file");
+        }
+
+        _memberName = expected;
+        _digest = _digestFor(expected);
+    }
+
+    private void CheckTotal()
+    {
+        if (_file.Size is { } declared && declared != _total)
+        {
+            throw new OvaFormatException($"'{_file.Href}': {_total} bytes in the archive, but ovf:size says {declared}");
+        }
+    }
+}

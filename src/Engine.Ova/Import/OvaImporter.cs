@@ -1,0 +1,513 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using Engine.Ova.Manifest;
+using Engine.Ova.Ovf;
+using Engine.Ova.Tar;
+using Engine.Ova.Vmdk;
+
+namespace Engine.Ova.Import;
+
+/// <summary>
+/// Imports an OVA in one pass over its data: each disk member is converted while it streams past (streamOptimized
+/// and monolithicSparse VMDK, raw; chunked and gzip files joined and inflated on the way) and written straight to
+/// a sparse raw file in the target folder. Digests from the manifest are checked on the same pass. Outputs live
+/// under temporary names until everything has been verified; any failure deletes them.
+/// </summary>
+/// <remarks>
+/// A seekable archive is first indexed (headers only), so the descriptor and manifest may sit anywhere. A pipe is
+/// read strictly once: its descriptor must precede the disks (as DSP0243 requires); a manifest after the disks is
+/// still checked, by hashing with every algorithm until it arrives.
+/// </remarks>
+public sealed class OvaImporter
+{
+    private readonly string _sourceName;
+    private readonly OvaImportOptions _options;
+    private readonly List<OutputFile> _outputs = [];
+    private readonly List<ImportedDisk> _results = [];
+    private readonly List<(string Name, MemberDigest Digest, int Result)> _pendingDigests = [];
+    private readonly List<string> _skippedBeforeDescriptor = [];
+    private readonly List<string> _unsafeNames = [];
+    private OvaPackage? _package;
+    private OvfManifest? _manifest;
+    private string? _descriptorName;
+    private byte[]? _descriptorBytes;
+    private Dictionary<string, PlannedDisk>? _plan;
+    private List<OvfDiskAttachment>? _blankDisks;
+
+    private OvaImporter(string sourceName, OvaImportOptions options)
+    {
+        _sourceName = sourceName;
+        _options = options;
+    }
+
+    /// <summary>Imports from an archive stream (a file or a pipe).</summary>
+    /// <param name="archive">The OVA, positioned at its start.</param>
+    /// <param name="sourceName">Its name, for messages.</param>
+    /// <param name="options">Target folder and choices.</param>
+    /// <param name="cancellationToken">Cancels the import (outputs are deleted).</param>
+    /// <returns>The disks written.</returns>
+    /// <exception cref="OvaFormatException">The archive, descriptor, manifest or a disk is invalid or hostile.</exception>
+    /// <exception cref="NotSupportedException">qcow2 output, or an inner format that cannot be converted yet.</exception>
+    public static async Task<IReadOnlyList<ImportedDisk>> ImportAsync(Stream archive, string sourceName, OvaImportOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Format == OvaOutputFormat.Qcow2 && !options.Extract)
+        {
+            throw new NotSupportedException("qcow2 output is not supported yet; import to raw (--format raw)");
+        }
+
+        if (!Directory.Exists(options.TargetDirectory))
+        {
+            throw new DirectoryNotFoundException($"target folder {options.TargetDirectory} does not exist");
+        }
+
+        var importer = new OvaImporter(sourceName, options);
+        try
+        {
+            await importer.RunAsync(archive, cancellationToken);
+            return importer._results;
+        }
+        finally
+        {
+            foreach (var output in importer._outputs)
+            {
+                await output.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task RunAsync(Stream archive, CancellationToken cancellationToken)
+    {
+        if (archive.CanSeek)
+        {
+            _package = OvaPackage.Scan(archive, _sourceName);
+            _manifest = _package.Manifest;
+            AcceptDescriptor(_package.DescriptorName, _package.DescriptorBytes, _package.Descriptor);
+            CheckMembersPresent();
+        }
+
+        using (var reader = new TarReader(archive, _sourceName, leaveOpen: true))
+        {
+            while (reader.Next() is { } entry)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await VisitAsync(reader, entry, cancellationToken);
+            }
+        }
+
+        if (_plan is null)
+        {
+            throw new OvaFormatException($"{_sourceName}: no .ovf descriptor in the archive (is it an OVA?)");
+        }
+
+        foreach (var planned in _plan.Values)
+        {
+            if (!planned.Done)
+            {
+                throw MissingMember(planned.MemberName);
+            }
+        }
+
+        foreach (var blank in _blankDisks!)
+        {
+            await CreateBlankAsync(blank, cancellationToken);
+        }
+
+        VerifyLateDigests();
+        await CommitAllAsync(cancellationToken);
+    }
+
+    private async Task VisitAsync(TarReader reader, TarEntry entry, CancellationToken cancellationToken)
+    {
+        var name = entry.SafeName;
+        if (name is null)
+        {
+            if (_package is null)
+            {
+                _unsafeNames.Add(entry.Name);
+            }
+
+            return;
+        }
+
+        if (TarNames.IsAppleDouble(name))
+        {
+            return;
+        }
+
+        var regular = entry.Type == TarEntryType.RegularFile;
+        if (_package is null && regular && name.EndsWith(".ovf", StringComparison.OrdinalIgnoreCase))
+        {
+            if (_descriptorName is not null)
+            {
+                throw new OvaFormatException($"{_sourceName}: several descriptors ('{_descriptorName}', '{name}'); an OVA holds one");
+            }
+
+            var bytes = reader.ReadAll(OvfParser.MaxDescriptorBytes, "descriptor");
+            AcceptDescriptor(name, bytes, OvfParser.Parse(bytes, $"{_sourceName}/{name}"));
+            return;
+        }
+
+        if (_package is null && regular && _manifest is null && name.EndsWith(".mf", StringComparison.OrdinalIgnoreCase)
+            && (_descriptorName is null || OvaPackage.FolderOf(name) == OvaPackage.FolderOf(_descriptorName)))
+        {
+            _manifest = OvfManifest.Parse(reader.ReadAll(OvfManifest.MaxBytes, "manifest"), name, OvaPackage.FolderOf(name));
+            return;
+        }
+
+        if (_plan is null)
+        {
+            _skippedBeforeDescriptor.Add(name);
+            return;
+        }
+
+        if (!_plan.TryGetValue(name, out var planned))
+        {
+            return;
+        }
+
+        if (planned.Done)
+        {
+            throw new OvaFormatException($"{_sourceName}: member '{name}' occurs more than once");
+        }
+
+        if (!regular)
+        {
+            var target = entry.LinkName is null ? string.Empty : $" pointing at '{entry.LinkName}'";
+            throw new OvaFormatException($"{_sourceName}: disk file '{name}' is a {entry.Type}{target}, not a regular file; refused");
+        }
+
+        planned.Done = true;
+        await ImportDiskAsync(reader, planned, cancellationToken);
+    }
+
+    private void AcceptDescriptor(string name, byte[] bytes, OvfDescriptor descriptor)
+    {
+        _descriptorName = name;
+        _descriptorBytes = bytes;
+        var system = SelectSystem(descriptor);
+        var folder = OvaPackage.FolderOf(name);
+        _plan = new Dictionary<string, PlannedDisk>(StringComparer.Ordinal);
+        _blankDisks = [];
+        var selected = 0;
+        foreach (var disk in system.Disks)
+        {
+            if (_options.Disk is not null && !Matches(disk, _options.Disk))
+            {
+                continue;
+            }
+
+            selected++;
+            if (disk.File is null)
+            {
+                _blankDisks.Add(disk);
+                continue;
+            }
+
+            var member = OvaPackage.Join(folder, disk.File.ChunkSize is null ? disk.File.Href : disk.File.ChunkName(0));
+            if (!_plan.TryAdd(member, new PlannedDisk(disk, member)))
+            {
+                throw new OvaFormatException($"{_sourceName}: file '{disk.File.Href}' is used by two disks; refused");
+            }
+        }
+
+        if (selected == 0)
+        {
+            var choices = new List<string>();
+            foreach (var disk in system.Disks)
+            {
+                choices.Add(disk.File is null ? disk.Address : $"{disk.Address} ({disk.File.Href})");
+            }
+
+            throw new OvaFormatException(_options.Disk is null
+                ? $"{_sourceName}: the virtual system '{system.Id}' has no disks"
+                : $"{_sourceName}: no disk matches '{_options.Disk}'; disks: {string.Join(", ", choices)}");
+        }
+    }
+
+    private OvfVirtualSystem SelectSystem(OvfDescriptor descriptor)
+    {
+        if (_options.VirtualSystem is null)
+        {
+            return descriptor.VirtualSystems[0];
+        }
+
+        foreach (var system in descriptor.VirtualSystems)
+        {
+            if (system.Id == _options.VirtualSystem || system.RawName == _options.VirtualSystem || system.Name == _options.VirtualSystem)
+            {
+                return system;
+            }
+        }
+
+        throw new OvaFormatException($"{_sourceName}: no virtual system '{_options.VirtualSystem}'");
+    }
+
+    private static bool Matches(OvfDiskAttachment disk, string selector) =>
+        disk.Address == selector
+        || disk.Definition?.DiskId == selector
+        || (disk.File is not null && (disk.File.Href == selector || disk.File.Id == selector || Path.GetFileName(disk.File.Href) == selector));
+
+    /// <summary>With a table of contents, every failure that needs no data is reported before the first byte is written.</summary>
+    private void CheckMembersPresent()
+    {
+        foreach (var entry in _package!.UnsafeMembers())
+        {
+            _unsafeNames.Add(entry.Name);
+        }
+
+        foreach (var planned in _plan!.Values)
+        {
+            var member = _package!.FindMember(planned.MemberName) ?? throw MissingMember(planned.MemberName);
+            if (member.Type != TarEntryType.RegularFile)
+            {
+                var target = member.LinkName is null ? string.Empty : $" pointing at '{member.LinkName}'";
+                throw new OvaFormatException($"{_sourceName}: disk file '{planned.MemberName}' is a {member.Type}{target}, not a regular file; refused");
+            }
+        }
+    }
+
+    private OvaFormatException MissingMember(string name)
+    {
+        var hint = string.Empty;
+        if (_skippedBeforeDescriptor.Contains(name))
+        {
+            hint = " before the descriptor: on a pipe the .ovf must come first (or import from a file)";
+        }
+        else if (_unsafeNames.Count > 0)
+        {
+            hint = $" (members with unsafe names were ignored: '{string.Join("', '", _unsafeNames)}')";
+        }
+
+        return new OvaFormatException(hint.StartsWith(" before", StringComparison.Ordinal)
+            ? $"{_sourceName}: disk file '{name}' came{hint}"
+            : $"{_sourceName}: disk file '{name}' not found in the archive{hint}");
+    }
+
+    private async Task ImportDiskAsync(TarReader reader, PlannedDisk planned, CancellationToken cancellationToken)
+    {
+        var disk = planned.Disk;
+        var file = disk.File!;
+        var resultIndex = _results.Count;
+        var label = $"{_sourceName}/{planned.MemberName}";
+        var member = new DiskMemberStream(reader, file, planned.MemberName, DigestFor, _options.Progress);
+        var statuses = new List<string>();
+        member.MemberFinished += (name, digest) => statuses.Add(CheckDigest(name, digest, resultIndex));
+        var data = file.Compression == "gzip" ? new GZipStream(member, CompressionMode.Decompress, leaveOpen: true) : (Stream)member;
+        try
+        {
+            var stem = Path.GetFileNameWithoutExtension(file.Href);
+            if (_options.Extract)
+            {
+                var path = Path.Combine(_options.TargetDirectory, Path.GetFileName(file.Href));
+                var output = Track(OutputFile.Create(path, 0, asDevice: false));
+                long length;
+                await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, 1 << 20))
+                {
+                    await data.CopyToAsync(target, 1 << 20, cancellationToken);
+                    length = target.Length;
+                }
+
+                _results.Add(new ImportedDisk(disk.Address, file.Href, disk.Format, path, disk.Format, length, length, "absent"));
+            }
+            else
+            {
+                await ConvertAsync(data, disk, Path.Combine(_options.TargetDirectory, stem + ".raw"), label, reader, cancellationToken);
+            }
+
+            member.Drain();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new OvaFormatException($"{label}: gzip data is corrupt: {e.Message}", e);
+        }
+        finally
+        {
+            if (!ReferenceEquals(data, member))
+            {
+                await data.DisposeAsync();
+            }
+        }
+
+        var status = statuses.Contains("unlisted") ? "unlisted"
+            : statuses.Contains("pending") ? "pending"
+            : statuses.Count == 0 || statuses.Contains("absent") ? "absent"
+            : "verified";
+        _results[resultIndex] = _results[resultIndex] with { Manifest = status };
+    }
+
+    private async Task ConvertAsync(Stream data, OvfDiskAttachment disk, string path, string label, TarReader reader, CancellationToken cancellationToken)
+    {
+        var prefix = new byte[SparseExtentHeader.Size];
+        var peeked = data.ReadAtLeast(prefix, prefix.Length, throwOnEndOfStream: false);
+        var source = new ReplayStream(prefix.AsMemory(0, peeked), data);
+        switch (ImageFormatDetector.Detect(prefix.AsSpan(0, peeked)))
+        {
+            case ImageFormat.SparseVmdk:
+            {
+                var image = VmdkImage.Open(source, label, _options.Limits);
+                if (disk.VirtualSize is { } declared && declared > image.CapacityBytes)
+                {
+                    _options.Warning?.Invoke($"{label}: the descriptor declares {declared} bytes, the VMDK only {image.CapacityBytes}; the VMDK's size is used");
+                }
+
+                var output = Track(OutputFile.Create(path, image.CapacityBytes));
+                var written = await image.ConvertAsync(output.Device, _options.Workers, null, cancellationToken);
+                var kind = image.Header.IsStreamOptimized ? "vmdk (streamOptimized)" : "vmdk (monolithicSparse)";
+                _results.Add(new ImportedDisk(disk.Address, disk.File!.Href, kind, path, "raw", image.CapacityBytes, written, "absent"));
+                return;
+            }
+
+            case ImageFormat.VmdkDescriptor:
+                throw DescriptorOnly(source, label);
+
+            case ImageFormat.Qcow2:
+                throw new NotSupportedException($"{label}: qcow2 disks inside an OVA are not converted yet; --extract copies it out as it is");
+
+            default:
+            {
+                var stored = disk.File!.Compression is null && disk.File.ChunkSize is null ? reader.Current!.Size : disk.File.Size;
+                var size = disk.File.Compression is null ? stored : disk.VirtualSize;
+                if (size is null)
+                {
+                    throw new OvaFormatException($"{label}: a compressed or chunked raw disk needs ovf:size and a capacity in the descriptor");
+                }
+
+                var output = Track(OutputFile.Create(path, size.Value));
+                var written = await RawImageCopier.CopyAsync(source, output.Device, label, cancellationToken);
+                _results.Add(new ImportedDisk(disk.Address, disk.File.Href, "raw", path, "raw", size.Value, written, "absent"));
+                return;
+            }
+        }
+    }
+
+    /// <summary>A descriptor-only VMDK: read it (bounded) only to say precisely why it is refused.</summary>
+    private static OvaFormatException DescriptorOnly(Stream source, string label)
+    {
+        var buffer = new byte[VmdkDescriptor.MaxBytes + 1];
+        var length = source.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        if (length > VmdkDescriptor.MaxBytes)
+        {
+            return new OvaFormatException($"{label}: VMDK descriptor file larger than {VmdkDescriptor.MaxBytes} bytes; refused");
+        }
+
+        var descriptor = VmdkDescriptor.Parse(buffer.AsSpan(0, length), label);
+        return new OvaFormatException($"{label}: descriptor-only VMDK (createType \"{descriptor.CreateType}\", extents {descriptor.Describe()}) refused: it names files outside the image, which a converter would read from the host");
+    }
+
+    private async Task CreateBlankAsync(OvfDiskAttachment disk, CancellationToken cancellationToken)
+    {
+        var size = disk.VirtualSize ?? throw new OvaFormatException($"{_sourceName}: blank disk {disk.Address} ('{disk.Definition?.DiskId}') has no usable capacity");
+        var path = Path.Combine(_options.TargetDirectory, (disk.Definition?.DiskId ?? disk.Address) + ".raw");
+        Track(OutputFile.Create(path, size));
+        _results.Add(new ImportedDisk(disk.Address, null, "blank", path, "raw", size, 0, _manifest is null ? "absent" : "verified"));
+        await Task.CompletedTask.WaitAsync(cancellationToken);
+    }
+
+    private MemberDigest DigestFor(string name)
+    {
+        if (_manifest is not null)
+        {
+            return _manifest.Find(name) is { } entry ? new MemberDigest(entry.Algorithm) : MemberDigest.None();
+        }
+
+        // On a pipe the manifest may still come; hash with every algorithm it could name.
+        return _package is null ? new MemberDigest(null) : MemberDigest.None();
+    }
+
+    private string CheckDigest(string name, MemberDigest digest, int result)
+    {
+        if (_manifest is null)
+        {
+            if (_package is null)
+            {
+                _pendingDigests.Add((name, digest, result));
+                return "pending";
+            }
+
+            digest.Dispose();
+            return "absent";
+        }
+
+        using (digest)
+        {
+            if (_manifest.Find(name) is not { } entry)
+            {
+                _options.Warning?.Invoke($"{_sourceName}: '{name}' is not listed in the manifest {_manifest.Name}");
+                return "unlisted";
+            }
+
+            digest.Verify(entry);
+            return "verified";
+        }
+    }
+
+    private void VerifyLateDigests()
+    {
+        if (_manifest is not null && _descriptorName is not null && _manifest.Find(_descriptorName) is { } descriptorEntry)
+        {
+            using var digest = new MemberDigest(descriptorEntry.Algorithm);
+            digest.Append(_descriptorBytes);
+            digest.Verify(descriptorEntry);
+        }
+
+        foreach (var (name, digest, result) in _pendingDigests)
+        {
+            using (digest)
+            {
+                var status = "absent";
+                if (_manifest?.Find(name) is { } entry)
+                {
+                    digest.Verify(entry);
+                    status = "verified";
+                }
+                else if (_manifest is not null)
+                {
+                    _options.Warning?.Invoke($"{_sourceName}: '{name}' is not listed in the manifest {_manifest.Name}");
+                    status = "unlisted";
+                }
+
+                if (result < _results.Count && _results[result].Manifest is not "unlisted")
+                {
+                    _results[result] = _results[result] with { Manifest = status };
+                }
+            }
+        }
+    }
+
+    private async Task CommitAllAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var output in _outputs)
+            {
+                await output.CommitAsync(cancellationToken);
+            }
+        }
+        catch
+        {
+            foreach (var output in _outputs)
+            {
+                output.Revoke();
+            }
+
+            throw;
+        }
+    }
+
+    private OutputFile Track(OutputFile output)
+    {
+        _outputs.Add(output);
+        return output;
+    }
+
+    private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName)
+    {
+        public OvfDiskAttachment Disk { get; } = disk;
+
+        public string MemberName { get; } = memberName;
+
+        public bool Done { get; set; }
+    }
+}

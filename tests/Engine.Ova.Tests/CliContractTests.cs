@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Engine.Ova.Tests.Infrastructure;
+
+namespace Engine.Ova.Tests;
+
+/// <summary><c>engine ova inspect|import|serve</c> as scripts use them: output, JSON keys, exit codes, NBD clients.</summary>
+public sealed class CliContractTests
+{
+    private static readonly string[] PveQmKeys = ["name", "cores", "memory", "ostype", "bios", "boot"];
+    private static readonly string[] PveDiskKeys = ["disk_address", "virtual_size", "relative_path", "format"];
+
+    [Fact]
+    public async Task InspectJson_UsesPveParseOvfKeys()
+    {
+        using var dir = new Scratch();
+        var ova = await VmwareOvaAsync(dir);
+
+        var result = (await Run.EngineAsync(["ova", "inspect", ova, "--json"])).Succeeded();
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var root = json.RootElement;
+        Assert.Equal(["qm", "disks", "net", "extra"], root.EnumerateObject().Select(p => p.Name));
+        var qm = root.GetProperty("qm");
+        Assert.Equal(PveQmKeys, qm.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("webserverprod1", qm.GetProperty("name").GetString());
+        Assert.Equal(4, qm.GetProperty("cores").GetInt32());
+        Assert.Equal(8192, qm.GetProperty("memory").GetInt32());
+        Assert.Equal("l26", qm.GetProperty("ostype").GetString());
+        Assert.Equal("ovmf", qm.GetProperty("bios").GetString());
+        Assert.Equal("order=scsi0;sata1", qm.GetProperty("boot").GetString());
+        var disks = root.GetProperty("disks").EnumerateArray().ToList();
+        Assert.Equal(2, disks.Count);
+        foreach (var disk in disks)
+        {
+            Assert.Equal(PveDiskKeys, disk.EnumerateObject().Select(p => p.Name));
+        }
+
+        Assert.Equal("scsi0", disks[0].GetProperty("disk_address").GetString());
+        Assert.Equal(64L << 20, disks[0].GetProperty("virtual_size").GetInt64());
+        Assert.Equal("web_server-disk1.vmdk", disks[0].GetProperty("relative_path").GetString());
+        var net = root.GetProperty("net");
+        Assert.Equal(["net0", "net1"], net.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("vmxnet3", net.GetProperty("net0").GetProperty("model").GetString());
+        Assert.Equal(["model"], net.GetProperty("net0").EnumerateObject().Select(p => p.Name));
+        Assert.Equal("nvme", root.GetProperty("extra").GetProperty("disks")[1].GetProperty("controller").GetString());
+    }
+
+    [Fact]
+    public async Task InspectOvfOnDisk_ReportsBackingFileAndRealSize()
+    {
+        using var dir = new Scratch();
+        var raw = Images.Write(dir["disk.raw"], Images.Pattern(3 << 20, 21));
+        await Images.QemuVmdkAsync(raw, dir["web_server-disk1.vmdk"]);
+        File.Copy(Descriptors.Fixture("vmware.ovf"), dir["vm.ovf"]);
+
+        var result = (await Run.EngineAsync(["ova", "inspect", dir["vm.ovf"], "--json"])).Succeeded();
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var disk = json.RootElement.GetProperty("disks")[0];
+        Assert.Equal(dir["web_server-disk1.vmdk"], disk.GetProperty("backing_file").GetString());
+        Assert.Equal(3L << 20, disk.GetProperty("virtual_size").GetInt64()); // the image's, as PVE's file_size_info
+        var text = (await Run.EngineAsync(["ova", "inspect", dir["vm.ovf"]])).Succeeded();
+        Assert.Contains("scsi0: web_server-disk1.vmdk", text.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ImportFromPipe_Json_MatchesQemuImg()
+    {
+        using var dir = new Scratch();
+        var ova = await VmwareOvaAsync(dir);
+
+        var result = (await Run.EngineAsync(["ova", "import", "-", "--to", dir.Out, "--json"], stdinFile: ova)).Succeeded();
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        var disks = json.RootElement.GetProperty("disks").EnumerateArray().ToList();
+        Assert.Equal(2, disks.Count);
+        Assert.Equal("verified", disks[0].GetProperty("manifest").GetString());
+        await Images.AssertSameAsQemuAsync(dir["pkg/web_server-disk1.vmdk"], disks[0].GetProperty("output").GetString()!);
+        await Images.AssertSameAsQemuAsync(dir["pkg/web_server-disk2.vmdk"], disks[1].GetProperty("output").GetString()!);
+    }
+
+    [Fact]
+    public async Task ExitCodes()
+    {
+        using var dir = new Scratch();
+        var ova = await VmwareOvaAsync(dir);
+        (await Run.EngineAsync(["ova", "import", ova, "--to", dir.Out, "--format", "qcow2"])).Failed(69, "not supported yet");
+        (await Run.EngineAsync(["ova", "import", dir["missing.ova"], "--to", dir.Out])).Failed(66, "missing.ova");
+        var xxe = new TarBuilder().File("x.ovf", Encoding.UTF8.GetBytes("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>")).Save(dir["xxe.ova"]);
+        (await Run.EngineAsync(["ova", "inspect", xxe])).Failed(65, "DTD");
+        (await Run.EngineAsync(["ova", "import", xxe, "--to", dir.Out])).Failed(65, "DTD");
+        (await Run.EngineAsync(["ova", "import", ova, "--to", dir.Out, "--disk", "nope"])).Failed(65, "no disk matches 'nope'");
+        dir.AssertOutEmpty();
+    }
+
+    [Fact]
+    public async Task ServeRawInnerDisk_ReadByNbdinfoAndQemuImg()
+    {
+        using var dir = new Scratch();
+        var image = Images.Write(dir["pkg/disk.raw"], Images.Pattern(3 << 20, 22), createFolder: true);
+        await File.WriteAllBytesAsync(dir["pkg/vm.ovf"], Descriptors.SingleDisk("disk.raw", 3 << 20, "http://en.wikipedia.org/wiki/Byte"));
+        var ova = await Images.TarAsync(dir["vm.ova"], dir["pkg"], "gnu", "vm.ovf", "disk.raw");
+
+        await ServeAndCheckAsync(dir, ova, image, 3 << 20);
+    }
+
+    [Fact]
+    public async Task ServeFlatDescriptor_InArchiveExtent()
+    {
+        using var dir = new Scratch();
+        var image = Images.Write(dir["pkg/disk-flat.vmdk"], Images.Pattern(2 << 20, 23), createFolder: true);
+        await File.WriteAllTextAsync(dir["pkg/disk.vmdk"], "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\n\nRW 4096 FLAT \"disk-flat.vmdk\" 0\n");
+        await File.WriteAllBytesAsync(dir["pkg/vm.ovf"], Descriptors.SingleDisk("disk.vmdk", 2 << 20, "http://www.vmware.com/interfaces/specifications/vmdk.html#monolithicFlat"));
+        var ova = await Images.TarAsync(dir["vm.ova"], dir["pkg"], "ustar", "vm.ovf", "disk.vmdk", "disk-flat.vmdk");
+
+        await ServeAndCheckAsync(dir, ova, image, 2 << 20);
+    }
+
+    [Fact]
+    public async Task ServeFlatDescriptor_PointingAtHostFile_IsRefused()
+    {
+        using var dir = new Scratch();
+        var descriptor = Encoding.ASCII.GetBytes("# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\n\nRW 4 FLAT \"/etc/passwd\" 0\n");
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.vmdk", 2048)).File("disk.vmdk", descriptor).Save(dir["vm.ova"]);
+
+        (await Run.EngineAsync(["ova", "serve", ova, "--socket", dir["s.sock"]])).Failed(65, "/etc/passwd");
+    }
+
+    private static async Task ServeAndCheckAsync(Scratch dir, string ova, string expected, long size)
+    {
+        var socket = dir["nbd.sock"];
+        using var engine = Run.StartEngine("ova", "serve", ova, "--socket", socket, "--export", "disk");
+        try
+        {
+            var uriLine = engine.StandardOutput.ReadLineAsync();
+            Assert.True(await Task.WhenAny(uriLine, Task.Delay(30_000)) == uriLine, "engine ova serve printed no URI within 30 s");
+            var uri = await uriLine;
+            Assert.Equal($"nbd+unix:///disk?socket={socket}", uri);
+
+            var info = (await Run.ToolAsync("nbdinfo", "--json", uri!)).Succeeded();
+            using (var json = JsonDocument.Parse(info.Stdout))
+            {
+                var export = json.RootElement.GetProperty("exports")[0];
+                Assert.Equal(size, export.GetProperty("export-size").GetInt64());
+                Assert.True(export.GetProperty("is_read_only").GetBoolean());
+            }
+
+            var compare = await Run.ToolAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", uri!, expected);
+            Assert.True(compare.ExitCode == 0, compare.ToString());
+        }
+        finally
+        {
+            engine.Kill(entireProcessTree: true);
+            await engine.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<string> VmwareOvaAsync(Scratch dir)
+    {
+        var pkg = Directory.CreateDirectory(dir["pkg"]).FullName;
+        var raw1 = Images.Write(dir["d1.raw"], Images.Pattern((64 << 20) / 8, 24));
+        var raw2 = Images.Write(dir["d2.raw"], Images.Pattern(1 << 20, 25));
+        var vmdk1 = await File.ReadAllBytesAsync(await Images.QemuVmdkAsync(raw1, Path.Combine(pkg, "web_server-disk1.vmdk")));
+        var vmdk2 = await File.ReadAllBytesAsync(await Images.QemuVmdkAsync(raw2, Path.Combine(pkg, "web_server-disk2.vmdk")));
+        var ovf = await File.ReadAllBytesAsync(Descriptors.Fixture("vmware.ovf"));
+        await File.WriteAllBytesAsync(Path.Combine(pkg, "vmware.ovf"), ovf);
+        await File.WriteAllTextAsync(Path.Combine(pkg, "vmware.mf"), Images.ManifestLine("SHA256", "vmware.ovf", ovf) + Images.ManifestLine("SHA256", "web_server-disk1.vmdk", vmdk1) + Images.ManifestLine("SHA256", "web_server-disk2.vmdk", vmdk2));
+        return await Images.TarAsync(dir["vm.ova"], pkg, "ustar", "vmware.ovf", "vmware.mf", "web_server-disk1.vmdk", "web_server-disk2.vmdk");
+    }
+}
