@@ -114,6 +114,39 @@ public sealed class FileBackupTests
         await AssertRestoresAsync(repo, snapshot.Id, content);
     }
 
+    [Fact]
+    public async Task BandwidthLimit_PacesSourceReads()
+    {
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "disk.raw");
+        await File.WriteAllBytesAsync(path, TempRepository.Random(32 * Chunk, 14)); // 2 MiB
+        await using var source = FileVolumeSource.Open("drive-virtio0", path, null, null, discard: false);
+        var progress = new List<BackupProgress>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var snapshot = await new VmBackupEngine(repo.Repository).BackupAsync(
+            new VmBackupRequest { Vmid = "701", Volumes = [source] },
+            new VmBackupOptions { BandwidthLimit = 1 << 20, Progress = new SynchronousProgress(progress.Add) });
+
+        // 2 MiB at 1 MiB/s with a quarter-second burst cannot take less than 1.75 s; a slow machine only adds.
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.7), $"2 MiB at 1 MiB/s took only {clock.Elapsed}");
+        Assert.Equal(32L * Chunk, snapshot.Stats.BytesRead);
+        Assert.NotEmpty(progress);
+        Assert.Equal(32L * Chunk, progress.Max(p => p.BytesRead));
+    }
+
+    private sealed class SynchronousProgress(Action<BackupProgress> report) : IProgress<BackupProgress>
+    {
+        private readonly Lock _lock = new();
+
+        public void Report(BackupProgress value)
+        {
+            lock (_lock)
+            {
+                report(value);
+            }
+        }
+    }
+
     private static async Task AssertRestoresAsync(TempRepository repo, SnapshotId id, byte[] expected)
     {
         var target = Path.Combine(repo.Root, $"restore-{id.Time.ToUnixTimeSeconds()}.raw");
