@@ -239,7 +239,7 @@ public sealed class QemuNbdClientTests
     {
         using var dir = new TempDir();
         var file = CreateRandom(dir["disk.raw"], 5 * MiB, 305);
-        await using var server = await QemuNbdAsync(dir, "q.sock", "-f", "raw", "-r", "-t", "-x", "disk", file);
+        await using var server = await QemuNbdAsync(dir, "q.sock", "-f", "raw", "-r", "-t", "-x", "disk", "-D", "Engine \"test\" disk", file);
 
         var result = (await EngineAsync("info", server.Uri("disk"), "--json")).AssertSuccess();
         using var doc = JsonDocument.Parse(result.Stdout);
@@ -250,8 +250,17 @@ public sealed class QemuNbdClientTests
         Assert.Equal(server.Uri("disk"), root.GetProperty("uri").GetString());
         Assert.Contains("base:allocation", root.GetProperty("contexts").EnumerateArray().Select(e => e.GetString()));
 
+        Assert.Equal("Engine \"test\" disk", root.GetProperty("description").GetString());
+
         var text = (await EngineAsync("info", server.Uri("disk"))).AssertSuccess();
         Assert.Contains($"export-size: {5 * MiB}", text.Stdout, StringComparison.Ordinal);
+
+        var list = (await EngineAsync("info", "--list", server.Uri("disk"), "--json")).AssertSuccess();
+        using var listDoc = JsonDocument.Parse(list.Stdout);
+        var exports = listDoc.RootElement.GetProperty("exports").EnumerateArray().ToList();
+        Assert.True(exports.Count == 1, list.Stdout);
+        Assert.Equal("disk", exports[0].GetProperty("name").GetString());
+        Assert.Equal("Engine \"test\" disk", exports[0].GetProperty("description").GetString());
     }
 
     [Fact]
