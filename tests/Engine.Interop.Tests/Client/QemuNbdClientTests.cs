@@ -206,6 +206,32 @@ public sealed class QemuNbdClientTests
             var ours = (await EngineAsync("info", map, uri)).AssertSuccess();
             Assert.True(theirs.Stdout == ours.Stdout, $"engine info {map} differs from nbdinfo {map}\n--- nbdinfo ---\n{theirs.Stdout}\n--- engine ---\n{ours.Stdout}\n{ours.Stderr}");
         }
+
+        // engine copy --dirty-bitmap: exactly the dirty ranges, at their offsets, into a new (so otherwise zero) file.
+        var whole = dir["whole.raw"];
+        (await Tool.RunAsync("nbdcopy", uri, whole)).AssertSuccess();
+        var expected = await File.ReadAllBytesAsync(whole);
+        var dirtyBytes = 0L;
+        foreach (var extent in await NbdinfoMapAsync(uri, bitmap))
+        {
+            if (extent.Type == 1)
+            {
+                dirtyBytes += extent.Length;
+            }
+            else
+            {
+                expected.AsSpan((int)extent.Offset, (int)extent.Length).Clear();
+            }
+        }
+
+        var incremental = dir["incremental.raw"];
+        var copy = (await EngineAsync("copy", "--dirty-bitmap", "b0", "--json", uri, incremental)).AssertSuccess();
+        using (var doc = JsonDocument.Parse(copy.Stdout))
+        {
+            Assert.Equal(dirtyBytes, doc.RootElement.GetProperty("data_bytes").GetInt64());
+        }
+
+        AssertBytes(expected, await File.ReadAllBytesAsync(incremental), "engine copy --dirty-bitmap b0");
     }
 
     [Fact]
