@@ -647,7 +647,7 @@ fi
 
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
     log "round $ROUND/$RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    # For scale: the engine's bare start-up (.NET runtime), in every engine wall time.
+    # For scale: the engine's bare start-up (a NativeAOT binary unless ENGINE_BIN says otherwise), in every engine wall time.
     if [[ -z $ENGINE_PROBLEM ]]; then
         t0=$(date +%s.%N)
         if /usr/bin/time -f '%e %U %S' -o "$SOCKDIR/time" "$ENGINE_BIN" --version >/dev/null 2>&1; then
