@@ -32,6 +32,11 @@ need_python_module() { # need_python_module MODULE DEBIAN-PACKAGE (for $PY)
         missing+=("Python module $1 for $PY (Debian package: $2)")
     fi
 }
+need_publish_toolchain() { # what `dotnet publish src/Engine.Cli` (NativeAOT) needs, when ENGINE_BIN is unset
+    command -v dotnet >/dev/null 2>&1 || missing+=("dotnet (the .NET 10 SDK; or set ENGINE_BIN to a published engine)")
+    need clang clang # the NativeAOT linker driver
+    [[ -e /usr/include/zlib.h ]] || missing+=("zlib headers for the NativeAOT link (Debian package: zlib1g-dev)")
+}
 check_missing() { # exits 1 listing everything need() found missing
     [[ -x $PY ]] || missing+=("$PY (Debian package: python3)")
     if ((${#missing[@]})); then

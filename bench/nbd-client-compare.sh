@@ -183,9 +183,7 @@ if wants dirty; then
     need qemu-nbd qemu-utils
     need_python_module nbd python3-libnbd
 fi
-if [[ -z $ENGINE_BIN ]]; then
-    command -v dotnet >/dev/null 2>&1 || missing+=("dotnet (the .NET 10 SDK; or set ENGINE_BIN to a published engine)")
-fi
+[[ -n $ENGINE_BIN ]] || need_publish_toolchain
 check_missing
 if wants_file && ! nbdkit file --version >/dev/null 2>&1; then
     die "nbdkit's file plugin does not load (Debian package: nbdkit)"
@@ -278,7 +276,7 @@ drop_client() { # drop_client CASE CLIENT MESSAGE: no more runs of CLIENT in CAS
     echo "time: $(/usr/bin/time --version 2>&1 | head -1)"
     echo "target dir: $TARGET_DIR ($(df -PT "$TARGET_DIR" | awk 'NR == 2 {print $2 " on " $1 ", " $5 " used"}'))"
     echo "vm.dirty_background_ratio=$(cat /proc/sys/vm/dirty_background_ratio) vm.dirty_ratio=$(cat /proc/sys/vm/dirty_ratio) vm.dirty_expire_centisecs=$(cat /proc/sys/vm/dirty_expire_centisecs)"
-    echo "engine copy options: ${ENGINE_ARGS:-defaults} (defaults: --connections auto: 4 if the server advertises multi-conn, else 1; --requests 64; --request-size 256K)"
+    echo "engine copy options: ${ENGINE_ARGS:-defaults} (defaults: --connections auto: one per core up to 4 if the server advertises multi-conn, else 1; --requests 16; --request-size 1M)"
     echo "nbdcopy options: ${NBDCOPY_ARGS:-defaults}"
     true
 } >"$OUT/env.txt"
@@ -649,7 +647,7 @@ fi
 
 for ((ROUND = 1; ROUND <= RUNS; ROUND++)); do
     log "round $ROUND/$RUNS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-    # For scale: the engine's bare start-up (.NET runtime), in every engine wall time.
+    # For scale: the engine's bare start-up (a NativeAOT binary unless ENGINE_BIN says otherwise), in every engine wall time.
     if [[ -z $ENGINE_PROBLEM ]]; then
         t0=$(date +%s.%N)
         if /usr/bin/time -f '%e %U %S' -o "$SOCKDIR/time" "$ENGINE_BIN" --version >/dev/null 2>&1; then

@@ -123,9 +123,7 @@ need pgrep procps
 wants nbdkit && need nbdkit nbdkit
 wants nbd-server && need nbd-server nbd-server
 wants qemu-nbd && need qemu-nbd qemu-utils
-if wants engine && [[ -z $ENGINE_BIN ]]; then
-    command -v dotnet >/dev/null 2>&1 || missing+=("dotnet (the .NET 10 SDK; or set ENGINE_BIN to a published engine)")
-fi
+if wants engine && [[ -z $ENGINE_BIN ]]; then need_publish_toolchain; fi
 need_latency=
 for s in "${SERVER_LIST[@]}"; do wants_latency "$s" && need_latency=1; done
 if [[ -n $need_latency && $LAT_RUNS -gt 0 ]]; then

@@ -104,7 +104,7 @@ def main():
         st = vals("startup", "engine", "wall_s")
         if st:
             lines.append(f"For scale: `engine --version` takes {statistics.median(st):.3f} s wall "
-                         f"(median of {len(st)}; .NET start-up), included in every engine wall time above.")
+                         f"(median of {len(st)}; process start-up), included in every engine wall time above.")
 
     if "dirty" in cases or nruns("dirty", "engine") or nruns("dirty", "dirty_copy"):
         info = cases.get("dirty", {})

@@ -13,6 +13,9 @@ public static class BlockCopier
     /// <summary>Largest range asked of the source's extents at once.</summary>
     private const long ExtentWindow = 1L << 30;
 
+    /// <summary>The first range asked is smaller, so that the first data requests go out sooner.</summary>
+    private const long FirstExtentWindow = 64L << 20;
+
     /// <summary>Copies <paramref name="source"/> to the start of <paramref name="target"/>, which must be at least as large.</summary>
     /// <exception cref="BlockDeviceException">The target is smaller than the source (ENOSPC) or read-only (EPERM).</exception>
     public static async Task<BlockCopyResult> CopyAsync(IBlockDevice source, IBlockDevice target, BlockCopyOptions? options = null, CancellationToken cancellationToken = default)
@@ -37,7 +40,16 @@ public static class BlockCopier
             workers[i] = Task.Run(state.WorkAsync, cancellationToken);
         }
 
-        await Task.WhenAll(workers).ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(workers).ConfigureAwait(false);
+        }
+        finally
+        {
+            // On failure a window may still be being fetched ahead: let it end before the caller closes the source.
+            await state.AbandonPrefetchAsync().ConfigureAwait(false);
+        }
+
         if (options.FlushTarget)
         {
             await target.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -46,13 +58,17 @@ public static class BlockCopier
         return new BlockCopyResult(source.Size, state.DataBytes, state.ZeroBytes);
     }
 
-    /// <summary>The shared cursor over the source's extents that the workers take pieces from.</summary>
+    /// <summary>
+    /// The shared cursor over the source's extents that the workers take pieces from. While the workers copy one
+    /// window of extents, the next is fetched ahead, so that they do not all stop for a block-status round trip.
+    /// </summary>
     private sealed class CopyState(IBlockDevice source, IBlockDevice target, BlockCopyOptions options, CancellationToken cancellationToken) : IDisposable
     {
         private readonly Lock _sync = new();
         private readonly SemaphoreSlim _refillLock = new(1, 1);
         private ExtentList _extents = new(256);
         private ExtentList _spare = new(256);
+        private Task<long>? _ahead; // fills _spare with the next window; only the refill-lock holder touches both
         private readonly int _alignment = Math.Max(source.MinimumBlockSize, target.MinimumBlockSize);
         private int _extentIndex;
         private long _position;
@@ -65,6 +81,15 @@ public static class BlockCopier
         public long ZeroBytes => Interlocked.Read(ref _zeroBytes);
 
         public void Dispose() => _refillLock.Dispose();
+
+        /// <summary>Waits for a window still being fetched ahead, ignoring its outcome (the copy has already failed).</summary>
+        public async Task AbandonPrefetchAsync()
+        {
+            if (_ahead is { } ahead)
+            {
+                await ((Task)ahead).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
 
         public async Task WorkAsync()
         {
@@ -128,14 +153,19 @@ public static class BlockCopier
                         position = _position;
                     }
 
-                    // Fill the spare list (only the refill-lock holder touches it), then swap it in atomically.
-                    _spare.Clear();
-                    var window = Math.Min(ExtentWindow, source.Size - position);
-                    await (options.Selection ?? source.GetExtentsAsync)(position, window, _spare, cancellationToken).ConfigureAwait(false);
+                    // The window in use is spent, so the cursor stands where it ends: swap in the one fetched ahead
+                    // from there (fetching it now the first time), then fetch the window after it while this one is copied.
+                    var end = await (_ahead ?? FetchAsync(_spare, position, FirstExtentWindow)).ConfigureAwait(false);
+                    _ahead = null;
                     lock (_sync)
                     {
                         (_extents, _spare) = (_spare, _extents);
                         _extentIndex = 0;
+                    }
+
+                    if (end < source.Size)
+                    {
+                        _ahead = FetchAsync(_spare, end, ExtentWindow);
                     }
                 }
             }
@@ -143,6 +173,20 @@ public static class BlockCopier
             {
                 _refillLock.Release();
             }
+        }
+
+        /// <summary>Fills <paramref name="extents"/> from <paramref name="offset"/> on; returns where they end.</summary>
+        private async Task<long> FetchAsync(ExtentList extents, long offset, long window)
+        {
+            extents.Clear();
+            await (options.Selection ?? source.GetExtentsAsync)(offset, Math.Min(window, source.Size - offset), extents, cancellationToken).ConfigureAwait(false);
+            var end = Math.Min(extents.End, source.Size);
+            if (extents.Count == 0 || extents.AsSpan()[0].Offset > offset || end <= offset)
+            {
+                throw new BlockDeviceException(Errno.EIO, $"the source's extents at {offset} leave a gap or make no progress (EIO)");
+            }
+
+            return end;
         }
 
         /// <summary>Takes a piece from the extents already fetched; false when they are used up. Caller holds <see cref="_sync"/>.</summary>

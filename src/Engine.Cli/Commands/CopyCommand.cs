@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Engine.Blocks;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
+using Engine.Cli.Json;
 using Engine.Nbd.Client;
 
 namespace Engine.Cli.Commands;
@@ -105,16 +106,9 @@ internal static class CopyCommand
             var seconds = clock.Elapsed.TotalSeconds;
             if (json)
             {
-                JsonOutput.Write(new
-                {
-                    source = sourceSpec,
-                    target = targetSpec,
-                    bytes = result.Bytes,
-                    data_bytes = result.DataBytes,
-                    zero_bytes = result.ZeroBytes,
-                    seconds,
-                    bytes_per_second = result.Bytes / Math.Max(seconds, 1e-9),
-                });
+                JsonOutput.Write(
+                    new CopyReport(sourceSpec, targetSpec, result.Bytes, result.DataBytes, result.ZeroBytes, seconds, result.Bytes / Math.Max(seconds, 1e-9)),
+                    CliJsonContext.Default.CopyReport);
             }
             else if (showProgress)
             {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Engine.Blocks;
+using Engine.Cli.Json;
 using Engine.Nbd.Client;
 using Engine.Nbd.Protocol;
 
@@ -70,7 +71,13 @@ internal static class InfoCommand
         var exports = await NbdClient.ListExportsAsync(uri, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (json)
         {
-            WriteJson(new { exports = exports.Select(e => new { name = e.Name, description = e.Description }) });
+            var entries = new ExportListReport.Entry[exports.Count];
+            for (var i = 0; i < entries.Length; i++)
+            {
+                entries[i] = new ExportListReport.Entry(exports[i].Name, exports[i].Description);
+            }
+
+            JsonOutput.Write(new ExportListReport(entries), CliJsonContext.Default.ExportListReport);
             return;
         }
 
@@ -101,21 +108,21 @@ internal static class InfoCommand
         var protocol = export.ExtendedHeaders ? "extended headers" : export.StructuredReplies ? "structured replies" : "simple replies";
         if (json)
         {
-            WriteJson(new
-            {
-                uri = uri.Text,
-                export_name = export.Name,
-                description = export.Description,
-                export_size = export.Size,
-                is_read_only = export.IsReadOnly,
-                is_rotational = flags.HasFlag(TransmissionFlags.Rotational),
-                can,
-                block_size_minimum = export.MinimumBlockSize,
-                block_size_preferred = export.PreferredBlockSize,
-                block_size_maximum = export.MaximumPayload,
-                protocol,
-                contexts,
-            });
+            JsonOutput.Write(
+                new ExportReport(
+                    uri.Text,
+                    export.Name,
+                    export.Description,
+                    export.Size,
+                    export.IsReadOnly,
+                    flags.HasFlag(TransmissionFlags.Rotational),
+                    can,
+                    export.MinimumBlockSize,
+                    export.PreferredBlockSize,
+                    export.MaximumPayload,
+                    protocol,
+                    contexts),
+                CliJsonContext.Default.ExportReport);
             return;
         }
 
@@ -156,7 +163,7 @@ internal static class InfoCommand
         }
 
         var output = Console.Out;
-        var entries = new List<object>();
+        var entries = new List<MapEntry>();
         Extent? pending = null;
         await foreach (var extent in client.EnumerateExtentsAsync(context, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
@@ -182,7 +189,7 @@ internal static class InfoCommand
 
         if (json)
         {
-            WriteJson(entries);
+            JsonOutput.Write(entries, CliJsonContext.Default.ListMapEntry);
         }
 
         void Emit(Extent extent)
@@ -191,7 +198,7 @@ internal static class InfoCommand
             var description = Describe(context, type);
             if (json)
             {
-                entries.Add(new { offset = extent.Offset, length = extent.Length, type, description });
+                entries.Add(new MapEntry(extent.Offset, extent.Length, type, description));
                 return;
             }
 
@@ -239,6 +246,4 @@ internal static class InfoCommand
     }
 
     private static string Bool(bool value) => value ? "true" : "false";
-
-    private static void WriteJson<T>(T value) => JsonOutput.Write(value);
 }

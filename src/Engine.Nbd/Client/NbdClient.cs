@@ -365,17 +365,29 @@ public sealed class NbdClient : IBlockDevice
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
 
         var connections = _connections;
+        if (connections.Length == 1)
+        {
+            return connections[0];
+        }
+
+        // The connection with the most free request slots, ties going round-robin. A caller that keeps no more
+        // requests in flight than all connections have slots (as the copier does) then never waits for a slot: such a
+        // wait resumes on the thread pool, a thread wake-up and a context switch per request on a busy copy.
         var start = (int)((uint)Interlocked.Increment(ref _next) % (uint)connections.Length);
+        NbdClientConnection? best = null;
+        var bestFree = -1;
         for (var i = 0; i < connections.Length; i++)
         {
             var candidate = connections[(start + i) % connections.Length];
-            if (candidate.Failure is null)
+            var free = candidate.FreeSlots;
+            if (candidate.Failure is null && free > bestFree)
             {
-                return candidate;
+                best = candidate;
+                bestFree = free;
             }
         }
 
-        return connections[start];
+        return best ?? connections[start];
     }
 
     private void CheckRange(long offset, long length)

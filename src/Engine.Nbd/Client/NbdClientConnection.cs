@@ -63,6 +63,9 @@ internal sealed class NbdClientConnection : IDisposable
 
     public NbdExportInfo Export { get; }
 
+    /// <summary>Requests that could be sent now without waiting for a reply (a racy snapshot, good for choosing a connection).</summary>
+    public int FreeSlots => _slots.CurrentCount;
+
     /// <summary>Set once the connection broke; every later request fails with it.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 

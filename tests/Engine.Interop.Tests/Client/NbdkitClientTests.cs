@@ -139,6 +139,12 @@ public sealed class NbdkitClientTests
         var theirs = (await Tool.RunAsync("nbdinfo", "--map", server.Uri())).AssertSuccess();
         var ours = (await EngineAsync("info", "--map", server.Uri())).AssertSuccess();
         Assert.Equal(theirs.Stdout, ours.Stdout);
+
+        // --json: the same entries, fields and descriptions as nbdinfo's JSON (the layouts differ only in whitespace).
+        var theirsJson = (await Tool.RunAsync("nbdinfo", "--map", "--json", server.Uri())).AssertSuccess();
+        var oursJson = (await EngineAsync("info", "--map", "--json", server.Uri())).AssertSuccess();
+        Assert.Equal(MapJson(theirsJson.Stdout), MapJson(oursJson.Stdout));
+        Assert.Contains("\"description\": \"hole,zero\"", oursJson.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -290,5 +296,14 @@ public sealed class NbdkitClientTests
 
         var later = await FaultWithinAsync(client.ReadAsync(0, new byte[512]).AsTask(), TimeSpan.FromSeconds(2), "read after the server died");
         Assert.IsType<NbdConnectionException>(later);
+    }
+
+    /// <summary>A --map --json document as (offset, length, type, description) tuples, whatever its whitespace.</summary>
+    private static List<(long Offset, long Length, uint Type, string? Description)> MapJson(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.EnumerateArray()
+            .Select(e => (e.GetProperty("offset").GetInt64(), e.GetProperty("length").GetInt64(), e.GetProperty("type").GetUInt32(), e.GetProperty("description").GetString()))
+            .ToList();
     }
 }

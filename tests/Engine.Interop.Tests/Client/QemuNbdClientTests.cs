@@ -206,6 +206,32 @@ public sealed class QemuNbdClientTests
             var ours = (await EngineAsync("info", map, uri)).AssertSuccess();
             Assert.True(theirs.Stdout == ours.Stdout, $"engine info {map} differs from nbdinfo {map}\n--- nbdinfo ---\n{theirs.Stdout}\n--- engine ---\n{ours.Stdout}\n{ours.Stderr}");
         }
+
+        // engine copy --dirty-bitmap: exactly the dirty ranges, at their offsets, into a new (so otherwise zero) file.
+        var whole = dir["whole.raw"];
+        (await Tool.RunAsync("nbdcopy", uri, whole)).AssertSuccess();
+        var expected = await File.ReadAllBytesAsync(whole);
+        var dirtyBytes = 0L;
+        foreach (var extent in await NbdinfoMapAsync(uri, bitmap))
+        {
+            if (extent.Type == 1)
+            {
+                dirtyBytes += extent.Length;
+            }
+            else
+            {
+                expected.AsSpan((int)extent.Offset, (int)extent.Length).Clear();
+            }
+        }
+
+        var incremental = dir["incremental.raw"];
+        var copy = (await EngineAsync("copy", "--dirty-bitmap", "b0", "--json", uri, incremental)).AssertSuccess();
+        using (var doc = JsonDocument.Parse(copy.Stdout))
+        {
+            Assert.Equal(dirtyBytes, doc.RootElement.GetProperty("data_bytes").GetInt64());
+        }
+
+        AssertBytes(expected, await File.ReadAllBytesAsync(incremental), "engine copy --dirty-bitmap b0");
     }
 
     [Fact]
@@ -239,7 +265,7 @@ public sealed class QemuNbdClientTests
     {
         using var dir = new TempDir();
         var file = CreateRandom(dir["disk.raw"], 5 * MiB, 305);
-        await using var server = await QemuNbdAsync(dir, "q.sock", "-f", "raw", "-r", "-t", "-x", "disk", file);
+        await using var server = await QemuNbdAsync(dir, "q.sock", "-f", "raw", "-r", "-t", "-x", "disk", "-D", "Engine \"test\" disk", file);
 
         var result = (await EngineAsync("info", server.Uri("disk"), "--json")).AssertSuccess();
         using var doc = JsonDocument.Parse(result.Stdout);
@@ -250,8 +276,17 @@ public sealed class QemuNbdClientTests
         Assert.Equal(server.Uri("disk"), root.GetProperty("uri").GetString());
         Assert.Contains("base:allocation", root.GetProperty("contexts").EnumerateArray().Select(e => e.GetString()));
 
+        Assert.Equal("Engine \"test\" disk", root.GetProperty("description").GetString());
+
         var text = (await EngineAsync("info", server.Uri("disk"))).AssertSuccess();
         Assert.Contains($"export-size: {5 * MiB}", text.Stdout, StringComparison.Ordinal);
+
+        var list = (await EngineAsync("info", "--list", server.Uri("disk"), "--json")).AssertSuccess();
+        using var listDoc = JsonDocument.Parse(list.Stdout);
+        var exports = listDoc.RootElement.GetProperty("exports").EnumerateArray().ToList();
+        Assert.True(exports.Count == 1, list.Stdout);
+        Assert.Equal("disk", exports[0].GetProperty("name").GetString());
+        Assert.Equal("Engine \"test\" disk", exports[0].GetProperty("description").GetString());
     }
 
     [Fact]
