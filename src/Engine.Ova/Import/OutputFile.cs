@@ -48,7 +48,9 @@ internal sealed class OutputFile : IAsyncDisposable
 
         try
         {
-            return new OutputFile(finalPath, temporary, asDevice ? FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = Environment.GetEnvironmentVariable("OVA_STREAMING") == "1" }) : null);
+            // Written once, front to back: streaming writes start writeback as the import goes and keep the page cache
+            // clean, so the flush before the rename has little left to do.
+            return new OutputFile(finalPath, temporary, asDevice ? FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = true }) : null);
         }
         catch
         {
