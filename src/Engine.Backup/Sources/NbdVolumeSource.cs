@@ -12,6 +12,11 @@ namespace Engine.Backup.Sources;
 public sealed class NbdVolumeSource : IVolumeSource
 {
     private const string DirtyBitmapPrefix = "qemu:dirty-bitmap:";
+
+    // A chunk is read as concurrent requests of this size: qemu-nbd serves 4 GiB in 256 KiB requests with 3.0 s of
+    // its CPU against 5.0 s in 1-4 MiB ones (it allocates a bounce buffer per request), and is the bottleneck of a
+    // full backup on two cores. nbdcopy's default request size, for the same reason.
+    private const int RequestSize = 256 << 10;
     private readonly NbdClient _client;
     private readonly string? _bitmapContext;
 
@@ -102,7 +107,20 @@ public sealed class NbdVolumeSource : IVolumeSource
 
     /// <inheritdoc />
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        _client.ReadAsync(offset, destination, cancellationToken);
+        destination.Length <= RequestSize ? _client.ReadAsync(offset, destination, cancellationToken) : ReadSplitAsync(offset, destination, cancellationToken);
+
+    private async ValueTask ReadSplitAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        // One task array per chunk-sized read, not per request: the requests all go out before the first reply.
+        var requests = new Task[(destination.Length + RequestSize - 1) / RequestSize];
+        for (var i = 0; i < requests.Length; i++)
+        {
+            var start = i * RequestSize;
+            requests[i] = _client.ReadAsync(offset + start, destination.Slice(start, Math.Min(RequestSize, destination.Length - start)), cancellationToken).AsTask();
+        }
+
+        await Task.WhenAll(requests).ConfigureAwait(false);
+    }
 
     /// <inheritdoc />
     public bool TryGetMapped(long offset, int length, out ReadOnlyMemory<byte> data)

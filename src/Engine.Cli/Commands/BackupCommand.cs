@@ -21,22 +21,29 @@ internal static class BackupCommand
         var config = new Option<string?>("--config") { Description = "Guest configuration file, stored verbatim." };
         var firewall = new Option<string?>("--firewall") { Description = "Firewall configuration file, stored verbatim." };
         var bwlimit = new Option<string?>("--bwlimit") { Description = "Source read limit in bytes per second (K, M, G suffixes)." };
+        var workers = new Option<int>("--workers") { Description = "Chunks read, hashed and stored at once (default: twice the processor count)." };
         var discard = new Option<bool>("--discard-source") { Description = "Discard each range at the source once it is durable (PVE's fleecing images)." };
         var json = new Option<bool>("--json") { Description = "Print the snapshot id and statistics as JSON." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
         var command = new Command("backup", "Back up a VM's disks into a repository snapshot; incremental where a bitmap allows.")
         {
-            repo, vmid, disks, config, firewall, bwlimit, discard, json, progress,
+            repo, vmid, disks, config, firewall, bwlimit, workers, discard, json, progress,
         };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(repo)!, parse.GetValue(vmid)!, parse.GetValue(disks) ?? [], parse.GetValue(config), parse.GetValue(firewall),
-            parse.GetValue(bwlimit), parse.GetValue(discard), parse.GetValue(json), parse.GetValue(progress) || !Console.IsErrorRedirected, cancellationToken));
+            parse.GetValue(bwlimit), parse.GetValue(workers), parse.GetValue(discard), parse.GetValue(json), parse.GetValue(progress) || !Console.IsErrorRedirected, cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(string repoPath, string vmid, string[] diskSpecs, string? configPath, string? firewallPath, string? bwlimitText,
-        bool discard, bool json, bool showProgress, CancellationToken cancellationToken)
+        int workers, bool discard, bool json, bool showProgress, CancellationToken cancellationToken)
     {
+        if (workers < 0)
+        {
+            Console.Error.WriteLine("engine backup: --workers must be 0 (automatic) or more");
+            return ExitCodes.Usage;
+        }
+
         if (!SnapshotId.IsValidVmid(vmid))
         {
             Console.Error.WriteLine($"engine backup: --vmid {vmid}: expected the guest's number");
@@ -67,6 +74,7 @@ internal static class BackupCommand
             }, new VmBackupOptions
             {
                 BandwidthLimit = bandwidth,
+                Parallelism = workers,
                 DiscardSource = discard,
                 Progress = reporter is null ? null : new ProgressAdapter(reporter),
             }, cancellationToken).ConfigureAwait(false);
