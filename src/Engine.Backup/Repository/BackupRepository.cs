@@ -80,9 +80,9 @@ public sealed partial class BackupRepository : IDisposable
             {
                 throw new RepositoryNotFoundException(full);
             }
-            else if (HoldsForeignEntries(full))
+            else if (ForeignEntry(full) is { } foreign)
             {
-                throw new RepositoryException(full, $"{full} is not an Engine repository (no {RepositoryConfig.FileName}) and is not empty");
+                throw new RepositoryException(full, $"{full} is not an Engine repository (no {RepositoryConfig.FileName}) and is not empty: it holds {foreign}");
             }
             else
             {
@@ -377,22 +377,26 @@ public sealed partial class BackupRepository : IDisposable
     /// Whether a directory without a configuration holds anything but the repository's own subdirectories (a
     /// concurrent creator may be half-way through initializing it).
     /// </summary>
-    private static bool HoldsForeignEntries(string directory)
+    /// <summary>
+    /// The first entry of <paramref name="directory"/> that a repository being created would not have made, or null.
+    /// Our own sub-directories may exist without a configuration: a creation was interrupted, and is finished now.
+    /// </summary>
+    private static string? ForeignEntry(string directory)
     {
         if (!System.IO.Directory.Exists(directory))
         {
-            return false;
+            return null;
         }
 
         foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(directory))
         {
             if (Path.GetFileName(entry) is not ("chunks" or "snapshots" or "tmp" or "writers"))
             {
-                return true;
+                return Path.GetFileName(entry);
             }
         }
 
-        return false;
+        return null;
     }
 
     private static RepositoryConfig ReadConfig(string path)
