@@ -13,9 +13,12 @@ namespace Engine.Cli.Commands;
 /// </summary>
 internal static class RepositoryCommandSupport
 {
+    // snake_case like every other --json document of the CLI (and nbdinfo's); the files in the repository keep the
+    // context's camelCase.
     private static readonly JsonSerializerOptions JsonOptions = new(RepositoryJsonContext.Default.Options)
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
     public static Option<string> RepoOption() =>

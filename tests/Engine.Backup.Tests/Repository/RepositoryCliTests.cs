@@ -32,7 +32,7 @@ public sealed class RepositoryCliTests
         using var doc = JsonDocument.Parse(json.Stdout);
         Assert.Equal(["vm/100/2026-11-01T06:00:00Z", "vm/200/2026-11-02T06:00:00Z"], doc.RootElement.EnumerateArray().Select(s => s.GetProperty("id").GetString()));
         Assert.Equal(3 * TempRepository.SmallChunk, doc.RootElement[0].GetProperty("devices")[0].GetProperty("size").GetInt64());
-        Assert.Equal("memory: 512\nname: guest100\n", doc.RootElement[0].GetProperty("guestConfig").GetString());
+        Assert.Equal("memory: 512\nname: guest100\n", doc.RootElement[0].GetProperty("guest_config").GetString());
         using var only200 = JsonDocument.Parse(filtered.Stdout);
         Assert.Equal(1, only200.RootElement.GetArrayLength());
     }
@@ -63,7 +63,7 @@ public sealed class RepositoryCliTests
 
         Assert.True(badJson.ExitCode == 1, badJson.ToString());
         using var doc = JsonDocument.Parse(badJson.Stdout);
-        var chunk = Assert.Single(doc.RootElement.GetProperty("badChunks").EnumerateArray());
+        var chunk = Assert.Single(doc.RootElement.GetProperty("bad_chunks").EnumerateArray());
         Assert.Equal(digest.ToString(), chunk.GetProperty("digest").GetString());
         Assert.Equal(file, chunk.GetProperty("path").GetString());
         Assert.Equal("ChecksumMismatch", chunk.GetProperty("check").GetString());
@@ -104,7 +104,7 @@ public sealed class RepositoryCliTests
         Assert.True(dry.ExitCode == 0, dry.ToString());
         using (var doc = JsonDocument.Parse(dry.Stdout))
         {
-            Assert.True(doc.RootElement.GetProperty("dryRun").GetBoolean());
+            Assert.True(doc.RootElement.GetProperty("dry_run").GetBoolean());
             Assert.Equal(1, doc.RootElement.GetProperty("removed").GetInt32());
             var removed = doc.RootElement.GetProperty("decisions").EnumerateArray().Where(d => !d.GetProperty("keep").GetBoolean()).Select(d => d.GetProperty("snapshot").GetString());
             Assert.Equal(["vm/100/2026-01-01T10:00:00Z"], removed);
@@ -138,9 +138,9 @@ public sealed class RepositoryCliTests
 
         Assert.True(json.ExitCode == 0, json.ToString());
         using var doc = JsonDocument.Parse(json.Stdout);
-        Assert.Equal(1, doc.RootElement.GetProperty("chunksRemoved").GetInt64());
-        Assert.Equal(freed, doc.RootElement.GetProperty("bytesFreed").GetInt64());
-        Assert.Equal(1, doc.RootElement.GetProperty("chunksReferenced").GetInt64());
+        Assert.Equal(1, doc.RootElement.GetProperty("chunks_removed").GetInt64());
+        Assert.Equal(freed, doc.RootElement.GetProperty("bytes_freed").GetInt64());
+        Assert.Equal(1, doc.RootElement.GetProperty("chunks_referenced").GetInt64());
         Assert.True(text.ExitCode == 0, text.ToString());
         Assert.StartsWith("gc: 0 chunk(s) removed, 0 B freed", text.Stdout, StringComparison.Ordinal);
         Assert.Single(repo.ChunkFiles());
