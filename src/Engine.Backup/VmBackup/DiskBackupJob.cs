@@ -58,20 +58,14 @@ internal sealed class DiskBackupJob
         using var discarder = new SourceDiscarder(_source, _repository, _options.DiscardBatchBytes, _options.DiscardSource);
         using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var tasks = new Task[workers + 1];
-        tasks[0] = PlanAsync(queue.Writer, failure.Token);
+        tasks[0] = CancelOthersOnFailureAsync(() => PlanAsync(queue.Writer, failure.Token), failure);
         for (var i = 1; i < tasks.Length; i++)
         {
-            tasks[i] = WorkAsync(queue.Reader, discarder, failure.Token);
+            tasks[i] = CancelOthersOnFailureAsync(() => WorkAsync(queue.Reader, discarder, failure.Token), failure);
         }
 
         try
         {
-            // The first failure cancels the rest, so a dead source never leaves workers waiting on it.
-            foreach (var task in tasks)
-            {
-                _ = task.ContinueWith(t => failure.Cancel(), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            }
-
             await Task.WhenAll(tasks).ConfigureAwait(false);
         }
         catch (Exception) when (FirstCause(tasks) is { } cause)
@@ -82,6 +76,20 @@ internal sealed class DiskBackupJob
 
         AccountUntouchedChunks();
         await discarder.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The first failure cancels the rest, so a dead source never leaves workers waiting on it.</summary>
+    private static async Task CancelOthersOnFailureAsync(Func<Task> body, CancellationTokenSource failure)
+    {
+        try
+        {
+            await body().ConfigureAwait(false);
+        }
+        catch
+        {
+            await failure.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     private static Exception? FirstCause(Task[] tasks)
