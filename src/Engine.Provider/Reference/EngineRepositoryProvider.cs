@@ -306,6 +306,12 @@ public sealed class EngineRepositoryProvider : IBackupProvider
         IVolumeSource source;
         if (volume.NbdPath is not null)
         {
+            if (!File.Exists(volume.NbdPath))
+            {
+                // Fail now rather than after the client's connect timeout: PVE's socket exists before backup_vm.
+                throw new FileNotFoundException($"{device}: nbd-path {volume.NbdPath} does not exist", volume.NbdPath);
+            }
+
             var uri = $"nbd+unix:///{Uri.EscapeDataString(device)}?socket={volume.NbdPath}";
             source = await NbdVolumeSource.ConnectAsync(device, uri, bitmap, cancellationToken: cancellationToken).ConfigureAwait(false);
         }

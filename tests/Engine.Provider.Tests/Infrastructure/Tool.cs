@@ -23,6 +23,7 @@ internal static class Tool
         ["qemu-nbd"] = "qemu-utils",
         ["nbdinfo"] = "libnbd-bin",
         ["nbdfuse"] = "nbdfuse",
+        ["fusermount3"] = "fuse3",
         ["dotnet"] = "dotnet-sdk-10.0",
     };
 
