@@ -20,6 +20,7 @@ internal static class Program
         root.Subcommands.Add(PruneCommand.Create());
         root.Subcommands.Add(GcCommand.Create());
         root.Subcommands.Add(OvaCommand.Create());
+        root.Subcommands.Add(ProviderCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using System.Text;
+using Engine.Backup.Repository;
+using Engine.Provider.Protocol;
+using Engine.Provider.Reference;
+
+namespace Engine.Cli.Commands;
+
+/// <summary>
+/// <c>engine provider --repo DIR [--mechanism nbd|file-handle]</c>: the long-lived process behind PVE's backup
+/// provider plugin. Reads one JSON request per line on stdin, answers one JSON line each on stdout, with log lines
+/// interleaved (README "Provider protocol"); ends at end of input.
+/// </summary>
+internal static class ProviderCommand
+{
+    public static Command Create()
+    {
+        var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
+        var mechanism = new Option<string>("--mechanism") { Description = "VM backup mechanism to ask PVE for: nbd or file-handle.", DefaultValueFactory = _ => "nbd" };
+        mechanism.AcceptOnlyFromAmong("nbd", "file-handle");
+        var command = new Command("provider", "Serve PVE's backup provider callbacks as JSON lines on stdin/stdout.") { repo, mechanism };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(mechanism)!));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string repoPath, string mechanism)
+    {
+        using var signal = new ShutdownSignal();
+        try
+        {
+            using var repository = BackupRepository.Open(repoPath);
+            using var stdout = Console.OpenStandardOutput();
+            var writer = new ProtocolWriter(stdout);
+            await using var provider = new EngineRepositoryProvider(repository, writer.Log, new EngineRepositoryProviderOptions { VmMechanism = mechanism });
+            using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
+            await new ProviderProtocolHost(provider, writer).RunAsync(stdin, signal.Token).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+        catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)
+        {
+            return ExitCodes.Ok;
+        }
+        catch (Exception ex) when (ex is IOException or RepositoryException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"engine provider: {ex.Message}");
+            return ExitCodes.Failure;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Engine.Provider.Protocol;
+
+/// <summary>
+/// Typed access to a request's <c>params</c> object. Perl's JSON encoder writes a scalar as a number or a string
+/// depending on how it was last used, so ids and sizes are accepted either way and booleans also as 0/1.
+/// </summary>
+internal readonly struct ProtocolParams(JsonElement element)
+{
+    public JsonElement Element => element;
+
+    public string RequiredString(string name) =>
+        OptionalString(name) ?? throw new ProtocolException($"missing parameter '{name}'");
+
+    public string? OptionalString(string name)
+    {
+        if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Number => value.GetRawText(),
+            _ => throw new ProtocolException($"parameter '{name}' must be a string"),
+        };
+    }
+
+    public long OptionalInt64(string name, long fallback = 0) => ToInt64(name, Property(name), fallback);
+
+    public bool RequiredBoolean(string name)
+    {
+        var value = Property(name);
+        return value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            JsonValueKind.Number or JsonValueKind.String => ToInt64(name, value, 0) != 0,
+            _ => throw new ProtocolException($"missing or malformed boolean parameter '{name}'"),
+        };
+    }
+
+    public ProtocolParams Object(string name)
+    {
+        var value = Property(name);
+        return value.ValueKind == JsonValueKind.Object ? new ProtocolParams(value) : throw new ProtocolException($"parameter '{name}' must be an object");
+    }
+
+    public ProtocolParams OptionalObject(string name)
+    {
+        var value = Property(name);
+        return value.ValueKind == JsonValueKind.Object ? new ProtocolParams(value) : default;
+    }
+
+    public bool Has(string name) => element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
+
+    public JsonElement.ObjectEnumerator Properties() =>
+        element.ValueKind == JsonValueKind.Object ? element.EnumerateObject() : default;
+
+    public static long ToInt64(string name, JsonElement value, long fallback)
+    {
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Undefined or JsonValueKind.Null:
+                return fallback;
+            case JsonValueKind.Number when value.TryGetInt64(out var number):
+                return number;
+            case JsonValueKind.String when long.TryParse(value.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var parsed):
+                return parsed;
+            default:
+                throw new ProtocolException($"parameter '{name}' must be an integer");
+        }
+    }
+
+    private JsonElement Property(string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) ? value : default;
+}

@@ -1,0 +1,85 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Engine.Provider.Api;
+
+namespace Engine.Provider.Protocol;
+
+/// <summary>
+/// Writes the provider protocol's output lines: responses and log lines, one JSON object per line. Log lines come
+/// from backup workers while a call runs, so each line is written whole under a lock.
+/// </summary>
+public sealed class ProtocolWriter
+{
+    private readonly Stream _output;
+    private readonly Lock _lock = new();
+    // Not an HTML context: quotes and apostrophes in messages stay readable.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+
+    /// <summary>Writes to <paramref name="output"/> (the process's stdout).</summary>
+    public ProtocolWriter(Stream output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        _output = output;
+    }
+
+    /// <summary>PVE's log function: <c>{"log":{"level":"info","message":"..."}}</c>.</summary>
+    public void Log(ProviderLogLevel level, string message)
+    {
+        WriteLine(writer =>
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("log");
+            writer.WriteString("level", level switch { ProviderLogLevel.Err => "err", ProviderLogLevel.Warn => "warn", _ => "info" });
+            writer.WriteString("message", message);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        });
+    }
+
+    /// <summary><c>{"id":ID,"result":RESULT}</c>, the result written by <paramref name="writeResult"/>.</summary>
+    public void Result(JsonElement id, Action<Utf8JsonWriter> writeResult)
+    {
+        WriteLine(writer =>
+        {
+            writer.WriteStartObject();
+            writer.WritePropertyName("id");
+            id.WriteTo(writer);
+            writer.WritePropertyName("result");
+            writeResult(writer);
+            writer.WriteEndObject();
+        });
+    }
+
+    /// <summary><c>{"id":ID,"error":{"message":"..."}}</c>.</summary>
+    public void Error(JsonElement id, string message)
+    {
+        WriteLine(writer =>
+        {
+            writer.WriteStartObject();
+            writer.WritePropertyName("id");
+            id.WriteTo(writer);
+            writer.WriteStartObject("error");
+            writer.WriteString("message", message);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        });
+    }
+
+    private void WriteLine(Action<Utf8JsonWriter> write)
+    {
+        lock (_lock)
+        {
+            _buffer.ResetWrittenCount();
+            using (var writer = new Utf8JsonWriter(_buffer, WriterOptions))
+            {
+                write(writer);
+            }
+
+            _buffer.Write("\n"u8);
+            _output.Write(_buffer.WrittenSpan);
+            _output.Flush();
+        }
+    }
+}

@@ -1,0 +1,361 @@
+using System.Globalization;
+using Engine.Backup.Repository;
+using Engine.Backup.Restore;
+using Engine.Backup.Sources;
+using Engine.Backup.VmBackup;
+using Engine.Provider.Api;
+
+namespace Engine.Provider.Reference;
+
+/// <summary>
+/// The reference backup provider: PVE's callbacks on an Engine repository. A guest's backup becomes the snapshot
+/// named by its <c>archive-name</c> (<c>vm/VMID/TIME</c>); a VM restores through <c>engine export</c>'s NBD server
+/// and nbdfuse files, which <c>qemu-img</c> reads as raw.
+/// </summary>
+public sealed class EngineRepositoryProvider : IBackupProvider
+{
+    private const string ContainersLater = "containers: next session";
+    private readonly BackupRepository _repository;
+    private readonly ProviderLogFunction _log;
+    private readonly EngineRepositoryProviderOptions _options;
+    private readonly Dictionary<string, GuestBackup> _backups = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SnapshotId> _lastArchives = new(StringComparer.Ordinal);
+    private readonly Dictionary<SnapshotId, VmRestoreSession> _restores = [];
+
+    /// <summary>Creates the provider over an open repository; it does not own the repository.</summary>
+    public EngineRepositoryProvider(BackupRepository repository, ProviderLogFunction log, EngineRepositoryProviderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(log);
+        _repository = repository;
+        _log = log;
+        _options = options ?? new EngineRepositoryProviderOptions();
+        if (_options.VmMechanism is not (BackupMechanisms.Nbd or BackupMechanisms.FileHandle))
+        {
+            throw new ArgumentException($"VM mechanism '{_options.VmMechanism}' is neither nbd nor file-handle", nameof(options));
+        }
+    }
+
+    /// <inheritdoc />
+    public string ProviderName => "Engine";
+
+    /// <inheritdoc />
+    public void JobInit(DateTimeOffset startTime)
+    {
+        // Opening the repository already proved it usable; say where the job goes.
+        _log(ProviderLogLevel.Info, $"backup job to Engine repository {_repository.Directory}");
+    }
+
+    /// <inheritdoc />
+    public void JobCleanup()
+    {
+        _backups.Clear();
+    }
+
+    /// <inheritdoc />
+    public string BackupInit(string vmid, GuestType guestType, DateTimeOffset startTime)
+    {
+        var type = guestType == GuestType.Lxc ? "ct" : "vm";
+        if (!SnapshotId.IsValidVmid(vmid))
+        {
+            throw new ArgumentException($"invalid guest id '{vmid}'", nameof(vmid));
+        }
+
+        var id = new SnapshotId(type, vmid, startTime);
+
+        // Snapshots are named to the second: two backups of a guest in one second take the next free one, so the
+        // archive name PVE records is the snapshot's real name.
+        var taken = new HashSet<DateTimeOffset>();
+        foreach (var manifest in _repository.ListSnapshots(type, vmid))
+        {
+            taken.Add(manifest.Id.Time);
+        }
+
+        while (taken.Contains(id.Time))
+        {
+            id = id with { Time = id.Time.AddSeconds(1) };
+        }
+
+        _backups[vmid] = new GuestBackup(id);
+        return id.ToString();
+    }
+
+    /// <inheritdoc />
+    public BackupCleanupResult BackupCleanup(string vmid, GuestType guestType, bool success, string? error)
+    {
+        if (!_backups.Remove(vmid, out var backup))
+        {
+            throw new InvalidOperationException($"backup_cleanup for guest {vmid} without backup_init");
+        }
+
+        _lastArchives[vmid] = backup.Id;
+        if (backup.Committed is null)
+        {
+            return new BackupCleanupResult(null);
+        }
+
+        if (!success)
+        {
+            _repository.DeleteSnapshot(backup.Committed.Id);
+            _log(ProviderLogLevel.Warn, $"backup of guest {vmid} failed ({error ?? "no reason given"}): removed snapshot {backup.Committed.Id}");
+            return new BackupCleanupResult(null);
+        }
+
+        long size = 0;
+        foreach (var device in backup.Committed.Devices)
+        {
+            size += device.Size;
+        }
+
+        return new BackupCleanupResult(size);
+    }
+
+    /// <inheritdoc />
+    public string BackupGetMechanism(string vmid, GuestType guestType) =>
+        guestType == GuestType.Lxc ? BackupMechanisms.Directory : _options.VmMechanism;
+
+    /// <inheritdoc />
+    public void BackupHandleLogFile(string vmid, string fileName)
+    {
+        var id = _backups.TryGetValue(vmid, out var pending) ? pending.Id
+            : _lastArchives.TryGetValue(vmid, out var last) ? last
+            : throw new InvalidOperationException($"backup_handle_log_file for guest {vmid} without a backup");
+
+        // Kept beside the snapshots, not in them: a log exists for failed backups too.
+        var target = Path.Combine(_repository.Directory, "logs", id.Type, id.Vmid, id.TimeText.Replace(':', '-') + ".log");
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        var temporary = target + ".tmp";
+        File.Copy(fileName, temporary, overwrite: true);
+        File.Move(temporary, target, overwrite: true);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> BackupVmQueryIncremental(string vmid, IReadOnlyDictionary<string, long> deviceSizes)
+    {
+        ArgumentNullException.ThrowIfNull(deviceSizes);
+        var answer = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (device, size) in deviceSizes)
+        {
+            answer[device] = BitmapLineage.FindBase(_repository, vmid, device, size, bitmapName: null) is null
+                ? BackupMechanisms.IncrementalNew
+                : BackupMechanisms.IncrementalUse;
+        }
+
+        return answer;
+    }
+
+    /// <inheritdoc />
+    public async Task BackupVmAsync(string vmid, string guestConfig, IReadOnlyDictionary<string, BackupVmVolume> volumes, BackupVmInfo info, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(volumes);
+        ArgumentNullException.ThrowIfNull(info);
+        if (!_backups.TryGetValue(vmid, out var backup))
+        {
+            throw new InvalidOperationException($"backup_vm for guest {vmid} without backup_init");
+        }
+
+        var sources = new List<IVolumeSource>(volumes.Count);
+        try
+        {
+            foreach (var (device, volume) in volumes)
+            {
+                sources.Add(await OpenSourceAsync(vmid, device, volume, cancellationToken).ConfigureAwait(false));
+            }
+
+            var options = new VmBackupOptions
+            {
+                BandwidthLimit = info.BandwidthLimit,
+                DiscardSource = _options.DiscardSource,
+                Logger = new ProviderLogger(_log),
+            };
+            var request = new VmBackupRequest
+            {
+                Vmid = vmid,
+                Volumes = sources,
+                GuestConfig = guestConfig,
+                FirewallConfig = info.FirewallConfig,
+                Time = backup.Id.Time,
+            };
+            backup.Committed = await new VmBackupEngine(_repository).BackupAsync(request, options, cancellationToken).ConfigureAwait(false);
+            if (backup.Committed.Id != backup.Id)
+            {
+                _log(ProviderLogLevel.Warn, $"snapshot {backup.Id} was taken meanwhile; stored as {backup.Committed.Id}");
+            }
+        }
+        finally
+        {
+            foreach (var source in sources)
+            {
+                await source.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void BackupContainerPrepare(string vmid, BackupContainerInfo info) => throw new NotSupportedException(ContainersLater);
+
+    /// <inheritdoc />
+    public Task BackupContainerAsync(string vmid, string guestConfig, IReadOnlyList<string> excludePatterns, BackupContainerInfo info, CancellationToken cancellationToken) =>
+        throw new NotSupportedException(ContainersLater);
+
+    /// <inheritdoc />
+    public RestoreMechanism RestoreGetMechanism(string volumeName, string? storeId = null)
+    {
+        var manifest = _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName));
+        return manifest.Id.Type == "ct"
+            ? new RestoreMechanism(BackupMechanisms.Tar, GuestType.Lxc)
+            : new RestoreMechanism(BackupMechanisms.QemuImg, GuestType.Qemu);
+    }
+
+    /// <inheritdoc />
+    public string ArchiveGetGuestConfig(string volumeName, string? storeId = null) =>
+        _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName)).GuestConfig ?? "";
+
+    /// <inheritdoc />
+    public string? ArchiveGetFirewallConfig(string volumeName, string? storeId = null) =>
+        _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName)).FirewallConfig;
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyDictionary<string, long>> RestoreVmInitAsync(string volumeName, CancellationToken cancellationToken)
+    {
+        var id = ArchiveNames.ToSnapshotId(volumeName);
+        if (_restores.ContainsKey(id))
+        {
+            throw new InvalidOperationException($"restore of {id} is already initialised");
+        }
+
+        var manifest = _repository.ReadManifest(id);
+        var runtime = Directory.CreateTempSubdirectory(_options.RuntimeDirectory is null ? "engine-restore-" : Path.Combine(_options.RuntimeDirectory, "engine-restore-")).FullName;
+        try
+        {
+            var export = await SnapshotExport.StartAsync(_repository, id, Path.Combine(runtime, "nbd.sock"), Path.Combine(runtime, "fuse"), cancellationToken: cancellationToken).ConfigureAwait(false);
+            _restores[id] = new VmRestoreSession(export, runtime);
+        }
+        catch
+        {
+            Directory.Delete(runtime, recursive: true);
+            throw;
+        }
+
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var device in manifest.Devices)
+        {
+            sizes[device.Name] = device.Size;
+        }
+
+        _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture, $"restoring {id}: {sizes.Count} disk(s)"));
+        return sizes;
+    }
+
+    /// <inheritdoc />
+    public string RestoreVmVolumeInit(string volumeName, string deviceName)
+    {
+        var session = Session(volumeName);
+        return session.Export.Files.TryGetValue(deviceName, out var path)
+            ? path
+            : throw new KeyNotFoundException($"{volumeName} has no device '{deviceName}'");
+    }
+
+    /// <inheritdoc />
+    public void RestoreVmVolumeCleanup(string volumeName, string deviceName)
+    {
+        // The FUSE files live until restore_vm_cleanup: PVE may still retry or inspect other devices.
+        Session(volumeName);
+    }
+
+    /// <inheritdoc />
+    public async Task RestoreVmCleanupAsync(string volumeName)
+    {
+        if (_restores.Remove(ArchiveNames.ToSnapshotId(volumeName), out var session))
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public RestoreContainerSource RestoreContainerInit(string volumeName, string? storeId = null) => throw new NotSupportedException(ContainersLater);
+
+    /// <inheritdoc />
+    public void RestoreContainerCleanup(string volumeName, string? storeId = null) => throw new NotSupportedException(ContainersLater);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var session in _restores.Values)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _restores.Clear();
+    }
+
+    private VmRestoreSession Session(string volumeName) =>
+        _restores.TryGetValue(ArchiveNames.ToSnapshotId(volumeName), out var session)
+            ? session
+            : throw new InvalidOperationException($"{volumeName}: restore_vm_init was not called");
+
+    private async Task<IVolumeSource> OpenSourceAsync(string vmid, string device, BackupVmVolume volume, CancellationToken cancellationToken)
+    {
+        if (!BackupRepository.IsValidDeviceName(device))
+        {
+            throw new ArgumentException($"invalid device name '{device}'", nameof(device));
+        }
+
+        var bitmap = volume.BitmapMode == BitmapMode.None ? null : volume.BitmapName
+            ?? throw new ArgumentException($"{device}: bitmap-mode {volume.BitmapMode} without bitmap-name", nameof(volume));
+        IVolumeSource source;
+        if (volume.NbdPath is not null)
+        {
+            if (!File.Exists(volume.NbdPath))
+            {
+                // Fail now rather than after the client's connect timeout: PVE's socket exists before backup_vm.
+                throw new FileNotFoundException($"{device}: nbd-path {volume.NbdPath} does not exist", volume.NbdPath);
+            }
+
+            var uri = $"nbd+unix:///{Uri.EscapeDataString(device)}?socket={volume.NbdPath}";
+            source = await NbdVolumeSource.ConnectAsync(device, uri, bitmap, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        else if (volume.FileHandle is not null)
+        {
+            source = new FileVolumeSource(device, volume.FileHandle, $"{device} (file handle)", bitmap, bitmap is null ? null : volume.NextDirtyRegion
+                ?? throw new ArgumentException($"{device}: a bitmap without next-dirty-region", nameof(volume)));
+        }
+        else
+        {
+            throw new ArgumentException($"{device}: neither nbd-path nor file-handle", nameof(volume));
+        }
+
+        if (bitmap is null)
+        {
+            return source;
+        }
+
+        var baseEntry = volume.BitmapMode == BitmapMode.Reuse ? BitmapLineage.FindBase(_repository, vmid, device, source.Size, bitmap) : null;
+        if (volume.BitmapMode == BitmapMode.Reuse && baseEntry is null)
+        {
+            _log(ProviderLogLevel.Warn, $"{device}: bitmap {bitmap} is reused but no usable previous snapshot matches it; backing up in full");
+        }
+
+        return new RelabeledVolumeSource(source, baseEntry?.Bitmap ?? BitmapLineage.NewLabel(bitmap));
+    }
+
+    /// <summary>One guest between <c>backup_init</c> and <c>backup_cleanup</c>.</summary>
+    private sealed class GuestBackup(SnapshotId id)
+    {
+        public SnapshotId Id { get; } = id;
+
+        public SnapshotManifest? Committed { get; set; }
+    }
+
+    /// <summary>One VM restore between <c>restore_vm_init</c> and <c>restore_vm_cleanup</c>.</summary>
+    private sealed class VmRestoreSession(SnapshotExport export, string runtimeDirectory) : IAsyncDisposable
+    {
+        public SnapshotExport Export { get; } = export;
+
+        public async ValueTask DisposeAsync()
+        {
+            await Export.DisposeAsync().ConfigureAwait(false);
+            Directory.Delete(runtimeDirectory, recursive: true);
+        }
+    }
+}
