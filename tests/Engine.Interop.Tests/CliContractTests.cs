@@ -9,15 +9,7 @@ namespace Engine.Interop.Tests;
 /// <summary>The `engine serve` command as a separate process: the URIs it prints, what clients see, clean exit on signals.</summary>
 public sealed class CliContractTests
 {
-    private static string EngineDll
-    {
-        get
-        {
-            var path = Path.Combine(AppContext.BaseDirectory, "engine.dll");
-            Assert.True(File.Exists(path), $"{path} is missing: the test project must reference src/Engine.Cli");
-            return path;
-        }
-    }
+    private static string EngineDll => EngineCli.Dll;
 
     [Fact]
     public async Task Serve_ReadOnlyExportWithDescription_ExitsZeroOnSigterm()

@@ -17,7 +17,7 @@ public sealed class CliContractTests
         using var dir = new Scratch();
         var ova = await VmwareOvaAsync(dir);
 
-        var result = (await Run.EngineAsync(["ova", "inspect", ova, "--json"])).Succeeded();
+        var result = (await EngineCli.RunAsync(["ova", "inspect", ova, "--json"])).AssertSuccess();
 
         using var json = JsonDocument.Parse(result.Stdout);
         var root = json.RootElement;
@@ -55,13 +55,13 @@ public sealed class CliContractTests
         await Images.QemuVmdkAsync(raw, dir["web_server-disk1.vmdk"]);
         File.Copy(Descriptors.Fixture("vmware.ovf"), dir["vm.ovf"]);
 
-        var result = (await Run.EngineAsync(["ova", "inspect", dir["vm.ovf"], "--json"])).Succeeded();
+        var result = (await EngineCli.RunAsync(["ova", "inspect", dir["vm.ovf"], "--json"])).AssertSuccess();
 
         using var json = JsonDocument.Parse(result.Stdout);
         var disk = json.RootElement.GetProperty("disks")[0];
         Assert.Equal(dir["web_server-disk1.vmdk"], disk.GetProperty("backing_file").GetString());
         Assert.Equal(3L << 20, disk.GetProperty("virtual_size").GetInt64()); // the image's, as PVE's file_size_info
-        var text = (await Run.EngineAsync(["ova", "inspect", dir["vm.ovf"]])).Succeeded();
+        var text = (await EngineCli.RunAsync(["ova", "inspect", dir["vm.ovf"]])).AssertSuccess();
         Assert.Contains("scsi0: web_server-disk1.vmdk", text.Stdout, StringComparison.Ordinal);
     }
 
@@ -71,7 +71,7 @@ public sealed class CliContractTests
         using var dir = new Scratch();
         var ova = await VmwareOvaAsync(dir);
 
-        var result = (await Run.EngineAsync(["ova", "import", "-", "--to", dir.Out, "--json"], stdinFile: ova)).Succeeded();
+        var result = (await EngineCli.RunAsync(["ova", "import", "-", "--to", dir.Out, "--json"], stdinFile: ova)).AssertSuccess();
 
         using var json = JsonDocument.Parse(result.Stdout);
         var disks = json.RootElement.GetProperty("disks").EnumerateArray().ToList();
@@ -86,12 +86,12 @@ public sealed class CliContractTests
     {
         using var dir = new Scratch();
         var ova = await VmwareOvaAsync(dir);
-        (await Run.EngineAsync(["ova", "import", ova, "--to", dir.Out, "--format", "qcow2"])).Failed(69, "not supported yet");
-        (await Run.EngineAsync(["ova", "import", dir["missing.ova"], "--to", dir.Out])).Failed(66, "missing.ova");
+        (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out, "--format", "qcow2"])).AssertFailure(69, "not supported yet");
+        (await EngineCli.RunAsync(["ova", "import", dir["missing.ova"], "--to", dir.Out])).AssertFailure(66, "missing.ova");
         var xxe = new TarBuilder().File("x.ovf", Encoding.UTF8.GetBytes("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>")).Save(dir["xxe.ova"]);
-        (await Run.EngineAsync(["ova", "inspect", xxe])).Failed(65, "DTD");
-        (await Run.EngineAsync(["ova", "import", xxe, "--to", dir.Out])).Failed(65, "DTD");
-        (await Run.EngineAsync(["ova", "import", ova, "--to", dir.Out, "--disk", "nope"])).Failed(65, "no disk matches 'nope'");
+        (await EngineCli.RunAsync(["ova", "inspect", xxe])).AssertFailure(65, "DTD");
+        (await EngineCli.RunAsync(["ova", "import", xxe, "--to", dir.Out])).AssertFailure(65, "DTD");
+        (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out, "--disk", "nope"])).AssertFailure(65, "no disk matches 'nope'");
         dir.AssertOutEmpty();
     }
 
@@ -125,36 +125,26 @@ public sealed class CliContractTests
         var descriptor = Encoding.ASCII.GetBytes("# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\n\nRW 4 FLAT \"/etc/passwd\" 0\n");
         var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.vmdk", 2048)).File("disk.vmdk", descriptor).Save(dir["vm.ova"]);
 
-        (await Run.EngineAsync(["ova", "serve", ova, "--socket", dir["s.sock"]])).Failed(65, "/etc/passwd");
+        (await EngineCli.RunAsync(["ova", "serve", ova, "--socket", dir["s.sock"]])).AssertFailure(65, "/etc/passwd");
     }
 
     private static async Task ServeAndCheckAsync(Scratch dir, string ova, string expected, long size)
     {
         var socket = dir["nbd.sock"];
-        using var engine = Run.StartEngine("ova", "serve", ova, "--socket", socket, "--export", "disk");
-        try
-        {
-            var uriLine = engine.StandardOutput.ReadLineAsync();
-            Assert.True(await Task.WhenAny(uriLine, Task.Delay(30_000)) == uriLine, "engine ova serve printed no URI within 30 s");
-            var uri = await uriLine;
-            Assert.Equal($"nbd+unix:///disk?socket={socket}", uri);
+        await using var engine = EngineCli.Start("ova", "serve", ova, "--socket", socket, "--export", "disk");
+        await engine.WaitUntilAsync(() => engine.Stdout.Contains('\n', StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the URI on stdout");
+        var uri = engine.Stdout.Split('\n')[0];
+        Assert.Equal($"nbd+unix:///disk?socket={socket}", uri);
 
-            var info = (await Run.ToolAsync("nbdinfo", "--json", uri!)).Succeeded();
-            using (var json = JsonDocument.Parse(info.Stdout))
-            {
-                var export = json.RootElement.GetProperty("exports")[0];
-                Assert.Equal(size, export.GetProperty("export-size").GetInt64());
-                Assert.True(export.GetProperty("is_read_only").GetBoolean());
-            }
-
-            var compare = await Run.ToolAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", uri!, expected);
-            Assert.True(compare.ExitCode == 0, compare.ToString());
-        }
-        finally
+        var info = (await Tool.RunAsync("nbdinfo", "--json", uri)).AssertSuccess();
+        using (var json = JsonDocument.Parse(info.Stdout))
         {
-            engine.Kill(entireProcessTree: true);
-            await engine.WaitForExitAsync();
+            var export = json.RootElement.GetProperty("exports")[0];
+            Assert.Equal(size, export.GetProperty("export-size").GetInt64());
+            Assert.True(export.GetProperty("is_read_only").GetBoolean());
         }
+
+        (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, expected)).AssertSuccess();
     }
 
     private static async Task<string> VmwareOvaAsync(Scratch dir)

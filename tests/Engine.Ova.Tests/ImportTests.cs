@@ -66,8 +66,8 @@ public sealed class ImportTests
         var disk = Assert.Single(await ImportAsync(ova, dir.Out));
 
         Assert.Equal(1 << 20, disk.DataBytes);
-        var allocated = await Run.ToolAsync("sh", "-c", $"stat -c '%b %B' '{disk.OutputPath}'");
-        var parts = allocated.Succeeded().Stdout.Trim().Split(' ');
+        var allocated = await Tool.RunAsync("sh", "-c", $"stat -c '%b %B' '{disk.OutputPath}'");
+        var parts = allocated.AssertSuccess().Stdout.Trim().Split(' ');
         Assert.True(long.Parse(parts[0]) * long.Parse(parts[1]) <= 2 << 20, $"output is not sparse: {allocated.Stdout}");
     }
 

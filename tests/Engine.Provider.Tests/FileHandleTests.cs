@@ -67,7 +67,7 @@ public sealed class FileHandleTests
             var uri = $"nbd+unix:///{disk.Device}?socket={export.Socket}";
             var map = (await Tool.RunAsync("nbdinfo", "--map=qemu:dirty-bitmap:" + VmDisk.Bitmap, uri)).AssertSuccess().Stdout;
             await using var fuse = await NbdFuseFile.MountAsync(dir["fuse-" + Guid.NewGuid().ToString("N")[..8]], uri, disk.Size);
-            using var handle = DirectOpen.OpenReadOnly(fuse.Path);
+            using var handle = DirectOpen.ReadOnly(fuse.Path);
             Assert.True(DirectOpen.IsDirect(handle), "the snapshot access must be opened O_DIRECT, as PVE does");
             var volume = new BackupVmVolume
             {

@@ -25,7 +25,7 @@ public sealed class ChunkStoreTests
         var payload = Path.Combine(repo.Root, "payload.zst");
         var decoded = Path.Combine(repo.Root, "payload.bin");
         File.WriteAllBytes(payload, File.ReadAllBytes(file)[40..]);
-        var zstd = await ExternalTool.RunAsync("/usr/bin/zstd", ["-d", "-q", "-f", payload, "-o", decoded]);
+        var zstd = await Tool.RunAsync("zstd", ["-d", "-q", "-f", payload, "-o", decoded], Tool.DefaultTimeout);
         Assert.True(zstd.ExitCode == 0, zstd.ToString());
         Assert.Equal(data, File.ReadAllBytes(decoded));
 
@@ -62,7 +62,7 @@ public sealed class ChunkStoreTests
         var data = TempRepository.Random(100_000, 3);
         var sample = Path.Combine(repo.Root, "sample");
         File.WriteAllBytes(sample, data);
-        var sha = await ExternalTool.RunAsync("/usr/bin/sha256sum", [sample]);
+        var sha = await Tool.RunAsync("sha256sum", [sample], Tool.DefaultTimeout);
 
         var digest = await repo.PutAsync(data);
 

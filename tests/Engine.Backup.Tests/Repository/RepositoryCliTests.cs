@@ -15,9 +15,9 @@ public sealed class RepositoryCliTests
         await repo.BackupAsync("100", Day1, [TempRepository.Random(1000, 1), null, null]);
         await repo.BackupAsync("200", Day1.AddDays(1), [TempRepository.Random(1000, 2)], [null]);
 
-        var table = await ExternalTool.EngineAsync("snapshots", "--repo", repo.Path);
-        var json = await ExternalTool.EngineAsync("snapshots", "--repo", repo.Path, "--json");
-        var filtered = await ExternalTool.EngineAsync("snapshots", "--repo", repo.Path, "--vmid", "200", "--json");
+        var table = await EngineCli.RunAsync("snapshots", "--repo", repo.Path);
+        var json = await EngineCli.RunAsync("snapshots", "--repo", repo.Path, "--json");
+        var filtered = await EngineCli.RunAsync("snapshots", "--repo", repo.Path, "--vmid", "200", "--json");
 
         Assert.True(table.ExitCode == 0, table.ToString());
         var lines = table.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -45,16 +45,16 @@ public sealed class RepositoryCliTests
         var first = await repo.BackupAsync("100", Day1, [shared]);
         var second = await repo.BackupAsync("100", Day1.AddDays(1), [shared, TempRepository.Random(100, 4)]);
 
-        var clean = await ExternalTool.EngineAsync("verify", "--repo", repo.Path);
+        var clean = await EngineCli.RunAsync("verify", "--repo", repo.Path);
         Assert.True(clean.ExitCode == 0, clean.ToString());
         Assert.Contains("verified 2 snapshot(s), 2 chunk(s)", clean.Stdout, StringComparison.Ordinal);
 
         var digest = ChunkDigest.Compute(shared);
         var file = repo.Chunks.PathOf(digest);
         ChunkStoreTests.FlipByte(file, 50);
-        var bad = await ExternalTool.EngineAsync("verify", "--repo", repo.Path);
-        var badJson = await ExternalTool.EngineAsync("verify", "--repo", repo.Path, "--json", "--quick");
-        var one = await ExternalTool.EngineAsync("verify", "--repo", repo.Path, "--snapshot", first.Id.ToString());
+        var bad = await EngineCli.RunAsync("verify", "--repo", repo.Path);
+        var badJson = await EngineCli.RunAsync("verify", "--repo", repo.Path, "--json", "--quick");
+        var one = await EngineCli.RunAsync("verify", "--repo", repo.Path, "--snapshot", first.Id.ToString());
 
         Assert.True(bad.ExitCode == 1, bad.ToString());
         Assert.Contains(file, bad.Stdout, StringComparison.Ordinal);
@@ -79,9 +79,9 @@ public sealed class RepositoryCliTests
     {
         using var repo = new TempRepository();
 
-        var noRepo = await ExternalTool.EngineAsync("verify", "--repo", Path.Combine(repo.Root, "absent"));
-        var noSnapshot = await ExternalTool.EngineAsync("verify", "--repo", repo.Path, "--snapshot", "vm/1/2026-01-01T00:00:00Z");
-        var badId = await ExternalTool.EngineAsync("verify", "--repo", repo.Path, "--snapshot", "vm/../etc");
+        var noRepo = await EngineCli.RunAsync("verify", "--repo", Path.Combine(repo.Root, "absent"));
+        var noSnapshot = await EngineCli.RunAsync("verify", "--repo", repo.Path, "--snapshot", "vm/1/2026-01-01T00:00:00Z");
+        var badId = await EngineCli.RunAsync("verify", "--repo", repo.Path, "--snapshot", "vm/../etc");
 
         Assert.True(noRepo.ExitCode == 66, noRepo.ToString());
         Assert.Contains(Path.Combine(repo.Root, "absent"), noRepo.Stderr, StringComparison.Ordinal);
@@ -100,7 +100,7 @@ public sealed class RepositoryCliTests
         await repo.EmptySnapshotAsync("100", "2026-01-02T10:00:00Z");
         await repo.EmptySnapshotAsync("200", "2026-01-02T10:00:00Z");
 
-        var dry = await ExternalTool.EngineAsync("prune", "--repo", repo.Path, "--vmid", "100", "--keep-daily", "2", "--dry-run", "--json");
+        var dry = await EngineCli.RunAsync("prune", "--repo", repo.Path, "--vmid", "100", "--keep-daily", "2", "--dry-run", "--json");
         Assert.True(dry.ExitCode == 0, dry.ToString());
         using (var doc = JsonDocument.Parse(dry.Stdout))
         {
@@ -112,13 +112,13 @@ public sealed class RepositoryCliTests
 
         Assert.Equal(4, repo.Repository.ListSnapshots().Count);
 
-        var real = await ExternalTool.EngineAsync("prune", "--repo", repo.Path, "--keep-last", "1");
+        var real = await EngineCli.RunAsync("prune", "--repo", repo.Path, "--keep-last", "1");
         Assert.True(real.ExitCode == 0, real.ToString());
         Assert.Contains("remove vm/100/2026-01-01T10:00:00Z", real.Stdout, StringComparison.Ordinal);
         Assert.Contains("keep   vm/100/2026-01-02T10:00:00Z (last)", real.Stdout, StringComparison.Ordinal);
         Assert.Equal(["vm/100/2026-01-02T10:00:00Z", "vm/200/2026-01-02T10:00:00Z"], repo.Repository.ListSnapshots().Select(m => m.Id.ToString()));
 
-        var badType = await ExternalTool.EngineAsync("prune", "--repo", repo.Path, "--type", "lxc", "--keep-last", "1");
+        var badType = await EngineCli.RunAsync("prune", "--repo", repo.Path, "--type", "lxc", "--keep-last", "1");
         Assert.True(badType.ExitCode != 0 && badType.ExitCode != 66, badType.ToString());
     }
 
@@ -133,8 +133,8 @@ public sealed class RepositoryCliTests
         repo.Repository.DeleteSnapshot(old.Id);
         repo.AgeAllChunks(TimeSpan.FromHours(1)); // older than the CLI's default five-minute grace
 
-        var json = await ExternalTool.EngineAsync("gc", "--repo", repo.Path, "--json");
-        var text = await ExternalTool.EngineAsync("gc", "--repo", repo.Path);
+        var json = await EngineCli.RunAsync("gc", "--repo", repo.Path, "--json");
+        var text = await EngineCli.RunAsync("gc", "--repo", repo.Path);
 
         Assert.True(json.ExitCode == 0, json.ToString());
         using var doc = JsonDocument.Parse(json.Stdout);

@@ -177,15 +177,7 @@ internal static class ClientInterop
 {
     public static readonly TimeSpan CliTimeout = TimeSpan.FromSeconds(90);
 
-    public static string EngineDll
-    {
-        get
-        {
-            var path = Path.Combine(AppContext.BaseDirectory, "engine.dll");
-            Assert.True(File.Exists(path), $"{path} is missing: the test project must reference src/Engine.Cli");
-            return path;
-        }
-    }
+    public static string EngineDll => EngineCli.Dll;
 
     /// <summary>Runs <c>dotnet engine.dll ARGS</c> with a timeout.</summary>
     public static Task<ToolResult> EngineAsync(params string[] args) => Tool.RunAsync("/usr/bin/dotnet", [EngineDll, .. args], CliTimeout);

@@ -37,7 +37,7 @@ internal static class Images
     /// <summary>qemu-img's VMDK of a raw image.</summary>
     public static async Task<string> QemuVmdkAsync(string raw, string vmdk, string subformat = "streamOptimized")
     {
-        (await Run.ToolAsync("qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o", $"subformat={subformat}", raw, vmdk)).Succeeded();
+        (await Tool.RunAsync("qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o", $"subformat={subformat}", raw, vmdk)).AssertSuccess();
         return vmdk;
     }
 
@@ -45,10 +45,10 @@ internal static class Images
     public static async Task AssertSameAsQemuAsync(string vmdk, string output)
     {
         var reference = output + ".qemu-reference";
-        (await Run.ToolAsync("qemu-img", "convert", "-q", "-f", "vmdk", "-O", "raw", vmdk, reference)).Succeeded();
+        (await Tool.RunAsync("qemu-img", "convert", "-q", "-f", "vmdk", "-O", "raw", vmdk, reference)).AssertSuccess();
         try
         {
-            var compare = await Run.ToolAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", reference, output);
+            var compare = await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", reference, output);
             Assert.True(compare.ExitCode == 0 && compare.Stdout.Contains("identical", StringComparison.Ordinal), compare.ToString());
             Assert.Equal(new FileInfo(reference).Length, new FileInfo(output).Length);
         }
@@ -61,7 +61,7 @@ internal static class Images
     /// <summary>Builds an OVA with GNU tar from files in <paramref name="folder"/>, in the order given.</summary>
     public static async Task<string> TarAsync(string ova, string folder, string format, params string[] members)
     {
-        (await Run.ToolAsync("tar", [$"--format={format}", "-C", folder, "-cf", ova, .. members])).Succeeded();
+        (await Tool.RunAsync("tar", [$"--format={format}", "-C", folder, "-cf", ova, .. members])).AssertSuccess();
         return ova;
     }
 

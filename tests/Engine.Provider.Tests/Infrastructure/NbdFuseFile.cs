@@ -21,7 +21,7 @@ internal sealed class NbdFuseFile : IAsyncDisposable
     {
         Directory.CreateDirectory(mountPoint);
         var path = System.IO.Path.Combine(mountPoint, "disk.raw");
-        var info = new ProcessStartInfo(Tool.Path("nbdfuse")) { UseShellExecute = false, RedirectStandardError = true };
+        var info = new ProcessStartInfo(Tool.Require("nbdfuse")) { UseShellExecute = false, RedirectStandardError = true };
         foreach (var arg in (string[])["-r", path, uri])
         {
             info.ArgumentList.Add(arg);

@@ -26,7 +26,7 @@ internal sealed class ProcessChannel : IProviderChannel
     {
         var engine = System.IO.Path.Combine(AppContext.BaseDirectory, "engine.dll");
         Assert.True(File.Exists(engine), $"{engine} is missing: the test project must reference src/Engine.Cli");
-        var info = new ProcessStartInfo(Tool.Path("dotnet"))
+        var info = new ProcessStartInfo(Tool.Require("dotnet"))
         {
             UseShellExecute = false,
             RedirectStandardInput = true,

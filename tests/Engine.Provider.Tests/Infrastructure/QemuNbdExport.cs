@@ -21,7 +21,7 @@ internal sealed class QemuNbdExport : IAsyncDisposable
 
     public static async Task<QemuNbdExport> StartAsync(string image, string device, string? bitmap, string socket)
     {
-        var info = new ProcessStartInfo(Tool.Path("qemu-nbd")) { UseShellExecute = false, RedirectStandardError = true };
+        var info = new ProcessStartInfo(Tool.Require("qemu-nbd")) { UseShellExecute = false, RedirectStandardError = true };
         foreach (var arg in (string[])["-k", socket, "-r", "-t", "--shared=8", "-f", "qcow2", "-x", device])
         {
             info.ArgumentList.Add(arg);

@@ -1,4 +1,4 @@
-namespace Engine.Interop.Tests.Infrastructure;
+namespace Engine.Tests.Shared;
 
 /// <summary>A fresh directory with a short path under /tmp (Unix socket paths must stay under 108 bytes).</summary>
 internal sealed class TempDir : IDisposable

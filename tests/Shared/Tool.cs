@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Text;
 
-namespace Engine.Interop.Tests.Infrastructure;
+namespace Engine.Tests.Shared;
 
 /// <summary>What a finished tool run produced.</summary>
 internal sealed record ToolResult(string CommandLine, int ExitCode, string Stdout, string Stderr)
@@ -16,6 +16,14 @@ internal sealed record ToolResult(string CommandLine, int ExitCode, string Stdou
     public ToolResult AssertExitCode(int expected)
     {
         Assert.True(ExitCode == expected, $"expected exit code {expected}\n{this}");
+        return this;
+    }
+
+    /// <summary>Fails the test unless the tool exited with <paramref name="expected"/> and said <paramref name="messagePart"/> on stderr.</summary>
+    public ToolResult AssertFailure(int expected, string messagePart)
+    {
+        AssertExitCode(expected);
+        Assert.True(Stderr.Contains(messagePart, StringComparison.OrdinalIgnoreCase), $"expected '{messagePart}' on stderr\n{this}");
         return this;
     }
 }
@@ -45,6 +53,13 @@ internal static class Tool
         ["qemu-nbd"] = "qemu-utils",
         ["nbd-server"] = "nbd-server",
         ["cmp"] = "diffutils",
+        ["dotnet"] = "dotnet-sdk-10.0",
+        ["zstd"] = "zstd",
+        ["sha256sum"] = "coreutils",
+        ["split"] = "coreutils",
+        ["tar"] = "tar",
+        ["gzip"] = "gzip",
+        ["sh"] = "dash",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>
@@ -68,14 +83,28 @@ internal static class Tool
 
     public static Task<ToolResult> RunAsync(string tool, params string[] args) => RunAsync(tool, args, DefaultTimeout);
 
-    public static async Task<ToolResult> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout)
+    /// <summary>Runs a tool to its end; <paramref name="stdinFile"/>, when given, is piped to its standard input.</summary>
+    public static async Task<ToolResult> RunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, string? stdinFile = null)
     {
         using var process = new Process { StartInfo = StartInfo(Require(tool), args) };
         var commandLine = CommandLine(process.StartInfo);
         StartOrFail(process, commandLine);
-        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        if (stdinFile is not null)
+        {
+            await using var input = File.OpenRead(stdinFile);
+            try
+            {
+                await input.CopyToAsync(process.StandardInput.BaseStream);
+            }
+            catch (IOException)
+            {
+                // The process stopped reading (it failed early): its exit code tells.
+            }
+        }
+
+        process.StandardInput.Close();
         using (var cts = new CancellationTokenSource(timeout))
         {
             try
