@@ -19,6 +19,10 @@ public sealed class ChunkStore
     private readonly string _tmpDirectory;
     private readonly int _compressionLevel;
     private readonly bool _syncEachChunk;
+    private volatile bool _directWrites = true;
+
+    // 0666 before the umask, as File.OpenHandle creates files.
+    private const int ChunkFileMode = 0x1b6;
 
     internal ChunkStore(string directory, string tmpDirectory, int compressionLevel, bool syncEachChunk)
     {
@@ -200,26 +204,48 @@ public sealed class ChunkStore
 
     private string WriteTemporary(ReadOnlySpan<byte> data, out long storedBytes)
     {
-        using var buffer = BufferPool.Shared.Rent(ChunkHeader.Size + ChunkCodec.Bound(data.Length));
+        // The whole file is built in one page-aligned buffer (a raw payload is copied behind its header) so that it
+        // can go to the disk with O_DIRECT: a backup writes each chunk once and never reads it back soon, and on this
+        // kind of disk direct writes of 4 MiB run about twice as fast as page-cache writes plus writeback.
+        using var buffer = BufferPool.Shared.Rent(ChunkHeader.Size + ChunkCodec.Bound(data.Length) + BufferPool.Alignment);
         var span = buffer.Span;
         var compressed = ChunkCodec.TryCompress(data, span[ChunkHeader.Size..], _compressionLevel);
-        var payload = compressed < 0 ? data : span.Slice(ChunkHeader.Size, compressed);
+        if (compressed < 0)
+        {
+            data.CopyTo(span[ChunkHeader.Size..]);
+        }
+
+        var payload = span.Slice(ChunkHeader.Size, compressed < 0 ? data.Length : compressed);
         var header = new ChunkHeader(compressed < 0 ? ChunkEncoding.Raw : ChunkEncoding.Zstd, data.Length, payload.Length, XxHash3.HashToUInt64(payload));
         header.Write(span);
+        var file = span[..checked((int)header.FileLength)];
 
         var temporary = System.IO.Path.Combine(_tmpDirectory, "chunk-" + Guid.NewGuid().ToString("N"));
-        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        using (var handle = CreateTemporary(temporary, out var direct))
         {
             try
             {
-                if (compressed < 0)
+                var written = 0;
+                if (direct)
                 {
-                    RandomAccess.Write(handle, span[..ChunkHeader.Size], 0);
-                    RandomAccess.Write(handle, data, ChunkHeader.Size);
+                    // The aligned head goes direct; the sub-block tail through the page cache (O_DIRECT cleared), where
+                    // the commit's syncfs makes it durable with the file's metadata.
+                    written = file.Length & ~(BufferPool.Alignment - 1);
+                    if (written > 0)
+                    {
+                        RandomAccess.Write(handle, file[..written], 0);
+                    }
+
+                    var flags = RepositoryLibC.Fcntl(handle, RepositoryLibC.F_GETFL, 0);
+                    if (flags < 0 || RepositoryLibC.Fcntl(handle, RepositoryLibC.F_SETFL, flags & ~RepositoryLibC.O_DIRECT) < 0)
+                    {
+                        throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fcntl", temporary);
+                    }
                 }
-                else
+
+                if (written < file.Length)
                 {
-                    RandomAccess.Write(handle, span[..(ChunkHeader.Size + compressed)], 0);
+                    RandomAccess.Write(handle, file[written..], written);
                 }
 
                 if (_syncEachChunk && RepositoryLibC.FDataSync(handle) != 0)
@@ -227,8 +253,8 @@ public sealed class ChunkStore
                     throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fdatasync", temporary);
                 }
 
-                // Start writeback now, while the backup goes on reading: the syncfs at commit then finds little left to
-                // write, and the disk works in parallel with the source instead of after it. Best effort.
+                // Start writeback of what went through the page cache now, while the backup goes on reading: the
+                // syncfs at commit then finds little left to write. Best effort.
                 _ = RepositoryLibC.SyncFileRange(handle, 0, 0, RepositoryLibC.SYNC_FILE_RANGE_WRITE);
             }
             catch
@@ -241,6 +267,35 @@ public sealed class ChunkStore
 
         storedBytes = header.FileLength;
         return temporary;
+    }
+
+    /// <summary>
+    /// Creates a temporary chunk file, with O_DIRECT where the filesystem supports it (tmpfs and some FUSE
+    /// filesystems refuse it with EINVAL; the store then stops trying).
+    /// </summary>
+    private SafeFileHandle CreateTemporary(string path, out bool direct)
+    {
+        const int Flags = RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL;
+        int errno;
+        if (_directWrites)
+        {
+            var handle = RepositoryLibC.TryOpen(path, Flags | RepositoryLibC.O_DIRECT, ChunkFileMode, out errno);
+            if (handle is not null)
+            {
+                direct = true;
+                return handle;
+            }
+
+            if (errno != RepositoryLibC.EINVAL)
+            {
+                throw RepositoryLibC.Error(errno, "open", path);
+            }
+
+            _directWrites = false;
+        }
+
+        direct = false;
+        return RepositoryLibC.TryOpen(path, Flags, ChunkFileMode, out errno) ?? throw RepositoryLibC.Error(errno, "open", path);
     }
 
     private static void Rename(string temporary, string path)

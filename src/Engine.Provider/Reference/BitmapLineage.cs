@@ -23,7 +23,8 @@ internal static class BitmapLineage
     /// <summary>
     /// The device entry of the newest snapshot of the guest that has <paramref name="device"/>, when it is usable as
     /// the base of an incremental backup: made with a bitmap (of <paramref name="bitmapName"/> when given), the same
-    /// size, and an index that reads back intact. Null otherwise.
+    /// size, an index that reads back intact and every chunk it names present (QEMU's snapshot access refuses reads of
+    /// clean ranges, so a base whose chunks are gone could never be completed). Null otherwise.
     /// </summary>
     public static DeviceEntry? FindBase(BackupRepository repository, string vmid, string device, long size, string? bitmapName)
     {
@@ -44,8 +45,8 @@ internal static class BitmapLineage
 
                 try
                 {
-                    repository.ReadIndex(history[i].Id, device);
-                    return entry;
+                    var index = repository.ReadIndex(history[i].Id, device);
+                    return repository.Chunks.TouchAll(index.Digests, out _) ? entry : null;
                 }
                 catch (RepositoryException)
                 {

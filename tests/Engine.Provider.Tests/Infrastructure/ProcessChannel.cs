@@ -54,10 +54,7 @@ internal sealed class ProcessChannel : IProviderChannel
 
     public async Task<JsonNode?> CallAsync(string method, JsonObject? parameters = null)
     {
-        var id = ++_nextId;
-        var request = new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters ?? [] };
-        await _process.StandardInput.WriteLineAsync(request.ToJsonString());
-        await _process.StandardInput.FlushAsync();
+        var id = await SendAsync(method, parameters);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
@@ -78,6 +75,24 @@ internal sealed class ProcessChannel : IProviderChannel
                 return ResponseLines.Result(method, response!);
             }
         }
+    }
+
+    /// <summary>Writes a request without waiting for its response; returns its id.</summary>
+    public async Task<long> SendAsync(string method, JsonObject? parameters = null)
+    {
+        var id = ++_nextId;
+        var request = new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters ?? [] };
+        await _process.StandardInput.WriteLineAsync(request.ToJsonString());
+        await _process.StandardInput.FlushAsync();
+        return id;
+    }
+
+    /// <summary>SIGKILL, as when vzdump's worker is killed: no cleanup call follows.</summary>
+    public async Task KillAsync()
+    {
+        Assert.False(_process.HasExited, $"the provider process ended before it was killed; stderr: {Stderr}");
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
     }
 
     /// <summary>Closes stdin and returns the exit code.</summary>

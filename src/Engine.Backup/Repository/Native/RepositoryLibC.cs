@@ -17,6 +17,10 @@ internal static partial class RepositoryLibC
     public const int O_EXCL = 0x80;
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_DIRECT = 0x4000;
+
+    public const int F_GETFL = 3;
+    public const int F_SETFL = 4;
 
     public const int LOCK_SH = 1;
     public const int LOCK_EX = 2;
@@ -29,12 +33,17 @@ internal static partial class RepositoryLibC
     public const int EINTR = 4;
     public const int EEXIST = 17;
     public const int EWOULDBLOCK = 11;
+    public const int EINVAL = 22;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);
 
     [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int MkDir(string path, int mode);
+
+    /// <summary><c>fcntl</c> with an int argument (F_GETFL, F_SETFL).</summary>
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(SafeFileHandle fd, int command, int argument);
 
     [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
     public static partial int Flock(SafeFileHandle fd, int operation);
