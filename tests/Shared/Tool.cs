@@ -60,6 +60,21 @@ internal static class Tool
         ["tar"] = "tar",
         ["gzip"] = "gzip",
         ["sh"] = "dash",
+        ["setfattr"] = "attr",
+        ["getfattr"] = "attr",
+        ["setfacl"] = "acl",
+        ["getfacl"] = "acl",
+        ["diff"] = "diffutils",
+        ["find"] = "findutils",
+        ["du"] = "coreutils",
+        ["chown"] = "coreutils",
+        ["mknod"] = "coreutils",
+        ["mkfifo"] = "coreutils",
+        ["truncate"] = "coreutils",
+        ["touch"] = "coreutils",
+        ["ln"] = "coreutils",
+        ["mount"] = "mount",
+        ["umount"] = "mount",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>

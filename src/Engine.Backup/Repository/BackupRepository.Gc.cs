@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Engine.Backup.Containers.Archive;
 
 namespace Engine.Backup.Repository;
 
@@ -6,7 +7,8 @@ public sealed partial class BackupRepository
 {
     /// <summary>
     /// Mark and sweep, safe while backups run. The cutoff is the earlier of now and the oldest running writer's start,
-    /// minus <see cref="RepositoryOptions.GcGrace"/>. Mark: every complete snapshot's indexes. Sweep: unmarked chunk
+    /// minus <see cref="RepositoryOptions.GcGrace"/>. Mark: every complete snapshot's indexes and
+    /// archive catalogs. Sweep: unmarked chunk
     /// files last touched before the cutoff are deleted, each re-checked under the exclusive chunk lock so a writer's
     /// touch cannot slip between the check and the unlink. Abandoned snapshot directories and temporary files older
     /// than the cutoff go too.
@@ -91,6 +93,18 @@ public sealed partial class BackupRepository
                     {
                         marked.Add(digest);
                     }
+                }
+            }
+
+            if (manifest.Archive is { } archive)
+            {
+                try
+                {
+                    CatalogReader.ForEachDigest(ArchiveCatalogPath(id, archive), archive.CatalogChecksum, digest => marked.Add(digest));
+                }
+                catch (RepositoryCorruptException) when (!File.Exists(manifestPath))
+                {
+                    continue; // deleted meanwhile
                 }
             }
 

@@ -1,12 +1,13 @@
 using System.Collections.Concurrent;
+using Engine.Backup.Containers.Archive;
 
 namespace Engine.Backup.Repository;
 
 public sealed partial class BackupRepository
 {
     /// <summary>
-    /// Verifies one snapshot, or every snapshot when <paramref name="snapshot"/> is null: reads each manifest and index
-    /// (checksummed), then checks each distinct chunk once, in parallel: header and payload checksum, and with
+    /// Verifies one snapshot, or every snapshot when <paramref name="snapshot"/> is null: reads each manifest, index and archive
+    /// catalog (checksummed), then checks each distinct chunk once, in parallel: header and payload checksum, and with
     /// <paramref name="rehash"/> (the default) decompression and SHA-256 against its name. Every bad chunk is reported
     /// with the snapshots that use it.
     /// </summary>
@@ -110,20 +111,37 @@ public sealed partial class BackupRepository
 
             foreach (var digest in index.Digests)
             {
-                if (digest.IsZero)
-                {
-                    continue;
-                }
-
-                if (!users.TryGetValue(digest, out var list))
-                {
-                    users[digest] = [id];
-                }
-                else if (list[^1] != id)
-                {
-                    list.Add(id);
-                }
+                AddUser(users, digest, id);
             }
+        }
+
+        if (manifest.Archive is { } archive)
+        {
+            try
+            {
+                CatalogReader.ForEachDigest(ArchiveCatalogPath(id, archive), archive.CatalogChecksum, digest => AddUser(users, digest, id));
+            }
+            catch (RepositoryCorruptException e)
+            {
+                badSnapshots.Add(new SnapshotProblem(id, e.Path, e.Message));
+            }
+        }
+    }
+
+    private static void AddUser(Dictionary<ChunkDigest, List<SnapshotId>> users, ChunkDigest digest, SnapshotId id)
+    {
+        if (digest.IsZero)
+        {
+            return;
+        }
+
+        if (!users.TryGetValue(digest, out var list))
+        {
+            users[digest] = [id];
+        }
+        else if (list[^1] != id)
+        {
+            list.Add(id);
         }
     }
 }

@@ -12,6 +12,7 @@ namespace Engine.Backup.Repository;
 /// chunks/ab/abcd…                             one file per distinct chunk, named by its SHA-256
 /// snapshots/TYPE/VMID/TIME/manifest.json      a snapshot exists exactly when its manifest does
 /// snapshots/TYPE/VMID/TIME/DEVICE.index       the device's ordered chunk digests
+/// snapshots/ct/VMID/TIME/archive.catalog      a container's files and their content-defined chunks
 /// tmp/                                        temporary files, renamed into place
 /// writers/                                    one locked file per running snapshot writer
 /// </code>
@@ -237,6 +238,21 @@ public sealed partial class BackupRepository : IDisposable
     internal string SnapshotPath(SnapshotId id) => Path.Combine(SnapshotsDirectory, id.Type, id.Vmid, id.TimeText);
 
     internal string ManifestPath(SnapshotId id) => Path.Combine(SnapshotPath(id), ManifestFileName);
+
+    /// <summary>The catalog file of a snapshot's container archive; its name must be a plain <c>*.catalog</c> file name.</summary>
+    /// <exception cref="RepositoryCorruptException">The manifest names something else.</exception>
+    internal string ArchiveCatalogPath(SnapshotId id, ArchiveEntry archive)
+    {
+        var name = archive.Catalog;
+        var path = Path.Combine(SnapshotPath(id), name ?? "");
+        if (string.IsNullOrEmpty(name) || !name.EndsWith(".catalog", StringComparison.Ordinal) ||
+            !IsValidDeviceName(name[..^".catalog".Length]))
+        {
+            throw new RepositoryCorruptException(path, $"manifest of {id} names a bad catalog file '{name}'");
+        }
+
+        return path;
+    }
 
     internal DeviceIndex ReadIndex(SnapshotId id, DeviceEntry entry)
     {

@@ -33,6 +33,9 @@ public sealed class SnapshotManifest
     /// <summary>The devices, in the order they were added.</summary>
     public IReadOnlyList<DeviceEntry> Devices { get; set; } = [];
 
+    /// <summary>The file-level archive of a container snapshot, or null (a VM snapshot holds devices only).</summary>
+    public ArchiveEntry? Archive { get; set; }
+
     /// <summary>Free-form annotations (provider notes, tool versions).</summary>
     public IDictionary<string, string> Extra { get; set; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 }

@@ -14,6 +14,7 @@ public sealed class SnapshotWriter : IAsyncDisposable
     private readonly BackupRepository _repository;
     private readonly WriterRegistration _registration;
     private readonly List<DeviceEntry> _devices = [];
+    private ArchiveEntry? _archive;
     private bool _committed;
     private bool _disposed;
 
@@ -87,8 +88,24 @@ public sealed class SnapshotWriter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Makes the snapshot durable and visible: syncs the repository's filesystem (every chunk and index written so
-    /// far), then writes the manifest to a temporary file, fsyncs it, renames it into the snapshot directory and
+    /// Records the snapshot's file-level archive, whose catalog the caller has written into <see cref="Directory"/>
+    /// (every chunk it names already put, which touched them, so a concurrent garbage collection keeps them).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An archive was already recorded.</exception>
+    internal void SetArchive(ArchiveEntry archive)
+    {
+        ThrowIfFinished();
+        if (_archive is not null)
+        {
+            throw new InvalidOperationException($"snapshot {Id} already has an archive");
+        }
+
+        _archive = archive;
+    }
+
+    /// <summary>
+    /// Makes the snapshot durable and visible: syncs the repository's filesystem (every chunk, index and catalog
+    /// written so far), then writes the manifest to a temporary file, fsyncs it, renames it into the snapshot directory and
     /// fsyncs that. Returns only once the snapshot survives a power loss.
     /// </summary>
     public async Task<SnapshotManifest> CommitAsync(CancellationToken cancellationToken)
@@ -100,6 +117,7 @@ public sealed class SnapshotWriter : IAsyncDisposable
         Manifest.Vmid = Id.Vmid;
         Manifest.Time = Id.Time;
         Manifest.Devices = _devices.ToArray();
+        Manifest.Archive = _archive;
         await Task.Run(Commit, cancellationToken).ConfigureAwait(false);
         _committed = true;
         _registration.Dispose();

@@ -1,0 +1,252 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+using Engine.Backup.Repository;
+using Engine.Backup.Sources;
+
+namespace Engine.Backup.Containers.Archive;
+
+/// <summary>
+/// Reads a catalog (see <see cref="CatalogFormat"/>) whole, checked against its trailer and the manifest, either
+/// into entries with their chunk lists or, for garbage collection and verify, only the digests it refers to.
+/// </summary>
+internal static class CatalogReader
+{
+    /// <summary>Every entry in archive order and the chunks of each regular file (by path).</summary>
+    /// <exception cref="RepositoryCorruptException">Missing, truncated, damaged or not matching the manifest.</exception>
+    public static Catalog Read(string path, string? expectedChecksum)
+    {
+        var catalog = new Catalog();
+        Parse(path, expectedChecksum, catalog, null);
+        return catalog;
+    }
+
+    /// <summary>Calls <paramref name="onDigest"/> for every non-zero chunk digest the catalog refers to (repeats included).</summary>
+    /// <exception cref="RepositoryCorruptException">Missing, truncated, damaged or not matching the manifest.</exception>
+    public static void ForEachDigest(string path, string? expectedChecksum, Action<ChunkDigest> onDigest) =>
+        Parse(path, expectedChecksum, null, onDigest);
+
+    private static void Parse(string path, string? expectedChecksum, Catalog? catalog, Action<ChunkDigest>? onDigest)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new RepositoryCorruptException(path, $"catalog {path} is missing", e);
+        }
+
+        var span = bytes.AsSpan();
+        if (span.Length < CatalogFormat.HeaderSize + sizeof(ulong) || !span[..8].SequenceEqual(CatalogFormat.Magic))
+        {
+            throw Corrupt(path, "not an Engine catalog or truncated");
+        }
+
+        var checksum = BinaryPrimitives.ReadUInt64LittleEndian(span[^sizeof(ulong)..]);
+        if (XxHash3.HashToUInt64(span[..^sizeof(ulong)]) != checksum)
+        {
+            throw Corrupt(path, "checksum mismatch (truncated or damaged)");
+        }
+
+        var text = checksum.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        if (expectedChecksum is not null && !string.Equals(text, expectedChecksum, StringComparison.OrdinalIgnoreCase))
+        {
+            throw Corrupt(path, $"checksum {text} differs from the manifest's {expectedChecksum}");
+        }
+
+        var version = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
+        if (version != CatalogFormat.Version)
+        {
+            throw Corrupt(path, $"unsupported catalog version {version}");
+        }
+
+        var cursor = new Cursor(path, bytes, CatalogFormat.HeaderSize, span.Length - sizeof(ulong));
+        long entries = 0;
+        long files = 0;
+        long references = 0;
+        var chunks = new List<FileChunk>();
+        while (true)
+        {
+            var tag = cursor.Byte();
+            if (tag == CatalogFormat.EndTag)
+            {
+                break;
+            }
+
+            if (tag != CatalogFormat.EntryTag)
+            {
+                throw Corrupt(path, $"unknown record tag {tag} at byte {cursor.Position - 1}");
+            }
+
+            var kind = (ContainerEntryKind)cursor.Byte();
+            if (!Enum.IsDefined(kind))
+            {
+                throw Corrupt(path, $"unknown entry kind {(int)kind} at byte {cursor.Position - 1}");
+            }
+
+            var mode = (int)cursor.UInt32();
+            var uid = cursor.Int64();
+            var gid = cursor.Int64();
+            var mtime = cursor.Int64();
+            var size = cursor.Int64();
+            var major = (int)cursor.UInt32();
+            var minor = (int)cursor.UInt32();
+            var entryPath = cursor.String(catalog is not null) ?? throw Corrupt(path, $"entry without a path at byte {cursor.Position}");
+            var link = cursor.String(catalog is not null);
+            var xattrCount = cursor.Count(1);
+            var xattrs = catalog is not null && xattrCount > 0 ? new ContainerXattr[xattrCount] : null;
+            for (var i = 0; i < xattrCount; i++)
+            {
+                var name = cursor.String(catalog is not null);
+                var value = cursor.Bytes();
+                if (xattrs is not null)
+                {
+                    xattrs[i] = new ContainerXattr(name ?? throw Corrupt(path, "xattr without a name"), value.ToArray());
+                }
+            }
+
+            List<SourceRange>? extents = null;
+            var extentCount = cursor.UInt32();
+            if (extentCount != uint.MaxValue)
+            {
+                var count = cursor.Count(16, (int)Math.Min(extentCount, int.MaxValue));
+                extents = catalog is not null ? new List<SourceRange>(count) : null;
+                for (var i = 0; i < count; i++)
+                {
+                    var offset = cursor.Int64();
+                    var length = cursor.Int64();
+                    if (offset < 0 || length <= 0 || offset + length > size)
+                    {
+                        throw Corrupt(path, $"{entryPath}: data extent {offset}+{length} outside its {size} bytes");
+                    }
+
+                    extents?.Add(new SourceRange(offset, length));
+                }
+            }
+
+            var chunkCount = cursor.Count(4 + ChunkDigest.Length);
+            chunks.Clear();
+            long dataLength = 0;
+            for (var i = 0; i < chunkCount; i++)
+            {
+                var length = (int)cursor.UInt32();
+                var digest = cursor.Digest();
+                if (length <= 0 || length > ChunkStore.MaxChunkLength)
+                {
+                    throw Corrupt(path, $"{entryPath}: chunk of {length} bytes");
+                }
+
+                dataLength += length;
+                if (!digest.IsZero)
+                {
+                    onDigest?.Invoke(digest);
+                }
+
+                chunks.Add(new FileChunk(length, digest));
+            }
+
+            entries++;
+            references += chunkCount;
+            if (kind == ContainerEntryKind.RegularFile)
+            {
+                files++;
+            }
+
+            if (catalog is null)
+            {
+                continue;
+            }
+
+            var expectedData = kind != ContainerEntryKind.RegularFile ? 0 : extents is null ? size : SumOf(extents);
+            if (dataLength != expectedData)
+            {
+                throw Corrupt(path, $"{entryPath}: chunks hold {dataLength} bytes, its data extents {expectedData}");
+            }
+
+            var entry = new ContainerEntry
+            {
+                Path = entryPath,
+                Kind = kind,
+                Mode = mode,
+                Uid = uid,
+                Gid = gid,
+                ModificationTimeNs = mtime,
+                Size = size,
+                LinkTarget = link,
+                DeviceMajor = major,
+                DeviceMinor = minor,
+                Xattrs = xattrs ?? [],
+                DataExtents = extents,
+            };
+            catalog.Add(entry, chunks);
+        }
+
+        if (cursor.Int64() != entries || cursor.Int64() != files || cursor.Int64() != references || cursor.Position != cursor.End)
+        {
+            throw Corrupt(path, "end record does not match the entries");
+        }
+    }
+
+    private static long SumOf(List<SourceRange> extents)
+    {
+        long sum = 0;
+        foreach (var extent in extents)
+        {
+            sum += extent.Length;
+        }
+
+        return sum;
+    }
+
+    private static RepositoryCorruptException Corrupt(string path, string reason) => new(path, $"bad catalog {path}: {reason}");
+
+    /// <summary>Reads fields from the catalog's bytes; anything running past the end is corruption.</summary>
+    private sealed class Cursor(string path, byte[] bytes, int position, int end)
+    {
+        public int Position { get; private set; } = position;
+
+        public int End { get; } = end;
+
+        public byte Byte() => Take(1)[0];
+
+        public uint UInt32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+
+        public long Int64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+
+        public ChunkDigest Digest() => ChunkDigest.Read(Take(ChunkDigest.Length));
+
+        /// <summary>A count of records at least <paramref name="recordSize"/> bytes each: must fit in what is left.</summary>
+        public int Count(int recordSize) => Count(recordSize, (int)Math.Min(UInt32(), int.MaxValue));
+
+        public int Count(int recordSize, int count) =>
+            (long)count * recordSize <= End - Position ? count : throw Corrupt(path, $"count {count} at byte {Position} runs past the end");
+
+        public string? String(bool decode)
+        {
+            var length = UInt32();
+            if (length == CatalogFormat.NullString)
+            {
+                return null;
+            }
+
+            var span = Take(Count(1, (int)Math.Min(length, int.MaxValue)));
+            return decode ? Encoding.UTF8.GetString(span) : "";
+        }
+
+        public ReadOnlySpan<byte> Bytes() => Take(Count(1));
+
+        private ReadOnlySpan<byte> Take(int length)
+        {
+            if (length > End - Position)
+            {
+                throw Corrupt(path, $"truncated record at byte {Position}");
+            }
+
+            var span = bytes.AsSpan(Position, length);
+            Position += length;
+            return span;
+        }
+    }
+}

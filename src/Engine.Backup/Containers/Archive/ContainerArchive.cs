@@ -1,0 +1,169 @@
+using System.Runtime.CompilerServices;
+using Engine.Backup.Repository;
+using Engine.Blocks.Buffers;
+
+namespace Engine.Backup.Containers.Archive;
+
+/// <summary>
+/// A container snapshot's archive, read back from the repository: the catalog in memory, file data from the chunk
+/// store, one decoded chunk cached (sequential reads decode each chunk once). Not safe for concurrent reads; open one
+/// per reader.
+/// </summary>
+public sealed class ContainerArchive : IContainerArchiveReader
+{
+    private readonly BackupRepository _repository;
+    private readonly Catalog _catalog;
+    private NativeBuffer? _cache;
+    private FileChunk _cached;
+    private bool _disposed;
+
+    private ContainerArchive(BackupRepository repository, SnapshotManifest manifest, Catalog catalog)
+    {
+        _repository = repository;
+        Manifest = manifest;
+        _catalog = catalog;
+    }
+
+    /// <summary>The snapshot's manifest.</summary>
+    public SnapshotManifest Manifest { get; }
+
+    /// <summary>The entries in archive order.</summary>
+    public IReadOnlyList<ContainerEntry> Entries => _catalog.Entries;
+
+    /// <summary>Opens the archive of a container snapshot.</summary>
+    /// <exception cref="SnapshotNotFoundException">No such snapshot.</exception>
+    /// <exception cref="RepositoryException">The snapshot holds no container archive.</exception>
+    /// <exception cref="RepositoryCorruptException">The manifest or catalog is damaged.</exception>
+    public static ContainerArchive Open(BackupRepository repository, SnapshotId id)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        var manifest = repository.ReadManifest(id);
+        var archive = manifest.Archive ?? throw new RepositoryException(repository.SnapshotPath(id), $"snapshot {id} holds no container archive");
+        var catalog = CatalogReader.Read(repository.ArchiveCatalogPath(id, archive), archive.CatalogChecksum);
+        return new ContainerArchive(repository, manifest, catalog);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ContainerEntry> EntriesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var entry in _catalog.Entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return entry;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> ReadFileAsync(ContainerEntry entry, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(ReadFile(entry, offset, destination.Span));
+    }
+
+    /// <summary>
+    /// Reads a regular file (or the file a hard link names) at <paramref name="offset"/>; holes read as zeros. Returns
+    /// the bytes read, short only at the end of the file.
+    /// </summary>
+    /// <exception cref="ArgumentException">The entry is not a regular file or hard link of this archive.</exception>
+    /// <exception cref="ChunkMissingException">A chunk is gone from the store.</exception>
+    /// <exception cref="ChunkCorruptException">A chunk is damaged.</exception>
+    public int ReadFile(ContainerEntry entry, long offset, Span<byte> destination)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var path = entry.Kind == ContainerEntryKind.HardLink ? entry.LinkTarget ?? "" : entry.Path;
+        var content = _catalog.ContentOf(path) ?? throw new ArgumentException($"'{entry.Path}' is not a regular file of this archive", nameof(entry));
+        var size = content.Entry.Size;
+        if (offset >= size)
+        {
+            return 0;
+        }
+
+        var total = (int)Math.Min(destination.Length, size - offset);
+        var done = 0;
+        while (done < total)
+        {
+            var position = offset + done;
+            var isData = content.Locate(position, out var dataPosition, out var run);
+            var length = (int)Math.Min(run, total - done);
+            var target = destination.Slice(done, length);
+            if (isData)
+            {
+                CopyData(content, dataPosition, target);
+            }
+            else
+            {
+                target.Clear();
+            }
+
+            done += length;
+        }
+
+        return total;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            _cache?.Dispose();
+            _cache = null;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private void CopyData(FileContent content, long dataPosition, Span<byte> target)
+    {
+        var index = content.ChunkAt(dataPosition, out var offsetInChunk);
+        var done = 0;
+        while (done < target.Length)
+        {
+            var chunk = content.Chunks[index];
+            var length = Math.Min(chunk.Length - offsetInChunk, target.Length - done);
+            var slice = target.Slice(done, length);
+            if (chunk.Digest.IsZero)
+            {
+                slice.Clear();
+            }
+            else
+            {
+                Load(chunk).Slice(offsetInChunk, length).CopyTo(slice);
+            }
+
+            done += length;
+            offsetInChunk = 0;
+            index++;
+        }
+    }
+
+    private ReadOnlySpan<byte> Load(FileChunk chunk)
+    {
+        if (_cache is not null && _cached == chunk)
+        {
+            return _cache.Span[..chunk.Length];
+        }
+
+        if (_cache is null || _cache.Capacity < chunk.Length)
+        {
+            _cache?.Dispose();
+            _cache = null;
+            _cache = BufferPool.Shared.Rent(Math.Max(chunk.Length, Chunking.FastCdc.DefaultMaxSize));
+        }
+
+        _cached = default;
+        var length = _repository.Chunks.Read(chunk.Digest, _cache.Span);
+        if (length != chunk.Length)
+        {
+            throw new ChunkCorruptException(chunk.Digest, _repository.Chunks.PathOf(chunk.Digest), ChunkCheck.BadPayload);
+        }
+
+        _cached = chunk;
+        return _cache.Span[..chunk.Length];
+    }
+}

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using Engine.Backup.Containers.Chunking;
+using Engine.Backup.Containers.Walking;
+using Engine.Backup.Repository;
+using Engine.Backup.VmBackup;
+
+namespace Engine.Backup.Containers.Archive;
+
+/// <summary>
+/// Backs up a container's directory tree into one repository snapshot <c>ct/&lt;vmid&gt;/&lt;time&gt;</c>: file data
+/// cut with FastCDC into the shared chunk store (so unchanged files, and equal files of other containers, are stored
+/// once), and a catalog of every entry beside the manifest. Returns only once the snapshot is durable; on any failure
+/// nothing becomes visible.
+/// </summary>
+public static class ContainerBackupEngine
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Runs the backup.</summary>
+    /// <exception cref="ArgumentException">Bad vmid, source or exclude pattern.</exception>
+    /// <exception cref="DirectoryNotFoundException">The directory or a source is not a directory.</exception>
+    /// <exception cref="IOException">A file cannot be read (the message names it).</exception>
+    public static Task<SnapshotManifest> BackupAsync(BackupRepository repository, ContainerBackupRequest request,
+        IProgress<ContainerBackupProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(request);
+        if (!SnapshotId.IsValidVmid(request.Vmid))
+        {
+            throw new ArgumentException($"vmid '{request.Vmid}' is not a number", nameof(request));
+        }
+
+        var walker = new ContainerTreeWalker(request.Directory, request.Sources, new ExcludeFilter(request.ExcludePatterns));
+        // The walk is synchronous file system work: keep it off the caller's thread.
+        return Task.Run(() => RunAsync(repository, request, walker, progress, cancellationToken), cancellationToken);
+    }
+
+    private static async Task<SnapshotManifest> RunAsync(BackupRepository repository, ContainerBackupRequest request,
+        ContainerTreeWalker walker, IProgress<ContainerBackupProgress>? progress, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        var counters = new BackupCounters();
+        var limiter = new BandwidthLimiter(request.BandwidthLimit);
+        var chunking = FastCdc.Default;
+        var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount;
+
+        await using var writer = repository.BeginSnapshot("ct", request.Vmid, request.Time);
+        using var catalog = new CatalogWriter(Path.Combine(writer.Directory, CatalogFormat.FileName));
+        long shrunk;
+        await using (var uploader = new ChunkUploader(repository.Chunks, counters, workers, cancellationToken))
+        {
+            using var chunker = new FileChunker(chunking, uploader, counters, limiter);
+            var lastReport = TimeSpan.Zero;
+            foreach (var walked in walker.Walk(cancellationToken))
+            {
+                var entry = walked.Entry;
+                if (entry.Kind == ContainerEntryKind.RegularFile && entry.Size > 0)
+                {
+                    var chunks = await chunker.ChunkAsync(walked.HostPath, entry, cancellationToken).ConfigureAwait(false);
+                    catalog.Write(entry, FileChunker.AsSpan(chunks));
+                }
+                else
+                {
+                    catalog.Write(entry, []);
+                }
+
+                if (progress is not null && clock.Elapsed - lastReport >= ProgressInterval)
+                {
+                    lastReport = clock.Elapsed;
+                    progress.Report(new ContainerBackupProgress(entry.Path, catalog.Entries, counters.BytesRead, counters.BytesReused, counters.BytesStored, clock.Elapsed));
+                }
+            }
+
+            await uploader.CompleteAsync().ConfigureAwait(false);
+            shrunk = chunker.Shrunk;
+        }
+
+        var checksum = catalog.Complete();
+        writer.SetArchive(new ArchiveEntry(CatalogFormat.FileName, checksum, catalog.Entries, catalog.Files, catalog.Bytes,
+            $"fastcdc {chunking.MinSize}/{chunking.AverageSize}/{chunking.MaxSize}"));
+
+        var manifest = writer.Manifest;
+        manifest.GuestConfig = request.GuestConfig;
+        manifest.FirewallConfig = request.FirewallConfig;
+        manifest.Extra["ct.sources"] = string.Join(' ', Describe(walker.Sources));
+        if (request.ExcludePatterns.Count > 0)
+        {
+            manifest.Extra["ct.exclude"] = string.Join('\n', request.ExcludePatterns);
+        }
+
+        if (walker.Vanished > 0 || shrunk > 0)
+        {
+            manifest.Extra["ct.changed-while-read"] = $"{walker.Vanished} vanished, {shrunk} shrunk";
+        }
+
+        manifest.Stats = new SnapshotStats
+        {
+            BytesRead = counters.BytesRead,
+            BytesReused = counters.BytesReused,
+            BytesStored = counters.BytesStored,
+            BytesNew = counters.BytesNew,
+            ChunksNew = counters.ChunksNew,
+            ChunksReused = counters.ChunksReused,
+            ZeroChunks = counters.ZeroChunks,
+            DurationSeconds = clock.Elapsed.TotalSeconds,
+        };
+        var committed = await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
+        committed.Stats.DurationSeconds = clock.Elapsed.TotalSeconds;
+        progress?.Report(new ContainerBackupProgress("", catalog.Entries, counters.BytesRead, counters.BytesReused, counters.BytesStored, clock.Elapsed));
+        return committed;
+    }
+
+    private static IEnumerable<string> Describe(IReadOnlyList<string> sources)
+    {
+        foreach (var source in sources)
+        {
+            yield return source.Length == 0 ? "." : "./" + source;
+        }
+    }
+}

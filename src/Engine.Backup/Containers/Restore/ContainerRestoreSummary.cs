@@ -1,0 +1,7 @@
+namespace Engine.Backup.Containers.Restore;
+
+/// <summary>What a directory restore created.</summary>
+/// <param name="Entries">Entries created (the root counted).</param>
+/// <param name="Files">Regular files written.</param>
+/// <param name="BytesWritten">File data written (holes not counted).</param>
+public sealed record ContainerRestoreSummary(long Entries, long Files, long BytesWritten);
