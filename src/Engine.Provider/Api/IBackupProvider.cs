@@ -78,7 +78,7 @@ public interface IBackupProvider : IAsyncDisposable
     Task RestoreVmCleanupAsync(string volumeName);
 
     /// <summary><c>restore_container_init($volname[, $storeid], $info)</c>: a tar file or directory to restore from.</summary>
-    RestoreContainerSource RestoreContainerInit(string volumeName, string? storeId = null);
+    Task<RestoreContainerSource> RestoreContainerInitAsync(string volumeName, string? storeId, CancellationToken cancellationToken);
 
     /// <summary><c>restore_container_cleanup($volname[, $storeid], $info)</c>: the container restore is over.</summary>
     void RestoreContainerCleanup(string volumeName, string? storeId = null);

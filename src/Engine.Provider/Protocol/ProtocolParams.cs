@@ -55,6 +55,29 @@ internal readonly struct ProtocolParams(JsonElement element)
         return value.ValueKind == JsonValueKind.Object ? new ProtocolParams(value) : default;
     }
 
+    /// <summary>An array of strings; empty when absent.</summary>
+    public IReadOnlyList<string> OptionalStringArray(string name)
+    {
+        var value = Property(name);
+        if (value.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw new ProtocolException($"parameter '{name}' must be an array of strings");
+        }
+
+        var items = new List<string>(value.GetArrayLength());
+        foreach (var item in value.EnumerateArray())
+        {
+            items.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : throw new ProtocolException($"parameter '{name}' must be an array of strings"));
+        }
+
+        return items;
+    }
+
     public bool Has(string name) => element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
 
     public JsonElement.ObjectEnumerator Properties() =>

@@ -119,10 +119,17 @@ public sealed partial class ProviderProtocolHost
             case "backup_vm":
                 return BackupVmAsync(id, p, cancellationToken);
             case "backup_container_prepare":
+                _provider.BackupContainerPrepare(p.RequiredString("vmid"), ReadContainerInfo(p.OptionalObject("info")));
+                _writer.Result(id, WriteNull);
+                return Task.CompletedTask;
             case "backup_container":
+                return BackupContainerAsync(id, p, cancellationToken);
             case "restore_container_init":
+                return RestoreContainerInitAsync(id, p, cancellationToken);
             case "restore_container_cleanup":
-                throw new NotSupportedException($"{method}: containers: next session");
+                _provider.RestoreContainerCleanup(p.RequiredString("volname"), p.OptionalString("storeid"));
+                _writer.Result(id, WriteNull);
+                return Task.CompletedTask;
             case "restore_get_mechanism":
                 RestoreGetMechanism(id, p);
                 return Task.CompletedTask;

@@ -12,9 +12,8 @@ namespace Engine.Provider.Reference;
 /// named by its <c>archive-name</c> (<c>vm/VMID/TIME</c>); a VM restores through <c>engine export</c>'s NBD server
 /// and nbdfuse files, which <c>qemu-img</c> reads as raw.
 /// </summary>
-public sealed class EngineRepositoryProvider : IBackupProvider
+public sealed partial class EngineRepositoryProvider : IBackupProvider
 {
-    private const string ContainersLater = "containers: next session";
     private readonly BackupRepository _repository;
     private readonly ProviderLogFunction _log;
     private readonly EngineRepositoryProviderOptions _options;
@@ -33,6 +32,11 @@ public sealed class EngineRepositoryProvider : IBackupProvider
         if (_options.VmMechanism is not (BackupMechanisms.Nbd or BackupMechanisms.FileHandle))
         {
             throw new ArgumentException($"VM mechanism '{_options.VmMechanism}' is neither nbd nor file-handle", nameof(options));
+        }
+
+        if (_options.ContainerRestoreMechanism is not (BackupMechanisms.Tar or BackupMechanisms.Directory))
+        {
+            throw new ArgumentException($"container restore mechanism '{_options.ContainerRestoreMechanism}' is neither tar nor directory", nameof(options));
         }
     }
 
@@ -89,6 +93,10 @@ public sealed class EngineRepositoryProvider : IBackupProvider
         }
 
         _lastArchives[vmid] = backup.Id;
+
+        // A container's backup_container runs in a process of its own (inside the guest's namespaces), which
+        // committed the snapshot under this archive name; this process only saw backup_init.
+        backup.Committed ??= FindCommitted(backup.Id);
         if (backup.Committed is null)
         {
             return new BackupCleanupResult(null);
@@ -101,7 +109,7 @@ public sealed class EngineRepositoryProvider : IBackupProvider
             return new BackupCleanupResult(null);
         }
 
-        long size = 0;
+        var size = backup.Committed.Archive?.Bytes ?? 0;
         foreach (var device in backup.Committed.Devices)
         {
             size += device.Size;
@@ -149,10 +157,7 @@ public sealed class EngineRepositoryProvider : IBackupProvider
     {
         ArgumentNullException.ThrowIfNull(volumes);
         ArgumentNullException.ThrowIfNull(info);
-        if (!_backups.TryGetValue(vmid, out var backup))
-        {
-            throw new InvalidOperationException($"backup_vm for guest {vmid} without backup_init");
-        }
+        var backup = PendingBackup(vmid, "backup_vm");
 
         var sources = new List<IVolumeSource>(volumes.Count);
         try
@@ -192,18 +197,11 @@ public sealed class EngineRepositoryProvider : IBackupProvider
     }
 
     /// <inheritdoc />
-    public void BackupContainerPrepare(string vmid, BackupContainerInfo info) => throw new NotSupportedException(ContainersLater);
-
-    /// <inheritdoc />
-    public Task BackupContainerAsync(string vmid, string guestConfig, IReadOnlyList<string> excludePatterns, BackupContainerInfo info, CancellationToken cancellationToken) =>
-        throw new NotSupportedException(ContainersLater);
-
-    /// <inheritdoc />
     public RestoreMechanism RestoreGetMechanism(string volumeName, string? storeId = null)
     {
         var manifest = _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName));
         return manifest.Id.Type == "ct"
-            ? new RestoreMechanism(BackupMechanisms.Tar, GuestType.Lxc)
+            ? new RestoreMechanism(_options.ContainerRestoreMechanism, GuestType.Lxc)
             : new RestoreMechanism(BackupMechanisms.QemuImg, GuestType.Qemu);
     }
 
@@ -273,12 +271,6 @@ public sealed class EngineRepositoryProvider : IBackupProvider
     }
 
     /// <inheritdoc />
-    public RestoreContainerSource RestoreContainerInit(string volumeName, string? storeId = null) => throw new NotSupportedException(ContainersLater);
-
-    /// <inheritdoc />
-    public void RestoreContainerCleanup(string volumeName, string? storeId = null) => throw new NotSupportedException(ContainersLater);
-
-    /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         foreach (var session in _restores.Values)
@@ -287,6 +279,25 @@ public sealed class EngineRepositoryProvider : IBackupProvider
         }
 
         _restores.Clear();
+        foreach (var runtime in _containerRestores.Values)
+        {
+            DeleteRuntimeDirectory(runtime);
+        }
+
+        _containerRestores.Clear();
+    }
+
+    private SnapshotManifest? FindCommitted(SnapshotId id)
+    {
+        foreach (var manifest in _repository.ListSnapshots(id.Type, id.Vmid))
+        {
+            if (manifest.Id == id)
+            {
+                return manifest;
+            }
+        }
+
+        return null;
     }
 
     private VmRestoreSession Session(string volumeName) =>

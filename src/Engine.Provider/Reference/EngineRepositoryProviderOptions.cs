@@ -11,6 +11,15 @@ public sealed class EngineRepositoryProviderOptions
     /// <summary>Whether backed-up ranges are discarded at the source (PVE's fleecing image shrinks); on by default.</summary>
     public bool DiscardSource { get; init; } = true;
 
-    /// <summary>Directory for restore sockets and FUSE mounts; the system temporary directory when null.</summary>
+    /// <summary>
+    /// What <c>restore_get_mechanism</c> answers for containers: <c>tar</c> (default; a pax tar file is written for PVE
+    /// to extract) or <c>directory</c> (the tree is restored into a directory PVE copies from).
+    /// </summary>
+    public string ContainerRestoreMechanism { get; init; } = BackupMechanisms.Tar;
+
+    /// <summary>
+    /// Directory for restore sockets, FUSE mounts and container tar files or trees; the system temporary directory when
+    /// null. A container restore needs room for the whole container here.
+    /// </summary>
     public string? RuntimeDirectory { get; init; }
 }
