@@ -36,7 +36,7 @@ public sealed partial class BackupRepository : IDisposable
         SnapshotsDirectory = Path.Combine(directory, "snapshots");
         TmpDirectory = Path.Combine(directory, "tmp");
         WritersDirectory = Path.Combine(directory, "writers");
-        Chunks = new ChunkStore(Path.Combine(directory, "chunks"), TmpDirectory, config.CompressionLevel, options.SyncEachChunk);
+        Chunks = new ChunkStore(Path.Combine(directory, "chunks"), TmpDirectory, config.CompressionLevel, options.SyncEachChunk, options.ParentChunkDirectory);
         _directoryHandle = RepositoryLibC.OpenOrThrow(directory, RepositoryLibC.O_RDONLY | RepositoryLibC.O_DIRECTORY);
     }
 

@@ -19,14 +19,16 @@ public sealed class ChunkStore
     private readonly string _tmpDirectory;
     private readonly int _compressionLevel;
     private readonly bool _syncEachChunk;
+    private readonly string? _parentDirectory;
     private volatile bool _directWrites = true;
 
     // 0666 before the umask, as File.OpenHandle creates files.
     private const int ChunkFileMode = 0x1b6;
 
-    internal ChunkStore(string directory, string tmpDirectory, int compressionLevel, bool syncEachChunk)
+    internal ChunkStore(string directory, string tmpDirectory, int compressionLevel, bool syncEachChunk, string? parentDirectory = null)
     {
         Directory = directory;
+        _parentDirectory = parentDirectory is null ? null : System.IO.Path.GetFullPath(parentDirectory);
         _tmpDirectory = tmpDirectory;
         _compressionLevel = compressionLevel;
         _syncEachChunk = syncEachChunk;
@@ -39,11 +41,16 @@ public sealed class ChunkStore
     internal string LockPath { get; }
 
     /// <summary>The file a chunk lives in (whether or not it exists).</summary>
-    public string PathOf(ChunkDigest digest)
+    public string PathOf(ChunkDigest digest) => PathIn(Directory, digest);
+
+    private static string PathIn(string directory, ChunkDigest digest)
     {
         var hex = digest.ToString();
-        return string.Concat(Directory, "/", hex[..2], "/", hex);
+        return string.Concat(directory, "/", hex[..2], "/", hex);
     }
+
+    /// <summary>Whether the parent store (<see cref="RepositoryOptions.ParentChunkDirectory"/>) holds an intact copy.</summary>
+    private bool InParent(ChunkDigest digest) => _parentDirectory is not null && IsIntact(PathIn(_parentDirectory, digest));
 
     /// <summary>
     /// Stores a chunk unless it is already present (then only touches it, so a concurrent garbage collection keeps
@@ -93,7 +100,7 @@ public sealed class ChunkStore
                     continue;
                 }
 
-                if (!TouchUnlocked(digest))
+                if (!TouchUnlocked(digest) && !InParent(digest))
                 {
                     missing = digest;
                     return false;
@@ -173,7 +180,7 @@ public sealed class ChunkStore
         return info.Exists ? info.Length : -1;
     }
 
-    private ChunkPutResult Put(ChunkDigest digest, ReadOnlySpan<byte> data)
+    internal ChunkPutResult Put(ChunkDigest digest, ReadOnlySpan<byte> data)
     {
         var path = PathOf(digest);
         using (ChunkLock.Shared(LockPath))
@@ -182,6 +189,11 @@ public sealed class ChunkStore
             {
                 return default;
             }
+        }
+
+        if (InParent(digest))
+        {
+            return default;
         }
 
         // Compression and the temporary file happen outside the lock: only the rename must not cross a sweep.
@@ -340,6 +352,20 @@ public sealed class ChunkStore
         }
 
         return RepositoryLibC.FUTimeNs(handle, 0) == 0 ? true : throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "futimens", path);
+    }
+
+    /// <summary>Whether a chunk file exists with a sound header and the length it promises; read-only (no touch).</summary>
+    private static bool IsIntact(string path)
+    {
+        using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out _);
+        if (handle is null)
+        {
+            return false;
+        }
+
+        Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
+        return ReadFully(handle, bytes, 0) == ChunkHeader.Size && ChunkHeader.TryRead(bytes, out var header) &&
+            RandomAccess.GetLength(handle) >= header.FileLength;
     }
 
     private static SafeFileHandle? OpenForRead(ChunkDigest digest, string path)

@@ -20,4 +20,12 @@ public sealed class RepositoryOptions
     /// the collection) started, to absorb clock skew and writers that register late.
     /// </summary>
     public TimeSpan GcGrace { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Another repository's <c>chunks</c> directory, consulted read-only before a chunk is written here: a staging
+    /// repository (an unprivileged container's backup, written as the container's mapped root) then stores only the
+    /// chunks its parent lacks. <see cref="BackupRepository.ImportSnapshotAsync"/> later moves the snapshot into the
+    /// parent, checking every chunk it names.
+    /// </summary>
+    public string? ParentChunkDirectory { get; init; }
 }
