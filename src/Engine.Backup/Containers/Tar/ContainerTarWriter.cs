@@ -24,12 +24,21 @@ namespace Engine.Backup.Containers.Tar;
 /// (<see cref="UstarHeader"/>, <see cref="PaxRecords"/>).
 /// </para>
 /// <para>
-/// ACLs: GNU tar 1.34 extracts <c>SCHILY.acl.access</c>/<c>default</c> with <c>acl_from_text</c> and
-/// <c>acl_set_file</c> when <c>--acls</c> is given. A <c>SCHILY.xattr.system.posix_acl_*</c> record would be
-/// filtered out by PVE's <c>--xattrs-include</c> patterns (on extraction GNU tar restores only xattrs matching an
-/// include pattern, or <c>user.*</c> when none is given), but with a broader pattern (<c>--xattrs-include=*</c>) tar
-/// would also write the raw kernel form, racing the text form. So the ACL xattrs are converted to text and never
-/// also written as xattrs: one representation, the one <c>--acls</c> controls.
+/// ACLs: GNU tar 1.34 (Debian 12) archives an ACL twice, as <c>SCHILY.acl.access</c>/<c>default</c> text and, under
+/// <c>--xattrs</c>, as the raw <c>SCHILY.xattr.system.posix_acl_*</c> record. On extraction (checked with 1.34 on an
+/// archive whose two forms disagree) <c>--acls</c> applies the text form after the xattrs, so it wins; PVE's
+/// <c>--xattrs-include=user.* --xattrs-include=security.capability</c> filters the raw form out anyway; the raw form
+/// only counts without <c>--acls</c> and with an include pattern that admits <c>system.*</c>. So only the text form
+/// is written: one representation, switched by <c>--acls</c>. It is comma-separated with numeric ids (1.34 itself
+/// writes names, one entry a line); <c>acl_from_text</c> takes both, and ids keep the container's owners whatever
+/// names the host has.
+/// </para>
+/// <para>
+/// Names: a name longer than 100 bytes or not plain ASCII also goes into a pax <c>path</c> record, as GNU tar does;
+/// GNU tar turns it into the locale's charset on extraction and keeps the bytes when it cannot (the C locale), so
+/// UTF-8 names arrive intact either way. The archive order is the reader's: GNU tar sets a directory's mtime once
+/// it has moved past the directory, so a reader should yield each directory's members right after it, as a
+/// directory walk does.
 /// </para>
 /// <para>
 /// Unix sockets are skipped: GNU tar skips them when archiving ("socket ignored") and cannot create them on
