@@ -310,19 +310,13 @@ public sealed class ContainerTarWriter
         }
     }
 
-    /// <summary>The <c>x</c> member carrying this entry's records, named like GNU tar's <c>PaxHeaders</c> members.</summary>
+    /// <summary>The <c>x</c> member carrying this entry's records, named <c>DIR/PaxHeaders/NAME</c> as GNU tar names them.</summary>
     private async ValueTask WritePaxHeaderAsync(long seconds, CancellationToken cancellationToken)
     {
-        var name = _name.WrittenSpan;
-        var baseStart = name[..^1].LastIndexOf((byte)'/') + 1;
-        _scratch.ResetWrittenCount();
-        _scratch.Write(name[..baseStart]);
-        _scratch.Write("PaxHeaders/"u8);
-        _scratch.Write(name[baseStart..]);
         var header = (await _output.ReserveAsync(UstarHeader.BlockSize, cancellationToken)).Span;
         UstarHeader.Write(header, new UstarFields
         {
-            Name = _scratch.WrittenSpan,
+            Name = NameWithDirectoryInserted("PaxHeaders/"u8),
             Mode = 0x1A4, // 0644
             Size = _pax.Length,
             ModificationTime = seconds,
@@ -334,17 +328,25 @@ public sealed class ContainerTarWriter
     }
 
     /// <summary>
-    /// The ustar name of a sparse member, <c>DIR/GNUSparseFile.0/FILE</c> as GNU tar writes it: a tar that does not
+    /// The ustar name of a sparse member, <c>DIR/GNUSparseFile.0/NAME</c> as GNU tar writes it: a tar that does not
     /// know the format extracts the condensed data there instead of over the real file.
     /// </summary>
-    private ReadOnlySpan<byte> SparseStandInName()
+    private ReadOnlySpan<byte> SparseStandInName() => NameWithDirectoryInserted("GNUSparseFile.0/"u8);
+
+    /// <summary>The member's name with <paramref name="directory"/> put between its parent and its last component.</summary>
+    private ReadOnlySpan<byte> NameWithDirectoryInserted(ReadOnlySpan<byte> directory)
     {
         var name = _name.WrittenSpan;
-        var baseStart = name.LastIndexOf((byte)'/') + 1;
+        if (name.Length > 1 && name[^1] == '/')
+        {
+            name = name[..^1];
+        }
+
+        var lastStart = name.LastIndexOf((byte)'/') + 1;
         _scratch.ResetWrittenCount();
-        _scratch.Write(name[..baseStart]);
-        _scratch.Write("GNUSparseFile.0/"u8);
-        _scratch.Write(name[baseStart..]);
+        _scratch.Write(name[..lastStart]);
+        _scratch.Write(directory);
+        _scratch.Write(name[lastStart..]);
         return _scratch.WrittenSpan;
     }
 
