@@ -187,7 +187,7 @@ public sealed partial class ContainerTarWriterTests
         const long size = 1L << 33;
         var entry = new ContainerEntry { Path = "huge.bin", Kind = ContainerEntryKind.RegularFile, Mode = 0x1A4, Uid = 100000, Gid = 100000, Size = size };
         var reader = new InMemoryArchiveReader([entry], new Dictionary<string, byte[]>()) { Zeros = true };
-        await using (var file = new CappedStream(File.Create(dir["huge.tar"]), 64 << 10))
+        await using (var file = new ForwardOnlyStream(File.Create(dir["huge.tar"]), 64 << 10))
         {
             await Assert.ThrowsAsync<IOException>(() => ContainerTarWriter.WriteAsync(reader, file, CancellationToken.None));
         }
@@ -304,8 +304,11 @@ public sealed partial class ContainerTarWriterTests
     [GeneratedRegex(@"^(?<mode>\S{10}) (?<owner>\S+) +(?<size>\S+) (?<date>-?\d{4}-\d\d-\d\d \d\d:\d\d) (?<name>.*)$")]
     private static partial Regex ListingPattern();
 
-    /// <summary>Keeps the first <paramref name="limit"/> bytes written, then fails like a full disk.</summary>
-    private sealed class CappedStream(Stream inner, long limit) : Stream
+    /// <summary>
+    /// A destination that can only be written forward, like a pipe (any seek or position query fails); it keeps the
+    /// first <paramref name="limit"/> bytes, then fails like a full disk.
+    /// </summary>
+    private sealed class ForwardOnlyStream(Stream inner, long limit = long.MaxValue) : Stream
     {
         private long _written;
 
@@ -349,31 +352,5 @@ public sealed partial class ContainerTarWriterTests
 
             base.Dispose(disposing);
         }
-    }
-
-    /// <summary>A destination that can only be written forward, like a pipe: any seek or position query fails.</summary>
-    private sealed class ForwardOnlyStream(Stream inner) : Stream
-    {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override void Flush() => inner.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
     }
 }
