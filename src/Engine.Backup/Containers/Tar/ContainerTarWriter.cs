@@ -24,12 +24,21 @@ namespace Engine.Backup.Containers.Tar;
 /// (<see cref="UstarHeader"/>, <see cref="PaxRecords"/>).
 /// </para>
 /// <para>
-/// ACLs: GNU tar 1.34 extracts <c>SCHILY.acl.access</c>/<c>default</c> with <c>acl_from_text</c> and
-/// <c>acl_set_file</c> when <c>--acls</c> is given. A <c>SCHILY.xattr.system.posix_acl_*</c> record would be
-/// filtered out by PVE's <c>--xattrs-include</c> patterns (on extraction GNU tar restores only xattrs matching an
-/// include pattern, or <c>user.*</c> when none is given), but with a broader pattern (<c>--xattrs-include=*</c>) tar
-/// would also write the raw kernel form, racing the text form. So the ACL xattrs are converted to text and never
-/// also written as xattrs: one representation, the one <c>--acls</c> controls.
+/// ACLs: GNU tar 1.34 (Debian 12) archives an ACL twice, as <c>SCHILY.acl.access</c>/<c>default</c> text and, under
+/// <c>--xattrs</c>, as the raw <c>SCHILY.xattr.system.posix_acl_*</c> record. On extraction (checked with 1.34 on an
+/// archive whose two forms disagree) <c>--acls</c> applies the text form after the xattrs, so it wins; PVE's
+/// <c>--xattrs-include=user.* --xattrs-include=security.capability</c> filters the raw form out anyway; the raw form
+/// only counts without <c>--acls</c> and with an include pattern that admits <c>system.*</c>. So only the text form
+/// is written: one representation, switched by <c>--acls</c>. It is comma-separated with numeric ids (1.34 itself
+/// writes names, one entry a line); <c>acl_from_text</c> takes both, and ids keep the container's owners whatever
+/// names the host has.
+/// </para>
+/// <para>
+/// Names: a name longer than 100 bytes or not plain ASCII also goes into a pax <c>path</c> record, as GNU tar does;
+/// GNU tar turns it into the locale's charset on extraction and keeps the bytes when it cannot (the C locale), so
+/// UTF-8 names arrive intact either way. The archive order is the reader's: GNU tar sets a directory's mtime once
+/// it has moved past the directory, so a reader should yield each directory's members right after it, as a
+/// directory walk does.
 /// </para>
 /// <para>
 /// Unix sockets are skipped: GNU tar skips them when archiving ("socket ignored") and cannot create them on
@@ -301,19 +310,13 @@ public sealed class ContainerTarWriter
         }
     }
 
-    /// <summary>The <c>x</c> member carrying this entry's records, named like GNU tar's <c>PaxHeaders</c> members.</summary>
+    /// <summary>The <c>x</c> member carrying this entry's records, named <c>DIR/PaxHeaders/NAME</c> as GNU tar names them.</summary>
     private async ValueTask WritePaxHeaderAsync(long seconds, CancellationToken cancellationToken)
     {
-        var name = _name.WrittenSpan;
-        var baseStart = name[..^1].LastIndexOf((byte)'/') + 1;
-        _scratch.ResetWrittenCount();
-        _scratch.Write(name[..baseStart]);
-        _scratch.Write("PaxHeaders/"u8);
-        _scratch.Write(name[baseStart..]);
         var header = (await _output.ReserveAsync(UstarHeader.BlockSize, cancellationToken)).Span;
         UstarHeader.Write(header, new UstarFields
         {
-            Name = _scratch.WrittenSpan,
+            Name = NameWithDirectoryInserted("PaxHeaders/"u8),
             Mode = 0x1A4, // 0644
             Size = _pax.Length,
             ModificationTime = seconds,
@@ -325,17 +328,25 @@ public sealed class ContainerTarWriter
     }
 
     /// <summary>
-    /// The ustar name of a sparse member, <c>DIR/GNUSparseFile.0/FILE</c> as GNU tar writes it: a tar that does not
+    /// The ustar name of a sparse member, <c>DIR/GNUSparseFile.0/NAME</c> as GNU tar writes it: a tar that does not
     /// know the format extracts the condensed data there instead of over the real file.
     /// </summary>
-    private ReadOnlySpan<byte> SparseStandInName()
+    private ReadOnlySpan<byte> SparseStandInName() => NameWithDirectoryInserted("GNUSparseFile.0/"u8);
+
+    /// <summary>The member's name with <paramref name="directory"/> put between its parent and its last component.</summary>
+    private ReadOnlySpan<byte> NameWithDirectoryInserted(ReadOnlySpan<byte> directory)
     {
         var name = _name.WrittenSpan;
-        var baseStart = name.LastIndexOf((byte)'/') + 1;
+        if (name.Length > 1 && name[^1] == '/')
+        {
+            name = name[..^1];
+        }
+
+        var lastStart = name.LastIndexOf((byte)'/') + 1;
         _scratch.ResetWrittenCount();
-        _scratch.Write(name[..baseStart]);
-        _scratch.Write("GNUSparseFile.0/"u8);
-        _scratch.Write(name[baseStart..]);
+        _scratch.Write(name[..lastStart]);
+        _scratch.Write(directory);
+        _scratch.Write(name[lastStart..]);
         return _scratch.WrittenSpan;
     }
 

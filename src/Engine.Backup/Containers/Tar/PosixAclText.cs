@@ -7,7 +7,7 @@ namespace Engine.Backup.Containers.Tar;
 /// <summary>
 /// Turns a POSIX ACL from the kernel's xattr form (<c>system.posix_acl_access</c> / <c>_default</c>) into the text
 /// GNU tar stores in <c>SCHILY.acl.access</c> / <c>SCHILY.acl.default</c> and hands to <c>acl_from_text</c> on
-/// extraction: comma-separated short entries with numeric ids, as GNU tar writes with <c>--numeric-owner</c>
+/// extraction: comma-separated short entries with numeric ids, as GNU tar 1.35 writes with <c>--numeric-owner</c>
 /// (<c>user::rw-,user:1000:r-x,group::r--,mask::r-x,other::r--</c>). Numeric ids keep the container's ownership
 /// whatever names the host has; <c>acl_from_text</c> reads an all-digit qualifier as an id.
 /// </summary>

@@ -179,6 +179,37 @@ public sealed partial class ContainerTarWriterTests
     }
 
     [Fact]
+    public async Task SizeBeyondTheUstarFieldTravelsInAPaxRecord()
+    {
+        // 8 GiB is one past the 11-digit octal size field. Only the first 64 KiB of the stream are kept: enough
+        // for GNU tar to list the member from its headers before it runs out of data.
+        using var dir = new TempDir();
+        const long size = 1L << 33;
+        var entry = new ContainerEntry { Path = "huge.bin", Kind = ContainerEntryKind.RegularFile, Mode = 0x1A4, Uid = 100000, Gid = 100000, Size = size };
+        var reader = new InMemoryArchiveReader([entry], new Dictionary<string, byte[]>()) { Zeros = true };
+        await using (var file = new ForwardOnlyStream(File.Create(dir["huge.tar"]), 64 << 10))
+        {
+            await Assert.ThrowsAsync<IOException>(() => ContainerTarWriter.WriteAsync(reader, file, CancellationToken.None));
+        }
+
+        var listing = (await Tool.RunAsync("tar", "-tvf", dir["huge.tar"])).AssertExitCode(2);
+        Assert.Equal(("-rw-r--r--", "100000/100000", "8589934592"), Columns(ParseListing(listing.Stdout.TrimEnd('\n'))));
+        Assert.Contains("Unexpected EOF in archive", listing.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CancellationLeavesNoFile()
+    {
+        using var dir = new TempDir();
+        var fs = new SampleRootFs();
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ContainerTarWriter.WriteFileAsync(fs.Reader(), dir["ct.tar"], cts.Token));
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
     public async Task MalformedAclFailsNamingThePath()
     {
         var entry = new ContainerEntry
@@ -273,9 +304,14 @@ public sealed partial class ContainerTarWriterTests
     [GeneratedRegex(@"^(?<mode>\S{10}) (?<owner>\S+) +(?<size>\S+) (?<date>-?\d{4}-\d\d-\d\d \d\d:\d\d) (?<name>.*)$")]
     private static partial Regex ListingPattern();
 
-    /// <summary>A destination that can only be written forward, like a pipe: any seek or position query fails.</summary>
-    private sealed class ForwardOnlyStream(Stream inner) : Stream
+    /// <summary>
+    /// A destination that can only be written forward, like a pipe (any seek or position query fails); it keeps the
+    /// first <paramref name="limit"/> bytes, then fails like a full disk.
+    /// </summary>
+    private sealed class ForwardOnlyStream(Stream inner, long limit = long.MaxValue) : Stream
     {
+        private long _written;
+
         public override bool CanRead => false;
 
         public override bool CanSeek => false;
@@ -294,8 +330,27 @@ public sealed partial class ContainerTarWriterTests
 
         public override void SetLength(long value) => throw new NotSupportedException();
 
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var kept = (int)Math.Min(buffer.Length, limit - _written);
+            await inner.WriteAsync(buffer[..kept], cancellationToken);
+            _written += kept;
+            if (kept < buffer.Length)
+            {
+                throw new IOException("no space left (test cap)");
+            }
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 }

@@ -13,6 +13,9 @@ internal sealed class InMemoryArchiveReader(IReadOnlyList<ContainerEntry> entrie
     /// <summary>Path and byte count: that file's content ends there, whatever its size says.</summary>
     public (string Path, long Length)? DeliverOnly { get; init; }
 
+    /// <summary>Serves zeros for files without content, up to their size (for sizes no array can hold).</summary>
+    public bool Zeros { get; init; }
+
     /// <summary>Content bytes handed out, per path (to see that holes are not read).</summary>
     public Dictionary<string, long> BytesRead { get; } = [];
 
@@ -28,6 +31,13 @@ internal sealed class InMemoryArchiveReader(IReadOnlyList<ContainerEntry> entrie
 
     public ValueTask<int> ReadFileAsync(ContainerEntry entry, long offset, Memory<byte> destination, CancellationToken cancellationToken)
     {
+        if (Zeros && !content.ContainsKey(entry.Path))
+        {
+            var zeros = (int)Math.Clamp(entry.Size - offset, 0, destination.Length);
+            destination.Span[..zeros].Clear();
+            return ValueTask.FromResult(zeros);
+        }
+
         var data = content[entry.Path];
         long end = data.Length;
         if (DeliverOnly is { } cut && cut.Path == entry.Path)
