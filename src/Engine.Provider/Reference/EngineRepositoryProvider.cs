@@ -15,6 +15,9 @@ namespace Engine.Provider.Reference;
 public sealed class EngineRepositoryProvider : IBackupProvider
 {
     private const string ContainersLater = "containers: next session";
+
+    /// <summary>The bitmap name a file-handle volume's lineage is recorded under.</summary>
+    private const string FileHandleBitmapName = "file-handle";
     private readonly BackupRepository _repository;
     private readonly ProviderLogFunction _log;
     private readonly EngineRepositoryProviderOptions _options;
@@ -301,8 +304,9 @@ public sealed class EngineRepositoryProvider : IBackupProvider
             throw new ArgumentException($"invalid device name '{device}'", nameof(device));
         }
 
+        // PVE names no bitmap for the file-handle mechanism (only its bitmap-mode): its lineage goes by one fixed name.
         var bitmap = volume.BitmapMode == BitmapMode.None ? null : volume.BitmapName
-            ?? throw new ArgumentException($"{device}: bitmap-mode {volume.BitmapMode} without bitmap-name", nameof(volume));
+            ?? (volume.FileHandle is not null ? FileHandleBitmapName : throw new ArgumentException($"{device}: bitmap-mode {volume.BitmapMode} without bitmap-name", nameof(volume)));
         IVolumeSource source;
         if (volume.NbdPath is not null)
         {
