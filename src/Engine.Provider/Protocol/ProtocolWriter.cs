@@ -101,12 +101,14 @@ public sealed class ProtocolWriter
             }
 
             _buffer.Write("\n"u8);
-            _output.Write(_buffer.WrittenSpan);
-            _output.Flush();
             if (response)
             {
+                // Counted before the peer can see it: it may send its next request the moment the line is out.
                 Interlocked.Increment(ref _responses);
             }
+
+            _output.Write(_buffer.WrittenSpan);
+            _output.Flush();
         }
     }
 }

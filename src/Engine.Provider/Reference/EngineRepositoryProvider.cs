@@ -334,7 +334,9 @@ public sealed class EngineRepositoryProvider : IBackupProvider
             return source;
         }
 
-        var baseEntry = volume.BitmapMode == BitmapMode.Reuse ? BitmapLineage.FindBase(_repository, vmid, device, source.Size, bitmap) : null;
+        // Without a bitmap name (file-handle) the base is the newest snapshot made with any bitmap, as
+        // backup_vm_query_incremental answered 'use' for.
+        var baseEntry = volume.BitmapMode == BitmapMode.Reuse ? BitmapLineage.FindBase(_repository, vmid, device, source.Size, volume.BitmapName) : null;
         if (volume.BitmapMode == BitmapMode.Reuse && baseEntry is null)
         {
             _log(ProviderLogLevel.Warn, $"{device}: bitmap {bitmap} is reused but no usable previous snapshot matches it; backing up in full");
