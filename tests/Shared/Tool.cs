@@ -60,6 +60,8 @@ internal static class Tool
         ["tar"] = "tar",
         ["gzip"] = "gzip",
         ["sh"] = "dash",
+        ["prove"] = "perl",
+        ["perl"] = "perl-base",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>
