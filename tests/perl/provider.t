@@ -305,7 +305,8 @@ $error = eval {
 } ? '' : $@;
 like($error, qr/backup_container/, 'backup_container is forwarded and its error relayed');
 is($nbd->{child}->{pid}, $before, 'the long-lived process was not used for it');
-ok(eval { $nbd->backup_cleanup(200, 'lxc', 0, { error => $error }); 1 }, 'and still serves') or diag($@);
+ok(eval { $nbd->backup_cleanup(200, undef, 0, { error => $error }); 1 }, "and still serves, even backup_cleanup with vmtype undef (PVE's abort phase)")
+    or diag($@);
 
 my $pid = $nbd->{child}->{pid};
 undef $nbd;

@@ -55,6 +55,13 @@ internal sealed class PeerCalls(ProtocolWriter writer)
             return false;
         }
 
+        if (reply.TryGetProperty("error", out var error) && error.ValueKind != JsonValueKind.Null)
+        {
+            // The plugin's closure died: the call fails with its message, the stream is fine.
+            waiting.TrySetException(new ProtocolException(error.ValueKind == JsonValueKind.String ? error.GetString()! : error.GetRawText()));
+            return true;
+        }
+
         try
         {
             waiting.TrySetResult(ParseBatch(reply));
@@ -83,11 +90,6 @@ internal sealed class PeerCalls(ProtocolWriter writer)
 
     private static DirtyRegionBatch ParseBatch(JsonElement reply)
     {
-        if (reply.TryGetProperty("error", out var error) && error.ValueKind != JsonValueKind.Null)
-        {
-            throw new ProtocolException(error.ValueKind == JsonValueKind.String ? error.GetString()! : error.GetRawText());
-        }
-
         var end = new ProtocolParams(reply).RequiredBoolean("end");
         if (!reply.TryGetProperty("regions", out var regions) || regions.ValueKind != JsonValueKind.Array)
         {

@@ -27,7 +27,11 @@ public sealed partial class ProviderProtocolHost
     private void BackupCleanup(JsonElement id, ProtocolParams p)
     {
         var info = p.OptionalObject("info");
-        var result = _provider.BackupCleanup(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype")), p.RequiredBoolean("success"), info.OptionalString("error"));
+
+        // PVE passes an undefined vmtype when a job aborts early; the cleanup must still happen, and the provider
+        // knows the guest from its backup_init.
+        var type = p.OptionalString("vmtype") is { } vmtype ? GuestTypes.Parse(vmtype) : GuestType.Qemu;
+        var result = _provider.BackupCleanup(p.RequiredString("vmid"), type, p.RequiredBoolean("success"), info.OptionalString("error"));
         _writer.Result(id, w =>
         {
             w.WriteStartObject();
