@@ -308,6 +308,10 @@ is($nbd->{child}->{pid}, $before, 'the long-lived process was not used for it');
 ok(eval { $nbd->backup_cleanup(200, undef, 0, { error => $error }); 1 }, "and still serves, even backup_cleanup with vmtype undef (PVE's abort phase)")
     or diag($@);
 
+my $broken = $plugin->new_backup_provider({ %scfg, 'engine-command' => "$dir/no-such-engine" }, 'engine-store', $log_function);
+$error = eval { $broken->job_init(1764180500); 1 } ? '' : $@;
+like($error, qr/job_init: '\Q$dir\E\/no-such-engine provider .*' ended \(exit code 127\) without answering/, 'an engine that cannot start fails the call by name');
+
 my $pid = $nbd->{child}->{pid};
 undef $nbd;
 undef $file_handle;

@@ -171,8 +171,18 @@ sub _write_line {
     # A dead child must fail the call, not kill PVE's worker with SIGPIPE.
     local $SIG{PIPE} = 'IGNORE';
     my $line = $self->{json}->encode($message);
-    print { $child->{input} } "$line\n"
-        or die "engine provider: $what: cannot write to '$child->{command}': $!\n";
+    return if print { $child->{input} } "$line\n";
+    my $err = $!;
+    $self->_child_gone($child, $what) if $!{EPIPE};
+    die "engine provider: $what: cannot write to '$child->{command}': $err\n";
+}
+
+# The child closed its end: reap it and say how it ended.
+sub _child_gone {
+    my ($self, $child, $what) = @_;
+    my $ended = $self->_finish($child);
+    delete $self->{child} if $self->{child} && $self->{child} == $child;
+    die "engine provider: $what: '$child->{command}' ended ($ended) without answering\n";
 }
 
 # Sends one request to $child and reads until its response: log lines go to the log function, calls back from the
@@ -185,11 +195,7 @@ sub _request {
 
     while (1) {
         my $line = readline($child->{output});
-        if (!defined($line)) {
-            my $ended = $self->_finish($child);
-            delete $self->{child} if $self->{child} && $self->{child} == $child;
-            die "engine provider: $method: '$child->{command}' ended ($ended) without answering\n";
-        }
+        $self->_child_gone($child, $method) if !defined($line);
         my $message = eval { $self->{json}->decode($line) };
         die "engine provider: $method: not a JSON line: $line" if !ref($message);
 
