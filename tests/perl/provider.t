@@ -36,14 +36,15 @@ eval { require Socket::MsgHdr; 1 }
     or BAIL_OUT('Socket::MsgHdr is missing: install the Debian package libsocket-msghdr-perl');
 
 my $MiB = 1024 * 1024;
-my $SIZE = 8 * $MiB;
-my $DEVICE = 'drive-scsi0';
+# Two disks, as PVE hands a VM's disks to one backup_vm: one descriptor and one closure each.
+my %SIZE = ('drive-scsi0' => 8 * $MiB, 'drive-virtio1' => 4 * $MiB);
+my @DEVICES = sort keys %SIZE;
 my $BITMAP = 'engine-provider';
 my $CONFIG = "boot: order=scsi0\ndescription: caf\xc3\xa9 (UTF-8 bytes, as PVE reads them)\nscsi0: local:100/vm-100-disk-0.qcow2,size=8M\n";
 my $FIREWALL = "[OPTIONS]\nenable: 1\n";
 
 my $dir = tempdir('/tmp/ept-XXXXXXXX', CLEANUP => 1);
-my $disk = "$dir/$DEVICE.qcow2";
+sub disk { return "$dir/$_[0].qcow2" }
 my @logs;
 my $log_function = sub { push @logs, [@_] };
 
@@ -84,15 +85,20 @@ sub wait_for {
     die "timed out waiting for $what\n";
 }
 
+# The disks' content now, as raw files for qemu-img compare.
 sub capture {
     my ($name) = @_;
-    my $raw = "$dir/$name.raw";
-    run('qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', $disk, $raw);
-    return $raw;
+    my %raw;
+    for my $device (@DEVICES) {
+        $raw{$device} = "$dir/$device.$name.raw";
+        run('qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', disk($device), $raw{$device});
+    }
+    return \%raw;
 }
 
 sub guest_writes {
-    run('qemu-io', '-f', 'qcow2', (map { ('-c', $_) } @_), $disk);
+    my ($device, @commands) = @_;
+    run('qemu-io', '-f', 'qcow2', (map { ('-c', $_) } @commands), disk($device));
 }
 
 my $export_count = 0;
@@ -100,19 +106,21 @@ my $export_count = 0;
 # The snapshot access of one backup: a copy of the disk as it is now (PVE's is a fleecing snapshot), exported
 # writable (PVE's export takes discards) under the device name with its bitmap.
 sub snapshot_access {
+    my ($device) = @_;
     my $n = ++$export_count;
     my $snapshot = "$dir/snapshot-$n.qcow2";
-    run('cp', '--sparse=always', $disk, $snapshot);
+    run('cp', '--sparse=always', disk($device), $snapshot);
     my $socket = "$dir/nbd-$n.sock";
-    my $pid = start('/usr/bin/qemu-nbd', '-k', $socket, '-t', '--shared=8', '-f', 'qcow2', '-x', $DEVICE, '-B', $BITMAP, $snapshot);
+    my $pid = start('/usr/bin/qemu-nbd', '-k', $socket, '-t', '--shared=8', '-f', 'qcow2', '-x', $device, '-B', $BITMAP, $snapshot);
     wait_for("qemu-nbd on $socket", sub { -S $socket });
-    return { pid => $pid, socket => $socket, uri => "nbd+unix:///$DEVICE?socket=$socket", n => $n };
+    return { pid => $pid, socket => $socket, uri => "nbd+unix:///$device?socket=$socket", n => $n, device => $device };
 }
 
 # What qemu-server's file-handle preparation hands the provider: an nbdfuse file opened O_RDWR|O_DIRECT and a
 # closure over `nbdinfo --map` of the bitmap that returns one dirty extent per call, then nothing.
 sub file_handle_volume {
     my ($access, $closure_calls, $fail_after) = @_;
+    my $device = $access->{device};
     my @extents;
     for my $line (split(/\n/, run('nbdinfo', $access->{uri}, "--map=qemu:dirty-bitmap:$BITMAP"))) {
         my ($offset, $length, $type) = $line =~ m/^\s*(\d+)\s+(\d+)\s+(\d+)/ or die "unexpected nbdinfo line: $line\n";
@@ -120,19 +128,19 @@ sub file_handle_volume {
     }
     my $mount = "$dir/fuse-$access->{n}";
     mkdir($mount) or die "mkdir $mount: $!\n";
-    my $file = "$mount/$DEVICE";
+    my $file = "$mount/$device";
     $access->{fuse} = start('/usr/bin/nbdfuse', $file, $access->{uri});
     $access->{mount} = $mount;
-    wait_for("nbdfuse $file", sub { -f $file && -s $file == $SIZE });
+    wait_for("nbdfuse $file", sub { -f $file && -s $file == $SIZE{$device} });
     sysopen(my $fh, $file, O_RDWR | Fcntl::O_DIRECT()) or die "open $file O_RDWR|O_DIRECT: $!\n";
     $access->{fh} = $fh;
     my $next = sub {
-        $$closure_calls++;
-        die "nbdinfo child went away\n" if defined($fail_after) && $$closure_calls > $fail_after;
+        my $calls = ++$closure_calls->{$device};
+        die "nbdinfo child went away\n" if defined($fail_after) && $calls > $fail_after;
         my $extent = shift(@extents) or return;
         return @$extent;
     };
-    return { size => $SIZE, 'file-handle' => $fh, 'next-dirty-region' => $next };
+    return { 'file-handle' => $fh, 'next-dirty-region' => $next };
 }
 
 sub close_access {
@@ -152,24 +160,33 @@ sub backup_vm_like_pve {
     $provider->job_init($start);
     my $archive = $provider->backup_init($vmid, 'qemu', $start)->{'archive-name'};
     my $mechanism = $provider->backup_get_mechanism($vmid, 'qemu');
-    my $mode = $provider->backup_vm_query_incremental($vmid, { $DEVICE => { size => $SIZE } })->{$DEVICE};
-    if ($mode eq 'new') {
-        run('qemu-img', 'bitmap', '--remove', $disk, $BITMAP);
-        run('qemu-img', 'bitmap', '--add', '--enable', $disk, $BITMAP);
-    }
-    my $access = snapshot_access();
-    my $volume = { size => $SIZE, 'bitmap-mode' => $mode eq 'use' ? 'reuse' : 'new' };
-    eval {
-        if ($mechanism eq 'file-handle') {
-            $volume = { %$volume, file_handle_volume($access, $args{closure_calls}, $args{fail_after})->%* };
-        } else {
-            $volume = { %$volume, 'nbd-path' => $access->{socket}, 'bitmap-name' => $BITMAP };
+    my $modes = $provider->backup_vm_query_incremental($vmid, { map { $_ => { size => $SIZE{$_} } } @DEVICES });
+    my (%volumes, @accesses);
+    for my $device (@DEVICES) {
+        if ($modes->{$device} eq 'new') {
+            run('qemu-img', 'bitmap', '--remove', disk($device), $BITMAP);
+            run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
         }
-        $provider->backup_vm($vmid, $CONFIG, { $DEVICE => $volume }, { 'firewall-config' => $FIREWALL });
+        $volumes{$device} = { size => $SIZE{$device}, 'bitmap-mode' => $modes->{$device} eq 'use' ? 'reuse' : 'new' };
+    }
+    eval {
+        for my $device (@DEVICES) {
+            my $access = snapshot_access($device);
+            push @accesses, $access;
+            my $volume = $volumes{$device};
+            if ($mechanism eq 'file-handle') {
+                %$volume = (%$volume, file_handle_volume($access, $args{closure_calls} // {}, $args{fail_after})->%*);
+            } else {
+                %$volume = (%$volume, 'nbd-path' => $access->{socket}, 'bitmap-name' => $BITMAP);
+            }
+        }
+        $provider->backup_vm($vmid, $CONFIG, \%volumes, { 'firewall-config' => $FIREWALL });
     };
     my $err = $@;
-    close_access($access);
-    run('qemu-img', 'bitmap', '--clear', $disk, $BITMAP) if !$err;
+    close_access($_) for @accesses;
+    if (!$err) {
+        run('qemu-img', 'bitmap', '--clear', disk($_), $BITMAP) for @DEVICES;
+    }
     my $success = !$err && !$args{fail_after_backup_vm};
     my $cleanup = $provider->backup_cleanup($vmid, 'qemu', $success ? 1 : 0, $success ? {} : { error => $err || 'vzdump failed later' });
     my $task_log = "$dir/task-$vmid-$start.log";
@@ -178,7 +195,7 @@ sub backup_vm_like_pve {
     close($fh);
     $provider->backup_handle_log_file($vmid, $task_log);
     $provider->job_cleanup();
-    return { archive => $archive, mechanism => $mechanism, mode => $mode, cleanup => $cleanup, error => $err };
+    return { archive => $archive, mechanism => $mechanism, modes => $modes, cleanup => $cleanup, error => $err };
 }
 
 my $restore_count = 0;
@@ -193,23 +210,26 @@ sub restore_vm_like_pve {
     my @paths;
     my $devices = $provider->restore_vm_init($volname);
     eval {
-        is_deeply([sort keys %$devices], [$DEVICE], "$volname: devices");
-        my $size = $devices->{$DEVICE}->{size};
-        is($size, $SIZE, "$volname: device size");
-        my $target = "$dir/restored-" . ++$restore_count . ".raw";
-        run('qemu-img', 'create', '-f', 'raw', $target, $size);
-        my $path = $provider->restore_vm_volume_init($volname, $DEVICE, {})->{'qemu-img-path'};
-        push @paths, $path;
-        eval {
-            my $info = JSON::PP->new->decode(run('qemu-img', 'info', '-f', 'raw', '--output=json', $path));
-            is($info->{'virtual-size'}, $size, "$volname: qemu-img info of $path");
-            run('qemu-img', 'convert', '-p', '-n', '-f', 'raw', $path, '-O', 'raw', $target);
-        };
-        my $err = $@;
-        $provider->restore_vm_volume_cleanup($volname, $DEVICE, {});
-        die $err if $err;
-        ok(eval { run('qemu-img', 'compare', '-f', 'raw', '-F', 'raw', $expected, $target); 1 }, "$volname: restored disk equals the backed-up one")
-            or diag($@);
+        is_deeply([sort keys %$devices], \@DEVICES, "$volname: devices");
+        for my $device (sort keys %$devices) {
+            my $size = $devices->{$device}->{size};
+            is($size, $SIZE{$device}, "$volname: $device size");
+            my $target = "$dir/restored-" . ++$restore_count . ".raw";
+            run('qemu-img', 'create', '-q', '-f', 'raw', $target, $size);
+            my $path = $provider->restore_vm_volume_init($volname, $device, {})->{'qemu-img-path'};
+            push @paths, $path;
+            eval {
+                my $info = JSON::PP->new->decode(run('qemu-img', 'info', '-f', 'raw', '--output=json', $path));
+                is($info->{'virtual-size'}, $size, "$volname: qemu-img info of $path");
+                ok(!defined($info->{'backing-filename'}), "$volname: $device has no backing file");
+                run('qemu-img', 'convert', '-p', '-n', '-f', 'raw', $path, '-O', 'raw', $target);
+            };
+            my $err = $@;
+            $provider->restore_vm_volume_cleanup($volname, $device, {});
+            die $err if $err;
+            ok(eval { run('qemu-img', 'compare', '-f', 'raw', '-F', 'raw', $expected->{$device}, $target); 1 },
+                "$volname: restored $device equals the backed-up one") or diag($@);
+        }
     };
     my $err = $@;
     $provider->restore_vm_cleanup($volname);
@@ -237,32 +257,38 @@ ok($long_lived && kill(0, $long_lived), 'one long-lived engine provider process'
 
 # --- backups: nbd full, file-handle incremental ----------------------------------------------------------------
 
-run('qemu-img', 'create', '-q', '-f', 'qcow2', $disk, $SIZE);
-guest_writes('write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
-run('qemu-img', 'bitmap', '--add', '--enable', $disk, $BITMAP);
+for my $device (@DEVICES) {
+    run('qemu-img', 'create', '-q', '-f', 'qcow2', disk($device), $SIZE{$device});
+    run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
+}
+guest_writes('drive-scsi0', 'write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
+guest_writes('drive-virtio1', 'write -P 0x33 1M 1M');
 
 my $full = backup_vm_like_pve(provider => $nbd, vmid => 100, start => 1764180000);
 is($full->{error}, '', 'nbd backup succeeded');
 is($full->{mechanism}, 'nbd', 'mechanism nbd');
-is($full->{mode}, 'new', 'first backup starts a bitmap');
-is($full->{cleanup}->{stats}->{'archive-size'}, $SIZE, 'backup_cleanup reports the archive size');
+is_deeply($full->{modes}, { map { $_ => 'new' } @DEVICES }, 'the first backup starts bitmaps');
+is($full->{cleanup}->{stats}->{'archive-size'}, 12 * $MiB, 'backup_cleanup reports the archive size');
 like($full->{archive}, qr!^vm/100/2025-11-26T18:00:00Z$!, 'archive name');
 my $v1 = capture('v1');
 ok(!$nbd->{child}, 'job_cleanup ended the long-lived process');
 ok(!kill(0, $long_lived), 'and reaped it');
 
-guest_writes('write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
+guest_writes('drive-scsi0', 'write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
+guest_writes('drive-virtio1', 'write -P 0x79 3M 64k');
 my $v2 = capture('v2');
 my $file_handle = $plugin->new_backup_provider({ %scfg, 'engine-mechanism' => 'file-handle' }, 'engine-store', $log_function);
-my $closure_calls = 0;
+my %closure_calls;
 @logs = ();
-my $incremental = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180100, closure_calls => \$closure_calls);
+my $incremental = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180100, closure_calls => \%closure_calls);
 is($incremental->{error}, '', 'file-handle backup succeeded');
 is($incremental->{mechanism}, 'file-handle', 'mechanism file-handle');
-is($incremental->{mode}, 'use', 'second backup is incremental');
-is($closure_calls, 3, 'next-dirty-region was pulled to its end (two dirty extents, then nothing)');
-ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/^drive-scsi0: incremental from vm\/100\// } @logs), 'the engine logged the incremental backup at level info');
-ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/: read 131072 bytes/ } @logs), 'only the two dirty 64 KiB extents were read through the file handle')
+is_deeply($incremental->{modes}, { map { $_ => 'use' } @DEVICES }, 'the second backup is incremental');
+is_deeply(\%closure_calls, { 'drive-scsi0' => 3, 'drive-virtio1' => 2 }, "each device's next-dirty-region was pulled to its end (its dirty extents, then nothing)");
+for my $device (@DEVICES) {
+    ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/^$device: incremental from vm\/100\// } @logs), "the engine logged ${device}'s incremental backup at level info");
+}
+ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/: read 196608 bytes/ } @logs), 'only the three dirty 64 KiB extents were read through the file handles')
     or diag(explain(\@logs));
 
 # --- restore, with and without pve-container's storeid ---------------------------------------------------------
@@ -280,9 +306,8 @@ like($error, qr!vm/100/not-a-time!, 'a failing call dies with the engine message
 $error = eval { $nbd->restore_container_init("backup/$full->{archive}", 'engine-store', {}); 1 } ? '' : $@;
 like($error, qr/restore_container_init/, 'restore_container_init with a storeid is forwarded (containers are not supported yet)');
 
-$closure_calls = 0;
-guest_writes('write -P 0x79 1M 64k', 'write -P 0x7a 3M 64k');
-my $failed = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180200, closure_calls => \$closure_calls, fail_after => 1);
+guest_writes('drive-scsi0', 'write -P 0x79 1M 64k', 'write -P 0x7a 3M 64k');
+my $failed = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180200, fail_after => 1);
 like($failed->{error}, qr/nbdinfo child went away/, "a dying next-dirty-region closure fails backup_vm with the closure's message");
 
 @logs = ();
