@@ -75,6 +75,8 @@ internal static class Tool
         ["ln"] = "coreutils",
         ["mount"] = "mount",
         ["umount"] = "mount",
+        ["prove"] = "perl",
+        ["perl"] = "perl-base",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>

@@ -7,7 +7,7 @@ using Engine.Provider.Reference;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine provider --repo DIR [--mechanism nbd|file-handle]</c>: the long-lived process behind PVE's backup
+/// <c>engine provider --repo DIR [--mechanism nbd|file-handle] [--fd-channel N]</c>: the long-lived process behind PVE's backup
 /// provider plugin. Reads one JSON request per line on stdin, answers one JSON line each on stdout, with log lines
 /// interleaved (README "Provider protocol"); ends at end of input.
 /// </summary>
@@ -18,22 +18,28 @@ internal static class ProviderCommand
         var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
         var mechanism = new Option<string>("--mechanism") { Description = "VM backup mechanism to ask PVE for: nbd or file-handle.", DefaultValueFactory = _ => "nbd" };
         mechanism.AcceptOnlyFromAmong("nbd", "file-handle");
-        var command = new Command("provider", "Serve PVE's backup provider callbacks as JSON lines on stdin/stdout.") { repo, mechanism };
-        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(mechanism)!));
+        var fdChannel = new Option<int?>("--fd-channel")
+        {
+            Description = "Inherited Unix socket (SOCK_SEQPACKET) on which file-handle volumes' descriptors arrive by SCM_RIGHTS.",
+        };
+        var command = new Command("provider", "Serve PVE's backup provider callbacks as JSON lines on stdin/stdout.") { repo, mechanism, fdChannel };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(mechanism)!, parse.GetValue(fdChannel)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string repoPath, string mechanism)
+    private static async Task<int> RunAsync(string repoPath, string mechanism, int? fdChannel)
     {
         using var signal = new ShutdownSignal();
+        DescriptorChannel? descriptors = null;
         try
         {
+            descriptors = fdChannel is { } fd ? DescriptorChannel.FromInherited(fd) : null;
             using var repository = BackupRepository.Open(repoPath);
             using var stdout = Console.OpenStandardOutput();
             var writer = new ProtocolWriter(stdout);
             await using var provider = new EngineRepositoryProvider(repository, writer.Log, new EngineRepositoryProviderOptions { VmMechanism = mechanism });
             using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
-            await new ProviderProtocolHost(provider, writer).RunAsync(stdin, signal.Token).ConfigureAwait(false);
+            await new ProviderProtocolHost(provider, writer, descriptors).RunAsync(stdin, signal.Token).ConfigureAwait(false);
             return ExitCodes.Ok;
         }
         catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)
@@ -44,6 +50,10 @@ internal static class ProviderCommand
         {
             Console.Error.WriteLine($"engine provider: {ex.Message}");
             return ExitCodes.Failure;
+        }
+        finally
+        {
+            descriptors?.Dispose();
         }
     }
 }

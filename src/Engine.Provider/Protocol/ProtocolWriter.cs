@@ -16,6 +16,7 @@ public sealed class ProtocolWriter
     // Not an HTML context: quotes and apostrophes in messages stay readable.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+    private long _responses;
 
     /// <summary>Writes to <paramref name="output"/> (the process's stdout).</summary>
     public ProtocolWriter(Stream output)
@@ -38,6 +39,28 @@ public sealed class ProtocolWriter
         });
     }
 
+    /// <summary>
+    /// How many responses (results and errors) were written: a request whose response is out is over for the peer,
+    /// which may send the next one before the request's task has returned.
+    /// </summary>
+    public long ResponseCount => Interlocked.Read(ref _responses);
+
+    /// <summary>A call back into the plugin: <c>{"call":{"id":ID,"method":METHOD,"device":DEVICE,"max":MAX}}</c>.</summary>
+    public void Call(string id, string method, string device, int max)
+    {
+        WriteLine(writer =>
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("call");
+            writer.WriteString("id", id);
+            writer.WriteString("method", method);
+            writer.WriteString("device", device);
+            writer.WriteNumber("max", max);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        });
+    }
+
     /// <summary><c>{"id":ID,"result":RESULT}</c>, the result written by <paramref name="writeResult"/>.</summary>
     public void Result(JsonElement id, Action<Utf8JsonWriter> writeResult)
     {
@@ -49,7 +72,7 @@ public sealed class ProtocolWriter
             writer.WritePropertyName("result");
             writeResult(writer);
             writer.WriteEndObject();
-        });
+        }, response: true);
     }
 
     /// <summary><c>{"id":ID,"error":{"message":"..."}}</c>.</summary>
@@ -64,10 +87,10 @@ public sealed class ProtocolWriter
             writer.WriteString("message", message);
             writer.WriteEndObject();
             writer.WriteEndObject();
-        });
+        }, response: true);
     }
 
-    private void WriteLine(Action<Utf8JsonWriter> write)
+    private void WriteLine(Action<Utf8JsonWriter> write, bool response = false)
     {
         lock (_lock)
         {
@@ -78,6 +101,12 @@ public sealed class ProtocolWriter
             }
 
             _buffer.Write("\n"u8);
+            if (response)
+            {
+                // Counted before the peer can see it: it may send its next request the moment the line is out.
+                Interlocked.Increment(ref _responses);
+            }
+
             _output.Write(_buffer.WrittenSpan);
             _output.Flush();
         }

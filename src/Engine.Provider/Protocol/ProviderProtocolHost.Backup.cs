@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Engine.Provider.Api;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Provider.Protocol;
 
@@ -26,7 +27,11 @@ public sealed partial class ProviderProtocolHost
     private void BackupCleanup(JsonElement id, ProtocolParams p)
     {
         var info = p.OptionalObject("info");
-        var result = _provider.BackupCleanup(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype")), p.RequiredBoolean("success"), info.OptionalString("error"));
+
+        // PVE passes an undefined vmtype when a job aborts early; the cleanup must still happen, and the provider
+        // knows the guest from its backup_init.
+        var type = p.OptionalString("vmtype") is { } vmtype ? GuestTypes.Parse(vmtype) : GuestType.Qemu;
+        var result = _provider.BackupCleanup(p.RequiredString("vmid"), type, p.RequiredBoolean("success"), info.OptionalString("error"));
         _writer.Result(id, w =>
         {
             w.WriteStartObject();
@@ -65,30 +70,68 @@ public sealed partial class ProviderProtocolHost
     private async Task BackupVmAsync(JsonElement id, ProtocolParams p, CancellationToken cancellationToken)
     {
         var volumes = new Dictionary<string, BackupVmVolume>(StringComparer.Ordinal);
-        foreach (var entry in p.Object("volumes").Properties())
+        var handles = new List<SafeFileHandle>();
+        try
         {
-            var volume = new ProtocolParams(entry.Value);
-            if (volume.Has("file-handle"))
+            foreach (var entry in p.Object("volumes").Properties())
             {
-                throw new ProtocolException($"{entry.Name}: file-handle cannot cross the process boundary yet; use the nbd mechanism");
+                var volume = new ProtocolParams(entry.Value);
+                long? size = volume.Has("size") ? volume.OptionalInt64("size") : null;
+                var mode = ParseBitmapMode(volume.OptionalString("bitmap-mode") ?? "none");
+                if (volume.Has("file-handle"))
+                {
+                    var handle = TakeDescriptor(entry.Name, volume.Object("file-handle"));
+                    handles.Add(handle);
+                    volumes[entry.Name] = new BackupVmVolume
+                    {
+                        Size = size,
+                        FileHandle = handle,
+                        NextDirtyRegion = DirtyRegionStream.PullAsync(_peer, entry.Name, size, cancellationToken),
+                        BitmapMode = mode,
+                        BitmapName = volume.OptionalString("bitmap-name"),
+                    };
+                    continue;
+                }
+
+                volumes[entry.Name] = new BackupVmVolume
+                {
+                    Size = size,
+                    NbdPath = volume.RequiredString("nbd-path"),
+                    BitmapMode = mode,
+                    BitmapName = volume.OptionalString("bitmap-name"),
+                };
             }
 
-            volumes[entry.Name] = new BackupVmVolume
+            var info = p.OptionalObject("info");
+            await _provider.BackupVmAsync(p.RequiredString("vmid"), p.OptionalString("guest-config") ?? "", volumes, new BackupVmInfo
             {
-                Size = volume.Has("size") ? volume.OptionalInt64("size") : null,
-                NbdPath = volume.RequiredString("nbd-path"),
-                BitmapMode = ParseBitmapMode(volume.OptionalString("bitmap-mode") ?? "none"),
-                BitmapName = volume.OptionalString("bitmap-name"),
-            };
+                BandwidthLimit = info.OptionalInt64("bandwidth-limit"),
+                FirewallConfig = info.OptionalString("firewall-config"),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // PVE keeps its own handle open until its cleanup; ours is a duplicate and goes now.
+            foreach (var handle in handles)
+            {
+                handle.Dispose();
+            }
         }
 
-        var info = p.OptionalObject("info");
-        await _provider.BackupVmAsync(p.RequiredString("vmid"), p.OptionalString("guest-config") ?? "", volumes, new BackupVmInfo
-        {
-            BandwidthLimit = info.OptionalInt64("bandwidth-limit"),
-            FirewallConfig = info.OptionalString("firewall-config"),
-        }, cancellationToken).ConfigureAwait(false);
         _writer.Result(id, WriteNull);
+    }
+
+    private SafeFileHandle TakeDescriptor(string device, ProtocolParams fileHandle)
+    {
+        if (_descriptors is null)
+        {
+            throw new ProtocolException($"{device}: a file-handle volume needs the fd channel (engine provider --fd-channel N)");
+        }
+
+        var token = ProtocolParams.ToInt64("fd-token", fileHandle.Element.TryGetProperty("fd-token", out var value) ? value : default, -1);
+        return token < 0
+            ? throw new ProtocolException($"{device}: file-handle needs an 'fd-token'")
+            : _descriptors.Take(token);
     }
 
     private static BitmapMode ParseBitmapMode(string text) => text switch

@@ -30,12 +30,12 @@ public sealed partial class ProviderProtocolHost
             w.WriteStartObject();
             if (source.ArchivePath is not null)
             {
-                w.WriteString("archive-path", source.ArchivePath);
+                w.WriteString("tar-path", source.ArchivePath);
             }
 
             if (source.Directory is not null)
             {
-                w.WriteString("directory", source.Directory);
+                w.WriteString("archive-directory", source.Directory);
             }
 
             w.WriteEndObject();

@@ -5,9 +5,11 @@ namespace Engine.Provider.Protocol;
 
 /// <summary>
 /// Serves an <see cref="IBackupProvider"/> over JSON lines: one request <c>{"id":N,"method":"...","params":{...}}</c>
-/// per input line, answered in order by <c>{"id":N,"result":...}</c> or <c>{"id":N,"error":{"message":"..."}}</c>,
-/// with <c>{"log":{...}}</c> lines interleaved. Method and parameter names are PVE's (see README "Provider
-/// protocol"). A failed call answers with an error and the host serves on; end of input ends it.
+/// per input line, answered by <c>{"id":N,"result":...}</c> or <c>{"id":N,"error":{"message":"..."}}</c>, with
+/// <c>{"log":{...}}</c> lines interleaved. Method and parameter names are PVE's (see README "Provider protocol").
+/// Requests are served one at a time; while one runs the host keeps reading, because the request may call back into
+/// the plugin (<c>{"call":...}</c> out, <c>{"reply":...}</c> in) for a volume's <c>next-dirty-region</c>. A failed
+/// call answers with an error and the host serves on; end of input ends it.
 /// </summary>
 public sealed partial class ProviderProtocolHost
 {
@@ -16,55 +18,141 @@ public sealed partial class ProviderProtocolHost
 
     private readonly IBackupProvider _provider;
     private readonly ProtocolWriter _writer;
+    private readonly DescriptorChannel? _descriptors;
+    private readonly PeerCalls _peer;
 
     /// <summary>Serves <paramref name="provider"/>, answering through <paramref name="writer"/>.</summary>
-    public ProviderProtocolHost(IBackupProvider provider, ProtocolWriter writer)
+    /// <param name="provider">The callbacks.</param>
+    /// <param name="writer">The output lines.</param>
+    /// <param name="descriptors">Where <c>file-handle</c> volumes' descriptors arrive; without it they are refused.</param>
+    public ProviderProtocolHost(IBackupProvider provider, ProtocolWriter writer, DescriptorChannel? descriptors = null)
     {
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(writer);
         _provider = provider;
         _writer = writer;
+        _descriptors = descriptors;
+        _peer = new PeerCalls(writer);
     }
 
-    /// <summary>Reads and answers requests until end of input or cancellation.</summary>
+    /// <summary>
+    /// Reads lines until end of input or cancellation: replies go to the calls waiting for them, requests run one at
+    /// a time. A request that arrives before the running one was answered is refused with an error. At end of input
+    /// the running request's callbacks fail and the host waits for its answer.
+    /// </summary>
     public async Task RunAsync(TextReader input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
-        while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        Task? running = null;
+        long started = 0;
+        try
         {
-            if (string.IsNullOrWhiteSpace(line))
+            while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
             {
-                continue;
-            }
+                if (string.IsNullOrWhiteSpace(line))
+                {
+                    continue;
+                }
 
-            await HandleLineAsync(line, cancellationToken).ConfigureAwait(false);
+                if (!TryParse(line, out var document))
+                {
+                    continue;
+                }
+
+                var root = document.RootElement;
+                if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("reply", out var reply))
+                {
+                    using (document)
+                    {
+                        RouteReply(reply);
+                    }
+
+                    continue;
+                }
+
+                if (running is { IsCompleted: false })
+                {
+                    if (_writer.ResponseCount < started)
+                    {
+                        using (document)
+                        {
+                            _writer.Error(IdOf(root), "a request arrived while another one runs; send one request at a time");
+                        }
+
+                        started++;
+                        continue;
+                    }
+
+                    // Answered already: only the task's tail is left.
+                    await running.ConfigureAwait(false);
+                }
+
+                started++;
+                running = Task.Run(() => HandleDocumentAsync(document, cancellationToken), cancellationToken);
+            }
+        }
+        finally
+        {
+            _peer.Close(new ProtocolException("the request stream ended while the provider waited for a reply"));
+            if (running is not null)
+            {
+                await running.ConfigureAwait(false);
+            }
         }
     }
 
-    /// <summary>Answers one request line.</summary>
+    /// <summary>Answers one request line; the request cannot call back into the plugin (use <see cref="RunAsync"/>).</summary>
     public async Task HandleLineAsync(string line, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(line);
-        JsonDocument document;
+        if (TryParse(line, out var document))
+        {
+            await HandleDocumentAsync(document, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool TryParse(string line, out JsonDocument document)
+    {
         try
         {
             if (line.Length > MaxLineChars)
             {
-                throw new ProtocolException($"request line of {line.Length} characters exceeds {MaxLineChars}");
+                throw new ProtocolException($"line of {line.Length} characters exceeds {MaxLineChars}");
             }
 
             document = JsonDocument.Parse(line);
+            return true;
         }
         catch (Exception e) when (e is JsonException or ProtocolException)
         {
             _writer.Error(NullId, $"malformed request: {e.Message}");
-            return;
+            document = null!;
+            return false;
         }
+    }
 
+    private void RouteReply(JsonElement reply)
+    {
+        try
+        {
+            // A reply nobody waits for belongs to a call its request gave up on (the request failed first).
+            _ = _peer.Complete(reply);
+        }
+        catch (ProtocolException e)
+        {
+            _writer.Log(ProviderLogLevel.Err, $"malformed reply: {e.Message}");
+        }
+    }
+
+    private static JsonElement IdOf(JsonElement root) =>
+        root.ValueKind == JsonValueKind.Object && root.TryGetProperty("id", out var id) ? id : NullId;
+
+    private async Task HandleDocumentAsync(JsonDocument document, CancellationToken cancellationToken)
+    {
         using (document)
         {
             var root = document.RootElement;
-            var id = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("id", out var idElement) ? idElement : NullId;
+            var id = IdOf(root);
             try
             {
                 if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("method", out var method) || method.ValueKind != JsonValueKind.String)

@@ -14,6 +14,8 @@ namespace Engine.Provider.Reference;
 /// </summary>
 public sealed partial class EngineRepositoryProvider : IBackupProvider
 {
+    /// <summary>The bitmap name a file-handle volume's lineage is recorded under.</summary>
+    private const string FileHandleBitmapName = "file-handle";
     private readonly BackupRepository _repository;
     private readonly ProviderLogFunction _log;
     private readonly EngineRepositoryProviderOptions _options;
@@ -312,8 +314,9 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
             throw new ArgumentException($"invalid device name '{device}'", nameof(device));
         }
 
+        // PVE names no bitmap for the file-handle mechanism (only its bitmap-mode): its lineage goes by one fixed name.
         var bitmap = volume.BitmapMode == BitmapMode.None ? null : volume.BitmapName
-            ?? throw new ArgumentException($"{device}: bitmap-mode {volume.BitmapMode} without bitmap-name", nameof(volume));
+            ?? (volume.FileHandle is not null ? FileHandleBitmapName : throw new ArgumentException($"{device}: bitmap-mode {volume.BitmapMode} without bitmap-name", nameof(volume)));
         IVolumeSource source;
         if (volume.NbdPath is not null)
         {
@@ -341,7 +344,9 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
             return source;
         }
 
-        var baseEntry = volume.BitmapMode == BitmapMode.Reuse ? BitmapLineage.FindBase(_repository, vmid, device, source.Size, bitmap) : null;
+        // Without a bitmap name (file-handle) the base is the newest snapshot made with any bitmap, as
+        // backup_vm_query_incremental answered 'use' for.
+        var baseEntry = volume.BitmapMode == BitmapMode.Reuse ? BitmapLineage.FindBase(_repository, vmid, device, source.Size, volume.BitmapName) : null;
         if (volume.BitmapMode == BitmapMode.Reuse && baseEntry is null)
         {
             _log(ProviderLogLevel.Warn, $"{device}: bitmap {bitmap} is reused but no usable previous snapshot matches it; backing up in full");

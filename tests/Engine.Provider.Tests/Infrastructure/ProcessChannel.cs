@@ -4,7 +4,10 @@ using System.Text.Json.Nodes;
 
 namespace Engine.Provider.Tests.Infrastructure;
 
-/// <summary><c>dotnet engine.dll provider --repo DIR</c> as a child process, spoken to over stdin/stdout.</summary>
+/// <summary>
+/// <c>dotnet engine.dll provider --repo DIR [ARGS]</c> as a child process, spoken to over stdin/stdout. Calls back
+/// from the provider (<c>{"call":...}</c>) are answered by <see cref="CallHandler"/>, as the Perl plugin answers them.
+/// </summary>
 internal sealed class ProcessChannel : IProviderChannel
 {
     private readonly Process _process;
@@ -22,7 +25,10 @@ internal sealed class ProcessChannel : IProviderChannel
 
     public IReadOnlyList<(string Level, string Message)> Logs => _logs;
 
-    public static ProcessChannel Start(string repositoryPath)
+    /// <summary>Answers a <c>{"call":{...}}</c> line with the object sent back as <c>{"reply":...}</c>.</summary>
+    public Func<JsonObject, JsonObject>? CallHandler { get; set; }
+
+    public static ProcessChannel Start(string repositoryPath, params string[] extraArgs)
     {
         var engine = System.IO.Path.Combine(AppContext.BaseDirectory, "engine.dll");
         Assert.True(File.Exists(engine), $"{engine} is missing: the test project must reference src/Engine.Cli");
@@ -35,7 +41,7 @@ internal sealed class ProcessChannel : IProviderChannel
             StandardOutputEncoding = Encoding.UTF8,
             StandardInputEncoding = new UTF8Encoding(false),
         };
-        foreach (var arg in (string[])[engine, "provider", "--repo", repositoryPath])
+        foreach (var arg in (string[])[engine, "provider", "--repo", repositoryPath, .. extraArgs])
         {
             info.ArgumentList.Add(arg);
         }
@@ -55,6 +61,26 @@ internal sealed class ProcessChannel : IProviderChannel
     public async Task<JsonNode?> CallAsync(string method, JsonObject? parameters = null)
     {
         var id = await SendAsync(method, parameters);
+        return ResponseLines.Result(method, await ReadResponseAsync(method, id));
+    }
+
+    /// <summary>Writes a request without waiting for its response; returns its id.</summary>
+    public async Task<long> SendAsync(string method, JsonObject? parameters = null)
+    {
+        var id = ++_nextId;
+        await WriteLineAsync(new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters ?? [] });
+        return id;
+    }
+
+    public async Task WriteLineAsync(JsonObject line)
+    {
+        await _process.StandardInput.WriteLineAsync(line.ToJsonString());
+        await _process.StandardInput.FlushAsync();
+    }
+
+    /// <summary>Reads the next line that is not a log line: a response or a call.</summary>
+    public async Task<JsonObject> ReadMessageAsync(string what)
+    {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
@@ -65,26 +91,42 @@ internal sealed class ProcessChannel : IProviderChannel
             }
             catch (OperationCanceledException)
             {
-                Assert.Fail($"{method}: no response within 60 s; stderr: {Stderr}");
+                Assert.Fail($"{what}: nothing within 60 s; stderr: {Stderr}");
                 throw;
             }
 
-            Assert.True(line is not null, $"{method}: the provider process ended; stderr: {Stderr}");
-            if (ResponseLines.TryTake(line, id, _logs, out var response))
+            Assert.True(line is not null, $"{what}: the provider process ended; stderr: {Stderr}");
+            var node = JsonNode.Parse(line)!.AsObject();
+            if (node["log"] is JsonObject log)
             {
-                return ResponseLines.Result(method, response!);
+                lock (_logs)
+                {
+                    _logs.Add(((string)log["level"]!, (string)log["message"]!));
+                }
+
+                continue;
             }
+
+            return node;
         }
     }
 
-    /// <summary>Writes a request without waiting for its response; returns its id.</summary>
-    public async Task<long> SendAsync(string method, JsonObject? parameters = null)
+    /// <summary>Reads up to the response to <paramref name="id"/>, answering calls on the way.</summary>
+    public async Task<JsonObject> ReadResponseAsync(string method, long id)
     {
-        var id = ++_nextId;
-        var request = new JsonObject { ["id"] = id, ["method"] = method, ["params"] = parameters ?? [] };
-        await _process.StandardInput.WriteLineAsync(request.ToJsonString());
-        await _process.StandardInput.FlushAsync();
-        return id;
+        while (true)
+        {
+            var message = await ReadMessageAsync(method);
+            if (message["call"] is JsonObject call)
+            {
+                Assert.True(CallHandler is not null, $"{method}: unexpected call {message.ToJsonString()}");
+                await WriteLineAsync(new JsonObject { ["reply"] = CallHandler(call) });
+                continue;
+            }
+
+            Assert.True(message["id"] is not null && (long)message["id"]! == id, $"expected the response to request {id}, got: {message.ToJsonString()}");
+            return message;
+        }
     }
 
     /// <summary>SIGKILL, as when vzdump's worker is killed: no cleanup call follows.</summary>
