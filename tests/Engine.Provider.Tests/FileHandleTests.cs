@@ -81,7 +81,7 @@ public sealed class FileHandleTests
         }
 
         await disk.CommitBitmapAsync();
-        Assert.Equal(disk.Size, provider.BackupCleanup("300", GuestType.Qemu, success: true, error: null).ArchiveSize);
+        Assert.Equal(disk.Size, (await provider.BackupCleanupAsync("300", GuestType.Qemu, success: true, error: null, CancellationToken.None)).ArchiveSize);
         provider.JobCleanup();
         return SnapshotId.Parse(archive);
     }

@@ -304,7 +304,7 @@ is($file_handle->archive_get_guest_config($incremental->{archive}, 'engine-store
 my $error = eval { $nbd->restore_vm_init('vm/100/not-a-time'); 1 } ? '' : $@;
 like($error, qr!vm/100/not-a-time!, 'a failing call dies with the engine message');
 $error = eval { $nbd->restore_container_init("backup/$full->{archive}", 'engine-store', {}); 1 } ? '' : $@;
-like($error, qr/restore_container_init/, 'restore_container_init with a storeid is forwarded (containers are not supported yet)');
+like($error, qr/\Q$full->{archive}\E holds no container archive/, 'restore_container_init of a VM archive dies naming it');
 
 guest_writes('drive-scsi0', 'write -P 0x79 1M 64k', 'write -P 0x7a 3M 64k');
 my $failed = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180200, fail_after => 1);
@@ -320,17 +320,33 @@ ok((grep { $_->[0] eq 'warn' && $_->[1] =~ m/removed snapshot/ } @logs), 'the wa
 # --- containers: backup_container runs in a fresh process ------------------------------------------------------
 
 mkdir("$dir/ct") or die;
-$nbd->backup_init(200, 'lxc', 1764180400);
+for my $sub (qw(sbin etc tmp)) { mkdir("$dir/ct/$sub") or die; }
+for my $i (1 .. 12) { open(my $fh, '>', "$dir/ct/etc/f$i") or die; print $fh "file $i\n"; close($fh); }
+{ open(my $fh, '>', "$dir/ct/sbin/init") or die; print $fh "init\n"; close($fh); }
+{ open(my $fh, '>', "$dir/ct/tmp/junk") or die; print $fh "excluded\n"; close($fh); }
+my $ct_archive = $nbd->backup_init(200, 'lxc', 1764180400)->{'archive-name'};
+like($ct_archive, qr!^ct/200/!, 'a container archive name');
+is($nbd->backup_get_mechanism(200, 'lxc'), 'directory', 'containers use the directory mechanism');
+my $ct_info = { directory => "$dir/ct", sources => ['.'], 'backup-user-id' => 0, 'firewall-config' => '', 'bandwidth-limit' => 0 };
+$nbd->backup_container_prepare(200, $ct_info);
 my $before = $nbd->{child}->{pid};
-$error = eval {
-    $nbd->backup_container(200, "arch: amd64\n", ['/tmp/**'], {
-        directory => "$dir/ct", sources => ['.'], 'backup-user-id' => 100000, 'firewall-config' => '', 'bandwidth-limit' => 0,
-    });
-    1;
-} ? '' : $@;
-like($error, qr/backup_container/, 'backup_container is forwarded and its error relayed');
+$error = eval { $nbd->backup_container(200, "arch: amd64\n", ['/tmp/?*'], $ct_info); 1 } ? '' : $@;
+is($error, '', 'backup_container succeeds in its fresh process');
 is($nbd->{child}->{pid}, $before, 'the long-lived process was not used for it');
-ok(eval { $nbd->backup_cleanup(200, undef, 0, { error => $error }); 1 }, "and still serves, even backup_cleanup with vmtype undef (PVE's abort phase)")
+my $ct_cleanup = $nbd->backup_cleanup(200, 'lxc', 1, {});
+cmp_ok($ct_cleanup->{stats}->{'archive-size'}, '>', 0, 'backup_cleanup reports the archive size');
+my $ct_source = $nbd->restore_container_init("backup/$ct_archive", 'engine-store', {});
+ok(-f $ct_source->{'tar-path'}, 'restore_container_init with a storeid gives a tar file');
+my @members = split(/\n/, `tar -tf '$ct_source->{'tar-path'}'`);
+ok((grep { $_ eq './sbin/' } @members) && !(grep { m!^\./tmp/junk! } @members) && @members >= 10, 'the tar has ./sbin/, not the excluded file, and 10 or more members')
+    or diag(explain(\@members));
+$nbd->restore_container_cleanup("backup/$ct_archive", 'engine-store', {});
+ok(!-e $ct_source->{'tar-path'}, 'restore_container_cleanup removes it');
+
+$nbd->backup_init(200, 'lxc', 1764180450);
+$error = eval { $nbd->backup_container(200, "arch: amd64\n", [], { %$ct_info, directory => "$dir/no-such-ct" }); 1 } ? '' : $@;
+like($error, qr/no-such-ct/, "a failing backup_container dies with the engine's message");
+ok(eval { $nbd->backup_cleanup(200, undef, 0, { error => $error }); 1 }, "and the provider still serves, even backup_cleanup with vmtype undef (PVE's abort phase)")
     or diag($@);
 
 my $broken = $plugin->new_backup_provider({ %scfg, 'engine-command' => "$dir/no-such-engine" }, 'engine-store', $log_function);

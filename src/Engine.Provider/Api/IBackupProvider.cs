@@ -4,7 +4,7 @@ namespace Engine.Provider.Api;
 /// PVE's backup provider API (<c>PVE::BackupProvider::Plugin::Base</c>), one method per callback, in the order
 /// qemu-server and pve-container call them. Backup: <see cref="JobInit"/>, then per guest <see cref="BackupInit"/>,
 /// <see cref="BackupGetMechanism"/>, <see cref="BackupVmQueryIncremental"/> and <see cref="BackupVmAsync"/> (VMs) or
-/// the container pair, <see cref="BackupCleanup"/>, then <see cref="BackupHandleLogFile"/> and <see cref="JobCleanup"/>.
+/// the container pair, <see cref="BackupCleanupAsync"/>, then <see cref="BackupHandleLogFile"/> and <see cref="JobCleanup"/>.
 /// Restore: <see cref="RestoreGetMechanism"/>, the configuration getters, then the init/cleanup pairs. Calls come
 /// one at a time; a callback fails by throwing, as a Perl callback dies.
 /// </summary>
@@ -27,7 +27,7 @@ public interface IBackupProvider : IAsyncDisposable
     /// <c>backup_cleanup($vmid, $vmtype, $success, $info)</c>: the guest's backup is over. When
     /// <paramref name="success"/> is false whatever was written for it is discarded.
     /// </summary>
-    BackupCleanupResult BackupCleanup(string vmid, GuestType guestType, bool success, string? error);
+    Task<BackupCleanupResult> BackupCleanupAsync(string vmid, GuestType guestType, bool success, string? error, CancellationToken cancellationToken);
 
     /// <summary><c>backup_get_mechanism($vmid, $vmtype)</c>: <c>nbd</c> or <c>file-handle</c> for VMs, <c>directory</c> for containers.</summary>
     string BackupGetMechanism(string vmid, GuestType guestType);

@@ -10,11 +10,14 @@ public sealed partial class ProviderProtocolHost
     private void BackupInit(JsonElement id, ProtocolParams p)
     {
         var start = DateTimeOffset.FromUnixTimeSeconds(p.OptionalInt64("start-time", DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
-        var name = _provider.BackupInit(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype")), start);
+        var vmid = p.RequiredString("vmid");
+        var name = _provider.BackupInit(vmid, GuestTypes.Parse(p.RequiredString("vmtype")), start);
         if (!ArchiveNames.IsValid(name))
         {
             throw new InvalidOperationException($"provider returned an invalid archive name '{name}'");
         }
+
+        _guestsInBackup.Add(vmid);
 
         _writer.Result(id, w =>
         {
@@ -24,14 +27,16 @@ public sealed partial class ProviderProtocolHost
         });
     }
 
-    private void BackupCleanup(JsonElement id, ProtocolParams p)
+    private async Task BackupCleanupAsync(JsonElement id, ProtocolParams p, CancellationToken cancellationToken)
     {
         var info = p.OptionalObject("info");
 
         // PVE passes an undefined vmtype when a job aborts early; the cleanup must still happen, and the provider
         // knows the guest from its backup_init.
         var type = p.OptionalString("vmtype") is { } vmtype ? GuestTypes.Parse(vmtype) : GuestType.Qemu;
-        var result = _provider.BackupCleanup(p.RequiredString("vmid"), type, p.RequiredBoolean("success"), info.OptionalString("error"));
+        var vmid = p.RequiredString("vmid");
+        _guestsInBackup.Remove(vmid);
+        var result = await _provider.BackupCleanupAsync(vmid, type, p.RequiredBoolean("success"), info.OptionalString("error"), cancellationToken).ConfigureAwait(false);
         _writer.Result(id, w =>
         {
             w.WriteStartObject();

@@ -6,6 +6,9 @@ namespace Engine.Provider.Protocol;
 /// <summary>The container methods.</summary>
 public sealed partial class ProviderProtocolHost
 {
+    // Guests between backup_init and backup_cleanup in this process.
+    private readonly HashSet<string> _guestsInBackup = new(StringComparer.Ordinal);
+
     private static BackupContainerInfo ReadContainerInfo(ProtocolParams info) => new()
     {
         Directory = info.OptionalString("directory"),
@@ -17,9 +20,32 @@ public sealed partial class ProviderProtocolHost
 
     private async Task BackupContainerAsync(JsonElement id, ProtocolParams p, CancellationToken cancellationToken)
     {
-        await _provider.BackupContainerAsync(p.RequiredString("vmid"), p.OptionalString("guest-config") ?? "", p.OptionalStringArray("exclude-patterns"),
+        var vmid = p.RequiredString("vmid");
+        if (!_guestsInBackup.Contains(vmid) && p.OptionalString("archive-name") is { } archive)
+        {
+            AdoptBackup(vmid, archive);
+        }
+
+        await _provider.BackupContainerAsync(vmid, p.OptionalString("guest-config") ?? "", p.OptionalStringArray("exclude-patterns"),
             ReadContainerInfo(p.OptionalObject("info")), cancellationToken).ConfigureAwait(false);
         _writer.Result(id, WriteNull);
+    }
+
+    /// <summary>
+    /// PVE runs <c>backup_container</c> in a fork inside the container's namespaces, so the plugin sends it to a fresh
+    /// process that never saw <c>backup_init</c>: the archive name says which backup it belongs to. The provider's own
+    /// <c>backup_init</c> must name it the same, or this process would write somewhere PVE does not know.
+    /// </summary>
+    private void AdoptBackup(string vmid, string archive)
+    {
+        var time = ArchiveNames.ToSnapshotId(archive).Time;
+        var name = _provider.BackupInit(vmid, GuestType.Lxc, time);
+        if (name != ArchiveNames.ToSnapshotId(archive).ToString())
+        {
+            throw new ProtocolException($"backup_container: archive-name '{archive}' is not the backup this provider would start now ('{name}')");
+        }
+
+        _guestsInBackup.Add(vmid);
     }
 
     private async Task RestoreContainerInitAsync(JsonElement id, ProtocolParams p, CancellationToken cancellationToken)

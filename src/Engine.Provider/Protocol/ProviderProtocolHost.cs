@@ -191,8 +191,7 @@ public sealed partial class ProviderProtocolHost
                 BackupInit(id, p);
                 return Task.CompletedTask;
             case "backup_cleanup":
-                BackupCleanup(id, p);
-                return Task.CompletedTask;
+                return BackupCleanupAsync(id, p, cancellationToken);
             case "backup_get_mechanism":
                 var mechanism = _provider.BackupGetMechanism(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype")));
                 _writer.Result(id, w => w.WriteStringValue(mechanism));

@@ -4,6 +4,7 @@ using Engine.Backup.Containers.Restore;
 using Engine.Backup.Containers.Tar;
 using Engine.Backup.Repository;
 using Engine.Provider.Api;
+using Engine.Provider.Reference.Native;
 
 namespace Engine.Provider.Reference;
 
@@ -11,6 +12,15 @@ namespace Engine.Provider.Reference;
 /// Containers: <c>directory</c> backups become a file-level archive (content-defined chunks, so unchanged files dedup
 /// across backups) in the guest's <c>ct/VMID/TIME</c> snapshot; restores hand PVE a pax tar file or a directory tree.
 /// </summary>
+/// <remarks>
+/// PVE runs <c>backup_container</c> as the container's ID-mapped root (100000 for an unprivileged container), in a
+/// fork inside its user and mount namespaces, where the repository (owned by the host's root) is read-only. So
+/// <c>backup_container_prepare</c>, still privileged, creates a staging directory owned by that user; the backup
+/// writes a staging repository there that dedups read-only against the main chunk store, so it holds only new
+/// chunks; <c>backup_cleanup</c>, privileged again, imports it (every staged chunk rehashed: the staging side is the
+/// container's) and removes it. A privileged container, whose mapped root is this process's own user, is backed up
+/// straight into the repository.
+/// </remarks>
 public sealed partial class EngineRepositoryProvider
 {
     // vzdump leaves lost+found out of every container archive, whatever the job's own exclusions.
@@ -27,6 +37,25 @@ public sealed partial class EngineRepositoryProvider
         {
             throw new InvalidOperationException($"backup_container_prepare for guest {vmid}, whose backup_init said it is a VM");
         }
+
+        if (info.BackupUserId is not { } user || user == ProviderLibC.GetEffectiveUserId())
+        {
+            return;
+        }
+
+        if (user is < 0 or > uint.MaxValue - 1)
+        {
+            throw new ArgumentException($"backup-user-id {user} is not a user id", nameof(info));
+        }
+
+        var staging = StagingDirectory(backup.Id);
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true); // left by a crashed earlier attempt at this very archive
+        }
+
+        ProviderLibC.CreatePrivateDirectory(staging, (uint)user, (uint)user);
+        _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture, $"{backup.Id}: staging in {staging} for user {user}"));
     }
 
     /// <inheritdoc />
@@ -49,15 +78,67 @@ public sealed partial class EngineRepositoryProvider
             BandwidthLimit = info.BandwidthLimit,
             Time = backup.Id.Time,
         };
+        var staging = StagingDirectory(backup.Id);
+        if (Directory.Exists(staging))
+        {
+            using var stagingRepository = BackupRepository.Open(staging, new RepositoryOptions
+            {
+                ChunkSize = _repository.ChunkSize,
+                CompressionLevel = _repository.CompressionLevel,
+                ParentChunkDirectory = _repository.Chunks.Directory,
+            });
+            var staged = await ContainerBackupEngine.BackupAsync(stagingRepository, request, progress: null, cancellationToken).ConfigureAwait(false);
+            LogContainerBackup(staged, "staged");
+            return;
+        }
+
         backup.Committed = await ContainerBackupEngine.BackupAsync(_repository, request, progress: null, cancellationToken).ConfigureAwait(false);
-        var stats = backup.Committed.Stats;
-        _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture,
-            $"{backup.Committed.Id}: {backup.Committed.Archive?.Files ?? 0} files, {stats.BytesRead} bytes read, {stats.BytesStored} stored, {stats.BytesReused} reused"));
+        LogContainerBackup(backup.Committed, "stored");
         if (backup.Committed.Id != backup.Id)
         {
             _log(ProviderLogLevel.Warn, $"snapshot {backup.Id} was taken meanwhile; stored as {backup.Committed.Id}");
         }
     }
+
+    private void LogContainerBackup(SnapshotManifest manifest, string how)
+    {
+        var stats = manifest.Stats;
+        _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture,
+            $"{manifest.Id} {how}: {manifest.Archive?.Files ?? 0} files, {stats.BytesRead} bytes read, {stats.BytesStored} stored, {stats.BytesReused} reused"));
+    }
+
+    /// <summary>
+    /// Imports the snapshot a container backup staged (when it succeeded) and removes the staging directory either
+    /// way; null when nothing was staged for this backup.
+    /// </summary>
+    private async Task<SnapshotManifest?> ImportStagedAsync(SnapshotId id, bool success, CancellationToken cancellationToken)
+    {
+        var staging = StagingDirectory(id);
+        if (!Directory.Exists(staging))
+        {
+            return null;
+        }
+
+        try
+        {
+            if (!success || !File.Exists(Path.Combine(staging, RepositoryConfig.FileName)))
+            {
+                return null;
+            }
+
+            var imported = await _repository.ImportSnapshotAsync(staging, id, cancellationToken).ConfigureAwait(false);
+            _log(ProviderLogLevel.Info, $"{imported.Id}: imported from the staging repository");
+            return imported;
+        }
+        finally
+        {
+            DeleteRuntimeDirectory(staging);
+        }
+    }
+
+    /// <summary>Where an unprivileged container's backup is staged: inside the repository, so the import only renames within one filesystem.</summary>
+    private string StagingDirectory(SnapshotId id) =>
+        Path.Combine(_repository.Directory, "staging", string.Concat(id.Type, "-", id.Vmid, "-", id.TimeText.Replace(':', '-')));
 
     /// <inheritdoc />
     public async Task<RestoreContainerSource> RestoreContainerInitAsync(string volumeName, string? storeId, CancellationToken cancellationToken)
@@ -69,7 +150,7 @@ public sealed partial class EngineRepositoryProvider
         }
 
         await using var archive = ContainerArchive.Open(_repository, id);
-        var runtime = Directory.CreateTempSubdirectory(_options.RuntimeDirectory is null ? "engine-ct-restore-" : Path.Combine(_options.RuntimeDirectory, "engine-ct-restore-")).FullName;
+        var runtime = CreateRuntimeDirectory("engine-ct-restore-");
         try
         {
             RestoreContainerSource source;

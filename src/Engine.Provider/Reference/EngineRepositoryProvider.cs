@@ -87,7 +87,7 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     }
 
     /// <inheritdoc />
-    public BackupCleanupResult BackupCleanup(string vmid, GuestType guestType, bool success, string? error)
+    public async Task<BackupCleanupResult> BackupCleanupAsync(string vmid, GuestType guestType, bool success, string? error, CancellationToken cancellationToken)
     {
         if (!_backups.Remove(vmid, out var backup))
         {
@@ -96,9 +96,9 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
 
         _lastArchives[vmid] = backup.Id;
 
-        // A container's backup_container runs in a process of its own (inside the guest's namespaces), which
-        // committed the snapshot under this archive name; this process only saw backup_init.
-        backup.Committed ??= FindCommitted(backup.Id);
+        // A container's backup_container ran in a process of its own (inside the guest's namespaces): it either
+        // staged the snapshot for this process to import, or committed it under this archive name directly.
+        backup.Committed ??= await ImportStagedAsync(backup.Id, success, cancellationToken).ConfigureAwait(false) ?? FindCommitted(backup.Id);
         if (backup.Committed is null)
         {
             return new BackupCleanupResult(null);
@@ -225,7 +225,7 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
         }
 
         var manifest = _repository.ReadManifest(id);
-        var runtime = Directory.CreateTempSubdirectory(_options.RuntimeDirectory is null ? "engine-restore-" : Path.Combine(_options.RuntimeDirectory, "engine-restore-")).FullName;
+        var runtime = CreateRuntimeDirectory("engine-restore-");
         try
         {
             var export = await SnapshotExport.StartAsync(_repository, id, Path.Combine(runtime, "nbd.sock"), Path.Combine(runtime, "fuse"), cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -287,6 +287,19 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
         }
 
         _containerRestores.Clear();
+    }
+
+    /// <summary>A fresh private directory for one restore, under <see cref="EngineRepositoryProviderOptions.RuntimeDirectory"/>.</summary>
+    private string CreateRuntimeDirectory(string prefix)
+    {
+        if (_options.RuntimeDirectory is null)
+        {
+            return Directory.CreateTempSubdirectory(prefix).FullName;
+        }
+
+        var path = Path.Combine(_options.RuntimeDirectory, prefix + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(path);
+        return path;
     }
 
     private SnapshotManifest? FindCommitted(SnapshotId id)

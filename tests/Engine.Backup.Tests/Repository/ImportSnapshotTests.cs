@@ -1,7 +1,6 @@
 using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Restore;
 using Engine.Backup.Repository;
-using Engine.Backup.Tests.Containers;
 
 namespace Engine.Backup.Tests.Repository;
 

@@ -16,12 +16,12 @@ internal sealed class InProcessChannel : IProviderChannel
     private readonly List<(string, string)> _logs = [];
     private long _nextId;
 
-    public InProcessChannel(string repositoryPath)
+    public InProcessChannel(string repositoryPath, EngineRepositoryProviderOptions? options = null)
     {
         RepositoryPath = repositoryPath;
         _repository = BackupRepository.Open(repositoryPath);
         var writer = new ProtocolWriter(_output);
-        _provider = new EngineRepositoryProvider(_repository, writer.Log);
+        _provider = new EngineRepositoryProvider(_repository, writer.Log, options);
         _host = new ProviderProtocolHost(_provider, writer);
     }
 

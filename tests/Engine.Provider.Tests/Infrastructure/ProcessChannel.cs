@@ -28,11 +28,18 @@ internal sealed class ProcessChannel : IProviderChannel
     /// <summary>Answers a <c>{"call":{...}}</c> line with the object sent back as <c>{"reply":...}</c>.</summary>
     public Func<JsonObject, JsonObject>? CallHandler { get; set; }
 
-    public static ProcessChannel Start(string repositoryPath, params string[] extraArgs)
+    public static ProcessChannel Start(string repositoryPath, params string[] extraArgs) => StartUnder([], repositoryPath, extraArgs);
+
+    /// <summary>
+    /// Starts the provider under <paramref name="launcher"/> (a command and its arguments that run the rest, such as
+    /// <c>unshare … --</c>); none starts it directly.
+    /// </summary>
+    public static ProcessChannel StartUnder(IReadOnlyList<string> launcher, string repositoryPath, params string[] extraArgs)
     {
         var engine = System.IO.Path.Combine(AppContext.BaseDirectory, "engine.dll");
         Assert.True(File.Exists(engine), $"{engine} is missing: the test project must reference src/Engine.Cli");
-        var info = new ProcessStartInfo(Tool.Require("dotnet"))
+        var dotnet = Tool.Require("dotnet");
+        var info = new ProcessStartInfo(launcher.Count == 0 ? dotnet : launcher[0])
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -41,7 +48,7 @@ internal sealed class ProcessChannel : IProviderChannel
             StandardOutputEncoding = Encoding.UTF8,
             StandardInputEncoding = new UTF8Encoding(false),
         };
-        foreach (var arg in (string[])[engine, "provider", "--repo", repositoryPath, .. extraArgs])
+        foreach (var arg in (string[])[.. launcher.Skip(1), .. launcher.Count == 0 ? [] : (string[])[dotnet], engine, "provider", "--repo", repositoryPath, .. extraArgs])
         {
             info.ArgumentList.Add(arg);
         }

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Engine.Backup.Tests.Containers;
+namespace Engine.Tests.Shared;
 
 /// <summary>
 /// A generated container root filesystem made with the real tools (chown, mknod, mkfifo, setfattr, setcap, setfacl,
@@ -118,9 +118,13 @@ internal static class ContainerTree
     /// <c>stat -c '%n %f %u %g %.9Y %h %t %T'</c> of every entry (type and mode in hex, owners, mtime with ns, links,
     /// device numbers) plus <c>%s</c> for non-directories (directory sizes depend on the filesystem's history), sorted.
     /// </summary>
-    public static async Task<string> StatListingAsync(string root)
+    /// <remarks>
+    /// With a <paramref name="launcher"/> (<c>unshare … --</c>) the listing is taken through it, so owners are those a
+    /// user namespace's mapping shows.
+    /// </remarks>
+    public static async Task<string> StatListingAsync(string root, IReadOnlyList<string>? launcher = null)
     {
-        var all = await InAsync(root, "find . -exec stat -c '%n %f %u %g %.9Y %h %t %T' {} + && find . ! -type d -exec stat -c '%n size %s' {} +");
+        var all = await InAsync(root, "find . -exec stat -c '%n %f %u %g %.9Y %h %t %T' {} + && find . ! -type d -exec stat -c '%n size %s' {} +", launcher);
         var lines = all.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Array.Sort(lines, StringComparer.Ordinal);
         Assert.True(lines.Length > 40, $"listing of {root} is too short:\n{all}");
@@ -149,11 +153,14 @@ internal static class ContainerTree
         return bytes;
     }
 
-    private static async Task<string> InAsync(string directory, string command)
+    private static async Task<string> InAsync(string directory, string command, IReadOnlyList<string>? launcher = null)
     {
         Tool.Require("getfattr");
         Tool.Require("getfacl");
-        var result = await Tool.RunAsync("sh", "-c", $"cd '{directory}' && {command}");
+        string[] shell = ["-c", $"cd '{directory}' && {command}"];
+        var result = launcher is null or { Count: 0 }
+            ? await Tool.RunAsync("sh", shell)
+            : await Tool.RunAsync(launcher[0], [.. launcher.Skip(1), Tool.Require("sh"), .. shell], Tool.DefaultTimeout);
         return result.AssertSuccess().Stdout;
     }
 
