@@ -42,7 +42,9 @@ public static class ContainerBackupEngine
         var counters = new BackupCounters();
         var limiter = new BandwidthLimiter(request.BandwidthLimit);
         var chunking = FastCdc.Default;
-        var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount;
+        // Storing a chunk is mostly small-file I/O (create, write, rename) that blocks: more workers than cores keep the
+        // disk busy while others compress.
+        var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount * 4;
 
         await using var writer = repository.BeginSnapshot("ct", request.Vmid, request.Time);
         using var catalog = new CatalogWriter(Path.Combine(writer.Directory, CatalogFormat.FileName));
