@@ -50,7 +50,8 @@ internal static class RestoreCtCommand
             var seconds = clock.Elapsed.TotalSeconds;
             if (!json)
             {
-                Console.Out.WriteLine($"restored {id} to {target}: {summary.Entries} entries, {summary.Files} files, {Sizes.Format(summary.BytesWritten)} written in {seconds:0.00} s");
+                Console.Out.WriteLine($"restored {id} to {target}: {summary.Entries} entries, {summary.Files} files, {Sizes.Format(summary.BytesWritten)} written in {seconds:0.00} s" +
+                    (summary.XattrsSkipped > 0 ? $"; {summary.XattrsSkipped} xattrs not supported by the target filesystem were left out" : ""));
                 return ExitCodes.Ok;
             }
 
@@ -63,6 +64,7 @@ internal static class RestoreCtCommand
                 writer.WriteNumber("entries", summary.Entries);
                 writer.WriteNumber("files", summary.Files);
                 writer.WriteNumber("bytes_written", summary.BytesWritten);
+                writer.WriteNumber("xattrs_skipped", summary.XattrsSkipped);
                 writer.WriteNumber("seconds", seconds);
                 writer.WriteEndObject();
             }
