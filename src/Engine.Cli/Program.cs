@@ -21,6 +21,8 @@ internal static class Program
         root.Subcommands.Add(GcCommand.Create());
         root.Subcommands.Add(OvaCommand.Create());
         root.Subcommands.Add(ProviderCommand.Create());
+        root.Subcommands.Add(BackupCtCommand.Create());
+        root.Subcommands.Add(RestoreCtCommand.Create());
         return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
     }
 

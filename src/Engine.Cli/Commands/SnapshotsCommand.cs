@@ -51,6 +51,13 @@ internal static class SnapshotsCommand
                 devices.Add($"{device.Name} ({Sizes.Format(device.Size)})");
             }
 
+            if (snapshot.Archive is { } archive)
+            {
+                // A container's file archive: its files stand where a VM's disks would.
+                total += archive.Bytes;
+                devices.Add(string.Create(CultureInfo.InvariantCulture, $"archive ({archive.Files} files)"));
+            }
+
             rows.Add([
                 snapshot.Id.ToString(),
                 devices.Count == 0 ? "-" : string.Join(", ", devices),

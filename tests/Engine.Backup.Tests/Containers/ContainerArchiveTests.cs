@@ -162,6 +162,29 @@ public sealed class ContainerArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task Small_files_share_chunks_and_a_new_one_stores_about_one_chunk()
+    {
+        Directory.CreateDirectory(Path.Combine(Root, "etc"));
+        for (var i = 0; i < 1000; i++)
+        {
+            await File.WriteAllBytesAsync(Path.Combine(Root, "etc", $"file{i:D4}"), ContainerTree.Random(3000 + i, seed: i));
+        }
+
+        var first = await BackupAsync("112", Root);
+        Assert.InRange(first.Stats.ChunksNew, 5, 40); // about 3.5 MB in 256 KiB chunks, not 1000 chunk files
+
+        await File.WriteAllBytesAsync(Path.Combine(Root, "etc", "file0500-new"), ContainerTree.Random(5000, seed: 9999));
+        var second = await BackupAsync("112", Root, time: Time.AddHours(1));
+        Assert.InRange(second.Stats.ChunksNew, 1, 3);
+        Assert.True(second.Stats.BytesNew <= 3L * FastCdc.DefaultMaxSize);
+
+        var restored = _dir["restored"];
+        await RestoreAsync(second.Id, restored);
+        await ContainerTree.AssertNoDiffAsync(Root, restored);
+        Assert.Equal(await ContainerTree.StatListingAsync(Root), await ContainerTree.StatListingAsync(restored));
+    }
+
+    [Fact]
     public async Task Mount_points_are_archived_when_listed_as_sources_and_left_empty_otherwise()
     {
         Directory.CreateDirectory(Path.Combine(Root, "mp/data"));
@@ -315,7 +338,8 @@ public sealed class ContainerArchiveTests : IDisposable
     private async Task RestoreAsync(SnapshotId id, string target)
     {
         await using var archive = ContainerArchive.Open(_repository.Repository, id);
-        await ContainerDirectoryRestorer.RestoreAsync(archive, target, CancellationToken.None);
+        var summary = await ContainerDirectoryRestorer.RestoreAsync(archive, target, CancellationToken.None);
+        Assert.Equal((archive.Entries.Count, 0L), (summary.Entries, summary.XattrsSkipped));
     }
 
     private async Task<List<string>> PathsAsync(SnapshotId id)

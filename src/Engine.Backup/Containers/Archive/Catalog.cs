@@ -1,6 +1,9 @@
 namespace Engine.Backup.Containers.Archive;
 
-/// <summary>A catalog read into memory: the entries in archive order and each regular file's chunks.</summary>
+/// <summary>
+/// A catalog read into memory: the entries in archive order, where each regular file's data starts in the data
+/// stream, and the chunks that cut that stream.
+/// </summary>
 internal sealed class Catalog
 {
     private readonly List<ContainerEntry> _entries = [];
@@ -8,15 +11,19 @@ internal sealed class Catalog
 
     public IReadOnlyList<ContainerEntry> Entries => _entries;
 
+    public DataStream Data { get; private set; } = new([]);
+
     /// <summary>The content of the regular file at <paramref name="path"/>, or null.</summary>
     public FileContent? ContentOf(string path) => _files.GetValueOrDefault(path);
 
-    public void Add(ContainerEntry entry, List<FileChunk> chunks)
+    public void Add(ContainerEntry entry, long dataStart)
     {
         _entries.Add(entry);
         if (entry.Kind == ContainerEntryKind.RegularFile)
         {
-            _files[entry.Path] = new FileContent(entry, chunks.ToArray());
+            _files[entry.Path] = new FileContent(entry, dataStart);
         }
     }
+
+    public void SetChunks(FileChunk[] chunks) => Data = new DataStream(chunks);
 }

@@ -65,8 +65,7 @@ internal static class CatalogReader
         var cursor = new Cursor(path, bytes, CatalogFormat.HeaderSize, span.Length - sizeof(ulong));
         long entries = 0;
         long files = 0;
-        long references = 0;
-        var chunks = new List<FileChunk>();
+        long dataLength = 0;
         while (true)
         {
             var tag = cursor.Byte();
@@ -93,13 +92,14 @@ internal static class CatalogReader
             var size = cursor.Int64();
             var major = (int)cursor.UInt32();
             var minor = (int)cursor.UInt32();
-            var entryPath = cursor.String(catalog is not null) ?? throw Corrupt(path, $"entry without a path at byte {cursor.Position}");
-            var link = cursor.String(catalog is not null);
+            var decode = catalog is not null;
+            var entryPath = cursor.String(decode) ?? throw Corrupt(path, $"entry without a path at byte {cursor.Position}");
+            var link = cursor.String(decode);
             var xattrCount = cursor.Count(1);
-            var xattrs = catalog is not null && xattrCount > 0 ? new ContainerXattr[xattrCount] : null;
+            var xattrs = decode && xattrCount > 0 ? new ContainerXattr[xattrCount] : null;
             for (var i = 0; i < xattrCount; i++)
             {
-                var name = cursor.String(catalog is not null);
+                var name = cursor.String(decode);
                 var value = cursor.Bytes();
                 if (xattrs is not null)
                 {
@@ -109,63 +109,42 @@ internal static class CatalogReader
 
             List<SourceRange>? extents = null;
             var extentCount = cursor.UInt32();
+            var fileData = kind == ContainerEntryKind.RegularFile ? size : 0;
             if (extentCount != uint.MaxValue)
             {
                 var count = cursor.Count(16, (int)Math.Min(extentCount, int.MaxValue));
-                extents = catalog is not null ? new List<SourceRange>(count) : null;
+                extents = decode ? new List<SourceRange>(count) : null;
+                fileData = 0;
+                var previousEnd = 0L;
                 for (var i = 0; i < count; i++)
                 {
                     var offset = cursor.Int64();
                     var length = cursor.Int64();
-                    if (offset < 0 || length <= 0 || offset + length > size)
+                    if (offset < previousEnd || length <= 0 || offset + length > size)
                     {
-                        throw Corrupt(path, $"{entryPath}: data extent {offset}+{length} outside its {size} bytes");
+                        throw Corrupt(path, $"{entryPath}: data extent {offset}+{length} out of order or outside its {size} bytes");
                     }
 
+                    previousEnd = offset + length;
+                    fileData += length;
                     extents?.Add(new SourceRange(offset, length));
                 }
             }
 
-            var chunkCount = cursor.Count(4 + ChunkDigest.Length);
-            chunks.Clear();
-            long dataLength = 0;
-            for (var i = 0; i < chunkCount; i++)
+            var dataStart = cursor.Int64();
+            if (size < 0 || (kind == ContainerEntryKind.RegularFile && dataStart != dataLength) || (kind != ContainerEntryKind.RegularFile && (dataStart != 0 || extents is not null)))
             {
-                var length = (int)cursor.UInt32();
-                var digest = cursor.Digest();
-                if (length <= 0 || length > ChunkStore.MaxChunkLength)
-                {
-                    throw Corrupt(path, $"{entryPath}: chunk of {length} bytes");
-                }
-
-                dataLength += length;
-                if (!digest.IsZero)
-                {
-                    onDigest?.Invoke(digest);
-                }
-
-                chunks.Add(new FileChunk(length, digest));
+                throw Corrupt(path, $"{entryPath}: data at {dataStart} (size {size}), the data stream is at {dataLength}");
             }
 
+            dataLength += fileData;
             entries++;
-            references += chunkCount;
             if (kind == ContainerEntryKind.RegularFile)
             {
                 files++;
             }
 
-            if (catalog is null)
-            {
-                continue;
-            }
-
-            var expectedData = kind != ContainerEntryKind.RegularFile ? 0 : extents is null ? size : SumOf(extents);
-            if (dataLength != expectedData)
-            {
-                throw Corrupt(path, $"{entryPath}: chunks hold {dataLength} bytes, its data extents {expectedData}");
-            }
-
-            var entry = new ContainerEntry
+            catalog?.Add(new ContainerEntry
             {
                 Path = entryPath,
                 Kind = kind,
@@ -179,25 +158,44 @@ internal static class CatalogReader
                 DeviceMinor = minor,
                 Xattrs = xattrs ?? [],
                 DataExtents = extents,
-            };
-            catalog.Add(entry, chunks);
+            }, dataStart);
         }
 
-        if (cursor.Int64() != entries || cursor.Int64() != files || cursor.Int64() != references || cursor.Position != cursor.End)
+        if (cursor.Int64() != entries || cursor.Int64() != files || cursor.Int64() != dataLength)
         {
             throw Corrupt(path, "end record does not match the entries");
         }
-    }
 
-    private static long SumOf(List<SourceRange> extents)
-    {
-        long sum = 0;
-        foreach (var extent in extents)
+        var chunkCount = cursor.Count(4 + ChunkDigest.Length, (int)Math.Min(cursor.Int64(), int.MaxValue));
+        var chunks = catalog is not null ? new FileChunk[chunkCount] : null;
+        long chunked = 0;
+        for (var i = 0; i < chunkCount; i++)
         {
-            sum += extent.Length;
+            var length = (int)cursor.UInt32();
+            var digest = cursor.Digest();
+            if (length <= 0 || length > ChunkStore.MaxChunkLength)
+            {
+                throw Corrupt(path, $"chunk {i} of {length} bytes");
+            }
+
+            chunked += length;
+            if (!digest.IsZero)
+            {
+                onDigest?.Invoke(digest);
+            }
+
+            if (chunks is not null)
+            {
+                chunks[i] = new FileChunk(length, digest);
+            }
         }
 
-        return sum;
+        if (chunked != dataLength || cursor.Position != cursor.End)
+        {
+            throw Corrupt(path, $"chunks cover {chunked} bytes of a {dataLength}-byte data stream");
+        }
+
+        catalog?.SetChunks(chunks!);
     }
 
     private static RepositoryCorruptException Corrupt(string path, string reason) => new(path, $"bad catalog {path}: {reason}");

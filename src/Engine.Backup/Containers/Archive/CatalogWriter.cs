@@ -36,10 +36,11 @@ internal sealed class CatalogWriter : IDisposable
 
     public long Bytes { get; private set; }
 
-    public long ChunkReferences { get; private set; }
-
-    /// <summary>Appends one entry with the chunks of its data (empty for anything but a regular file with data).</summary>
-    public void Write(ContainerEntry entry, ReadOnlySpan<FileChunk> chunks)
+    /// <summary>
+    /// Appends one entry; a regular file's data begins at <paramref name="dataStart"/> of the data stream (the stream
+    /// so far: files' data is laid out in archive order).
+    /// </summary>
+    public void Write(ContainerEntry entry, long dataStart)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
         WriteByte(CatalogFormat.EntryTag);
@@ -75,15 +76,8 @@ internal sealed class CatalogWriter : IDisposable
             WriteUInt32(uint.MaxValue);
         }
 
-        WriteUInt32((uint)chunks.Length);
-        foreach (var chunk in chunks)
-        {
-            WriteUInt32((uint)chunk.Length);
-            chunk.Digest.CopyTo(Reserve(ChunkDigest.Length));
-        }
-
+        WriteInt64(entry.Kind == ContainerEntryKind.RegularFile ? dataStart : 0);
         Entries++;
-        ChunkReferences += chunks.Length;
         if (entry.Kind == ContainerEntryKind.RegularFile)
         {
             Files++;
@@ -96,14 +90,28 @@ internal sealed class CatalogWriter : IDisposable
         }
     }
 
-    /// <summary>Writes the end record and trailer; returns the checksum (16 hex digits) for the manifest.</summary>
-    public string Complete()
+    /// <summary>
+    /// Writes the end record with the chunks that cut the data stream, and the trailer; returns the checksum (16 hex
+    /// digits) for the manifest.
+    /// </summary>
+    public string Complete(long dataLength, IReadOnlyList<FileChunk> chunks)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
         WriteByte(CatalogFormat.EndTag);
         WriteInt64(Entries);
         WriteInt64(Files);
-        WriteInt64(ChunkReferences);
+        WriteInt64(dataLength);
+        WriteInt64(chunks.Count);
+        foreach (var chunk in chunks)
+        {
+            WriteUInt32((uint)chunk.Length);
+            chunk.Digest.CopyTo(Reserve(ChunkDigest.Length));
+            if (_used >= FlushThreshold)
+            {
+                Flush();
+            }
+        }
+
         Flush();
         var checksum = _hash.GetCurrentHashAsUInt64();
         Span<byte> trailer = stackalloc byte[sizeof(ulong)];

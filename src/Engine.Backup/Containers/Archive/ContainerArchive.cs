@@ -92,7 +92,7 @@ public sealed class ContainerArchive : IContainerArchiveReader
             var target = destination.Slice(done, length);
             if (isData)
             {
-                CopyData(content, dataPosition, target);
+                CopyData(dataPosition, target);
             }
             else
             {
@@ -118,13 +118,14 @@ public sealed class ContainerArchive : IContainerArchiveReader
         return ValueTask.CompletedTask;
     }
 
-    private void CopyData(FileContent content, long dataPosition, Span<byte> target)
+    private void CopyData(long dataPosition, Span<byte> target)
     {
-        var index = content.ChunkAt(dataPosition, out var offsetInChunk);
+        var data = _catalog.Data;
+        var index = data.ChunkAt(dataPosition, out var offsetInChunk);
         var done = 0;
         while (done < target.Length)
         {
-            var chunk = content.Chunks[index];
+            var chunk = data.Chunks[index];
             var length = Math.Min(chunk.Length - offsetInChunk, target.Length - done);
             var slice = target.Slice(done, length);
             if (chunk.Digest.IsZero)

@@ -8,7 +8,7 @@ namespace Engine.Backup.Containers.Archive;
 
 /// <summary>
 /// Backs up a container's directory tree into one repository snapshot <c>ct/&lt;vmid&gt;/&lt;time&gt;</c>: file data
-/// cut with FastCDC into the shared chunk store (so unchanged files, and equal files of other containers, are stored
+/// laid out as one stream cut with FastCDC into the shared chunk store (so unchanged files, and equal files of other containers, are stored
 /// once), and a catalog of every entry beside the manifest. Returns only once the snapshot is durable; on any failure
 /// nothing becomes visible.
 /// </summary>
@@ -42,28 +42,25 @@ public static class ContainerBackupEngine
         var counters = new BackupCounters();
         var limiter = new BandwidthLimiter(request.BandwidthLimit);
         var chunking = FastCdc.Default;
-        var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount;
+        // Storing a chunk is mostly small-file I/O (create, write, rename) that blocks: more workers than cores keep the
+        // disk busy while others compress.
+        var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount * 4;
 
         await using var writer = repository.BeginSnapshot("ct", request.Vmid, request.Time);
         using var catalog = new CatalogWriter(Path.Combine(writer.Directory, CatalogFormat.FileName));
         long shrunk;
+        string checksum;
         await using (var uploader = new ChunkUploader(repository.Chunks, counters, workers, cancellationToken))
         {
-            using var chunker = new FileChunker(chunking, uploader, counters, limiter);
+            using var chunker = new DataStreamChunker(chunking, uploader, counters, limiter);
             var lastReport = TimeSpan.Zero;
             foreach (var walked in walker.Walk(cancellationToken))
             {
                 var entry = walked.Entry;
-                if (entry.Kind == ContainerEntryKind.RegularFile && entry.Size > 0)
-                {
-                    var chunks = await chunker.ChunkAsync(walked.HostPath, entry, cancellationToken).ConfigureAwait(false);
-                    catalog.Write(entry, FileChunker.AsSpan(chunks));
-                }
-                else
-                {
-                    catalog.Write(entry, []);
-                }
-
+                var dataStart = entry.Kind == ContainerEntryKind.RegularFile
+                    ? await chunker.AppendAsync(walked.HostPath, entry, cancellationToken).ConfigureAwait(false)
+                    : 0;
+                catalog.Write(entry, dataStart);
                 if (progress is not null && clock.Elapsed - lastReport >= ProgressInterval)
                 {
                     lastReport = clock.Elapsed;
@@ -71,11 +68,12 @@ public static class ContainerBackupEngine
                 }
             }
 
+            await chunker.CompleteAsync().ConfigureAwait(false);
             await uploader.CompleteAsync().ConfigureAwait(false);
             shrunk = chunker.Shrunk;
+            checksum = catalog.Complete(chunker.Length, chunker.Chunks);
         }
 
-        var checksum = catalog.Complete();
         writer.SetArchive(new ArchiveEntry(CatalogFormat.FileName, checksum, catalog.Entries, catalog.Files, catalog.Bytes,
             $"fastcdc {chunking.MinSize}/{chunking.AverageSize}/{chunking.MaxSize}"));
 

@@ -27,6 +27,6 @@ public sealed class ContainerBackupRequest
     /// <summary>The snapshot time; now when null.</summary>
     public DateTimeOffset? Time { get; init; }
 
-    /// <summary>Chunks hashed-and-stored at once; 0 means one per core.</summary>
+    /// <summary>Chunks compressed and stored at once; 0 means four per core.</summary>
     public int Parallelism { get; init; }
 }

@@ -3,44 +3,32 @@ using Engine.Backup.Sources;
 namespace Engine.Backup.Containers.Archive;
 
 /// <summary>
-/// Where a regular file's bytes are: its data extents (holes between them) laid back to back in its chunks. Maps a
-/// file offset to a position in that data stream and a data position to a chunk.
+/// Where a regular file's bytes are: its data extents (holes between them) laid back to back in the archive's data
+/// stream from the file's data start on. Maps a file offset to a stream position.
 /// </summary>
 internal sealed class FileContent
 {
     private readonly SourceRange[] _extents;
     private readonly long[] _extentDataStarts;
-    private readonly long[] _chunkStarts;
 
-    public FileContent(ContainerEntry entry, FileChunk[] chunks)
+    public FileContent(ContainerEntry entry, long dataStart)
     {
         Entry = entry;
-        Chunks = chunks;
         _extents = entry.DataExtents is { } extents ? [.. extents] : entry.Size > 0 ? [new SourceRange(0, entry.Size)] : [];
         _extentDataStarts = new long[_extents.Length];
-        long data = 0;
+        var data = dataStart;
         for (var i = 0; i < _extents.Length; i++)
         {
             _extentDataStarts[i] = data;
             data += _extents[i].Length;
         }
-
-        _chunkStarts = new long[chunks.Length];
-        data = 0;
-        for (var i = 0; i < chunks.Length; i++)
-        {
-            _chunkStarts[i] = data;
-            data += chunks[i].Length;
-        }
     }
 
     public ContainerEntry Entry { get; }
 
-    public FileChunk[] Chunks { get; }
-
     /// <summary>
     /// What lies at file offset <paramref name="offset"/>: data (then <paramref name="dataPosition"/> is its place in
-    /// the data stream) or a hole; either way for <paramref name="run"/> bytes.
+    /// the archive's data stream) or a hole; either way for <paramref name="run"/> bytes.
     /// </summary>
     public bool Locate(long offset, out long dataPosition, out long run)
     {
@@ -70,18 +58,5 @@ internal sealed class FileContent
         dataPosition = -1;
         run = (found + 1 < _extents.Length ? _extents[found + 1].Offset : Entry.Size) - offset;
         return false;
-    }
-
-    /// <summary>The chunk holding data position <paramref name="dataPosition"/>, and where in it that is.</summary>
-    public int ChunkAt(long dataPosition, out int offsetInChunk)
-    {
-        var index = Array.BinarySearch(_chunkStarts, dataPosition);
-        if (index < 0)
-        {
-            index = ~index - 1;
-        }
-
-        offsetInChunk = (int)(dataPosition - _chunkStarts[index]);
-        return index;
     }
 }

@@ -40,6 +40,7 @@ public static class ContainerDirectoryRestorer
         long entries = 0;
         long fileCount = 0;
         long bytes = 0;
+        long xattrsSkipped = 0;
         using var buffer = BufferPool.Shared.Rent(CopyBufferSize);
         await foreach (var entry in archive.EntriesAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -69,7 +70,7 @@ public static class ContainerDirectoryRestorer
                     bytes += await WriteFileAsync(archive, entry, host, buffer, cancellationToken).ConfigureAwait(false);
                     files.Add(relative);
                     fileCount++;
-                    ApplyMetadata(entry, host);
+                    ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 case ContainerEntryKind.HardLink:
                     var linked = Normalize(entry.LinkTarget ?? throw new UnsafeArchivePathException(entry.Path, "hard link without a target"));
@@ -82,14 +83,14 @@ public static class ContainerDirectoryRestorer
                     break;
                 case ContainerEntryKind.Symlink:
                     Replace(host, () => ContainerLibC.MakeSymlink(entry.LinkTarget ?? "", host));
-                    ApplyMetadata(entry, host);
+                    ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 case ContainerEntryKind.CharacterDevice:
                 case ContainerEntryKind.BlockDevice:
                 case ContainerEntryKind.Fifo:
                 case ContainerEntryKind.Socket:
                     Replace(host, () => ContainerLibC.MakeNode(host, FileTypeOf(entry.Kind), 0b110_000_000, entry.DeviceMajor, entry.DeviceMinor));
-                    ApplyMetadata(entry, host);
+                    ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 default:
                     throw new InvalidDataException($"archive entry '{entry.Path}' has unknown kind {entry.Kind}");
@@ -100,10 +101,10 @@ public static class ContainerDirectoryRestorer
         for (var i = directories.Count - 1; i >= 0; i--)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            ApplyMetadata(directories[i].Entry, directories[i].Host);
+            ApplyMetadata(directories[i].Entry, directories[i].Host, ref xattrsSkipped);
         }
 
-        return new ContainerRestoreSummary(entries, fileCount, bytes);
+        return new ContainerRestoreSummary(entries, fileCount, bytes, xattrsSkipped);
     }
 
     /// <summary>
@@ -247,7 +248,7 @@ public static class ContainerDirectoryRestorer
         return written;
     }
 
-    private static void ApplyMetadata(ContainerEntry entry, string host)
+    private static void ApplyMetadata(ContainerEntry entry, string host, ref long xattrsSkipped)
     {
         ContainerLibC.ChangeOwner(host, entry.Uid, entry.Gid);
         if (entry.Kind != ContainerEntryKind.Symlink)
@@ -257,7 +258,16 @@ public static class ContainerDirectoryRestorer
 
         foreach (var xattr in entry.Xattrs)
         {
-            ContainerLibC.SetXattr(host, xattr.Name, xattr.Value.Span);
+            try
+            {
+                ContainerLibC.SetXattr(host, xattr.Name, xattr.Value.Span);
+            }
+            catch (IOException e) when (e.HResult == ContainerLibC.EOPNOTSUPP)
+            {
+                // The target filesystem lacks that namespace (ACLs on a filesystem mounted noacl, say), as tar
+                // --xattrs shrugs it off; anything else (EPERM, ENOSPC) is an error.
+                xattrsSkipped++;
+            }
         }
 
         ContainerLibC.SetTimes(host, entry.ModificationTimeNs);

@@ -4,4 +4,5 @@ namespace Engine.Backup.Containers.Restore;
 /// <param name="Entries">Entries created (the root counted).</param>
 /// <param name="Files">Regular files written.</param>
 /// <param name="BytesWritten">File data written (holes not counted).</param>
-public sealed record ContainerRestoreSummary(long Entries, long Files, long BytesWritten);
+/// <param name="XattrsSkipped">Extended attributes the target filesystem does not support (EOPNOTSUPP), left out.</param>
+public sealed record ContainerRestoreSummary(long Entries, long Files, long BytesWritten, long XattrsSkipped);

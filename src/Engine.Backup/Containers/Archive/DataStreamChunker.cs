@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Engine.Backup.Containers.Chunking;
 using Engine.Backup.Containers.Native;
 using Engine.Backup.Repository;
@@ -9,10 +8,12 @@ using Engine.Blocks.Buffers;
 namespace Engine.Backup.Containers.Archive;
 
 /// <summary>
-/// Reads a regular file's data extents (holes skipped) through one pooled buffer, cuts the data with FastCDC, hashes
-/// each chunk and hands it to the uploader. The chunk list is reused from file to file.
+/// Builds the archive's data stream (see <see cref="CatalogFormat"/>): reads each regular file's data extents (holes
+/// skipped) through one pooled buffer, cuts the stream with FastCDC, hashes each chunk and hands it to the uploader.
+/// Small files share chunks; a file of at least the maximum chunk size is cut on its own, starting and ending on a
+/// chunk boundary, so its chunks do not depend on its neighbours.
 /// </summary>
-internal sealed class FileChunker : IDisposable
+internal sealed class DataStreamChunker : IDisposable
 {
     private readonly FastCdc _chunking;
     private readonly ChunkUploader _uploader;
@@ -22,7 +23,7 @@ internal sealed class FileChunker : IDisposable
     private readonly List<FileChunk> _chunks = [];
     private int _filled;
 
-    public FileChunker(FastCdc chunking, ChunkUploader uploader, BackupCounters counters, BandwidthLimiter limiter)
+    public DataStreamChunker(FastCdc chunking, ChunkUploader uploader, BackupCounters counters, BandwidthLimiter limiter)
     {
         _chunking = chunking;
         _uploader = uploader;
@@ -31,21 +32,38 @@ internal sealed class FileChunker : IDisposable
         _buffer = BufferPool.Shared.Rent(Math.Max(4 << 20, chunking.MaxSize * 2));
     }
 
+    /// <summary>Bytes appended to the stream so far: where the next file's data starts.</summary>
+    public long Length { get; private set; }
+
+    /// <summary>The chunks cut so far (all of them after <see cref="CompleteAsync"/>).</summary>
+    public IReadOnlyList<FileChunk> Chunks => _chunks;
+
     /// <summary>Files that were shorter when read than when examined (their missing tail is archived as zeros).</summary>
     public long Shrunk { get; private set; }
 
-    /// <summary>Chunks the file at <paramref name="host"/>; the list is valid until the next call.</summary>
-    public async ValueTask<List<FileChunk>> ChunkAsync(string host, ContainerEntry entry, CancellationToken cancellationToken)
+    /// <summary>Appends the data of the regular file at <paramref name="host"/>; returns where it starts in the stream.</summary>
+    public async ValueTask<long> AppendAsync(string host, ContainerEntry entry, CancellationToken cancellationToken)
     {
-        _chunks.Clear();
-        _filled = 0;
-        if (entry.Size == 0)
+        var start = Length;
+        IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
+        long dataLength = 0;
+        foreach (var extent in extents)
         {
-            return _chunks;
+            dataLength += extent.Length;
+        }
+
+        if (dataLength == 0)
+        {
+            return start;
+        }
+
+        var large = dataLength >= _chunking.MaxSize;
+        if (large)
+        {
+            await CutAsync(final: true).ConfigureAwait(false);
         }
 
         using var handle = ContainerLibC.OpenRead(host);
-        IReadOnlyList<SourceRange> extents = entry.DataExtents ?? [new SourceRange(0, entry.Size)];
         var shrunk = false;
         foreach (var extent in extents)
         {
@@ -64,10 +82,14 @@ internal sealed class FileChunker : IDisposable
                     read = want;
                     shrunk = true;
                 }
+                else
+                {
+                    _counters.Read(read);
+                }
 
-                _counters.Read(read);
                 _filled += read;
                 position += read;
+                Length += read;
                 if (_filled == _buffer.Length)
                 {
                     await CutAsync(final: false).ConfigureAwait(false);
@@ -75,14 +97,21 @@ internal sealed class FileChunker : IDisposable
             }
         }
 
-        await CutAsync(final: true).ConfigureAwait(false);
+        if (large)
+        {
+            await CutAsync(final: true).ConfigureAwait(false);
+        }
+
         Shrunk += shrunk ? 1 : 0;
-        return _chunks;
+        return start;
     }
+
+    /// <summary>Cuts the rest of the stream.</summary>
+    public ValueTask CompleteAsync() => CutAsync(final: true);
 
     public void Dispose() => _buffer.Dispose();
 
-    /// <summary>Cuts every chunk whose end is certain (all of them at the end of the file) and keeps the rest.</summary>
+    /// <summary>Cuts every chunk whose end is certain (with <paramref name="final"/>, all of them) and keeps the rest.</summary>
     private async ValueTask CutAsync(bool final)
     {
         var start = 0;
@@ -100,7 +129,4 @@ internal sealed class FileChunker : IDisposable
         _buffer.Span[start.._filled].CopyTo(_buffer.Span);
         _filled -= start;
     }
-
-    /// <summary>The chunks as a span (for the catalog writer).</summary>
-    public static ReadOnlySpan<FileChunk> AsSpan(List<FileChunk> chunks) => CollectionsMarshal.AsSpan(chunks);
 }
