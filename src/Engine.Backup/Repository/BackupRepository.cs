@@ -13,6 +13,7 @@ namespace Engine.Backup.Repository;
 /// snapshots/TYPE/VMID/TIME/manifest.json      a snapshot exists exactly when its manifest does
 /// snapshots/TYPE/VMID/TIME/DEVICE.index       the device's ordered chunk digests
 /// snapshots/ct/VMID/TIME/archive.catalog      a container's files and their content-defined chunks
+/// staging/                                    unprivileged container backups awaiting import (provider)
 /// tmp/                                        temporary files, renamed into place
 /// writers/                                    one locked file per running snapshot writer
 /// </code>
