@@ -12,6 +12,8 @@
 #                  engine-file  engine backup ... --disk hd0=IMG --json (the same image as a file)
 #                  nbdcopy      nbdcopy URI null:                         (the ceiling)
 #                  borg         borg create --read-special FRESH::run IMG   (borg init -e none)
+#                  disk-direct  dd of SIZE/2 bytes with oflag=direct bs=4M, then sync (the floor for
+#                               Engine's O_DIRECT chunk writes; for scale, no peer)
 #                  disk-write   dd of SIZE/2 bytes with conv=fdatasync into WORKDIR (what the
 #                               disk takes to store what a backup stores; for scale, no peer)
 #   incremental  a qcow2 copy of the image with a persistent bitmap b0; a full
@@ -59,7 +61,7 @@ BENCH_NAME=backup-compare
 . "$SCRIPT_DIR/lib.sh" # PATH, PY, die/log/warn, need, servers, traps, rotated
 
 ALL_CASES="full incremental restore"
-ALL_FULL_CLIENTS="engine engine-file nbdcopy borg disk-write"
+ALL_FULL_CLIENTS="engine engine-file nbdcopy borg disk-write disk-direct"
 SIZE=${SIZE:-4G}
 RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-1}
@@ -335,6 +337,11 @@ run_full() { # run_full CLIENT RUN
             timed "$clog" borg create --read-special --stats "$repo::run$run" "$IMG" || return 1
             record full borg "$run" "$SIZE_BYTES" "" "$(du -sb "$repo/data" | cut -f1)"
             rm -rf "$BORG_BASE_DIR"
+            ;;
+        disk-direct)
+            timed "$clog" sh -c "dd if='$IMG' of='$RUNDIR/disk-direct' bs=4M count=$((NONZERO_BYTES / BLOCK)) oflag=direct status=none && sync -f '$RUNDIR'" || return 1
+            record full disk-direct "$run" "$SIZE_BYTES" "" "$NONZERO_BYTES"
+            rm -f "$RUNDIR/disk-direct"
             ;;
         disk-write)
             timed "$clog" dd if="$IMG" of="$RUNDIR/disk-write" bs=4M count=$((NONZERO_BYTES / BLOCK)) conv=fdatasync status=none || return 1

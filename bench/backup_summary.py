@@ -21,6 +21,7 @@ FULL = [
     ("nbdcopy", "`nbdcopy NBD-URI null:` (ceiling)"),
     ("borg", "`borg create --read-special` (fresh `borg init -e none` repo)"),
     ("disk-write", "`dd conv=fdatasync` of SIZE/2 bytes (the disk's share)"),
+    ("disk-direct", "`dd oflag=direct bs=4M` of SIZE/2 bytes + `sync -f` (the disk's share, direct)"),
 ]
 RESTORE = [
     ("convert-raw", "`qemu-img convert` from the original raw file"),
