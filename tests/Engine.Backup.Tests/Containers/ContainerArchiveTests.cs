@@ -278,6 +278,21 @@ public sealed class ContainerArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task The_bandwidth_limit_paces_reads()
+    {
+        Directory.CreateDirectory(Root);
+        await File.WriteAllBytesAsync(Path.Combine(Root, "data.bin"), ContainerTree.Random(6 << 20, seed: 7));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var manifest = await ContainerBackupEngine.BackupAsync(_repository.Repository, new ContainerBackupRequest
+        {
+            Vmid = "113", Directory = Root, BandwidthLimit = 8 << 20, Time = Time,
+        }, null, CancellationToken.None);
+        // 6 MiB at 8 MiB/s with a quarter-second burst: at least half a second.
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.45), $"took {clock.Elapsed.TotalSeconds:0.00} s");
+        Assert.Equal(6 << 20, manifest.Stats.BytesRead);
+    }
+
+    [Fact]
     public async Task A_failed_backup_leaves_no_snapshot()
     {
         Directory.CreateDirectory(Root);
