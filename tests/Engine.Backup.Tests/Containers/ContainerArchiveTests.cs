@@ -293,6 +293,17 @@ public sealed class ContainerArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task A_name_that_is_not_utf8_is_reported_not_silently_lost()
+    {
+        Directory.CreateDirectory(Root);
+        await File.WriteAllTextAsync(Path.Combine(Root, "fine"), "ok");
+        (await Tool.RunAsync("sh", "-c", $"touch '{Root}'/\"$(printf 'bad\\377name')\"")).AssertSuccess();
+        var manifest = await BackupAsync("114", Root);
+        Assert.StartsWith("1 names not valid UTF-8 left out: bad", manifest.Extra["ct.skipped-names"], StringComparison.Ordinal);
+        Assert.Equal([".", "fine"], await PathsAsync(manifest.Id));
+    }
+
+    [Fact]
     public async Task A_failed_backup_leaves_no_snapshot()
     {
         Directory.CreateDirectory(Root);
