@@ -81,6 +81,16 @@ public sealed class ContainerArchiveTests : IDisposable
         var content = new byte[big.Size];
         await ReadAllAsync(archive, big, content);
         Assert.Equal(ContainerTree.Random(ContainerTree.BigFileLength, 42), content);
+
+        // Backwards, so every read-ahead is wasted and dropped.
+        var backwards = new byte[big.Size];
+        for (var end = backwards.Length; end > 0; end -= 300_007)
+        {
+            var start = Math.Max(0, end - 300_007);
+            Assert.Equal(end - start, await archive.ReadFileAsync(big, start, backwards.AsMemory(start, end - start), CancellationToken.None));
+        }
+
+        Assert.Equal(content, backwards);
         var hard = new byte[64];
         Assert.Equal(5, await archive.ReadFileAsync(hardB, 0, hard, CancellationToken.None));
     }
