@@ -182,7 +182,18 @@ public sealed class ContainerTreeWalker
                 continue; // a mount point of a filesystem that is not a source: archived empty
             }
 
-            stack.Push(new Frame(host, relative, ListChildren(host), device));
+            List<string> children;
+            try
+            {
+                children = ListChildren(host);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                Vanished++; // removed after it was examined: archived as an empty directory
+                continue;
+            }
+
+            stack.Push(new Frame(host, relative, children, device));
         }
     }
 
