@@ -9,10 +9,11 @@ namespace Engine.Backup.Containers.Restore;
 /// Recreates a container archive in a directory, exactly: file types (mknod, mkfifo, symlink, link), content written
 /// sparsely (holes skipped, then ftruncate to the size), numeric owners, modes with set-id and sticky bits, every
 /// xattr (POSIX ACLs and file capabilities included) and nanosecond mtimes. Entries are created in archive order on
-/// one thread; regular files are finished (data of small ones, size, owner, mode, xattrs, mtime) on workers. Per file the order is lchown, chmod (after
-/// chown, which clears set-id bits), lsetxattr (after chown, which drops capabilities), utimensat. Directories get
-/// their metadata after all their children exist: so their mtimes stay, a default ACL is not inherited by restored
-/// children, and a read-only directory still takes its children.
+/// one thread; regular files are finished (data of small ones, size, owner, mode, xattrs, mtime) on workers. Per file
+/// the order is chown, chmod (after chown, which clears set-id bits), setxattr (after chown, which drops
+/// capabilities), then the times, never following a symlink. Directories get their metadata after all their
+/// children exist: so their mtimes stay, a default ACL is not inherited by restored children, and a read-only
+/// directory still takes its children.
 /// </summary>
 public static class ContainerDirectoryRestorer
 {
