@@ -54,7 +54,8 @@ internal static class ContainerTree
             chown 1001:1002 home/bob && chmod 0750 home/bob
             setfacl -m u:1000:rwx,g:1002:rx srv/shared && setfacl -d -m u:1000:rwx,o::- srv/shared
             printf 'shared\n' > srv/shared/doc.txt && setfacl -m u:1001:r srv/shared/doc.txt
-            ln -s usr/lib lib64
+            ln -s usr/lib lib64 && setfattr -h -n trusted.link -v on-the-symlink lib64
+            setfattr -n trusted.overlay.opaque -v y usr/lib
             ln -s /nonexistent/target dangling
             ln -s ../alice/notes.txt home/bob/alice-notes && chown -h 1001:1002 home/bob/alice-notes
             printf 'hard\n' > usr/bin/hard-a && ln usr/bin/hard-a usr/bin/hard-b && ln usr/bin/hard-a usr/lib/hard-c
@@ -82,6 +83,8 @@ internal static class ContainerTree
         Assert.Contains("security.capability=", xattrs, StringComparison.Ordinal);
         Assert.Contains("user.comment=\"written by alice\"", xattrs, StringComparison.Ordinal);
         Assert.Contains("system.posix_acl_default=", xattrs, StringComparison.Ordinal);
+        Assert.Contains("trusted.overlay.opaque=\"y\"", xattrs, StringComparison.Ordinal);
+        Assert.Contains("trusted.link=\"on-the-symlink\"", xattrs, StringComparison.Ordinal);
         Assert.Equal(xattrs, await XattrDumpAsync(actual));
         var acls = await AclDumpAsync(expected);
         Assert.Contains("default:user:1000:rwx", acls, StringComparison.Ordinal);

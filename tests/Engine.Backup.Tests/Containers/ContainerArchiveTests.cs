@@ -81,6 +81,16 @@ public sealed class ContainerArchiveTests : IDisposable
         var content = new byte[big.Size];
         await ReadAllAsync(archive, big, content);
         Assert.Equal(ContainerTree.Random(ContainerTree.BigFileLength, 42), content);
+
+        // Backwards, so every read-ahead is wasted and dropped.
+        var backwards = new byte[big.Size];
+        for (var end = backwards.Length; end > 0; end -= 300_007)
+        {
+            var start = Math.Max(0, end - 300_007);
+            Assert.Equal(end - start, await archive.ReadFileAsync(big, start, backwards.AsMemory(start, end - start), CancellationToken.None));
+        }
+
+        Assert.Equal(content, backwards);
         var hard = new byte[64];
         Assert.Equal(5, await archive.ReadFileAsync(hardB, 0, hard, CancellationToken.None));
     }
@@ -275,6 +285,32 @@ public sealed class ContainerArchiveTests : IDisposable
         Assert.Contains(broken.BadSnapshots, p => p.Snapshot == manifest.Id && p.Reason.Contains("catalog", StringComparison.Ordinal));
         Assert.Throws<RepositoryCorruptException>(() => ContainerArchive.Open(_repository.Repository, manifest.Id));
         await Assert.ThrowsAsync<RepositoryCorruptException>(() => _repository.Repository.CollectGarbageAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_bandwidth_limit_paces_reads()
+    {
+        Directory.CreateDirectory(Root);
+        await File.WriteAllBytesAsync(Path.Combine(Root, "data.bin"), ContainerTree.Random(6 << 20, seed: 7));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var manifest = await ContainerBackupEngine.BackupAsync(_repository.Repository, new ContainerBackupRequest
+        {
+            Vmid = "113", Directory = Root, BandwidthLimit = 8 << 20, Time = Time,
+        }, null, CancellationToken.None);
+        // 6 MiB at 8 MiB/s with a quarter-second burst: at least half a second.
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.45), $"took {clock.Elapsed.TotalSeconds:0.00} s");
+        Assert.Equal(6 << 20, manifest.Stats.BytesRead);
+    }
+
+    [Fact]
+    public async Task A_name_that_is_not_utf8_is_reported_not_silently_lost()
+    {
+        Directory.CreateDirectory(Root);
+        await File.WriteAllTextAsync(Path.Combine(Root, "fine"), "ok");
+        (await Tool.RunAsync("sh", "-c", $"touch '{Root}'/\"$(printf 'bad\\377name')\"")).AssertSuccess();
+        var manifest = await BackupAsync("114", Root);
+        Assert.StartsWith("1 names not valid UTF-8 left out: bad", manifest.Extra["ct.skipped-names"], StringComparison.Ordinal);
+        Assert.Equal([".", "fine"], await PathsAsync(manifest.Id));
     }
 
     [Fact]

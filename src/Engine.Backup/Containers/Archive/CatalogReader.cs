@@ -219,7 +219,7 @@ internal static class CatalogReader
         public int Count(int recordSize) => Count(recordSize, (int)Math.Min(UInt32(), int.MaxValue));
 
         public int Count(int recordSize, int count) =>
-            (long)count * recordSize <= End - Position ? count : throw Corrupt(path, $"count {count} at byte {Position} runs past the end");
+            count >= 0 && (long)count * recordSize <= End - Position ? count : throw Corrupt(path, $"count {count} at byte {Position} runs past the end");
 
         public string? String(bool decode)
         {

@@ -6,15 +6,20 @@ namespace Engine.Backup.Containers.Archive;
 
 /// <summary>
 /// A container snapshot's archive, read back from the repository: the catalog in memory, file data from the chunk
-/// store, one decoded chunk cached (sequential reads decode each chunk once). Not safe for concurrent reads; open one
-/// per reader.
+/// store. The chunk being read stays decoded, and the next two are read and decompressed on the thread pool meanwhile,
+/// so a sequential reader (a restore, a tar stream) finds them ready. Not safe for concurrent reads; open one per
+/// reader.
 /// </summary>
 public sealed class ContainerArchive : IContainerArchiveReader
 {
+    private const int ReadAhead = 2;
+
     private readonly BackupRepository _repository;
     private readonly Catalog _catalog;
+    private readonly Dictionary<int, Task<NativeBuffer>> _ahead = [];
+    private readonly List<int> _stale = [];
     private NativeBuffer? _cache;
-    private FileChunk _cached;
+    private int _cachedIndex = -1;
     private bool _disposed;
 
     private ContainerArchive(BackupRepository repository, SnapshotManifest manifest, Catalog catalog)
@@ -106,16 +111,22 @@ public sealed class ContainerArchive : IContainerArchiveReader
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        if (!_disposed)
+        if (_disposed)
         {
-            _disposed = true;
-            _cache?.Dispose();
-            _cache = null;
+            return;
         }
 
-        return ValueTask.CompletedTask;
+        _disposed = true;
+        _cache?.Dispose();
+        _cache = null;
+        foreach (var pending in _ahead.Values)
+        {
+            await ReleaseAsync(pending).ConfigureAwait(false);
+        }
+
+        _ahead.Clear();
     }
 
     private void CopyData(long dataPosition, Span<byte> target)
@@ -134,7 +145,7 @@ public sealed class ContainerArchive : IContainerArchiveReader
             }
             else
             {
-                Load(chunk).Slice(offsetInChunk, length).CopyTo(slice);
+                Load(index).Slice(offsetInChunk, length).CopyTo(slice);
             }
 
             done += length;
@@ -143,28 +154,81 @@ public sealed class ContainerArchive : IContainerArchiveReader
         }
     }
 
-    private ReadOnlySpan<byte> Load(FileChunk chunk)
+    /// <summary>The decoded chunk <paramref name="index"/> of the data stream; starts reading the next ones.</summary>
+    private ReadOnlySpan<byte> Load(int index)
     {
-        if (_cache is not null && _cached == chunk)
+        var chunks = _catalog.Data.Chunks;
+        if (_cachedIndex != index)
         {
-            return _cache.Span[..chunk.Length];
-        }
-
-        if (_cache is null || _cache.Capacity < chunk.Length)
-        {
+            var buffer = _ahead.Remove(index, out var pending) ? pending.GetAwaiter().GetResult() : Decode(chunks[index]);
             _cache?.Dispose();
-            _cache = null;
-            _cache = BufferPool.Shared.Rent(Math.Max(chunk.Length, Chunking.FastCdc.DefaultMaxSize));
+            _cache = buffer;
+            _cachedIndex = index;
+            ReadAheadOf(index, chunks);
         }
 
-        _cached = default;
-        var length = _repository.Chunks.Read(chunk.Digest, _cache.Span);
-        if (length != chunk.Length)
+        return _cache!.Span[..chunks[index].Length];
+    }
+
+    private void ReadAheadOf(int index, FileChunk[] chunks)
+    {
+        // A reader that jumped elsewhere leaves decodes it will not use.
+        _stale.Clear();
+        foreach (var key in _ahead.Keys)
         {
-            throw new ChunkCorruptException(chunk.Digest, _repository.Chunks.PathOf(chunk.Digest), ChunkCheck.BadPayload);
+            if (key <= index || key > index + ReadAhead)
+            {
+                _stale.Add(key);
+            }
         }
 
-        _cached = chunk;
-        return _cache.Span[..chunk.Length];
+        foreach (var key in _stale)
+        {
+            _ahead.Remove(key, out var unused);
+            ReleaseAsync(unused!).AsTask().GetAwaiter().GetResult();
+        }
+
+        for (var next = index + 1; next <= index + ReadAhead && next < chunks.Length; next++)
+        {
+            var chunk = chunks[next];
+            if (!chunk.Digest.IsZero && !_ahead.ContainsKey(next))
+            {
+                _ahead[next] = Task.Run(() => Decode(chunk));
+            }
+        }
+    }
+
+    /// <summary>Reads and decompresses one chunk into a pooled buffer of its length.</summary>
+    private NativeBuffer Decode(FileChunk chunk)
+    {
+        var buffer = BufferPool.Shared.Rent(chunk.Length);
+        try
+        {
+            var length = _repository.Chunks.Read(chunk.Digest, buffer.Span);
+            if (length != chunk.Length)
+            {
+                throw new ChunkCorruptException(chunk.Digest, _repository.Chunks.PathOf(chunk.Digest), ChunkCheck.BadPayload);
+            }
+
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits for a read-ahead nobody needs and returns its buffer; its failure does not matter.</summary>
+    private static async ValueTask ReleaseAsync(Task<NativeBuffer> pending)
+    {
+        try
+        {
+            (await pending.ConfigureAwait(false)).Dispose();
+        }
+        catch (Exception e) when (e is RepositoryException or IOException or ArgumentException)
+        {
+            // The chunk is damaged or gone: whoever needs it will read it again and be told.
+        }
     }
 }

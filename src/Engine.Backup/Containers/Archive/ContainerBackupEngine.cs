@@ -86,6 +86,12 @@ public static class ContainerBackupEngine
             manifest.Extra["ct.exclude"] = string.Join('\n', request.ExcludePatterns);
         }
 
+        if (walker.UndecodableNames.Count > 0)
+        {
+            manifest.Extra["ct.skipped-names"] = $"{walker.UndecodableNames.Count} names not valid UTF-8 left out: " +
+                string.Join(", ", walker.UndecodableNames.Take(20));
+        }
+
         if (walker.Vanished > 0 || shrunk > 0)
         {
             manifest.Extra["ct.changed-while-read"] = $"{walker.Vanished} vanished, {shrunk} shrunk";

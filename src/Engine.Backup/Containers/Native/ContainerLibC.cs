@@ -77,6 +77,18 @@ internal static unsafe partial class ContainerLibC
     [LibraryImport("libc", EntryPoint = "utimensat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int UTimeNsAt(int dirfd, string path, TimeSpec* times, int flags);
 
+    [LibraryImport("libc", EntryPoint = "fchown", SetLastError = true)]
+    private static partial int FChown(SafeFileHandle fd, uint uid, uint gid);
+
+    [LibraryImport("libc", EntryPoint = "fchmod", SetLastError = true)]
+    private static partial int FChMod(SafeFileHandle fd, int mode);
+
+    [LibraryImport("libc", EntryPoint = "fsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int FSetXattr(SafeFileHandle fd, string name, byte* value, nuint size, int flags);
+
+    [LibraryImport("libc", EntryPoint = "futimens", SetLastError = true)]
+    private static partial int FUTimeNs(SafeFileHandle fd, TimeSpec* times);
+
     private static int LastErrno => Marshal.GetLastPInvokeError();
 
     /// <summary><c>lstat</c>: the file itself, never what a symlink points at. False (with the errno) on failure.</summary>
@@ -259,18 +271,51 @@ internal static unsafe partial class ContainerLibC
     /// <summary>Sets access and modification time of the file itself to <paramref name="modificationTimeNs"/>.</summary>
     public static void SetTimes(string path, long modificationTimeNs)
     {
-        var time = new TimeSpec(Math.DivRem(modificationTimeNs, 1_000_000_000L, out var nanoseconds), nanoseconds);
-        if (time.Nanoseconds < 0)
-        {
-            time = new TimeSpec(time.Seconds - 1, time.Nanoseconds + 1_000_000_000L);
-        }
-
         var times = stackalloc TimeSpec[2];
-        times[0] = time;
-        times[1] = time;
+        times[0] = TimeSpec.FromNanoseconds(modificationTimeNs);
+        times[1] = times[0];
         if (UTimeNsAt(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) != 0)
         {
             throw Error(LastErrno, "utimensat", path);
+        }
+    }
+
+    /// <summary>Owner, mode, xattrs and mtime of an open file, in the order a restore needs (see the path-based calls).</summary>
+    public static void ChangeOwner(SafeFileHandle handle, long uid, long gid, string path)
+    {
+        if (FChown(handle, (uint)uid, (uint)gid) != 0)
+        {
+            throw Error(LastErrno, "fchown", path);
+        }
+    }
+
+    public static void ChangeMode(SafeFileHandle handle, int mode, string path)
+    {
+        if (FChMod(handle, mode) != 0)
+        {
+            throw Error(LastErrno, "fchmod", path);
+        }
+    }
+
+    public static void SetXattr(SafeFileHandle handle, string name, ReadOnlySpan<byte> value, string path)
+    {
+        fixed (byte* pointer = value)
+        {
+            if (FSetXattr(handle, name, pointer, (nuint)value.Length, 0) != 0)
+            {
+                throw Error(LastErrno, $"fsetxattr {name}", path);
+            }
+        }
+    }
+
+    public static void SetTimes(SafeFileHandle handle, long modificationTimeNs, string path)
+    {
+        var times = stackalloc TimeSpec[2];
+        times[0] = TimeSpec.FromNanoseconds(modificationTimeNs);
+        times[1] = times[0];
+        if (FUTimeNs(handle, times) != 0)
+        {
+            throw Error(LastErrno, "futimens", path);
         }
     }
 
@@ -321,5 +366,13 @@ internal static unsafe partial class ContainerLibC
     private delegate nint SizedCall(string path, string? name, byte* buffer, nuint size);
 
     [StructLayout(LayoutKind.Sequential)]
-    private readonly record struct TimeSpec(long Seconds, long Nanoseconds);
+    private readonly record struct TimeSpec(long Seconds, long Nanoseconds)
+    {
+        /// <summary>Floor division, so times before 1970 keep a nanosecond part in 0..999999999.</summary>
+        public static TimeSpec FromNanoseconds(long nanoseconds)
+        {
+            var seconds = Math.DivRem(nanoseconds, 1_000_000_000L, out var rest);
+            return rest < 0 ? new TimeSpec(seconds - 1, rest + 1_000_000_000L) : new TimeSpec(seconds, rest);
+        }
+    }
 }

@@ -1,16 +1,19 @@
 using Engine.Backup.Containers.Native;
 using Engine.Backup.Sources;
 using Engine.Blocks.Buffers;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Containers.Restore;
 
 /// <summary>
 /// Recreates a container archive in a directory, exactly: file types (mknod, mkfifo, symlink, link), content written
 /// sparsely (holes skipped, then ftruncate to the size), numeric owners, modes with set-id and sticky bits, every
-/// xattr (POSIX ACLs and file capabilities included) and nanosecond mtimes. Per file the order is lchown, chmod (after
-/// chown, which clears set-id bits), lsetxattr (after chown, which drops capabilities), utimensat. Directories get
-/// their metadata after all their children exist: so their mtimes stay, a default ACL is not inherited by restored
-/// children, and a read-only directory still takes its children.
+/// xattr (POSIX ACLs and file capabilities included) and nanosecond mtimes. Entries are created in archive order on
+/// one thread; regular files are finished (data of small ones, size, owner, mode, xattrs, mtime) on workers. Per file
+/// the order is chown, chmod (after chown, which clears set-id bits), setxattr (after chown, which drops
+/// capabilities), then the times, never following a symlink. Directories get their metadata after all their
+/// children exist: so their mtimes stay, a default ACL is not inherited by restored children, and a read-only
+/// directory still takes its children.
 /// </summary>
 public static class ContainerDirectoryRestorer
 {
@@ -42,6 +45,7 @@ public static class ContainerDirectoryRestorer
         long bytes = 0;
         long xattrsSkipped = 0;
         using var buffer = BufferPool.Shared.Rent(CopyBufferSize);
+        await using var finisher = new FileFinisher(Environment.ProcessorCount * 2, cancellationToken);
         await foreach (var entry in archive.EntriesAsync(cancellationToken).ConfigureAwait(false))
         {
             var relative = Normalize(entry.Path);
@@ -67,10 +71,9 @@ public static class ContainerDirectoryRestorer
                     directories.Add((entry, host));
                     break;
                 case ContainerEntryKind.RegularFile:
-                    bytes += await WriteFileAsync(archive, entry, host, buffer, cancellationToken).ConfigureAwait(false);
+                    bytes += await RestoreFileAsync(archive, entry, host, buffer, finisher, cancellationToken).ConfigureAwait(false);
                     files.Add(relative);
                     fileCount++;
-                    ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 case ContainerEntryKind.HardLink:
                     var linked = Normalize(entry.LinkTarget ?? throw new UnsafeArchivePathException(entry.Path, "hard link without a target"));
@@ -97,6 +100,8 @@ public static class ContainerDirectoryRestorer
             }
         }
 
+        await finisher.CompleteAsync().ConfigureAwait(false);
+
         // Deepest first: a parent's metadata (and mtime) is set after everything inside it.
         for (var i = directories.Count - 1; i >= 0; i--)
         {
@@ -104,7 +109,7 @@ public static class ContainerDirectoryRestorer
             ApplyMetadata(directories[i].Entry, directories[i].Host, ref xattrsSkipped);
         }
 
-        return new ContainerRestoreSummary(entries, fileCount, bytes, xattrsSkipped);
+        return new ContainerRestoreSummary(entries, fileCount, bytes, xattrsSkipped + finisher.XattrsSkipped);
     }
 
     /// <summary>
@@ -207,9 +212,14 @@ public static class ContainerDirectoryRestorer
         File.Delete(host);
     }
 
-    private static async Task<long> WriteFileAsync(IContainerArchiveReader archive, ContainerEntry entry, string host, NativeBuffer buffer, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a regular file and hands it to the finisher: a small one with its data (read here, in archive order),
+    /// a large one after its data is written here, in pieces.
+    /// </summary>
+    private static async Task<long> RestoreFileAsync(IContainerArchiveReader archive, ContainerEntry entry, string host, NativeBuffer buffer,
+        FileFinisher finisher, CancellationToken cancellationToken)
     {
-        Microsoft.Win32.SafeHandles.SafeFileHandle handle;
+        SafeFileHandle handle;
         try
         {
             handle = ContainerLibC.CreateExclusive(host, 0b110_000_000);
@@ -220,32 +230,74 @@ public static class ContainerDirectoryRestorer
             handle = ContainerLibC.CreateExclusive(host, 0b110_000_000);
         }
 
-        long written = 0;
-        using (handle)
+        IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
+        long dataLength = 0;
+        foreach (var extent in extents)
         {
-            IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
-            foreach (var extent in extents)
-            {
-                var position = extent.Offset;
-                while (position < extent.End)
-                {
-                    var want = (int)Math.Min(buffer.Length, extent.End - position);
-                    var read = await archive.ReadFileAsync(entry, position, buffer.Memory[..want], cancellationToken).ConfigureAwait(false);
-                    if (read <= 0)
-                    {
-                        throw new InvalidDataException($"archive file '{entry.Path}' ends at {position}, before its data extent {extent.Offset}+{extent.Length}");
-                    }
-
-                    RandomAccess.Write(handle, buffer.Span[..read], position);
-                    position += read;
-                    written += read;
-                }
-            }
-
-            ContainerLibC.Truncate(handle, entry.Size, host);
+            dataLength += extent.Length;
         }
 
-        return written;
+        if (dataLength > CopyBufferSize)
+        {
+            using (handle)
+            {
+                await WriteExtentsAsync(archive, entry, extents, handle, buffer, cancellationToken).ConfigureAwait(false);
+                finisher.Finish(entry, host, handle, null);
+            }
+
+            return dataLength;
+        }
+
+        var data = dataLength == 0 ? null : BufferPool.Shared.Rent((int)dataLength);
+        try
+        {
+            var position = 0;
+            foreach (var extent in extents)
+            {
+                await ReadExactlyAsync(archive, entry, extent.Offset, data!.Memory.Slice(position, (int)extent.Length), cancellationToken).ConfigureAwait(false);
+                position += (int)extent.Length;
+            }
+        }
+        catch
+        {
+            handle.Dispose();
+            data?.Dispose();
+            throw;
+        }
+
+        await finisher.SubmitAsync(entry, host, handle, data).ConfigureAwait(false);
+        return dataLength;
+    }
+
+    private static async Task WriteExtentsAsync(IContainerArchiveReader archive, ContainerEntry entry, IReadOnlyList<SourceRange> extents,
+        SafeFileHandle handle, NativeBuffer buffer, CancellationToken cancellationToken)
+    {
+        foreach (var extent in extents)
+        {
+            var position = extent.Offset;
+            while (position < extent.End)
+            {
+                var want = (int)Math.Min(buffer.Length, extent.End - position);
+                await ReadExactlyAsync(archive, entry, position, buffer.Memory[..want], cancellationToken).ConfigureAwait(false);
+                RandomAccess.Write(handle, buffer.Span[..want], position);
+                position += want;
+            }
+        }
+    }
+
+    private static async Task ReadExactlyAsync(IContainerArchiveReader archive, ContainerEntry entry, long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var done = 0;
+        while (done < destination.Length)
+        {
+            var read = await archive.ReadFileAsync(entry, offset + done, destination[done..], cancellationToken).ConfigureAwait(false);
+            if (read <= 0)
+            {
+                throw new InvalidDataException($"archive file '{entry.Path}' ends at {offset + done}, before the end of its data");
+            }
+
+            done += read;
+        }
     }
 
     private static void ApplyMetadata(ContainerEntry entry, string host, ref long xattrsSkipped)

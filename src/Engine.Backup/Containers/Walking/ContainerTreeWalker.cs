@@ -17,6 +17,7 @@ public sealed class ContainerTreeWalker
     private readonly string[] _sources;
     private readonly ExcludeFilter _excludes;
     private readonly Dictionary<(ulong Device, ulong Inode), string> _linkTargets = [];
+    private readonly List<string> _undecodable = [];
 
     /// <summary>Creates a walker.</summary>
     /// <param name="root">The directory PVE gave (the container's root).</param>
@@ -47,6 +48,9 @@ public sealed class ContainerTreeWalker
 
     /// <summary>The sources, relative to the root without <c>./</c> (the root itself is the empty string).</summary>
     public IReadOnlyList<string> Sources => _sources;
+
+    /// <summary>Paths (as decoded, with U+FFFD) of files whose names are not valid UTF-8 and so were left out.</summary>
+    public IReadOnlyList<string> UndecodableNames => _undecodable;
 
     /// <summary>Files that vanished between being listed and being examined (a live tree).</summary>
     public long Vanished { get; private set; }
@@ -120,6 +124,14 @@ public sealed class ContainerTreeWalker
             var host = frame.Host + "/" + name;
             if (!ContainerLibC.TryLStat(host, out var stat, out var errno))
             {
+                if (errno == ContainerLibC.ENOENT && name.Contains('\uFFFD', StringComparison.Ordinal))
+                {
+                    // The name's bytes are not UTF-8: the decoded name does not exist. Entry paths are strings, so
+                    // such a file cannot be archived; it is reported, never silently lost.
+                    _undecodable.Add(relative);
+                    continue;
+                }
+
                 if (errno == ContainerLibC.ENOENT)
                 {
                     Vanished++;
@@ -170,7 +182,18 @@ public sealed class ContainerTreeWalker
                 continue; // a mount point of a filesystem that is not a source: archived empty
             }
 
-            stack.Push(new Frame(host, relative, ListChildren(host), device));
+            List<string> children;
+            try
+            {
+                children = ListChildren(host);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                Vanished++; // removed after it was examined: archived as an empty directory
+                continue;
+            }
+
+            stack.Push(new Frame(host, relative, children, device));
         }
     }
 
