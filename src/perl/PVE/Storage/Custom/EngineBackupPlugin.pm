@@ -79,6 +79,10 @@ sub new_backup_provider {
 
 # The guest types of the archive names, as PVE names them in a backup volume's 'subtype'.
 my %SUBTYPE = (vm => 'qemu', ct => 'lxc');
+my %ARCHIVE_TYPE = reverse %SUBTYPE;
+
+# The keep rules `engine prune` knows, in PVE's order.
+my @PRUNE_RULES = qw(keep-last keep-daily keep-weekly keep-monthly keep-yearly);
 
 # Runs `engine ARGS --repo REPOSITORY` and returns what it printed. A failure dies with the engine's own message
 # (its standard error), which names the repository or snapshot; with $timeout (seconds) a slow engine is ended.
@@ -124,18 +128,20 @@ sub _run_engine {
     return $text;
 }
 
+# The first backup creates the repository in its (empty) directory: until then there is nothing to list or prune.
+sub _no_repository_yet {
+    my ($scfg) = @_;
+    opendir(my $dh, $scfg->{'engine-repository'} // '') or return 0;
+    my @entries = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
+    closedir($dh);
+    return !@entries;
+}
+
 # The repository's snapshots (manifests from `engine snapshots --json`), oldest first; --type and --vmid filter.
 sub _snapshots {
     my ($class, $storeid, $scfg, $timeout, %filter) = @_;
 
-    # The first backup creates the repository in its (empty) directory: until then there is nothing to list.
-    my $repository = $scfg->{'engine-repository'} // '';
-    if (opendir(my $dh, $repository)) {
-        my @entries = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
-        closedir($dh);
-        return [] if !@entries;
-    }
-
+    return [] if _no_repository_yet($scfg);
     my $output = $class->_run_engine($storeid, $scfg, $timeout, 'snapshots', '--json',
         map { defined($filter{$_}) ? ("--$_", $filter{$_}) : () } qw(type vmid));
     my $snapshots = eval { JSON::PP->new->utf8->decode($output) };
@@ -225,6 +231,50 @@ sub free_image {
     my (undef, $name) = $class->parse_volname($volname);
     $class->_run_engine($storeid, $scfg, undef, 'forget', $name);
     return undef;
+}
+
+# vzdump's retention (the storage's or job's prune-backups) and the GUI's "Prune group", through `engine prune`:
+# the same rules per guest, periods counted in UTC as Proxmox Backup Server does. Returns PVE's marks.
+sub prune_backups {
+    my ($class, $scfg, $storeid, $keep, $vmid, $type, $dryrun, $logfunc) = @_;
+    $logfunc //= sub { print "$_[1]\n" };
+
+    my %rules = %{ $keep // {} };
+    my $keep_all = delete($rules{'keep-all'}) || !grep { $_ } values %rules;
+    die "storage '$storeid': Engine cannot prune by 'keep-hourly'; use keep-last or keep-daily\n"
+        if !$keep_all && $rules{'keep-hourly'};
+    my $archive_type;
+    if (defined($type)) {
+        $archive_type = $ARCHIVE_TYPE{$type} or die "storage '$storeid': no backups of guest type '$type'\n";
+    }
+    return [] if _no_repository_yet($scfg);
+
+    my @args = ('prune', '--json', (defined($archive_type) ? ('--type', $archive_type) : ()), (defined($vmid) ? ('--vmid', $vmid) : ()));
+    if ($keep_all) {
+        # No rule: the engine keeps everything; a dry run only lists them.
+        push @args, '--dry-run';
+    } else {
+        push @args, map { $rules{$_} ? ("--$_", $rules{$_}) : () } @PRUNE_RULES;
+        push @args, '--dry-run' if $dryrun;
+    }
+    my $output = $class->_run_engine($storeid, $scfg, undef, @args);
+    my $result = eval { JSON::PP->new->utf8->decode($output) };
+    die "storage '$storeid': 'engine prune --json' printed no decisions: " . ($@ || $output) . "\n"
+        if ref($result) ne 'HASH' || ref($result->{decisions}) ne 'ARRAY';
+
+    my @marks;
+    for my $decision ($result->{decisions}->@*) {
+        my $info = _volume_info($storeid, { id => $decision->{snapshot} });
+        push @marks, {
+            volid => $info->{volid},
+            type => $info->{subtype},
+            vmid => $info->{vmid},
+            ctime => $info->{ctime},
+            mark => $decision->{keep} ? 'keep' : 'remove',
+        };
+        $logfunc->('info', "removed backup $info->{volid}") if !$decision->{keep} && !$dryrun;
+    }
+    return \@marks;
 }
 
 # Guest images are not stored here, only backups.
