@@ -419,6 +419,11 @@ is_deeply($plugin->list_volumes($store, { %scfg, 'engine-repository' => "$dir/no
 { open(my $fh, '>', "$dir/not-a-repo/stray") or die; close($fh); }
 $error = eval { $plugin->list_volumes($store, { %scfg, 'engine-repository' => "$dir/not-a-repo" }, undef, ['backup']); 1 } ? '' : $@;
 like($error, qr/failed \(exit code 66\): engine snapshots: \Q$dir\E\/not-a-repo: no such repository/, 'a directory that is no repository: the engine says so');
+{ open(my $fh, '>', "$dir/slow-engine") or die; print $fh "#!/bin/sh\nexec sleep 30\n"; close($fh); chmod(0755, "$dir/slow-engine") or die; }
+my $slow_start = time();
+$error = eval { $plugin->volume_size_info({ %scfg, 'engine-command' => "$dir/slow-engine" }, $store, $full_volname, 1); 1 } ? '' : $@;
+like($error, qr/'\Q$dir\E\/slow-engine snapshots .*' timed out after 1 s/, "volume_size_info's timeout ends a slow engine");
+cmp_ok(time() - $slow_start, '<', 10, 'without waiting for it');
 $error = eval { $plugin->list_volumes($store, { %scfg, 'engine-command' => "$dir/no-such-engine" }, undef, ['backup']); 1 } ? '' : $@;
 like($error, qr/failed \(exit code 127\): cannot run \Q$dir\E\/no-such-engine/, 'an engine that cannot start fails by name');
 

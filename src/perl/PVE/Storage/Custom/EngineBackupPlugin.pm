@@ -13,6 +13,7 @@ use warnings;
 
 use File::Temp ();
 use JSON::PP;
+use List::Util ();
 use POSIX ();
 use Time::Local qw(timegm);
 
@@ -103,16 +104,21 @@ sub _run_engine {
         POSIX::_exit(127);
     }
 
+    # PVE may run this under its own alarm (run_with_timeout): that one is re-armed afterwards.
+    my ($started, $outer) = (time(), 0);
     my $text = eval {
         local $SIG{ALRM} = sub { die "timeout\n" };
-        alarm($timeout) if $timeout;
+        $outer = alarm($timeout) if $timeout;
         local $/;
         my $all = <$output> // '';
-        alarm(0);
+        alarm(0) if $timeout;
         $all;
     };
     my $timed_out = $@;
-    alarm(0);
+    if ($timeout) {
+        alarm(0);
+        alarm(List::Util::max(1, $outer - (time() - $started))) if $outer;
+    }
     kill('TERM', $pid) if $timed_out;
     close($output);
     my $status = $?;
