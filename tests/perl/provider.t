@@ -349,6 +349,84 @@ like($error, qr/no-such-ct/, "a failing backup_container dies with the engine's 
 ok(eval { $nbd->backup_cleanup(200, undef, 0, { error => $error }); 1 }, "and the provider still serves, even backup_cleanup with vmtype undef (PVE's abort phase)")
     or diag($@);
 
+# --- the storage plugin shows, sizes and removes the backups, through `engine snapshots` and `engine forget` -----
+
+my $store = 'engine-store';
+my $full_volid = "$store:backup/$full->{archive}";
+my $incremental_volid = "$store:backup/$incremental->{archive}";
+my $ct_volid = "$store:backup/$ct_archive";
+my $volumes = $plugin->list_volumes($store, { %scfg }, undef, ['images', 'backup']);
+is_deeply([sort map { $_->{volid} } @$volumes], [sort $ct_volid, $full_volid, $incremental_volid],
+    'list_volumes: the successful backups, no failed one') or diag(explain($volumes));
+my %by_volid = map { $_->{volid} => $_ } @$volumes;
+is_deeply($by_volid{$full_volid}, {
+    volid => $full_volid, vmid => 100, content => 'backup', format => 'engine', subtype => 'qemu',
+    size => 12 * $MiB, used => $by_volid{$full_volid}->{used}, ctime => 1764180000,
+}, "list_volumes: a VM backup's fields, its size the disks' and ctime its start") or diag(explain($by_volid{$full_volid}));
+cmp_ok($by_volid{$full_volid}->{used}, '>', 0, 'used: what the backup stored');
+is($by_volid{$incremental_volid}->{size}, 12 * $MiB, 'an incremental backup has the full size too');
+is($by_volid{$ct_volid}->{subtype}, 'lxc', 'a container backup has subtype lxc');
+is($by_volid{$ct_volid}->{vmid}, 200, 'and its vmid');
+is($by_volid{$ct_volid}->{ctime}, 1764180400, 'and its start as ctime');
+my $ct_bytes = length("init\n");
+$ct_bytes += length("file $_\n") for 1 .. 12;
+is($by_volid{$ct_volid}->{size}, $ct_bytes, "its size: the container's file bytes (the excluded file not counted)");
+is_deeply([map { $_->{volid} } $plugin->list_volumes($store, { %scfg }, 200, ['backup'])->@*], [$ct_volid], 'list_volumes respects the vmid');
+is_deeply($plugin->list_volumes($store, { %scfg }, 999, ['backup']), [], 'no backups of another guest');
+is_deeply($plugin->list_volumes($store, { %scfg }, undef, ['images', 'rootdir']), [], 'nothing without the backup content type');
+is_deeply($plugin->list_images($store, { %scfg }, 100), [], 'list_images: no guest images here');
+
+my ($full_volname) = $full_volid =~ m/^\Q$store\E:(.*)$/;
+my ($incremental_volname) = $incremental_volid =~ m/^\Q$store\E:(.*)$/;
+is_deeply([$plugin->volume_size_info({ %scfg }, $store, $full_volname, 5)],
+    [12 * $MiB, 'engine', $by_volid{$full_volid}->{used}, undef, 1764180000], 'volume_size_info: size, format, used, no parent, ctime');
+is(scalar($plugin->volume_size_info({ %scfg }, $store, $full_volname)), 12 * $MiB, 'volume_size_info in scalar context: the size');
+is_deeply([$plugin->volume_size_info({ %scfg }, $store, 'backup/vm/100/2020-01-01T00:00:00Z')], [], 'nothing for a backup that does not exist');
+
+# vzdump's retention and the GUI's "Prune group": dry runs mark, a real run removes the parent of an incremental,
+# which still restores byte for byte from the chunks they share.
+sub marks { return { map { $_->{volid} => $_->{mark} } $_[0]->@* } }
+my @prune_logs;
+my $prune_log = sub { push @prune_logs, [@_] };
+my $dry = $plugin->prune_backups({ %scfg }, $store, { 'keep-last' => 1 }, 100, 'qemu', 1, $prune_log);
+is_deeply(marks($dry), { $incremental_volid => 'keep', $full_volid => 'remove' }, 'prune_backups dry run: keep-last 1 marks the older VM backup')
+    or diag(explain($dry));
+is_deeply([grep { $_->{volid} eq $full_volid } @$dry], [{ volid => $full_volid, type => 'qemu', vmid => 100, ctime => 1764180000, mark => 'remove' }],
+    "a mark has PVE's fields");
+is(scalar($plugin->list_volumes($store, { %scfg }, undef, ['backup'])->@*), 3, 'a dry run removes nothing');
+is_deeply(marks($plugin->prune_backups({ %scfg }, $store, { 'keep-all' => 1 }, undef, 'lxc', 0, $prune_log)), { $ct_volid => 'keep' },
+    'keep-all keeps everything; the type filters');
+$error = eval { $plugin->prune_backups({ %scfg }, $store, { 'keep-hourly' => 2 }, 100, 'qemu', 1, $prune_log); 1 } ? '' : $@;
+like($error, qr/keep-hourly/, 'a rule the engine lacks is refused by name');
+is_deeply(\@prune_logs, [], 'nothing logged as removed so far');
+is_deeply(marks($plugin->prune_backups({ %scfg }, $store, { 'keep-last' => 1 }, 100, 'qemu', 0, $prune_log)),
+    { $incremental_volid => 'keep', $full_volid => 'remove' }, 'prune_backups removes');
+is_deeply(\@prune_logs, [['info', "removed backup $full_volid"]], 'and logs what it removed');
+is_deeply([map { $_->{volid} } $plugin->list_volumes($store, { %scfg }, 100, ['backup'])->@*], [$incremental_volid], 'only the incremental is left');
+restore_vm_like_pve($plugin->new_backup_provider({ %scfg }, $store, $log_function), $incremental_volname, $v2);
+
+my @chunks_before = glob("$dir/repo/chunks/*/*");
+is($plugin->free_image($store, { %scfg }, $incremental_volname, undef, 'engine'), undef, 'free_image: no cleanup worker');
+is_deeply($plugin->list_volumes($store, { %scfg }, 100, ['backup']), [], 'list_volumes no longer shows it');
+is_deeply([glob("$dir/repo/chunks/*/*")], \@chunks_before, 'its chunks stay for engine gc');
+$error = eval { $plugin->free_image($store, { %scfg }, $incremental_volname, undef, 'engine'); 1 } ? '' : $@;
+like($error, qr/^storage '\Q$store\E': '.*forget \Q$incremental->{archive}\E.*' failed \(exit code 66\): engine forget: snapshot \Q$incremental->{archive}\E not found/,
+    "removing it again dies with the engine's message");
+is_deeply([map { $_->{volid} } $plugin->list_volumes($store, { %scfg }, undef, ['backup'])->@*], [$ct_volid], 'the container backup is left');
+
+mkdir("$dir/not-a-repo") or die;
+is_deeply($plugin->list_volumes($store, { %scfg, 'engine-repository' => "$dir/not-a-repo" }, undef, ['backup']), [], 'an empty directory: no backups yet');
+{ open(my $fh, '>', "$dir/not-a-repo/stray") or die; close($fh); }
+$error = eval { $plugin->list_volumes($store, { %scfg, 'engine-repository' => "$dir/not-a-repo" }, undef, ['backup']); 1 } ? '' : $@;
+like($error, qr/failed \(exit code 66\): engine snapshots: \Q$dir\E\/not-a-repo: no such repository/, 'a directory that is no repository: the engine says so');
+{ open(my $fh, '>', "$dir/slow-engine") or die; print $fh "#!/bin/sh\nexec sleep 30\n"; close($fh); chmod(0755, "$dir/slow-engine") or die; }
+my $slow_start = time();
+$error = eval { $plugin->volume_size_info({ %scfg, 'engine-command' => "$dir/slow-engine" }, $store, $full_volname, 1); 1 } ? '' : $@;
+like($error, qr/'\Q$dir\E\/slow-engine snapshots .*' timed out after 1 s/, "volume_size_info's timeout ends a slow engine");
+cmp_ok(time() - $slow_start, '<', 10, 'without waiting for it');
+$error = eval { $plugin->list_volumes($store, { %scfg, 'engine-command' => "$dir/no-such-engine" }, undef, ['backup']); 1 } ? '' : $@;
+like($error, qr/failed \(exit code 127\): cannot run \Q$dir\E\/no-such-engine/, 'an engine that cannot start fails by name');
+
 my $broken = $plugin->new_backup_provider({ %scfg, 'engine-command' => "$dir/no-such-engine" }, 'engine-store', $log_function);
 $error = eval { $broken->job_init(1764180500); 1 } ? '' : $@;
 like($error, qr/job_init: '\Q$dir\E\/no-such-engine provider .*' ended \(exit code 127\) without answering/, 'an engine that cannot start fails the call by name');

@@ -8,7 +8,7 @@ using Engine.Backup.Repository.Json;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// What the repository commands (<c>snapshots</c>, <c>verify</c>, <c>prune</c>, <c>gc</c>) share: the <c>--repo</c>
+/// What the repository commands (<c>snapshots</c>, <c>verify</c>, <c>prune</c>, <c>forget</c>, <c>gc</c>) share: the <c>--repo</c>
 /// option, opening an existing repository with the right exit code, and source-generated <c>--json</c> output.
 /// </summary>
 internal static class RepositoryCommandSupport

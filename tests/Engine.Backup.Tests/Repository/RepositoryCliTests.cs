@@ -3,7 +3,7 @@ using Engine.Backup.Repository;
 
 namespace Engine.Backup.Tests.Repository;
 
-/// <summary>The contract of <c>engine snapshots|verify|prune|gc</c>, run as a separate process on a real repository.</summary>
+/// <summary>The contract of <c>engine snapshots|verify|prune|forget|gc</c>, run as a separate process on a real repository.</summary>
 public sealed class RepositoryCliTests
 {
     private static readonly DateTimeOffset Day1 = new(2026, 11, 1, 6, 0, 0, TimeSpan.Zero);
@@ -120,6 +120,41 @@ public sealed class RepositoryCliTests
 
         var badType = await EngineCli.RunAsync("prune", "--repo", repo.Path, "--type", "lxc", "--keep-last", "1");
         Assert.True(badType.ExitCode != 0 && badType.ExitCode != 66, badType.ToString());
+    }
+
+    [Fact]
+    public async Task Forget_removes_one_snapshot_leaves_its_chunks_to_gc_and_names_what_it_cannot_find()
+    {
+        using var repo = new TempRepository();
+        var gone = TempRepository.Random(4000, 7);
+        var old = await repo.BackupAsync("100", Day1, [gone]);
+        var kept = await repo.BackupAsync("100", Day1.AddDays(1), [TempRepository.Random(4000, 8)]);
+        var chunk = repo.Chunks.PathOf(ChunkDigest.Compute(gone));
+
+        var forget = await EngineCli.RunAsync("forget", "--repo", repo.Path, old.Id.ToString(), "--json");
+        var again = await EngineCli.RunAsync("forget", "--repo", repo.Path, old.Id.ToString());
+        var badId = await EngineCli.RunAsync("forget", "--repo", repo.Path, "vm/100/../../etc");
+        var noRepo = await EngineCli.RunAsync("forget", "--repo", Path.Combine(repo.Root, "absent"), kept.Id.ToString());
+
+        Assert.True(forget.ExitCode == 0, forget.ToString());
+        using (var doc = JsonDocument.Parse(forget.Stdout))
+        {
+            Assert.Equal(old.Id.ToString(), doc.RootElement.GetProperty("id").GetString());
+        }
+
+        Assert.Equal([kept.Id.ToString()], repo.Repository.ListSnapshots().Select(m => m.Id.ToString()));
+        Assert.True(File.Exists(chunk), "forget must leave chunks to gc");
+        Assert.True(again.ExitCode == 66, again.ToString());
+        Assert.Contains(old.Id.ToString(), again.Stderr, StringComparison.Ordinal);
+        Assert.True(badId.ExitCode == 64, badId.ToString());
+        Assert.Contains("vm/100/../../etc", badId.Stderr, StringComparison.Ordinal);
+        Assert.True(noRepo.ExitCode == 66, noRepo.ToString());
+
+        repo.AgeAllChunks(TimeSpan.FromHours(1));
+        var gc = await EngineCli.RunAsync("gc", "--repo", repo.Path);
+        Assert.True(gc.ExitCode == 0, gc.ToString());
+        Assert.False(File.Exists(chunk), "gc frees the forgotten snapshot's chunk");
+        Assert.Single(repo.ChunkFiles());
     }
 
     [Fact]

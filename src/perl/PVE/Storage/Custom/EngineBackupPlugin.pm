@@ -11,6 +11,12 @@ package PVE::Storage::Custom::EngineBackupPlugin;
 use strict;
 use warnings;
 
+use File::Temp ();
+use JSON::PP;
+use List::Util ();
+use POSIX ();
+use Time::Local qw(timegm);
+
 use PVE::BackupProvider::Plugin::Engine;
 
 use base qw(PVE::Storage::Plugin);
@@ -70,6 +76,111 @@ sub new_backup_provider {
     return PVE::BackupProvider::Plugin::Engine->new($class, $scfg, $storeid, $log_function);
 }
 
+# --- the engine CLI ------------------------------------------------------------------------------------------
+
+# The guest types of the archive names, as PVE names them in a backup volume's 'subtype'.
+my %SUBTYPE = (vm => 'qemu', ct => 'lxc');
+my %ARCHIVE_TYPE = reverse %SUBTYPE;
+
+# The keep rules `engine prune` knows, in PVE's order.
+my @PRUNE_RULES = qw(keep-last keep-daily keep-weekly keep-monthly keep-yearly);
+
+# Runs `engine ARGS --repo REPOSITORY` and returns what it printed. A failure dies with the engine's own message
+# (its standard error), which names the repository or snapshot; with $timeout (seconds) a slow engine is ended.
+sub _run_engine {
+    my ($class, $storeid, $scfg, $timeout, @args) = @_;
+
+    my $repository = $scfg->{'engine-repository'}
+        or die "storage '$storeid': 'engine-repository' is not set\n";
+    my @command = (split(' ', $scfg->{'engine-command'} // 'engine'), @args, '--repo', $repository);
+    # A file, not a pipe: the engine can then write any amount to stderr while stdout is being read.
+    my $errors = File::Temp->new(TEMPLATE => 'engine-stderr-XXXXXXXX', TMPDIR => 1);
+
+    my $pid = open(my $output, '-|') // die "storage '$storeid': cannot fork for '@command': $!\n";
+    if (!$pid) {
+        open(STDERR, '>&', $errors) or POSIX::_exit(126);
+        { no warnings 'exec'; exec { $command[0] } @command; }
+        print STDERR "cannot run $command[0]: $!\n";
+        POSIX::_exit(127);
+    }
+
+    # PVE may run this under its own alarm (run_with_timeout): that one is re-armed afterwards.
+    my ($started, $outer) = (time(), 0);
+    my $text = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        $outer = alarm($timeout) if $timeout;
+        local $/;
+        my $all = <$output> // '';
+        alarm(0) if $timeout;
+        $all;
+    };
+    my $timed_out = $@;
+    if ($timeout) {
+        alarm(0);
+        alarm(List::Util::max(1, $outer - (time() - $started))) if $outer;
+    }
+    kill('TERM', $pid) if $timed_out;
+    close($output);
+    my $status = $?;
+    die "storage '$storeid': '@command' timed out after $timeout s\n" if $timed_out;
+
+    if ($status) {
+        seek($errors, 0, 0);
+        my $message = do { local $/; <$errors> } // '';
+        $message =~ s/\s+$//;
+        my $how = $status & 127 ? 'signal ' . ($status & 127) : 'exit code ' . ($status >> 8);
+        die "storage '$storeid': '@command' failed ($how)" . ($message eq '' ? '' : ": $message") . "\n";
+    }
+    return $text;
+}
+
+# The first backup creates the repository in its (empty) directory: until then there is nothing to list or prune.
+sub _no_repository_yet {
+    my ($scfg) = @_;
+    opendir(my $dh, $scfg->{'engine-repository'} // '') or return 0;
+    my @entries = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
+    closedir($dh);
+    return !@entries;
+}
+
+# The repository's snapshots (manifests from `engine snapshots --json`), oldest first; --type and --vmid filter.
+sub _snapshots {
+    my ($class, $storeid, $scfg, $timeout, %filter) = @_;
+
+    return [] if _no_repository_yet($scfg);
+    my $output = $class->_run_engine($storeid, $scfg, $timeout, 'snapshots', '--json',
+        map { defined($filter{$_}) ? ("--$_", $filter{$_}) : () } qw(type vmid));
+    my $snapshots = eval { JSON::PP->new->utf8->decode($output) };
+    die "storage '$storeid': 'engine snapshots --json' printed no list: " . ($@ || $output) . "\n"
+        if ref($snapshots) ne 'ARRAY';
+    return $snapshots;
+}
+
+# A manifest as PVE lists a backup volume. The size is the guest's (its disks, or a container's files); 'used' is
+# what this backup added to the repository.
+sub _volume_info {
+    my ($storeid, $snapshot) = @_;
+
+    my ($type, $vmid, $time) = split('/', $snapshot->{id});
+    my ($year, $month, $day, $hour, $minute, $second) = $time =~ m/^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/
+        or die "storage '$storeid': unexpected snapshot id '$snapshot->{id}'\n";
+    my $size = 0;
+    $size += $_->{size} for ($snapshot->{devices} // [])->@*;
+    $size += $snapshot->{archive}->{bytes} if $snapshot->{archive};
+
+    return {
+        volid => "$storeid:backup/$snapshot->{id}",
+        vmid => int($vmid),
+        content => 'backup',
+        # PVE's own formats would mislead its GUI ('pbs-vm' means a PBS snapshot); 'subtype' tells it the guest type.
+        format => 'engine',
+        subtype => $SUBTYPE{$type},
+        size => $size,
+        used => $snapshot->{stats}->{bytes_stored} // 0,
+        ctime => timegm($second, $minute, $hour, $day, $month - 1, $year),
+    };
+}
+
 # --- volumes -------------------------------------------------------------------------------------------------
 
 sub parse_volname {
@@ -118,11 +229,91 @@ sub deactivate_volume {
     return 1;
 }
 
+# PVE's "Remove" of a backup (API DELETE of the volume, pvesm free) arrives through PVE::Storage::vdisk_free.
+# The snapshot goes at once; its chunks, which later snapshots may share, stay until `engine gc` collects the ones no
+# snapshot uses. Nothing is left for a cleanup worker, so none is returned.
+sub free_image {
+    my ($class, $storeid, $scfg, $volname, $isBase, $format) = @_;
+    my (undef, $name) = $class->parse_volname($volname);
+    $class->_run_engine($storeid, $scfg, undef, 'forget', $name);
+    return undef;
+}
+
+# vzdump's retention (the storage's or job's prune-backups) and the GUI's "Prune group", through `engine prune`:
+# the same rules per guest, periods counted in UTC as Proxmox Backup Server does. Returns PVE's marks.
+sub prune_backups {
+    my ($class, $scfg, $storeid, $keep, $vmid, $type, $dryrun, $logfunc) = @_;
+    $logfunc //= sub { print "$_[1]\n" };
+
+    my %rules = %{ $keep // {} };
+    my $keep_all = delete($rules{'keep-all'}) || !grep { $_ } values %rules;
+    die "storage '$storeid': Engine cannot prune by 'keep-hourly'; use keep-last or keep-daily\n"
+        if !$keep_all && $rules{'keep-hourly'};
+    my $archive_type;
+    if (defined($type)) {
+        $archive_type = $ARCHIVE_TYPE{$type} or die "storage '$storeid': no backups of guest type '$type'\n";
+    }
+    return [] if _no_repository_yet($scfg);
+
+    my @args = ('prune', '--json', (defined($archive_type) ? ('--type', $archive_type) : ()), (defined($vmid) ? ('--vmid', $vmid) : ()));
+    if ($keep_all) {
+        # No rule: the engine keeps everything; a dry run only lists them.
+        push @args, '--dry-run';
+    } else {
+        push @args, map { $rules{$_} ? ("--$_", $rules{$_}) : () } @PRUNE_RULES;
+        push @args, '--dry-run' if $dryrun;
+    }
+    my $output = $class->_run_engine($storeid, $scfg, undef, @args);
+    my $result = eval { JSON::PP->new->utf8->decode($output) };
+    die "storage '$storeid': 'engine prune --json' printed no decisions: " . ($@ || $output) . "\n"
+        if ref($result) ne 'HASH' || ref($result->{decisions}) ne 'ARRAY';
+
+    my @marks;
+    for my $decision ($result->{decisions}->@*) {
+        my $info = _volume_info($storeid, { id => $decision->{snapshot} });
+        push @marks, {
+            volid => $info->{volid},
+            type => $info->{subtype},
+            vmid => $info->{vmid},
+            ctime => $info->{ctime},
+            mark => $decision->{keep} ? 'keep' : 'remove',
+        };
+        $logfunc->('info', "removed backup $info->{volid}") if !$decision->{keep} && !$dryrun;
+    }
+    return \@marks;
+}
+
+# Guest images are not stored here, only backups.
+sub list_images {
+    return [];
+}
+
+sub list_volumes {
+    my ($class, $storeid, $scfg, $vmid, $content_types) = @_;
+    return [] if !grep { $_ eq 'backup' } ($content_types // [])->@*;
+    my $snapshots = $class->_snapshots($storeid, $scfg, undef, vmid => $vmid);
+    return [map { _volume_info($storeid, $_) } $snapshots->@*];
+}
+
+# Nothing for a backup that does not exist, as PVE expects of a missing volume.
 sub volume_size_info {
     my ($class, $scfg, $storeid, $volname, $timeout) = @_;
-    $class->parse_volname($volname);
-    # PVE takes a volume without a size for one that does not exist; the real size is the guest's disks.
-    return wantarray ? (1, 'engine', 1, undef, undef) : 1;
+    my (undef, $name) = $class->parse_volname($volname);
+    my ($type, $vmid) = split('/', $name);
+    my ($snapshot) = grep { $_->{id} eq $name } $class->_snapshots($storeid, $scfg, $timeout, type => $type, vmid => $vmid)->@*;
+    return if !$snapshot;
+    my $info = _volume_info($storeid, $snapshot);
+    return wantarray ? ($info->{size}, $info->{format}, $info->{used}, undef, $info->{ctime}) : $info->{size};
+}
+
+# Notes and protection are not kept yet: nothing to show, and a change is refused by name.
+sub get_volume_attribute {
+    return undef;
+}
+
+sub update_volume_attribute {
+    my ($class, $scfg, $storeid, $volname, $attribute, $value) = @_;
+    die "storage '$storeid': Engine backups do not keep the attribute '$attribute'\n";
 }
 
 sub volume_resize {
