@@ -35,7 +35,9 @@ public sealed partial class BackupRepository
 
         if (source.Archive is { } archive)
         {
-            var catalog = staging.ArchiveCatalogPath(id, archive);
+            // Checked after the copy, so what is checked is what is kept, whatever happens to the staging side.
+            var catalog = Path.Combine(writer.Directory, archive.Catalog);
+            File.Copy(staging.ArchiveCatalogPath(id, archive), catalog);
             var digests = new List<ChunkDigest>();
             CatalogReader.ForEachDigest(catalog, archive.CatalogChecksum, digests.Add);
             if (!Chunks.TouchAll(CollectionsMarshal.AsSpan(digests), out var missing))
@@ -43,7 +45,6 @@ public sealed partial class BackupRepository
                 throw new ChunkMissingException(missing, Chunks.PathOf(missing));
             }
 
-            File.Copy(catalog, Path.Combine(writer.Directory, archive.Catalog));
             writer.SetArchive(archive);
         }
 

@@ -136,7 +136,10 @@ public sealed partial class EngineRepositoryProvider
         }
     }
 
-    /// <summary>Where an unprivileged container's backup is staged: inside the repository, so the import only renames within one filesystem.</summary>
+    /// <summary>
+    /// Where an unprivileged container's backup is staged: inside the repository, on its disk (the staged chunks are the
+    /// container's new data) and named by the archive, so the fork finds it from the archive name alone.
+    /// </summary>
     private string StagingDirectory(SnapshotId id) =>
         Path.Combine(_repository.Directory, "staging", string.Concat(id.Type, "-", id.Vmid, "-", id.TimeText.Replace(':', '-')));
 
