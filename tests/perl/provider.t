@@ -343,6 +343,14 @@ ok((grep { $_ eq './sbin/' } @members) && !(grep { m!^\./tmp/junk! } @members) &
 $nbd->restore_container_cleanup("backup/$ct_archive", 'engine-store', {});
 ok(!-e $ct_source->{'tar-path'}, 'restore_container_cleanup removes it');
 
+my $ct_dir = $plugin->new_backup_provider({ %scfg, 'engine-container-restore' => 'directory' }, 'engine-store', $log_function);
+is_deeply([$ct_dir->restore_get_mechanism("backup/$ct_archive", 'engine-store')], ['directory', 'lxc'], 'engine-container-restore directory: the mechanism');
+my $ct_tree = $ct_dir->restore_container_init("backup/$ct_archive", 'engine-store', {});
+ok(-f "$ct_tree->{'archive-directory'}/sbin/init" && !-e "$ct_tree->{'archive-directory'}/tmp/junk", 'archive-directory holds the tree without the excluded file');
+$ct_dir->restore_container_cleanup("backup/$ct_archive", 'engine-store', {});
+ok(!-e $ct_tree->{'archive-directory'}, 'restore_container_cleanup removes the tree');
+undef $ct_dir;
+
 $nbd->backup_init(200, 'lxc', 1764180450);
 $error = eval { $nbd->backup_container(200, "arch: amd64\n", [], { %$ct_info, directory => "$dir/no-such-ct" }); 1 } ? '' : $@;
 like($error, qr/no-such-ct/, "a failing backup_container dies with the engine's message");

@@ -22,12 +22,27 @@ internal static class ProviderCommand
         {
             Description = "Inherited Unix socket (SOCK_SEQPACKET) on which file-handle volumes' descriptors arrive by SCM_RIGHTS.",
         };
-        var command = new Command("provider", "Serve PVE's backup provider callbacks as JSON lines on stdin/stdout.") { repo, mechanism, fdChannel };
-        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(mechanism)!, parse.GetValue(fdChannel)));
+        var containerRestore = new Option<string>("--container-restore")
+        {
+            Description = "How containers are restored: a pax tar file (tar) or a directory tree (directory).",
+            DefaultValueFactory = _ => "tar",
+        };
+        containerRestore.AcceptOnlyFromAmong("tar", "directory");
+        var runtimeDirectory = new Option<string?>("--runtime-dir")
+        {
+            Description = "Where restores put their sockets, FUSE mounts and container tars or trees (default: the temporary directory).",
+        };
+        var command = new Command("provider", "Serve PVE's backup provider callbacks as JSON lines on stdin/stdout.") { repo, mechanism, fdChannel, containerRestore, runtimeDirectory };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(fdChannel), new EngineRepositoryProviderOptions
+        {
+            VmMechanism = parse.GetValue(mechanism)!,
+            ContainerRestoreMechanism = parse.GetValue(containerRestore)!,
+            RuntimeDirectory = parse.GetValue(runtimeDirectory),
+        }));
         return command;
     }
 
-    private static async Task<int> RunAsync(string repoPath, string mechanism, int? fdChannel)
+    private static async Task<int> RunAsync(string repoPath, int? fdChannel, EngineRepositoryProviderOptions options)
     {
         using var signal = new ShutdownSignal();
         DescriptorChannel? descriptors = null;
@@ -37,7 +52,7 @@ internal static class ProviderCommand
             using var repository = BackupRepository.Open(repoPath);
             using var stdout = Console.OpenStandardOutput();
             var writer = new ProtocolWriter(stdout);
-            await using var provider = new EngineRepositoryProvider(repository, writer.Log, new EngineRepositoryProviderOptions { VmMechanism = mechanism });
+            await using var provider = new EngineRepositoryProvider(repository, writer.Log, options);
             using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
             await new ProviderProtocolHost(provider, writer, descriptors).RunAsync(stdin, signal.Token).ConfigureAwait(false);
             return ExitCodes.Ok;

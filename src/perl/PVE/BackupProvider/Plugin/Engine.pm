@@ -36,12 +36,16 @@ sub new {
         if $mechanism ne 'nbd' && $mechanism ne 'file-handle';
     my @command = split(' ', $scfg->{'engine-command'} // 'engine');
     die "storage '$storeid': 'engine-command' is empty\n" if !@command;
+    my $container_restore = $scfg->{'engine-container-restore'} // 'tar';
+    die "storage '$storeid': engine-container-restore '$container_restore' is neither tar nor directory\n"
+        if $container_restore ne 'tar' && $container_restore ne 'directory';
 
     my $self = bless {
         'storage-plugin' => $storage_plugin,
         storeid => $storeid,
         repository => $repository,
         mechanism => $mechanism,
+        'container-restore' => $container_restore,
         command => \@command,
         log => $log_function // sub { print STDERR "$_[0]: $_[1]\n" },
         # Byte-transparent: PVE's configurations are byte strings (UTF-8 as read from disk); they are written as
@@ -74,6 +78,7 @@ sub _spawn {
         $self->{command}->@*, 'provider',
         '--repo', $self->{repository},
         '--mechanism', $self->{mechanism},
+        '--container-restore', $self->{'container-restore'},
         ($fd_channel ? ('--fd-channel', $FD_CHANNEL) : ()),
     );
 

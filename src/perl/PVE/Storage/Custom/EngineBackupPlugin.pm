@@ -57,6 +57,13 @@ sub properties {
             default => 'nbd',
             optional => 1,
         },
+        'engine-container-restore' => {
+            description => "How containers are restored: from a tar file Engine writes (tar) or a directory tree (directory).",
+            type => 'string',
+            enum => ['tar', 'directory'],
+            default => 'tar',
+            optional => 1,
+        },
     };
 }
 
@@ -65,6 +72,7 @@ sub options {
         'engine-repository' => { fixed => 1 },
         'engine-command' => { optional => 1 },
         'engine-mechanism' => { optional => 1 },
+        'engine-container-restore' => { optional => 1 },
         nodes => { optional => 1 },
         disable => { optional => 1 },
         content => { optional => 1 },
