@@ -217,8 +217,8 @@ public sealed class ChunkStore
     private string WriteTemporary(ReadOnlySpan<byte> data, out long storedBytes)
     {
         // The whole file is built in one page-aligned buffer (a raw payload is copied behind its header) so that it
-        // can go to the disk with O_DIRECT: a backup writes each chunk once and never reads it back soon, and on this
-        // kind of disk direct writes of 4 MiB run about twice as fast as page-cache writes plus writeback.
+        // can go to the disk with O_DIRECT: a backup writes each chunk once and never reads it back soon, so the
+        // page cache's copy and writeback are pure cost (the kernel time of a 4 GiB backup halved, bench/RESULTS.md).
         using var buffer = BufferPool.Shared.Rent(ChunkHeader.Size + ChunkCodec.Bound(data.Length) + BufferPool.Alignment);
         var span = buffer.Span;
         var compressed = ChunkCodec.TryCompress(data, span[ChunkHeader.Size..], _compressionLevel);

@@ -85,14 +85,14 @@ internal static class PveContainerReplay
 
         Directory.CreateDirectory(target);
         (await Tool.RunAsync("sh", "-c", $"chown --reference='{rootLike}' '{target}' && chmod --reference='{rootLike}' '{target}'")).AssertSuccess();
-        string? kept = null;
+        string? handedOver = null;
         try
         {
             var source = (await provider.CallAsync("restore_container_init", new JsonObject { ["volname"] = volname, ["storeid"] = "engine-store", ["info"] = new JsonObject() }))!;
             string[] extract = ["xpf", "-", "--totals", .. TarFlags, "-C", target, "--skip-old-files", "--anchored", "--exclude", "./dev/*"];
             if ((string)mechanism["mechanism"]! == "tar")
             {
-                var tar = kept = (string)source["tar-path"]!;
+                var tar = handedOver = (string)source["tar-path"]!;
                 Assert.True(File.Exists(tar) && !new FileInfo(tar).Attributes.HasFlag(FileAttributes.Directory), $"tar-path {tar} is not a regular file");
                 var listing = (await Tool.RunAsync("tar", "-tvf", tar)).AssertSuccess().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
                 Assert.True(listing.Length >= 10, $"{listing.Length} members");
@@ -103,7 +103,7 @@ internal static class PveContainerReplay
             else
             {
                 Assert.Equal("directory", (string)mechanism["mechanism"]!);
-                var tree = kept = (string)source["archive-directory"]!;
+                var tree = handedOver = (string)source["archive-directory"]!;
                 Assert.True(Directory.Exists(Path.Combine(tree, "sbin")), $"archive-directory {tree} has no sbin");
                 var create = string.Join(' ', (string[])["tar", "cpf", "-", "--totals", .. TarFlags, "-C", $"'{tree}'", "."]);
                 (await Tool.RunAsync("bash", "-c", $"set -o pipefail; {create} | tar {string.Join(' ', extract.Select(a => $"'{a}'"))}")).AssertSuccess();
@@ -114,7 +114,7 @@ internal static class PveContainerReplay
             await provider.CallAsync("restore_container_cleanup", new JsonObject { ["volname"] = volname, ["storeid"] = "engine-store", ["info"] = new JsonObject() });
         }
 
-        Assert.False(Path.Exists(kept), $"restore_container_cleanup left {kept}");
+        Assert.False(Path.Exists(handedOver), $"restore_container_cleanup left {handedOver}");
 
         // The root was PVE's own (created beforehand, --skip-old-files): give it the archived root's time to compare.
         (await Tool.RunAsync("touch", "-r", rootLike, target)).AssertSuccess();
