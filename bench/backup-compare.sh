@@ -197,7 +197,6 @@ drop_client() { # drop_client CASE CLIENT MESSAGE
     DROPPED["$1/$2"]=$3
     fail_case "$1" "$2: $3"
 }
-note() { warn "$1"; echo "note: $1" >>"$OUT/env.txt"; }
 
 {
     env_header
@@ -281,15 +280,6 @@ timed() {
     T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
     T_FLUSH=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.6f", b - a }')
     read -r _ T_USER T_SYS < <(tail -1 "$TF")
-}
-
-# json_field FILE FIELD...: prints the fields of an engine --json output, space-separated
-json_field() {
-    "$PY" - "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(" ".join("" if d.get(k) is None else str(d[k]) for k in sys.argv[2:]))
-EOF
 }
 
 # record CASE CLIENT RUN BYTES [BYTES_READ BYTES_STORED INPROC]: one row of raw.tsv (RUN 0, a warm-up: none)

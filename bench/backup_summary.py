@@ -13,7 +13,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_tables import fmt, ratio, read_tsv  # noqa: E402
+from bench_tables import fmt, median, ratio, read_env, read_tsv, values  # noqa: E402
 
 FULL = [
     ("engine", "`engine backup --disk hd0=NBD-URI` (fresh repo)"),
@@ -44,21 +44,13 @@ def main():
     out = sys.argv[1]
     raw = read_tsv(os.path.join(out, "raw.tsv"))
     status = {r["case"]: r["status"] for r in read_tsv(os.path.join(out, "status.tsv"))}
-    env, notes = {}, []
-    if os.path.exists(os.path.join(out, "env.txt")):
-        for line in open(os.path.join(out, "env.txt")):
-            k, _, v = line.partition(": ")
-            if k == "note":
-                notes.append(v.strip())
-            else:
-                env[k] = v.strip()
+    env, notes, checks = read_env(out)
 
     def vals(case, client, col):
-        return [float(r[col]) for r in raw if r["case"] == case and r["client"] == client and r.get(col, "") != ""]
+        return values(raw, case, client, col)
 
     def med(case, client, col):
-        v = vals(case, client, col)
-        return statistics.median(v) if v else None
+        return median(raw, case, client, col)
 
     def gbps(case, client, col="wall_s"):
         # bytes / seconds per run, then the median
@@ -165,7 +157,6 @@ def main():
                          f"| {fmt(ratio(w, base_w), '.2f')}× | {fmt(ratio(total(c), base_t), '.2f')}× |")
         lines.append("")
 
-    checks = [f"{k}: {v}" for k, v in env.items() if k.startswith("check")]
     if checks:
         lines.append("Checks: " + "; ".join(checks) + ".")
         lines.append("")

@@ -160,7 +160,6 @@ fail() { # fail CLIENT MESSAGE
     warn "$1: $2"
     FAILED[$1]="${FAILED[$1]:+${FAILED[$1]}; }$2"
 }
-note() { warn "$1"; echo "note: $1" >>"$OUT/env.txt"; }
 
 # The flags vzdump and pct restore give tar (PVE::Storage::Plugin::COMMON_TAR_FLAGS).
 TAR_FLAGS=(--one-file-system -p --sparse --numeric-owner --acls --xattrs '--xattrs-include=user.*'
@@ -225,15 +224,6 @@ timed() {
     fi
     T_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
     read -r _ T_USER T_SYS < <(tail -1 "$TF")
-}
-
-# json_field FILE FIELD...: prints the fields of an engine --json output, space-separated
-json_field() {
-    "$PY" - "$@" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(" ".join("" if d.get(k) is None else str(d[k]) for k in sys.argv[2:]))
-EOF
 }
 
 # record CASE CLIENT RUN [BYTES_STORED ON_DISK INPROC]: one row of raw.tsv (RUN 0, a warm-up: none)

@@ -9,11 +9,10 @@ Can be re-run on an old results directory.
 """
 
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_tables import fmt, ratio, read_tsv  # noqa: E402
+from bench_tables import fmt, median, ratio, read_env, read_tsv, values  # noqa: E402
 
 CLIENTS = [
     ("backup", "engine-full", "`engine backup-ct --repo FRESH --vmid 900 --dir SRC --json` (fresh repository)"),
@@ -42,23 +41,13 @@ def main():
     out = sys.argv[1]
     raw = read_tsv(os.path.join(out, "raw.tsv"))
     status = {r["client"]: r["status"] for r in read_tsv(os.path.join(out, "status.tsv"))}
-    env, notes, checks = {}, [], []
-    if os.path.exists(os.path.join(out, "env.txt")):
-        for line in open(os.path.join(out, "env.txt")):
-            k, _, v = line.partition(": ")
-            if k == "note":
-                notes.append(v.strip())
-            elif k.startswith("check"):
-                checks.append(line.strip())
-            else:
-                env[k] = v.strip()
+    env, notes, checks = read_env(out)
 
     def vals(case, client, col):
-        return [float(r[col]) for r in raw if r["case"] == case and r["client"] == client and r.get(col, "") != ""]
+        return values(raw, case, client, col)
 
     def med(case, client, col):
-        v = vals(case, client, col)
-        return statistics.median(v) if v else None
+        return median(raw, case, client, col)
 
     def span(case, client, col):
         v = vals(case, client, col)

@@ -1,6 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # (variables here are used by the scripts that source it)
-# Helpers shared by bench/nbd-server-compare.sh, bench/nbd-client-compare.sh and
-# bench/backup-compare.sh.
+# Helpers shared by the bench/*-compare.sh scripts.
 #
 # Source it near the top of a script, after `set -euo pipefail` and after
 # setting BENCH_NAME (used in messages) and REPO (the repository root):
@@ -226,6 +225,23 @@ EOF
 precache() {
     cat "$1" >/dev/null
     cat "$1" >/dev/null
+}
+
+# ---------------------------------------------------------------- results
+
+# note MESSAGE: something the reader of the figures should know (stderr and $OUT/env.txt)
+note() {
+    warn "$1"
+    echo "note: $1" >>"$OUT/env.txt"
+}
+
+# json_field FILE FIELD...: prints the fields of an engine --json output, space-separated
+json_field() {
+    "$PY" - "$@" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join("" if d.get(k) is None else str(d[k]) for k in sys.argv[2:]))
+EOF
 }
 
 # ---------------------------------------------------------------- scheduling

@@ -387,11 +387,6 @@ for c in "${CASE_LIST[@]}"; do
     fi
 done
 
-note() { # note MESSAGE: something the reader of the figures should know
-    warn "$1"
-    echo "note: $1" >>"$OUT/env.txt"
-}
-
 # ensure_source SOURCE WHEN: if SOURCE's server has died (this machine is
 # shared: other jobs have been seen to kill servers by name), note how and
 # when, and start it again, at most MAX_RESTARTS times per source. Returns 1

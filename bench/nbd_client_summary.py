@@ -14,7 +14,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_tables import fmt, ratio, read_tsv  # noqa: E402
+from bench_tables import fmt, median, ratio, read_env, read_tsv, values  # noqa: E402
 
 COPY_CASES = ["file-null", "file-file", "sparse-null", "sparse-file"]
 
@@ -30,22 +30,13 @@ def main():
     raw = read_tsv(os.path.join(out, "raw.tsv"))
     cases = {r["case"]: r for r in read_tsv(os.path.join(out, "cases.tsv"))}
     status = {r["case"]: r["status"] for r in read_tsv(os.path.join(out, "status.tsv"))}
-    env, notes = {}, []
-    if os.path.exists(os.path.join(out, "env.txt")):
-        for line in open(os.path.join(out, "env.txt")):
-            k, _, v = line.partition(": ")
-            if k == "note":
-                notes.append(v.strip())
-            else:
-                env[k] = v.strip()
+    env, notes, _ = read_env(out)
 
     def vals(case, client, col):
-        return [float(r[col]) for r in raw
-                if r["case"] == case and r["client"] == client and r.get(col, "") != ""]
+        return values(raw, case, client, col)
 
     def med(case, client, col):
-        v = vals(case, client, col)
-        return statistics.median(v) if v else None
+        return median(raw, case, client, col)
 
     def nruns(case, client):
         return sum(1 for r in raw if r["case"] == case and r["client"] == client)

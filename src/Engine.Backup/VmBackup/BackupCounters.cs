@@ -1,3 +1,5 @@
+using Engine.Backup.Repository;
+
 namespace Engine.Backup.VmBackup;
 
 /// <summary>Byte and chunk counts shared by the workers of one backup; updated with interlocked adds.</summary>
@@ -46,4 +48,17 @@ internal sealed class BackupCounters
         Interlocked.Add(ref _bytesStored, storedBytes);
         Interlocked.Increment(ref _chunksNew);
     }
+
+    /// <summary>The counts as a manifest's stats, with the time the backup took so far.</summary>
+    public SnapshotStats ToStats(TimeSpan elapsed) => new()
+    {
+        BytesRead = BytesRead,
+        BytesReused = BytesReused,
+        BytesStored = BytesStored,
+        BytesNew = BytesNew,
+        ChunksNew = ChunksNew,
+        ChunksReused = ChunksReused,
+        ZeroChunks = ZeroChunks,
+        DurationSeconds = elapsed.TotalSeconds,
+    };
 }

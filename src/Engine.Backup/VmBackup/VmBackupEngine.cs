@@ -67,17 +67,7 @@ public sealed class VmBackupEngine
         manifest.GuestConfig = request.GuestConfig;
         manifest.FirewallConfig = request.FirewallConfig;
         manifest.Parent = parent;
-        manifest.Stats = new SnapshotStats
-        {
-            BytesRead = counters.BytesRead,
-            BytesReused = counters.BytesReused,
-            BytesStored = counters.BytesStored,
-            BytesNew = counters.BytesNew,
-            ChunksNew = counters.ChunksNew,
-            ChunksReused = counters.ChunksReused,
-            ZeroChunks = counters.ZeroChunks,
-            DurationSeconds = clock.Elapsed.TotalSeconds,
-        };
+        manifest.Stats = counters.ToStats(clock.Elapsed);
         var committed = await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
         committed.Stats.DurationSeconds = clock.Elapsed.TotalSeconds;
         BackupLog.Committed(logger, committed.Id, counters.BytesRead, counters.BytesReused, counters.BytesStored, clock.Elapsed.TotalSeconds);

@@ -177,29 +177,23 @@ public sealed partial class ProviderProtocolHost
         switch (method)
         {
             case "provider_name":
-                _writer.Result(id, w => w.WriteStringValue(_provider.ProviderName));
-                return Task.CompletedTask;
+                return AnsweredString(id, _provider.ProviderName);
             case "job_init":
                 _provider.JobInit(DateTimeOffset.FromUnixTimeSeconds(p.OptionalInt64("start-time", DateTimeOffset.UtcNow.ToUnixTimeSeconds())));
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "job_cleanup":
                 _provider.JobCleanup();
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "backup_init":
                 BackupInit(id, p);
                 return Task.CompletedTask;
             case "backup_cleanup":
                 return BackupCleanupAsync(id, p, cancellationToken);
             case "backup_get_mechanism":
-                var mechanism = _provider.BackupGetMechanism(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype")));
-                _writer.Result(id, w => w.WriteStringValue(mechanism));
-                return Task.CompletedTask;
+                return AnsweredString(id, _provider.BackupGetMechanism(p.RequiredString("vmid"), GuestTypes.Parse(p.RequiredString("vmtype"))));
             case "backup_handle_log_file":
                 _provider.BackupHandleLogFile(p.RequiredString("vmid"), p.RequiredString("filename"));
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "backup_vm_query_incremental":
                 BackupVmQueryIncremental(id, p);
                 return Task.CompletedTask;
@@ -207,23 +201,19 @@ public sealed partial class ProviderProtocolHost
                 return BackupVmAsync(id, p, cancellationToken);
             case "backup_container_prepare":
                 _provider.BackupContainerPrepare(p.RequiredString("vmid"), ReadContainerInfo(p.OptionalObject("info")));
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "backup_container":
                 return BackupContainerAsync(id, p, cancellationToken);
             case "restore_container_init":
                 return RestoreContainerInitAsync(id, p, cancellationToken);
             case "restore_container_cleanup":
                 _provider.RestoreContainerCleanup(p.RequiredString("volname"), p.OptionalString("storeid"));
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "restore_get_mechanism":
                 RestoreGetMechanism(id, p);
                 return Task.CompletedTask;
             case "archive_get_guest_config":
-                var config = _provider.ArchiveGetGuestConfig(p.RequiredString("volname"), p.OptionalString("storeid"));
-                _writer.Result(id, w => w.WriteStringValue(config));
-                return Task.CompletedTask;
+                return AnsweredString(id, _provider.ArchiveGetGuestConfig(p.RequiredString("volname"), p.OptionalString("storeid")));
             case "archive_get_firewall_config":
                 var firewall = _provider.ArchiveGetFirewallConfig(p.RequiredString("volname"), p.OptionalString("storeid"));
                 _writer.Result(id, w => WriteNullableString(w, firewall));
@@ -241,8 +231,7 @@ public sealed partial class ProviderProtocolHost
                 return Task.CompletedTask;
             case "restore_vm_volume_cleanup":
                 _provider.RestoreVmVolumeCleanup(p.RequiredString("volname"), p.RequiredString("device-name"));
-                _writer.Result(id, WriteNull);
-                return Task.CompletedTask;
+                return AnsweredNull(id);
             case "restore_vm_cleanup":
                 return RestoreVmCleanupAsync(id, p);
             default:
@@ -251,6 +240,19 @@ public sealed partial class ProviderProtocolHost
     }
 
     private static void WriteNull(Utf8JsonWriter writer) => writer.WriteNullValue();
+
+    private Task AnsweredString(JsonElement id, string value)
+    {
+        _writer.Result(id, w => w.WriteStringValue(value));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Answers <c>null</c>, the result of every callback that returns nothing.</summary>
+    private Task AnsweredNull(JsonElement id)
+    {
+        _writer.Result(id, WriteNull);
+        return Task.CompletedTask;
+    }
 
     private static void WriteNullableString(Utf8JsonWriter writer, string? value)
     {

@@ -51,13 +51,7 @@ public sealed class ImportSnapshotTests : IDisposable
     [Fact]
     public async Task A_staged_chunk_whose_content_is_not_its_name_is_refused()
     {
-        var root = _dir["root"];
-        await ContainerTree.BuildAsync(root);
-        SnapshotId id;
-        using (var staging = OpenStaging())
-        {
-            id = (await BackupAsync(staging, root, Second)).Id;
-        }
+        var id = await StageTreeAsync();
 
         // A mapped root that wants to poison dedup: swap two chunk files' contents under their names.
         var files = StagedChunkFiles();
@@ -75,13 +69,7 @@ public sealed class ImportSnapshotTests : IDisposable
     [Fact]
     public async Task A_chunk_neither_side_holds_stops_the_import()
     {
-        var root = _dir["root"];
-        await ContainerTree.BuildAsync(root);
-        SnapshotId id;
-        using (var staging = OpenStaging())
-        {
-            id = (await BackupAsync(staging, root, Second)).Id;
-        }
+        var id = await StageTreeAsync();
 
         var files = StagedChunkFiles();
         File.Delete(files[^1]);
@@ -93,6 +81,14 @@ public sealed class ImportSnapshotTests : IDisposable
     {
         _main.Dispose();
         _dir.Dispose();
+    }
+
+    /// <summary>A generated tree backed up into an empty staging repository; returns the staged snapshot.</summary>
+    private async Task<SnapshotId> StageTreeAsync()
+    {
+        await ContainerTree.BuildAsync(_dir["root"]);
+        using var staging = OpenStaging();
+        return (await BackupAsync(staging, _dir["root"], Second)).Id;
     }
 
     private string[] StagedChunkFiles() =>

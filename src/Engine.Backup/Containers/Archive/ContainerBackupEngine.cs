@@ -97,17 +97,7 @@ public static class ContainerBackupEngine
             manifest.Extra["ct.changed-while-read"] = $"{walker.Vanished} vanished, {shrunk} shrunk";
         }
 
-        manifest.Stats = new SnapshotStats
-        {
-            BytesRead = counters.BytesRead,
-            BytesReused = counters.BytesReused,
-            BytesStored = counters.BytesStored,
-            BytesNew = counters.BytesNew,
-            ChunksNew = counters.ChunksNew,
-            ChunksReused = counters.ChunksReused,
-            ZeroChunks = counters.ZeroChunks,
-            DurationSeconds = clock.Elapsed.TotalSeconds,
-        };
+        manifest.Stats = counters.ToStats(clock.Elapsed);
         var committed = await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
         committed.Stats.DurationSeconds = clock.Elapsed.TotalSeconds;
         progress?.Report(new ContainerBackupProgress("", catalog.Entries, counters.BytesRead, counters.BytesReused, counters.BytesStored, clock.Elapsed));
