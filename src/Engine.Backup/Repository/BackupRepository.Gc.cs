@@ -6,16 +6,24 @@ namespace Engine.Backup.Repository;
 public sealed partial class BackupRepository
 {
     /// <summary>
-    /// Mark and sweep, safe while backups run. The cutoff is the earlier of now and the oldest running writer's start,
-    /// minus <see cref="RepositoryOptions.GcGrace"/>. Mark: every complete snapshot's indexes and
-    /// archive catalogs. Sweep: unmarked chunk
-    /// files last touched before the cutoff are deleted, each re-checked under the exclusive chunk lock so a writer's
-    /// touch cannot slip between the check and the unlink. Abandoned snapshot directories and temporary files older
-    /// than the cutoff go too.
+    /// Mark and sweep, safe while backups run. Mark: every complete snapshot's indexes and archive catalogs. Sweep:
+    /// unmarked chunk files last touched before the chunk cutoff are deleted, each re-checked under the exclusive chunk
+    /// lock so a writer's touch cannot slip between the check and the unlink. The grace
+    /// (<see cref="RepositoryOptions.GcGrace"/>) protects live writers only: while one runs, the chunk cutoff is the
+    /// oldest live writer's start minus the grace; with none (a failed or finished backup is not a writer: its
+    /// <c>writers/</c> file is unlocked) it is now, so the space of a dead backup is freed at once. A writer starting
+    /// meanwhile registers before it writes or touches a chunk, so what it uses is newer than that cutoff. Abandoned
+    /// snapshot directories and temporary files go once older than the grace.
     /// </summary>
     /// <exception cref="RepositoryCorruptException">A manifest or index is unreadable: nothing is deleted, since the references are unknown.</exception>
     public Task<GcReport> CollectGarbageAsync(CancellationToken cancellationToken) =>
         Task.Run(() => CollectGarbage(cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// File timestamps come from the kernel's coarse clock, a tick behind the one <see cref="DateTimeOffset.UtcNow"/>
+    /// reads: a chunk touched just after the collection started may carry a time just before it.
+    /// </summary>
+    private static readonly TimeSpan TimestampSlack = TimeSpan.FromMilliseconds(100);
 
     private GcReport CollectGarbage(CancellationToken cancellationToken)
     {
@@ -27,11 +35,15 @@ public sealed partial class BackupRepository
             oldest = start < oldest ? start : oldest;
         }
 
-        var cutoff = oldest - _options.GcGrace;
+        var cutoff = writers.Count == 0 ? oldest - TimestampSlack : oldest - _options.GcGrace;
+
+        // Files in tmp/ and snapshot directories are made before their writer registers (its own writers/ entry, a
+        // reservation) or by operations that never register (a deletion): they keep the grace in every case.
+        var leftoverCutoff = oldest - _options.GcGrace;
         var marked = Mark(out var snapshots, cancellationToken);
         var sweep = Sweep(marked, cutoff.UtcDateTime, cancellationToken);
-        var incomplete = RemoveIncompleteSnapshots(cutoff.UtcDateTime);
-        var temporary = RemoveTemporaryFiles(cutoff.UtcDateTime);
+        var incomplete = RemoveIncompleteSnapshots(leftoverCutoff.UtcDateTime);
+        var temporary = RemoveTemporaryFiles(leftoverCutoff.UtcDateTime);
         return new GcReport
         {
             Snapshots = snapshots,

@@ -8,13 +8,14 @@ public sealed partial class BackupRepository
     /// <summary>
     /// Verifies one snapshot, or every snapshot when <paramref name="snapshot"/> is null: reads each manifest, index and archive
     /// catalog (checksummed), then checks each distinct chunk once, in parallel: header and payload checksum, and with
-    /// <paramref name="rehash"/> (the default) decompression and SHA-256 against its name. Every bad chunk is reported
-    /// with the snapshots that use it.
+    /// <paramref name="rehash"/> (the default) decompression and SHA-256 against its name. Without it, a chunk whose header
+    /// no longer carries the payload checksum its indexes recorded (a file copied over another) is rehashed too. Every bad
+    /// chunk is reported with the snapshots that use it.
     /// </summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot asked for does not exist.</exception>
     public async Task<VerifyReport> VerifyAsync(SnapshotId? snapshot, IProgress<VerifyProgress>? progress, CancellationToken cancellationToken, bool rehash = true)
     {
-        var users = new Dictionary<ChunkDigest, List<SnapshotId>>();
+        var users = new Dictionary<ChunkDigest, ChunkUse>();
         var badSnapshots = new List<SnapshotProblem>();
         var checkedSnapshots = new List<SnapshotId>();
         if (snapshot is { } one)
@@ -47,10 +48,11 @@ public sealed partial class BackupRepository
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(digests, parallel, (digest, _) =>
         {
-            var check = Chunks.Verify(digest, rehash);
+            var use = users[digest];
+            var check = Chunks.Verify(digest, rehash || use.Disputed, use.PayloadChecksum);
             if (check != ChunkCheck.Ok)
             {
-                var snapshots = users[digest];
+                var snapshots = use.Snapshots;
                 snapshots.Sort(CompareIds);
                 problems.Add(new ChunkProblem(digest, Chunks.PathOf(digest), check, snapshots));
             }
@@ -78,7 +80,7 @@ public sealed partial class BackupRepository
         };
     }
 
-    private void CollectUsers(SnapshotId id, Dictionary<ChunkDigest, List<SnapshotId>> users, List<SnapshotProblem> badSnapshots, List<SnapshotId> checkedSnapshots)
+    private void CollectUsers(SnapshotId id, Dictionary<ChunkDigest, ChunkUse> users, List<SnapshotProblem> badSnapshots, List<SnapshotId> checkedSnapshots)
     {
         SnapshotManifest manifest;
         try
@@ -109,9 +111,9 @@ public sealed partial class BackupRepository
                 continue;
             }
 
-            foreach (var digest in index.Digests)
+            for (var i = 0; i < index.ChunkCount; i++)
             {
-                AddUser(users, digest, id);
+                AddUser(users, index[i], index.PayloadChecksum(i), id);
             }
         }
 
@@ -119,7 +121,7 @@ public sealed partial class BackupRepository
         {
             try
             {
-                CatalogReader.ForEachDigest(ArchiveCatalogPath(id, archive), archive.CatalogChecksum, digest => AddUser(users, digest, id));
+                CatalogReader.ForEachDigest(ArchiveCatalogPath(id, archive), archive.CatalogChecksum, digest => AddUser(users, digest, ChunkStore.UnknownPayloadChecksum, id));
             }
             catch (RepositoryCorruptException e)
             {
@@ -128,20 +130,52 @@ public sealed partial class BackupRepository
         }
     }
 
-    private static void AddUser(Dictionary<ChunkDigest, List<SnapshotId>> users, ChunkDigest digest, SnapshotId id)
+    private static void AddUser(Dictionary<ChunkDigest, ChunkUse> users, ChunkDigest digest, ulong payloadChecksum, SnapshotId id)
     {
         if (digest.IsZero)
         {
             return;
         }
 
-        if (!users.TryGetValue(digest, out var list))
+        if (!users.TryGetValue(digest, out var use))
         {
-            users[digest] = [id];
+            users[digest] = use = new ChunkUse();
         }
-        else if (list[^1] != id)
+
+        use.Add(id, payloadChecksum);
+    }
+
+    /// <summary>The snapshots that use one chunk, and the payload checksum their indexes recorded for it.</summary>
+    private sealed class ChunkUse
+    {
+        public List<SnapshotId> Snapshots { get; } = new(1);
+
+        /// <summary>The recorded checksum, or <see cref="ChunkStore.UnknownPayloadChecksum"/> when no index recorded one.</summary>
+        public ulong PayloadChecksum { get; private set; }
+
+        /// <summary>Indexes recorded different checksums (the file was rewritten between them): only a rehash can settle it.</summary>
+        public bool Disputed { get; private set; }
+
+        public void Add(SnapshotId id, ulong payloadChecksum)
         {
-            list.Add(id);
+            if (Snapshots.Count == 0 || Snapshots[^1] != id)
+            {
+                Snapshots.Add(id);
+            }
+
+            if (payloadChecksum == ChunkStore.UnknownPayloadChecksum)
+            {
+                return;
+            }
+
+            if (PayloadChecksum == ChunkStore.UnknownPayloadChecksum)
+            {
+                PayloadChecksum = payloadChecksum;
+            }
+            else if (PayloadChecksum != payloadChecksum)
+            {
+                Disputed = true;
+            }
         }
     }
 }

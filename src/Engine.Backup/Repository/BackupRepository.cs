@@ -91,9 +91,13 @@ public sealed partial class BackupRepository : IDisposable
                 config = Initialize(full, options);
             }
 
+            // Also tightens a repository an earlier Engine made readable to everybody (best effort: only its owner can).
+            RepositoryFiles.TrySetMode(full, RepositoryFiles.RootDirectoryMode);
             foreach (var sub in (ReadOnlySpan<string>)["chunks", "snapshots", "tmp", "writers"])
             {
-                System.IO.Directory.CreateDirectory(Path.Combine(full, sub));
+                var path = Path.Combine(full, sub);
+                RepositoryFiles.CreateDirectory(path);
+                RepositoryFiles.TrySetMode(path, RepositoryFiles.PrivateDirectoryMode);
             }
 
             return new BackupRepository(full, config, options);
@@ -140,7 +144,7 @@ public sealed partial class BackupRepository : IDisposable
 
     /// <summary>Reads one device's index of a snapshot, checked against its own trailer and the manifest.</summary>
     /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
-    /// <exception cref="RepositoryException">The snapshot has no such device.</exception>
+    /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
     /// <exception cref="RepositoryCorruptException">The index is truncated, damaged or does not match the manifest.</exception>
     public DeviceIndex ReadIndex(SnapshotId id, string device)
     {
@@ -153,7 +157,7 @@ public sealed partial class BackupRepository : IDisposable
             }
         }
 
-        throw new RepositoryException(SnapshotPath(id), $"snapshot {id} has no device '{device}'");
+        throw new DeviceNotFoundException(id, device, SnapshotPath(id), manifest.Devices.Select(d => d.Name));
     }
 
     /// <summary>The newest complete snapshot of a guest, or null.</summary>
@@ -366,7 +370,7 @@ public sealed partial class BackupRepository : IDisposable
         for (var attempt = 0; attempt < 100_000; attempt++)
         {
             var directory = SnapshotPath(id);
-            if (RepositoryLibC.MkDir(directory, 0b111_101_101) == 0)
+            if (RepositoryLibC.MkDir(directory, 0b111_000_000) == 0)
             {
                 return directory;
             }
@@ -374,7 +378,7 @@ public sealed partial class BackupRepository : IDisposable
             var errno = RepositoryLibC.LastErrno;
             if (errno == RepositoryLibC.ENOENT)
             {
-                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(directory)!);
+                RepositoryFiles.CreateDirectory(Path.GetDirectoryName(directory)!);
             }
             else if (errno == RepositoryLibC.EEXIST)
             {
@@ -440,18 +444,18 @@ public sealed partial class BackupRepository : IDisposable
     private static RepositoryConfig Initialize(string directory, RepositoryOptions options)
     {
         ValidateFormat(directory, options.ChunkSize, options.CompressionLevel);
-        System.IO.Directory.CreateDirectory(directory);
+        RepositoryFiles.CreateDirectory(directory, RepositoryFiles.RootDirectoryMode);
         var chunks = Path.Combine(directory, "chunks");
         for (var prefix = 0; prefix < 256; prefix++)
         {
-            System.IO.Directory.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+            RepositoryFiles.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
         }
 
         var tmp = Path.Combine(directory, "tmp");
-        System.IO.Directory.CreateDirectory(tmp);
+        RepositoryFiles.CreateDirectory(tmp);
         var config = new RepositoryConfig { ChunkSize = options.ChunkSize, CompressionLevel = options.CompressionLevel };
         var temporary = Path.Combine(tmp, "config-" + Guid.NewGuid().ToString("N"));
-        File.WriteAllBytes(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig));
+        RepositoryFiles.WriteNew(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig));
         // A concurrent creator may win; its configuration then stands and ours is discarded.
         try
         {

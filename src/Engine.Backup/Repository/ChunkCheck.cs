@@ -9,6 +9,9 @@ public enum ChunkCheck
     /// <summary>No file for the digest.</summary>
     Missing,
 
+    /// <summary>A link, directory or special file where the chunk file belongs (never followed or read).</summary>
+    NotRegularFile,
+
     /// <summary>Wrong magic, version, encoding or header checksum.</summary>
     BadHeader,
 

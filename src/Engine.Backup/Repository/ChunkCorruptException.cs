@@ -22,6 +22,7 @@ public sealed class ChunkCorruptException : RepositoryException
     {
         ChunkCheck.Ok => "ok",
         ChunkCheck.Missing => "missing",
+        ChunkCheck.NotRegularFile => "not a regular file",
         ChunkCheck.BadHeader => "bad header",
         ChunkCheck.Truncated => "truncated",
         ChunkCheck.ChecksumMismatch => "payload checksum mismatch",

@@ -26,7 +26,7 @@ internal readonly struct ChunkLock : IDisposable
 
     private static ChunkLock Take(string path, int operation)
     {
-        var handle = RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT, 0b110_100_100);
+        var handle = RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT, RepositoryFiles.PrivateFileMode);
         try
         {
             RepositoryLibC.Lock(handle, operation, path);

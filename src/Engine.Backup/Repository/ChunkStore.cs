@@ -16,14 +16,20 @@ public sealed class ChunkStore
     /// <summary>The largest chunk the store accepts.</summary>
     public const int MaxChunkLength = 32 << 20;
 
+    /// <summary>
+    /// The payload checksum of a chunk the caller knows only by its SHA-256 (a format 1 index, a container catalog):
+    /// reads of it rehash the content.
+    /// </summary>
+    public const ulong UnknownPayloadChecksum = 0;
+
     private readonly string _tmpDirectory;
     private readonly int _compressionLevel;
     private readonly bool _syncEachChunk;
     private readonly string? _parentDirectory;
     private volatile bool _directWrites = true;
 
-    // 0666 before the umask, as File.OpenHandle creates files.
-    private const int ChunkFileMode = 0x1b6;
+    // Owner only, whatever the umask: a chunk is a piece of some guest's disk.
+    private const int ChunkFileMode = 0b110_000_000;
 
     internal ChunkStore(string directory, string tmpDirectory, int compressionLevel, bool syncEachChunk, string? parentDirectory = null)
     {
@@ -50,7 +56,11 @@ public sealed class ChunkStore
     }
 
     /// <summary>Whether the parent store (<see cref="RepositoryOptions.ParentChunkDirectory"/>) holds an intact copy.</summary>
-    private bool InParent(ChunkDigest digest) => _parentDirectory is not null && IsIntact(PathIn(_parentDirectory, digest));
+    private bool InParent(ChunkDigest digest, out ulong payloadChecksum)
+    {
+        payloadChecksum = UnknownPayloadChecksum;
+        return _parentDirectory is not null && IsIntact(PathIn(_parentDirectory, digest), out payloadChecksum);
+    }
 
     /// <summary>
     /// Stores a chunk unless it is already present (then only touches it, so a concurrent garbage collection keeps
@@ -68,7 +78,10 @@ public sealed class ChunkStore
         return digest.IsZero ? default : new ValueTask<ChunkPutResult>(Put(digest, data.Span));
     }
 
-    /// <summary>Marks a chunk as in use now (its mtime), so garbage collection keeps it; false when it does not exist.</summary>
+    /// <summary>
+    /// Marks a chunk as in use now (its mtime), so garbage collection keeps it; false when there is no intact chunk
+    /// file (absent, torn, or a link or anything else but a regular file, which is never followed).
+    /// </summary>
     public bool Touch(ChunkDigest digest)
     {
         if (digest.IsZero)
@@ -78,7 +91,7 @@ public sealed class ChunkStore
 
         using (ChunkLock.Shared(LockPath))
         {
-            return TouchUnlocked(digest);
+            return TryTouchIntact(PathOf(digest), out _);
         }
     }
 
@@ -86,44 +99,95 @@ public sealed class ChunkStore
     /// <see cref="Touch"/> for many chunks under one lock; false (with the first absent one in <paramref name="missing"/>)
     /// when any does not exist.
     /// </summary>
-    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, out ChunkDigest missing)
+    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, out ChunkDigest missing) => TouchAll(digests, [], [], out missing);
+
+    /// <summary>
+    /// <see cref="TouchAll(ReadOnlySpan{ChunkDigest}, out ChunkDigest)"/> that also records each chunk's payload
+    /// checksum (from its header, read through the same descriptor as the touch) in <paramref name="payloadChecksums"/>
+    /// (empty: not recorded). Where <paramref name="expected"/> (empty: none) holds a known checksum that the file no
+    /// longer carries, the chunk was rewritten or replaced since: its content is rehashed, and a file that is not the
+    /// chunk fails the call.
+    /// </summary>
+    /// <exception cref="ChunkCorruptException">A reused chunk's file holds other content than its name says.</exception>
+    internal bool TouchAll(ReadOnlySpan<ChunkDigest> digests, Span<ulong> payloadChecksums, ReadOnlySpan<ulong> expected, out ChunkDigest missing)
     {
         missing = default;
         using (ChunkLock.Shared(LockPath))
         {
             var previous = ChunkDigest.Zero;
-            foreach (var digest in digests)
+            var previousChecksum = UnknownPayloadChecksum;
+            for (var i = 0; i < digests.Length; i++)
             {
-                // Runs of one digest (a repeated pattern) need one touch.
-                if (digest.IsZero || digest == previous)
+                var digest = digests[i];
+                if (digest.IsZero)
                 {
                     continue;
                 }
 
-                if (!TouchUnlocked(digest) && !InParent(digest))
+                // Runs of one digest (a repeated pattern) need one touch.
+                if (digest != previous)
                 {
-                    missing = digest;
-                    return false;
+                    if (!TryTouchIntact(PathOf(digest), out previousChecksum) && !InParent(digest, out previousChecksum))
+                    {
+                        missing = digest;
+                        return false;
+                    }
+
+                    previous = digest;
                 }
 
-                previous = digest;
+                if (!expected.IsEmpty && expected[i] != UnknownPayloadChecksum && expected[i] != previousChecksum)
+                {
+                    var check = Verify(digest, rehash: true);
+                    if (check != ChunkCheck.Ok)
+                    {
+                        throw new ChunkCorruptException(digest, PathOf(digest), check);
+                    }
+                }
+
+                if (!payloadChecksums.IsEmpty)
+                {
+                    payloadChecksums[i] = previousChecksum;
+                }
             }
         }
 
         return true;
     }
 
-    /// <summary>Whether the chunk's file exists (the zero chunk always does).</summary>
-    public bool Contains(ChunkDigest digest) => digest.IsZero || File.Exists(PathOf(digest));
+    /// <summary>Whether the chunk's file exists as a regular file (the zero chunk always does).</summary>
+    public bool Contains(ChunkDigest digest)
+    {
+        if (digest.IsZero)
+        {
+            return true;
+        }
+
+        using var handle = RepositoryLibC.TryOpenRegular(PathOf(digest), RepositoryLibC.O_RDONLY, out _);
+        return handle is not null;
+    }
 
     /// <summary>
-    /// Reads a chunk into <paramref name="destination"/>, checking its payload checksum on the way; returns its
-    /// uncompressed length. The zero chunk clears the whole destination and returns its length.
+    /// Reads a chunk known only by its SHA-256 into <paramref name="destination"/>: the payload checksum is checked on
+    /// the way and the content rehashed, so a file copied over another chunk's is refused. Returns the uncompressed
+    /// length. The zero chunk clears the whole destination and returns its length.
     /// </summary>
     /// <exception cref="ChunkMissingException">No such chunk.</exception>
-    /// <exception cref="ChunkCorruptException">The file is damaged.</exception>
+    /// <exception cref="ChunkCorruptException">The file is damaged, not a regular file, or holds other content.</exception>
     /// <exception cref="ArgumentException">The destination is smaller than the chunk.</exception>
-    public int Read(ChunkDigest digest, Span<byte> destination)
+    public int Read(ChunkDigest digest, Span<byte> destination) => Read(digest, UnknownPayloadChecksum, destination);
+
+    /// <summary>
+    /// Reads a chunk into <paramref name="destination"/> and checks that it is the chunk the caller's index names:
+    /// the header's payload checksum (itself checked against the payload on the way) must be
+    /// <paramref name="payloadChecksum"/>, as the index recorded it; that costs no hashing beyond what every read does.
+    /// A different one means the file was rewritten since (a torn chunk repaired, another zstd) or replaced: then, and
+    /// for <see cref="UnknownPayloadChecksum"/>, the content is rehashed and must match <paramref name="digest"/>.
+    /// </summary>
+    /// <exception cref="ChunkMissingException">No such chunk.</exception>
+    /// <exception cref="ChunkCorruptException">The file is damaged, not a regular file, or holds other content.</exception>
+    /// <exception cref="ArgumentException">The destination is smaller than the chunk.</exception>
+    public int Read(ChunkDigest digest, ulong payloadChecksum, Span<byte> destination)
     {
         if (digest.IsZero)
         {
@@ -132,16 +196,31 @@ public sealed class ChunkStore
         }
 
         var path = PathOf(digest);
-        using var handle = OpenForRead(digest, path) ?? throw new ChunkMissingException(digest, path);
-        var check = Load(handle, destination, out var length, requireFit: true);
+        using var handle = OpenForRead(digest, path, out var absent) ?? throw Absent(digest, path, absent);
+        var check = Load(handle, destination, out var length, requireFit: true, out var stored);
+        if (check == ChunkCheck.Ok && stored != payloadChecksum && ChunkDigest.Compute(destination[..length]) != digest)
+        {
+            check = ChunkCheck.DigestMismatch;
+        }
+
         return check == ChunkCheck.Ok ? length : throw new ChunkCorruptException(digest, path, check);
     }
+
+    private static RepositoryException Absent(ChunkDigest digest, string path, ChunkCheck absent) =>
+        absent == ChunkCheck.Missing ? new ChunkMissingException(digest, path) : new ChunkCorruptException(digest, path, absent);
 
     /// <summary>
     /// Checks one chunk: header and payload checksum (quick), and with <paramref name="rehash"/> also that it
     /// decompresses to content whose SHA-256 is its name.
     /// </summary>
-    public ChunkCheck Verify(ChunkDigest digest, bool rehash)
+    public ChunkCheck Verify(ChunkDigest digest, bool rehash) => Verify(digest, rehash, UnknownPayloadChecksum);
+
+    /// <summary>
+    /// <see cref="Verify(ChunkDigest, bool)"/> that, without <paramref name="rehash"/>, also compares the header's payload
+    /// checksum with the one an index recorded (<paramref name="payloadChecksum"/>); when they differ the content is
+    /// rehashed, so a chunk file copied over another is found by a quick check too.
+    /// </summary>
+    public ChunkCheck Verify(ChunkDigest digest, bool rehash, ulong payloadChecksum)
     {
         if (digest.IsZero)
         {
@@ -149,22 +228,28 @@ public sealed class ChunkStore
         }
 
         var path = PathOf(digest);
-        using var handle = OpenForRead(digest, path);
+        using var handle = OpenForRead(digest, path, out var absent);
         if (handle is null)
         {
-            return ChunkCheck.Missing;
+            return absent;
         }
 
         if (!rehash)
         {
-            return Load(handle, [], out _, requireFit: false);
+            var quick = Load(handle, [], out _, requireFit: false, out var stored);
+            if (quick != ChunkCheck.Ok || payloadChecksum == UnknownPayloadChecksum || stored == payloadChecksum)
+            {
+                return quick;
+            }
+
+            // Not the file the index recorded: only the content tells a rewrite from a swap.
         }
 
         // Size the buffer from the header (a damaged header is reported by Load before the buffer matters).
         Span<byte> head = stackalloc byte[ChunkHeader.Size];
         var needed = ReadFully(handle, head, 0) == ChunkHeader.Size && ChunkHeader.TryRead(head, out var header) ? header.UncompressedLength : 0;
         using var buffer = BufferPool.Shared.Rent(Math.Clamp(needed, 1, MaxChunkLength));
-        var check = Load(handle, buffer.Span, out var length, requireFit: true);
+        var check = Load(handle, buffer.Span, out var length, requireFit: true, out _);
         if (check != ChunkCheck.Ok)
         {
             return check;
@@ -185,13 +270,13 @@ public sealed class ChunkStore
         var path = PathOf(digest);
         using (ChunkLock.Shared(LockPath))
         {
-            if (TryTouchIntact(path))
+            if (TryTouchIntact(path, out _))
             {
                 return default;
             }
         }
 
-        if (InParent(digest))
+        if (InParent(digest, out _))
         {
             return default;
         }
@@ -245,7 +330,7 @@ public sealed class ChunkStore
                     written = file.Length & ~(BufferPool.Alignment - 1);
                     if (written > 0)
                     {
-                        RandomAccess.Write(handle, file[..written], 0);
+                        RepositoryFiles.Write(handle, file[..written], 0, temporary);
                     }
 
                     var flags = RepositoryLibC.Fcntl(handle, RepositoryLibC.F_GETFL, 0);
@@ -257,7 +342,7 @@ public sealed class ChunkStore
 
                 if (written < file.Length)
                 {
-                    RandomAccess.Write(handle, file[written..], written);
+                    RepositoryFiles.Write(handle, file[written..], written, temporary);
                 }
 
                 if (_syncEachChunk && RepositoryLibC.FDataSync(handle) != 0)
@@ -318,35 +403,20 @@ public sealed class ChunkStore
         }
         catch (DirectoryNotFoundException)
         {
-            System.IO.Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            RepositoryFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
             File.Move(temporary, path, overwrite: true);
         }
     }
 
-    private bool TouchUnlocked(ChunkDigest digest)
+    /// <summary>
+    /// Touches (through its own descriptor: a link is never followed, so nothing outside the store is changed) an
+    /// existing regular chunk file whose header is sound and whose length covers it, and returns the header's payload
+    /// checksum; false for anything else (absent, torn, a link, a special file), which a writer then replaces.
+    /// </summary>
+    private static bool TryTouchIntact(string path, out ulong payloadChecksum)
     {
-        var path = PathOf(digest);
-        if (RepositoryLibC.UTimeNsAt(RepositoryLibC.AT_FDCWD, path, 0, 0) == 0)
-        {
-            return true;
-        }
-
-        var errno = RepositoryLibC.LastErrno;
-        return errno == RepositoryLibC.ENOENT ? false : throw RepositoryLibC.Error(errno, "utimensat", path);
-    }
-
-    /// <summary>Touches an existing chunk file whose header is sound and whose length covers it; false otherwise.</summary>
-    private static bool TryTouchIntact(string path)
-    {
-        using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out var errno);
+        using var handle = OpenIntact(path, out payloadChecksum, throwOnError: true);
         if (handle is null)
-        {
-            return errno == RepositoryLibC.ENOENT ? false : throw RepositoryLibC.Error(errno, "open", path);
-        }
-
-        Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
-        if (ReadFully(handle, bytes, 0) != ChunkHeader.Size || !ChunkHeader.TryRead(bytes, out var header) ||
-            RandomAccess.GetLength(handle) < header.FileLength)
         {
             return false;
         }
@@ -354,24 +424,41 @@ public sealed class ChunkStore
         return RepositoryLibC.FUTimeNs(handle, 0) == 0 ? true : throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "futimens", path);
     }
 
-    /// <summary>Whether a chunk file exists with a sound header and the length it promises; read-only (no touch).</summary>
-    private static bool IsIntact(string path)
+    /// <summary>Whether a regular chunk file exists with a sound header and the length it promises; read-only (no touch).</summary>
+    private static bool IsIntact(string path, out ulong payloadChecksum)
     {
-        using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out _);
+        using var handle = OpenIntact(path, out payloadChecksum, throwOnError: false);
+        return handle is not null;
+    }
+
+    /// <summary>Opens a regular chunk file (no links followed) whose header is sound and whose length covers it; null otherwise.</summary>
+    private static SafeFileHandle? OpenIntact(string path, out ulong payloadChecksum, bool throwOnError)
+    {
+        payloadChecksum = UnknownPayloadChecksum;
+        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out var errno);
         if (handle is null)
         {
-            return false;
+            return !throwOnError || errno is RepositoryLibC.ENOENT or RepositoryLibC.ELOOP ? null : throw RepositoryLibC.Error(errno, "open", path);
         }
 
         Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
-        return ReadFully(handle, bytes, 0) == ChunkHeader.Size && ChunkHeader.TryRead(bytes, out var header) &&
-            RandomAccess.GetLength(handle) >= header.FileLength;
+        if (ReadFully(handle, bytes, 0) != ChunkHeader.Size || !ChunkHeader.TryRead(bytes, out var header) ||
+            RandomAccess.GetLength(handle) < header.FileLength)
+        {
+            handle.Dispose();
+            return null;
+        }
+
+        payloadChecksum = header.PayloadChecksum;
+        return handle;
     }
 
-    private static SafeFileHandle? OpenForRead(ChunkDigest digest, string path)
+    /// <summary>Opens a chunk file to read; null with <see cref="ChunkCheck.Missing"/> or <see cref="ChunkCheck.NotRegularFile"/> in <paramref name="absent"/>.</summary>
+    private static SafeFileHandle? OpenForRead(ChunkDigest digest, string path, out ChunkCheck absent)
     {
-        var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDONLY, 0, out var errno);
-        if (handle is null && errno != RepositoryLibC.ENOENT)
+        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out var errno);
+        absent = errno == RepositoryLibC.ELOOP ? ChunkCheck.NotRegularFile : ChunkCheck.Missing;
+        if (handle is null && errno is not (RepositoryLibC.ENOENT or RepositoryLibC.ELOOP))
         {
             throw new RepositoryException(path, $"chunk {digest}: {RepositoryLibC.Error(errno, "open", path).Message}");
         }
@@ -383,9 +470,10 @@ public sealed class ChunkStore
     /// Reads and checks a chunk file. With a non-empty <paramref name="destination"/> the payload is also decoded into
     /// it (raw payloads are read straight into it); otherwise only the checksum is tested.
     /// </summary>
-    private static ChunkCheck Load(SafeFileHandle handle, Span<byte> destination, out int length, bool requireFit)
+    private static ChunkCheck Load(SafeFileHandle handle, Span<byte> destination, out int length, bool requireFit, out ulong payloadChecksum)
     {
         length = 0;
+        payloadChecksum = UnknownPayloadChecksum;
         Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
         if (ReadFully(handle, bytes, 0) != ChunkHeader.Size)
         {
@@ -397,6 +485,7 @@ public sealed class ChunkStore
             return ChunkCheck.BadHeader;
         }
 
+        payloadChecksum = header.PayloadChecksum;
         if (requireFit && destination.Length < header.UncompressedLength)
         {
             throw new ArgumentException($"destination of {destination.Length} bytes is smaller than the chunk ({header.UncompressedLength})", nameof(destination));

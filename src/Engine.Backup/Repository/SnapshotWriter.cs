@@ -45,11 +45,24 @@ public sealed class SnapshotWriter : IAsyncDisposable
 
     /// <summary>
     /// Records a device: touches every chunk it refers to (so a concurrent garbage collection keeps them) and writes its
-    /// <c>&lt;device&gt;.index</c>. Every non-zero digest must already be in the store.
+    /// <c>&lt;device&gt;.index</c>, with each chunk's payload checksum as its file holds it now. Every non-zero digest must
+    /// already be in the store.
     /// </summary>
+    /// <param name="device">The device name.</param>
+    /// <param name="size">The device size in bytes.</param>
+    /// <param name="chunkSize">Bytes per chunk.</param>
+    /// <param name="digests">One digest per chunk.</param>
+    /// <param name="bitmap">The dirty bitmap the backup was taken with, or null.</param>
+    /// <param name="basedOn">
+    /// The index an incremental backup built on: a chunk it shares with this one must still be the file that index
+    /// recorded (or at least hold the same content), so a chunk copied over another is not carried into a new snapshot.
+    /// </param>
+    /// <param name="fullReason">Why a device with a bitmap was backed up in full (<see cref="DeviceEntry.FullReason"/>).</param>
     /// <exception cref="ArgumentException">Bad device name, duplicate device, or digest count not matching the size.</exception>
     /// <exception cref="ChunkMissingException">A chunk is not in the store (garbage collected, or never put).</exception>
-    public void AddDevice(string device, long size, int chunkSize, ReadOnlySpan<ChunkDigest> digests, string? bitmap)
+    /// <exception cref="ChunkCorruptException">A chunk shared with <paramref name="basedOn"/> now holds other content.</exception>
+    public void AddDevice(string device, long size, int chunkSize, ReadOnlySpan<ChunkDigest> digests, string? bitmap,
+        DeviceIndex? basedOn = null, string? fullReason = null)
     {
         ThrowIfFinished();
         if (!BackupRepository.IsValidDeviceName(device))
@@ -77,14 +90,21 @@ public sealed class SnapshotWriter : IAsyncDisposable
             throw new ArgumentException($"device {device}: {size} bytes in chunks of {chunkSize} need {expected} digests, got {digests.Length}", nameof(digests));
         }
 
-        if (!_repository.Chunks.TouchAll(digests, out var missing))
+        var known = basedOn is null ? [] : new ulong[digests.Length];
+        for (var i = 0; i < known.Length && i < basedOn!.ChunkCount; i++)
+        {
+            known[i] = basedOn[i] == digests[i] ? basedOn.PayloadChecksum(i) : ChunkStore.UnknownPayloadChecksum;
+        }
+
+        var payloadChecksums = new ulong[digests.Length];
+        if (!_repository.Chunks.TouchAll(digests, payloadChecksums, known, out var missing))
         {
             throw new ChunkMissingException(missing, _repository.Chunks.PathOf(missing));
         }
 
         var index = device + ".index";
-        var checksum = DeviceIndexFile.Write(Path.Combine(Directory, index), size, chunkSize, digests);
-        _devices.Add(new DeviceEntry(device, size, chunkSize, index, checksum, bitmap));
+        var checksum = DeviceIndexFile.Write(Path.Combine(Directory, index), size, chunkSize, digests, payloadChecksums);
+        _devices.Add(new DeviceEntry(device, size, chunkSize, index, checksum, bitmap) { FullReason = fullReason });
     }
 
     /// <summary>
@@ -138,6 +158,10 @@ public sealed class SnapshotWriter : IAsyncDisposable
             if (!_committed && System.IO.Directory.Exists(Directory))
             {
                 System.IO.Directory.Delete(Directory, recursive: true);
+
+                // The guest's directory too, when this was its only snapshot: a failed first backup leaves nothing.
+                // rmdir fails harmlessly when another snapshot is there or being reserved.
+                _ = RepositoryLibC.RmDir(Path.GetDirectoryName(Directory)!);
             }
         }
         finally
@@ -165,15 +189,7 @@ public sealed class SnapshotWriter : IAsyncDisposable
         var temporary = Path.Combine(_repository.TmpDirectory, "manifest-" + Guid.NewGuid().ToString("N"));
         try
         {
-            using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write))
-            {
-                RandomAccess.Write(handle, bytes, 0);
-                if (RepositoryLibC.FSync(handle) != 0)
-                {
-                    throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fsync", temporary);
-                }
-            }
-
+            RepositoryFiles.WriteNew(temporary, bytes, sync: true);
             File.Move(temporary, Path.Combine(Directory, BackupRepository.ManifestFileName));
         }
         catch

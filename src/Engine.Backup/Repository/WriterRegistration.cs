@@ -37,7 +37,7 @@ internal sealed class WriterRegistration : IDisposable
     {
         var name = "writer-" + Guid.NewGuid().ToString("N");
         var temporary = Path.Combine(tmpDirectory, name);
-        var handle = RepositoryLibC.OpenOrThrow(temporary, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, 0b110_100_100);
+        var handle = RepositoryLibC.OpenOrThrow(temporary, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, RepositoryFiles.PrivateFileMode);
         try
         {
             RepositoryLibC.Lock(handle, RepositoryLibC.LOCK_EX, temporary);

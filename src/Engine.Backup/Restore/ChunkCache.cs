@@ -22,10 +22,13 @@ internal sealed class ChunkCache : IDisposable
         _capacity = Math.Max(2, capacity);
     }
 
-    /// <summary>A lease on chunk <paramref name="index"/>; dispose it when done with its data.</summary>
-    public async ValueTask<Lease> GetAsync(int index, ChunkDigest digest, int length)
+    /// <summary>
+    /// A lease on chunk <paramref name="index"/>; dispose it when done with its data. The chunk file must be the one
+    /// the index recorded (<paramref name="payloadChecksum"/>) or hold the content <paramref name="digest"/> names.
+    /// </summary>
+    public async ValueTask<Lease> GetAsync(int index, ChunkDigest digest, ulong payloadChecksum, int length)
     {
-        var entry = Acquire(index, digest, length, addReference: true)!;
+        var entry = Acquire(index, digest, payloadChecksum, length, addReference: true)!;
         try
         {
             await entry.Load.ConfigureAwait(false);
@@ -48,7 +51,7 @@ internal sealed class ChunkCache : IDisposable
     }
 
     /// <summary>Starts decompressing a chunk that a sequential reader will want soon.</summary>
-    public void Prefetch(int index, ChunkDigest digest, int length) => Acquire(index, digest, length, addReference: false);
+    public void Prefetch(int index, ChunkDigest digest, ulong payloadChecksum, int length) => Acquire(index, digest, payloadChecksum, length, addReference: false);
 
     public void Dispose()
     {
@@ -65,7 +68,7 @@ internal sealed class ChunkCache : IDisposable
         }
     }
 
-    private Entry? Acquire(int index, ChunkDigest digest, int length, bool addReference)
+    private Entry? Acquire(int index, ChunkDigest digest, ulong payloadChecksum, int length, bool addReference)
     {
         lock (_lock)
         {
@@ -78,7 +81,7 @@ internal sealed class ChunkCache : IDisposable
                     return null; // read-ahead never pushes out chunks somebody may still want
                 }
 
-                entry = new Entry(StartLoad(digest, length));
+                entry = new Entry(StartLoad(digest, payloadChecksum, length));
                 _entries.Add(index, entry);
                 added = true;
             }
@@ -99,12 +102,12 @@ internal sealed class ChunkCache : IDisposable
         }
     }
 
-    private Task<NativeBuffer> StartLoad(ChunkDigest digest, int length) => Task.Run(() =>
+    private Task<NativeBuffer> StartLoad(ChunkDigest digest, ulong payloadChecksum, int length) => Task.Run(() =>
     {
         var buffer = BufferPool.Shared.Rent(length);
         try
         {
-            var read = _store.Read(digest, buffer.Span);
+            var read = _store.Read(digest, payloadChecksum, buffer.Span);
             if (read != length)
             {
                 throw new InvalidDataException($"chunk {digest} holds {read} bytes where the index expects {length}");

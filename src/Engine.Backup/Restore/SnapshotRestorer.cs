@@ -14,19 +14,35 @@ public static class SnapshotRestorer
 {
     private const int RestoreRequestSize = 1 << 20;
 
+    /// <summary>Restores <paramref name="device"/> of <paramref name="snapshot"/> to a new file or a block device at <paramref name="targetPath"/>.</summary>
+    /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
+    /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
+    /// <exception cref="RestoreTargetException">The target exists and is not a block device.</exception>
+    public static Task<BlockCopyResult> RestoreAsync(BackupRepository repository, SnapshotId snapshot, string device, string targetPath,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        RestoreAsync(repository, snapshot, device, targetPath, overwrite: false, progress, cancellationToken);
+
     /// <summary>Restores <paramref name="device"/> of <paramref name="snapshot"/> to <paramref name="targetPath"/>.</summary>
     /// <remarks>
-    /// A regular file target is written under a temporary name beside it and renamed into place only when complete
-    /// and flushed, so a failed restore never leaves a half-written image under the requested name.
+    /// Only a path that is a block device (after links) is written in place. Anything else is a file the restore
+    /// creates, private to its owner (0600): under a temporary name beside it, renamed into place only when complete
+    /// and flushed, so a failed or cancelled restore never leaves a half-written image under the requested name, nor
+    /// the temporary file. An existing regular file is replaced only with <paramref name="overwrite"/>.
     /// </remarks>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
-    /// <exception cref="ArgumentException">The snapshot has no such device.</exception>
+    /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
+    /// <exception cref="RestoreTargetException">
+    /// The target exists and is not a block device (a regular file without <paramref name="overwrite"/>), its folder
+    /// does not exist, or the block device is smaller than the disk.
+    /// </exception>
+    /// <exception cref="ChunkCorruptException">A chunk is damaged or is not the chunk the snapshot's index names.</exception>
     public static async Task<BlockCopyResult> RestoreAsync(BackupRepository repository, SnapshotId snapshot, string device, string targetPath,
-        IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+        bool overwrite, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentException.ThrowIfNullOrEmpty(targetPath);
         var index = OpenIndex(repository, snapshot, device);
+        var isBlockDevice = RestoreTarget.Check(targetPath, overwrite);
         await using var source = new SnapshotVolumeDevice(repository, index, readAheadChunks: 2);
 
         // Requests smaller than a chunk, so that zero blocks inside a stored chunk are detected and left as holes;
@@ -40,12 +56,12 @@ public static class SnapshotRestorer
             Progress = progress,
         };
 
-        if (IsBlockDevice(targetPath))
+        if (isBlockDevice)
         {
             await using var disk = FileBlockDevice.Open(targetPath, new FileBlockDeviceOptions());
             if (disk.Size < index.Size)
             {
-                throw new ArgumentException($"{targetPath} holds {disk.Size} bytes, the disk needs {index.Size}", nameof(targetPath));
+                throw new RestoreTargetException(targetPath, $"{targetPath} holds {disk.Size} bytes, the disk needs {index.Size}");
             }
 
             return await BlockCopier.CopyAsync(source, disk, options, cancellationToken).ConfigureAwait(false);
@@ -54,7 +70,7 @@ public static class SnapshotRestorer
         var temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(targetPath))!, $".{Path.GetFileName(targetPath)}.{Environment.ProcessId}.partial");
         try
         {
-            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write))
+            using (var stream = new FileStream(RepositoryFiles.CreateNew(temporary), FileAccess.Write, bufferSize: 0))
             {
                 stream.SetLength(index.Size);
             }
@@ -73,7 +89,7 @@ public static class SnapshotRestorer
                 }, cancellationToken).ConfigureAwait(false);
             }
 
-            File.Move(temporary, targetPath, overwrite: true);
+            RestoreTarget.MoveIntoPlace(temporary, targetPath, overwrite);
             return result;
         }
         catch
@@ -84,27 +100,11 @@ public static class SnapshotRestorer
     }
 
     /// <summary>The index of one device of a snapshot, with an error that lists the devices there are.</summary>
+    /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
+    /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
     public static DeviceIndex OpenIndex(BackupRepository repository, SnapshotId snapshot, string device)
     {
         ArgumentNullException.ThrowIfNull(repository);
-        var manifest = repository.ReadManifest(snapshot);
-        foreach (var entry in manifest.Devices)
-        {
-            if (entry.Name == device)
-            {
-                return repository.ReadIndex(snapshot, device);
-            }
-        }
-
-        var names = new List<string>();
-        foreach (var entry in manifest.Devices)
-        {
-            names.Add(entry.Name);
-        }
-
-        throw new ArgumentException($"snapshot {snapshot} has no disk '{device}' (it has: {string.Join(", ", names)})", nameof(device));
+        return repository.ReadIndex(snapshot, device);
     }
-
-    // Device nodes are written in place; everything else is a file that the restore creates.
-    private static bool IsBlockDevice(string path) => path.StartsWith("/dev/", StringComparison.Ordinal);
 }

@@ -65,7 +65,7 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
             }
             else
             {
-                using var lease = await _cache.GetAsync(chunk, digest, ChunkLength(chunk)).ConfigureAwait(false);
+                using var lease = await _cache.GetAsync(chunk, digest, _index.PayloadChecksum(chunk), ChunkLength(chunk)).ConfigureAwait(false);
                 lease.Data.Slice(within, count).CopyTo(destination.Span);
             }
 
@@ -108,7 +108,7 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
             var chunk = (int)(position / chunkSize);
             if (!_index[chunk].IsZero)
             {
-                _cache.Prefetch(chunk, _index[chunk], ChunkLength(chunk));
+                _cache.Prefetch(chunk, _index[chunk], _index.PayloadChecksum(chunk), ChunkLength(chunk));
             }
         }
 
@@ -149,7 +149,7 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
         {
             if (!_index[next].IsZero)
             {
-                _cache.Prefetch(next, _index[next], ChunkLength(next));
+                _cache.Prefetch(next, _index[next], _index.PayloadChecksum(next), ChunkLength(next));
             }
         }
     }

@@ -7,7 +7,7 @@ namespace Engine.Backup.VmBackup;
 /// One chunk that needs source reads: the ranges inside it to read, laid over <see cref="Base"/> (the previous
 /// snapshot's chunk in an incremental backup, zeroes in a full one) unless they cover the whole chunk.
 /// </summary>
-internal sealed class ChunkWork(int index, long offset, int length, ChunkDigest baseDigest)
+internal sealed class ChunkWork(int index, long offset, int length, ChunkDigest baseDigest, ulong basePayloadChecksum)
 {
     public int Index { get; } = index;
 
@@ -16,6 +16,9 @@ internal sealed class ChunkWork(int index, long offset, int length, ChunkDigest 
     public int Length { get; } = length;
 
     public ChunkDigest Base { get; } = baseDigest;
+
+    /// <summary>The payload checksum the previous snapshot's index recorded for <see cref="Base"/>.</summary>
+    public ulong BasePayloadChecksum { get; } = basePayloadChecksum;
 
     /// <summary>Absolute ranges within the chunk, ascending.</summary>
     public List<SourceRange> Ranges { get; } = new(4);

@@ -136,7 +136,8 @@ internal sealed class DiskBackupJob
                     if (current is null)
                     {
                         var chunkOffset = (long)index * _chunkSize;
-                        current = new ChunkWork(index, chunkOffset, (int)Math.Min(_chunkSize, _source.Size - chunkOffset), _digests[index]);
+                        var baseChecksum = _previous?.PayloadChecksum(index) ?? ChunkStore.UnknownPayloadChecksum;
+                        current = new ChunkWork(index, chunkOffset, (int)Math.Min(_chunkSize, _source.Size - chunkOffset), _digests[index], baseChecksum);
                     }
 
                     var end = Math.Min(range.End, current.Offset + current.Length);
@@ -218,7 +219,8 @@ internal sealed class DiskBackupJob
             return;
         }
 
-        var length = _repository.Chunks.Read(work.Base, destination);
+        // Checked against the previous index like a restore: a swapped chunk must not seep into the new one.
+        var length = _repository.Chunks.Read(work.Base, work.BasePayloadChecksum, destination);
         if (length != work.Length)
         {
             throw new InvalidDataException($"{_source.Device}: chunk {work.Base} of the previous snapshot holds {length} bytes, expected {work.Length}");

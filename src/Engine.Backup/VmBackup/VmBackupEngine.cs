@@ -40,11 +40,15 @@ public sealed class VmBackupEngine
         SnapshotId? parent = null;
         foreach (var volume in request.Volumes)
         {
-            var previous = FindPrevious(history, volume, out var previousId);
+            var previous = FindPrevious(history, volume, out var previousId, out var fullReason);
             if (previous is not null)
             {
                 parent ??= previousId;
                 BackupLog.Incremental(logger, volume.Device, previousId!.Value, volume.Bitmap!);
+            }
+            else if (fullReason is not null)
+            {
+                BackupLog.FullBecause(logger, volume.Device, volume.Size, fullReason);
             }
             else
             {
@@ -55,9 +59,9 @@ public sealed class VmBackupEngine
             await job.RunAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                writer.AddDevice(volume.Device, volume.Size, _repository.ChunkSize, job.Digests, volume.Bitmap);
+                writer.AddDevice(volume.Device, volume.Size, _repository.ChunkSize, job.Digests, volume.Bitmap, previous, fullReason);
             }
-            catch (ChunkMissingException e) when (previous is not null)
+            catch (Exception e) when (previous is not null && e is ChunkMissingException or ChunkCorruptException)
             {
                 throw new InvalidDataException($"{volume.Device}: the previous snapshot {previousId} lost a chunk ({e.Message}); back up with a new bitmap (full)", e);
             }
@@ -77,11 +81,13 @@ public sealed class VmBackupEngine
     /// <summary>
     /// The index an incremental backup of <paramref name="volume"/> builds on: the newest snapshot whose entry for
     /// the device was made with the same bitmap (the bitmap holds the changes since that backup), provided the size
-    /// is unchanged. Without a bitmap there is none.
+    /// is unchanged. Without a bitmap there is none. When there is a bitmap but no such index,
+    /// <paramref name="fullReason"/> says why the backup is full.
     /// </summary>
-    private DeviceIndex? FindPrevious(IReadOnlyList<SnapshotManifest> history, IVolumeSource volume, out SnapshotId? id)
+    private DeviceIndex? FindPrevious(IReadOnlyList<SnapshotManifest> history, IVolumeSource volume, out SnapshotId? id, out string? fullReason)
     {
         id = null;
+        fullReason = null;
         if (volume.Bitmap is null)
         {
             return null;
@@ -96,9 +102,17 @@ public sealed class VmBackupEngine
                     continue;
                 }
 
-                if (device.Size != volume.Size || device.ChunkSize != _repository.ChunkSize)
+                // Resized since the bitmap's last use: only a full backup is right.
+                if (device.Size != volume.Size)
                 {
-                    return null; // resized since the bitmap's last use: only a full backup is right
+                    fullReason = $"the earlier snapshot {history[i].Id} of {volume.Device} (bitmap {volume.Bitmap}) had size {device.Size}, now {volume.Size}";
+                    return null;
+                }
+
+                if (device.ChunkSize != _repository.ChunkSize)
+                {
+                    fullReason = $"the earlier snapshot {history[i].Id} of {volume.Device} has chunks of {device.ChunkSize} bytes, the repository now {_repository.ChunkSize}";
+                    return null;
                 }
 
                 id = history[i].Id;
@@ -106,6 +120,7 @@ public sealed class VmBackupEngine
             }
         }
 
+        fullReason = $"no earlier snapshot of {volume.Device} used bitmap {volume.Bitmap}";
         return null;
     }
 

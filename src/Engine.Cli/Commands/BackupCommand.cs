@@ -99,7 +99,7 @@ internal static class BackupCommand
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine backup: {ex.Message}; no snapshot was made");
+            Console.Error.WriteLine($"engine backup: {RepositoryCommandSupport.Describe(ex)}; no snapshot was made");
             return ExitCodes.Failure;
         }
         finally
@@ -114,6 +114,15 @@ internal static class BackupCommand
     private static void Print(SnapshotManifest manifest, bool json)
     {
         var stats = manifest.Stats;
+        foreach (var device in manifest.Devices)
+        {
+            // A bitmap was given, so an incremental was asked for: say why it was not.
+            if (device.FullReason is { } reason)
+            {
+                Console.Error.WriteLine($"engine backup: {device.Name}: full backup: {reason}");
+            }
+        }
+
         if (!json)
         {
             Console.Out.WriteLine($"snapshot {manifest.Id}: read {Sizes.Format(stats.BytesRead)}, reused {Sizes.Format(stats.BytesReused)}, " +
@@ -142,6 +151,11 @@ internal static class BackupCommand
                 writer.WriteString("name", device.Name);
                 writer.WriteNumber("size", device.Size);
                 writer.WriteString("bitmap", device.Bitmap);
+                if (device.FullReason is { } reason)
+                {
+                    writer.WriteString("full_reason", reason);
+                }
+
                 writer.WriteEndObject();
             }
 

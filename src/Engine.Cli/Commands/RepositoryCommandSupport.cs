@@ -34,16 +34,33 @@ internal static class RepositoryCommandSupport
             using var repository = BackupRepository.Open(directory, create: false);
             return await action(repository).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RepositoryNotFoundException or SnapshotNotFoundException)
+        catch (Exception e) when (e is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)
         {
             Console.Error.WriteLine($"engine {command}: {e.Message}");
             return ExitCodes.NoInput;
         }
-        catch (Exception e) when (e is RepositoryException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is RepositoryException or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
         {
-            Console.Error.WriteLine($"engine {command}: {e.Message}");
+            Console.Error.WriteLine($"engine {command}: {Describe(e)}");
             return ExitCodes.Failure;
         }
+    }
+
+    /// <summary>
+    /// An exception's message for the user: an <see cref="ArgumentException"/>'s without the "(Parameter 'x')" .NET
+    /// appends, an I/O error on a missing folder without .NET's wording, everything else as it is.
+    /// </summary>
+    public static string Describe(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        var message = exception.Message;
+        if (exception is ArgumentException { ParamName: { } name })
+        {
+            var suffix = $" (Parameter '{name}')";
+            return message.EndsWith(suffix, StringComparison.Ordinal) ? message[..^suffix.Length] : message;
+        }
+
+        return message;
     }
 
     /// <summary>Prints a repository document or report as indented JSON (no reflection: the CLI is NativeAOT-bound).</summary>

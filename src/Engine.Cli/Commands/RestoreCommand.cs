@@ -17,31 +17,28 @@ internal static class RestoreCommand
         var repo = new Option<string>("--repo") { Description = "Repository directory.", Required = true };
         var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id, as 'engine snapshots' lists it (vm/ID/TIME).", Required = true };
         var disk = new Option<string>("--disk") { Description = "Device name in the snapshot, such as drive-scsi0.", Required = true };
-        var to = new Option<string>("--to") { Description = "Target raw file (replaced atomically) or block device.", Required = true };
+        var to = new Option<string>("--to") { Description = "Target: a new raw file (written atomically, mode 0600) or a block device.", Required = true };
+        var force = new Option<bool>("--force") { Description = "Replace the target if it is an existing regular file." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
-        var command = new Command("restore", "Write a disk of a snapshot to a sparse raw file or a block device.") { repo, snapshot, disk, to, progress, json };
+        var command = new Command("restore", "Write a disk of a snapshot to a sparse raw file or a block device.") { repo, snapshot, disk, to, force, progress, json };
         command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(disk)!, parse.GetValue(to)!,
-            parse.GetValue(progress) || !Console.IsErrorRedirected, parse.GetValue(json), cancellationToken));
+            parse.GetValue(force), parse.GetValue(progress) || !Console.IsErrorRedirected, parse.GetValue(json), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool showProgress, bool json, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool force, bool showProgress, bool json,
+        CancellationToken cancellationToken)
     {
+        using var termination = new TerminationSignal(cancellationToken);
         try
         {
-            if (!Directory.Exists(repoPath))
-            {
-                Console.Error.WriteLine($"engine restore: {repoPath}: no such repository");
-                return ExitCodes.NoInput;
-            }
-
             var id = SnapshotId.Parse(snapshotText);
-            using var repository = BackupRepository.Open(repoPath);
+            using var repository = BackupRepository.Open(repoPath, create: false);
             var index = SnapshotRestorer.OpenIndex(repository, id, disk);
             using var reporter = showProgress ? new ProgressReporter(index.Size) : null;
             var clock = Stopwatch.StartNew();
-            var result = await SnapshotRestorer.RestoreAsync(repository, id, disk, target, reporter, cancellationToken).ConfigureAwait(false);
+            var result = await SnapshotRestorer.RestoreAsync(repository, id, disk, target, force, reporter, termination.Token).ConfigureAwait(false);
             reporter?.Finish();
             var seconds = clock.Elapsed.TotalSeconds;
             if (json)
@@ -69,7 +66,12 @@ internal static class RestoreCommand
 
             return ExitCodes.Ok;
         }
-        catch (SnapshotNotFoundException ex)
+        catch (OperationCanceledException) when (termination.Stopped)
+        {
+            Console.Error.WriteLine($"engine restore: stopped by {termination.SignalName}; {target} was not written (the partial file is removed)");
+            return termination.ExitCode;
+        }
+        catch (Exception ex) when (ex is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)
         {
             Console.Error.WriteLine($"engine restore: {ex.Message}");
             return ExitCodes.NoInput;
@@ -81,7 +83,7 @@ internal static class RestoreCommand
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine restore: {ex.Message}");
+            Console.Error.WriteLine($"engine restore: {RepositoryCommandSupport.Describe(ex)}");
             return ExitCodes.Failure;
         }
     }

@@ -32,16 +32,52 @@ public sealed class GarbageCollectionTests
     }
 
     [Fact]
-    public async Task Keeps_recent_unreferenced_chunks_within_the_grace()
+    public async Task Keeps_recent_unreferenced_chunks_within_the_grace_while_a_writer_runs()
     {
         using var repo = new TempRepository(new RepositoryOptions { ChunkSize = TempRepository.SmallChunk, GcGrace = TimeSpan.FromMinutes(5) });
+        await using var writer = repo.Repository.BeginSnapshot("vm", "100", Day1);
         var recent = await repo.PutAsync(TempRepository.Random(1000, 5));
+        repo.AgeAllChunks(TimeSpan.FromMinutes(1)); // older than the writer's start, but within the grace
 
         var report = await repo.Repository.CollectGarbageAsync(CancellationToken.None);
 
+        Assert.Equal(1, report.ActiveWriters);
         Assert.Equal(0, report.ChunksRemoved);
         Assert.Equal(1, report.ChunksKeptRecent);
         Assert.True(repo.Chunks.Contains(recent));
+    }
+
+    [Fact]
+    public async Task Gc_straight_after_forget_with_no_writer_frees_the_space_whatever_the_grace()
+    {
+        using var repo = new TempRepository(new RepositoryOptions { ChunkSize = TempRepository.SmallChunk, GcGrace = TimeSpan.FromMinutes(5) });
+        var data = TempRepository.Random(5000, 50);
+        var snapshot = await repo.BackupAsync("100", Day1, [data]);
+        repo.AgeAllChunks(TimeSpan.FromSeconds(2)); // a moment ago: well inside the 5-minute grace
+        repo.Repository.DeleteSnapshot(snapshot.Id);
+
+        var report = await repo.Repository.CollectGarbageAsync(CancellationToken.None);
+
+        Assert.Equal(0, report.ActiveWriters);
+        Assert.Equal(1, report.ChunksRemoved);
+        Assert.Equal(0, report.ChunksKeptRecent);
+        Assert.Empty(repo.ChunkFiles());
+    }
+
+    [Fact]
+    public async Task A_dead_writers_chunks_go_at_once_while_a_live_writers_stay()
+    {
+        using var repo = new TempRepository(new RepositoryOptions { ChunkSize = TempRepository.SmallChunk, GcGrace = TimeSpan.FromMinutes(5) });
+        var dead = repo.Repository.BeginSnapshot("vm", "100", Day1);
+        var orphan = await repo.PutAsync(TempRepository.Random(3000, 51));
+        dead.SimulateCrash(); // a backup killed after writing a chunk: its writers/ file stays, unlocked
+        repo.AgeAllChunks(TimeSpan.FromSeconds(2));
+
+        var report = await repo.Repository.CollectGarbageAsync(CancellationToken.None);
+
+        Assert.Equal(0, report.ActiveWriters);
+        Assert.False(repo.Chunks.Contains(orphan));
+        Assert.Empty(Directory.GetFiles(Path.Combine(repo.Path, "writers")));
     }
 
     [Fact]

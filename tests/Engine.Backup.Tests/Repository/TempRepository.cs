@@ -90,6 +90,17 @@ internal sealed class TempRepository : IDisposable
         return (await writer.CommitAsync(CancellationToken.None)).Id;
     }
 
+    /// <summary>Copies chunk <paramref name="donor"/>'s file over <paramref name="victim"/>'s: both stay well-formed, but the victim's name now lies.</summary>
+    public void CopyChunkOver(ChunkDigest donor, ChunkDigest victim) => File.Copy(Chunks.PathOf(donor), Chunks.PathOf(victim), overwrite: true);
+
+    /// <summary>A snapshot of one device of two random chunks, <paramref name="a"/> then <paramref name="b"/>, whose first chunk file then holds the second.</summary>
+    public async Task<SnapshotManifest> BackupWithASwappedChunkAsync(string vmid, DateTimeOffset time, byte[] a, byte[] b)
+    {
+        var snapshot = await BackupAsync(vmid, time, [a, b]);
+        CopyChunkOver(ChunkDigest.Compute(b), ChunkDigest.Compute(a));
+        return snapshot;
+    }
+
     /// <summary>Pretends every chunk file was last used <paramref name="age"/> ago.</summary>
     public void AgeAllChunks(TimeSpan age)
     {

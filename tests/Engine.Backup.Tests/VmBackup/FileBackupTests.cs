@@ -66,6 +66,52 @@ public sealed class FileBackupTests
     }
 
     [Fact]
+    public async Task Incremental_ReadModifyWriteOfASwappedBaseChunk_FailsInsteadOfMergingOtherData()
+    {
+        using var repo = new TempRepository();
+        var (path, chunk0) = await FullBackupWithASwappedChunkAsync(repo, 15, victim: 0);
+
+        var error = await Assert.ThrowsAsync<ChunkCorruptException>(() => BackupAsync(repo, path, "b0", [new SourceRange(100, 4096)]));
+
+        Assert.Equal(chunk0, error.Digest);
+        Assert.Single(repo.Repository.ListSnapshots());
+    }
+
+    [Fact]
+    public async Task Incremental_ReusingASwappedUntouchedChunk_FailsNamingIt()
+    {
+        using var repo = new TempRepository();
+        var (path, chunk2) = await FullBackupWithASwappedChunkAsync(repo, 16, victim: 2);
+
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => BackupAsync(repo, path, "b0", [new SourceRange(0, Chunk)]));
+
+        Assert.Contains(chunk2.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains("back up with a new bitmap", error.Message, StringComparison.Ordinal);
+        Assert.Single(repo.Repository.ListSnapshots());
+    }
+
+    [Fact]
+    public async Task FullBackupWithABitmap_RecordsWhyItIsNotIncremental()
+    {
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "disk.raw");
+        var content = Disk(17);
+        await File.WriteAllBytesAsync(path, content);
+
+        var first = await BackupAsync(repo, path, "b0", [new SourceRange(0, content.Length)]);
+        var incremental = await BackupAsync(repo, path, "b0", [new SourceRange(0, 4096)]);
+        var noBitmap = await BackupAsync(repo, path);
+        await File.WriteAllBytesAsync(path, [.. content, .. TempRepository.Random(Chunk, 18)]);
+        var resized = await BackupAsync(repo, path, "b0", [new SourceRange(0, content.Length + Chunk)]);
+
+        Assert.Equal("no earlier snapshot of drive-virtio0 used bitmap b0", first.Devices[0].FullReason);
+        Assert.Null(incremental.Devices[0].FullReason);
+        Assert.Null(noBitmap.Devices[0].FullReason);
+        Assert.Equal($"the earlier snapshot {incremental.Id} of drive-virtio0 (bitmap b0) had size {content.Length}, now {content.Length + Chunk}", resized.Devices[0].FullReason);
+        Assert.Equal(resized.Devices[0].FullReason, repo.Reopen().ReadManifest(resized.Id).Devices[0].FullReason); // kept in the manifest
+    }
+
+    [Fact]
     public async Task SnapshotDevice_ConcurrentRandomReadsAcrossEvictions_ReturnExactBytes()
     {
         using var repo = new TempRepository();
@@ -145,6 +191,18 @@ public sealed class FileBackupTests
                 report(value);
             }
         }
+    }
+
+    /// <summary>A full backup with bitmap b0, then chunk <paramref name="victim"/>'s file overwritten by the next chunk's (both well-formed).</summary>
+    private static async Task<(string Path, ChunkDigest Victim)> FullBackupWithASwappedChunkAsync(TempRepository repo, int seed, int victim)
+    {
+        var path = Path.Combine(repo.Root, "disk.raw");
+        var content = Disk(seed);
+        await File.WriteAllBytesAsync(path, content);
+        await BackupAsync(repo, path, "b0", [new SourceRange(0, content.Length)]);
+        var digest = ChunkDigest.Compute(content.AsSpan(victim * Chunk, Chunk));
+        repo.CopyChunkOver(ChunkDigest.Compute(content.AsSpan((victim + 1) * Chunk, Chunk)), digest);
+        return (path, digest);
     }
 
     private static async Task AssertRestoresAsync(TempRepository repo, SnapshotId id, byte[] expected)

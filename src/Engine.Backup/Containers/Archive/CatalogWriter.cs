@@ -22,7 +22,7 @@ internal sealed class CatalogWriter : IDisposable
     public CatalogWriter(string path)
     {
         Path = path;
-        _file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        _file = new FileStream(Repository.RepositoryFiles.CreateNew(path), FileAccess.Write, bufferSize: 0); // private (0600), like every repository file
         CatalogFormat.Magic.CopyTo(Reserve(8));
         WriteUInt32(CatalogFormat.Version);
         WriteUInt32(0);

@@ -18,6 +18,8 @@ internal static partial class RepositoryLibC
     public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
     public const int O_DIRECT = 0x4000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_NONBLOCK = 0x800;
 
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
@@ -34,9 +36,35 @@ internal static partial class RepositoryLibC
     public const int EEXIST = 17;
     public const int EWOULDBLOCK = 11;
     public const int EINVAL = 22;
+    public const int ENOSPC = 28;
+    public const int ELOOP = 40;
+    public const int ENOTEMPTY = 39;
+
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_TYPE = 1;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
+    public const int S_IFBLK = 0x6000;
+
+    // struct statx is the same on every architecture: 256 bytes, stx_mode (u16) at offset 28.
+    private const int StatxSize = 256;
+    private const int StatxModeOffset = 28;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(SafeFileHandle dirfd, string path, int flags, uint mask, ref byte buffer);
+
+    [LibraryImport("libc", EntryPoint = "chmod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Chmod(string path, int mode);
+
+    [LibraryImport("libc", EntryPoint = "rmdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int RmDir(string path);
 
     [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int MkDir(string path, int mode);
@@ -86,6 +114,58 @@ internal static partial class RepositoryLibC
 
         errno = 0;
         return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    /// <summary>The file type bits (<c>S_IFMT</c>) of an open descriptor, or -1 with the errno.</summary>
+    public static int FileType(SafeFileHandle fd, out int errno)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (Statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, ref buffer[0]) != 0)
+        {
+            errno = LastErrno;
+            return -1;
+        }
+
+        errno = 0;
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[StatxModeOffset..]) & S_IFMT;
+    }
+
+    /// <summary>The file type bits (<c>S_IFMT</c>) of a path (links followed), or -1 with the errno (ENOENT when absent).</summary>
+    public static int FileType(string path, out int errno)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        if (Statx(AT_FDCWD, path, 0, STATX_TYPE, ref buffer[0]) != 0)
+        {
+            errno = LastErrno;
+            return -1;
+        }
+
+        errno = 0;
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[StatxModeOffset..]) & S_IFMT;
+    }
+
+    /// <summary>
+    /// Opens a regular file without following a symbolic link at its last component (nor blocking on a FIFO put in
+    /// its place); null with the errno when absent (ENOENT), a link (ELOOP) or anything but a regular file (EFTYPE
+    /// is not Linux's: ELOOP stands for every "not a plain file").
+    /// </summary>
+    public static SafeFileHandle? TryOpenRegular(string path, int flags, out int errno)
+    {
+        var handle = TryOpen(path, flags | O_NOFOLLOW | O_NONBLOCK, 0, out errno);
+        if (handle is null)
+        {
+            return null;
+        }
+
+        var type = FileType(handle, out errno);
+        if (type == S_IFREG)
+        {
+            return handle;
+        }
+
+        handle.Dispose();
+        errno = type < 0 ? errno : ELOOP;
+        return null;
     }
 
     /// <summary>Opens a file or throws an <see cref="IOException"/> naming it.</summary>

@@ -1,0 +1,86 @@
+using Engine.Backup.Repository.Native;
+
+namespace Engine.Backup.Repository;
+
+/// <summary>
+/// How the repository creates its files and directories: private to their owner whatever the umask (files 0600,
+/// directories 0700), because chunks, indexes and manifests are pieces of guests' disks. Only the repository's own
+/// directory is 0711, so that a container backup's staging directory inside it (handed to the container's mapped
+/// root) can be reached, though nothing else can be listed or read. Errors name the path.
+/// </summary>
+internal static class RepositoryFiles
+{
+    /// <summary>rw for the owner only.</summary>
+    public const int PrivateFileMode = 0b110_000_000;
+
+    /// <summary>rwx for the owner only.</summary>
+    public const int PrivateDirectoryMode = 0b111_000_000;
+
+    /// <summary>rwx for the owner, search only (no listing, no reading) for everybody else.</summary>
+    public const int RootDirectoryMode = 0b111_001_001;
+
+    /// <summary>Creates a directory and any missing parents with mode 0700 (one that exists is left as it is).</summary>
+    public static void CreateDirectory(string path, int mode = PrivateDirectoryMode)
+    {
+        if (RepositoryLibC.MkDir(path, mode) == 0)
+        {
+            return;
+        }
+
+        var errno = RepositoryLibC.LastErrno;
+        if (errno == RepositoryLibC.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
+        {
+            CreateDirectory(parent, mode);
+            errno = RepositoryLibC.MkDir(path, mode) == 0 ? 0 : RepositoryLibC.LastErrno;
+        }
+
+        if (errno != 0 && !(errno == RepositoryLibC.EEXIST && Directory.Exists(path)))
+        {
+            throw RepositoryLibC.Error(errno, "mkdir", path);
+        }
+    }
+
+    /// <summary>Creates a new file (it must not exist) with mode 0600 and opens it for writing.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle CreateNew(string path) =>
+        RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, PrivateFileMode);
+
+    /// <summary>Sets a directory's mode; best effort (a repository opened by somebody who does not own it keeps its mode).</summary>
+    public static void TrySetMode(string path, int mode) => _ = RepositoryLibC.Chmod(path, mode);
+
+    /// <summary>Creates <paramref name="path"/> (replacing nothing: it must not exist) with mode 0600 and writes <paramref name="bytes"/>.</summary>
+    /// <exception cref="IOException">It exists, or the write fails (a full disk): the message names the path.</exception>
+    public static void WriteNew(string path, ReadOnlySpan<byte> bytes, bool sync = false)
+    {
+        using var handle = CreateNew(path);
+        try
+        {
+            Write(handle, bytes, 0, path);
+            if (sync && RepositoryLibC.FSync(handle) != 0)
+            {
+                throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fsync", path);
+            }
+        }
+        catch
+        {
+            handle.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="RandomAccess.Write(Microsoft.Win32.SafeHandles.SafeFileHandle, ReadOnlySpan{byte}, long)"/> whose
+    /// failure names the file (a descriptor opened by number has no path for .NET to put in the message).
+    /// </summary>
+    public static void Write(Microsoft.Win32.SafeHandles.SafeFileHandle handle, ReadOnlySpan<byte> bytes, long offset, string path)
+    {
+        try
+        {
+            RandomAccess.Write(handle, bytes, offset);
+        }
+        catch (IOException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new IOException($"write {path}: {e.Message}", e.HResult);
+        }
+    }
+}
