@@ -24,7 +24,9 @@ public sealed partial class BackupRepository : IDisposable
     /// <summary>The manifest's file name in a snapshot directory.</summary>
     public const string ManifestFileName = "manifest.json";
 
-    private readonly SafeFileHandle _directoryHandle;
+    // Opened on first use: a container's mapped root opens the repository to reach its staging folder, and may
+    // pass through the repository's folder but not open it.
+    private SafeFileHandle? _directoryHandle;
     private readonly RepositoryOptions _options;
     private bool _disposed;
 
@@ -38,7 +40,6 @@ public sealed partial class BackupRepository : IDisposable
         TmpDirectory = Path.Combine(directory, "tmp");
         WritersDirectory = Path.Combine(directory, "writers");
         Chunks = new ChunkStore(Path.Combine(directory, "chunks"), TmpDirectory, config.CompressionLevel, options.SyncEachChunk, options.ParentChunkDirectory);
-        _directoryHandle = RepositoryLibC.OpenOrThrow(directory, RepositoryLibC.O_RDONLY | RepositoryLibC.O_DIRECTORY);
     }
 
     /// <summary>The repository's directory (absolute).</summary>
@@ -92,12 +93,14 @@ public sealed partial class BackupRepository : IDisposable
             }
 
             // Also tightens a repository an earlier Engine made readable to everybody (best effort: only its owner can).
-            RepositoryFiles.TrySetMode(full, RepositoryFiles.RootDirectoryMode);
+            RepositoryFiles.TrySetMode(full, RepositoryFiles.SearchOnlyDirectoryMode);
+            RepositoryFiles.TightenChunkFolders(Path.Combine(full, "chunks"));
             foreach (var sub in (ReadOnlySpan<string>)["chunks", "snapshots", "tmp", "writers"])
             {
                 var path = Path.Combine(full, sub);
-                RepositoryFiles.CreateDirectory(path);
-                RepositoryFiles.TrySetMode(path, RepositoryFiles.PrivateDirectoryMode);
+                var mode = sub == "chunks" ? RepositoryFiles.SearchOnlyDirectoryMode : RepositoryFiles.PrivateDirectoryMode;
+                RepositoryFiles.CreateDirectory(path, mode);
+                RepositoryFiles.TrySetMode(path, mode);
             }
 
             return new BackupRepository(full, config, options);
@@ -216,7 +219,7 @@ public sealed partial class BackupRepository : IDisposable
         if (!_disposed)
         {
             _disposed = true;
-            _directoryHandle.Dispose();
+            Interlocked.Exchange(ref _directoryHandle, null)?.Dispose();
         }
     }
 
@@ -279,7 +282,18 @@ public sealed partial class BackupRepository : IDisposable
     /// <summary>syncfs(2) of the repository's filesystem: every chunk and index written so far becomes durable.</summary>
     internal void SyncFileSystem()
     {
-        if (RepositoryLibC.SyncFs(_directoryHandle) != 0)
+        var handle = _directoryHandle;
+        if (handle is null)
+        {
+            handle = RepositoryLibC.OpenOrThrow(Directory, RepositoryLibC.O_RDONLY | RepositoryLibC.O_DIRECTORY);
+            if (Interlocked.CompareExchange(ref _directoryHandle, handle, null) is { } opened)
+            {
+                handle.Dispose();
+                handle = opened;
+            }
+        }
+
+        if (RepositoryLibC.SyncFs(handle) != 0)
         {
             throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "syncfs", Directory);
         }
@@ -444,18 +458,19 @@ public sealed partial class BackupRepository : IDisposable
     private static RepositoryConfig Initialize(string directory, RepositoryOptions options)
     {
         ValidateFormat(directory, options.ChunkSize, options.CompressionLevel);
-        RepositoryFiles.CreateDirectory(directory, RepositoryFiles.RootDirectoryMode);
+        RepositoryFiles.CreateDirectory(directory, RepositoryFiles.SearchOnlyDirectoryMode);
         var chunks = Path.Combine(directory, "chunks");
         for (var prefix = 0; prefix < 256; prefix++)
         {
-            RepositoryFiles.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+            RepositoryFiles.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)), RepositoryFiles.SearchOnlyDirectoryMode);
         }
 
         var tmp = Path.Combine(directory, "tmp");
         RepositoryFiles.CreateDirectory(tmp);
         var config = new RepositoryConfig { ChunkSize = options.ChunkSize, CompressionLevel = options.CompressionLevel };
         var temporary = Path.Combine(tmp, "config-" + Guid.NewGuid().ToString("N"));
-        RepositoryFiles.WriteNew(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig));
+        // Readable by all: it holds only the format, and a container's mapped root must read it to open the repository.
+        RepositoryFiles.WriteNew(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig), mode: RepositoryFiles.PublicFileMode);
         // A concurrent creator may win; its configuration then stands and ours is discarded.
         try
         {

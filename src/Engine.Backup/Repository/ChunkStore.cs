@@ -403,7 +403,7 @@ public sealed class ChunkStore
         }
         catch (DirectoryNotFoundException)
         {
-            RepositoryFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            RepositoryFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!, RepositoryFiles.SearchOnlyDirectoryMode);
             File.Move(temporary, path, overwrite: true);
         }
     }
@@ -424,18 +424,26 @@ public sealed class ChunkStore
         return RepositoryLibC.FUTimeNs(handle, 0) == 0 ? true : throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "futimens", path);
     }
 
-    /// <summary>Whether a regular chunk file exists with a sound header and the length it promises; read-only (no touch).</summary>
+    /// <summary>
+    /// Whether a parent store's chunk file exists with a sound header and the length it promises; read-only (no
+    /// touch). A container's mapped root, writing a staging repository, may search the parent's private chunk folders
+    /// but not read their files: for it a regular file at least a header long is the chunk (the import that follows
+    /// touches, and so checks, every chunk the snapshot names).
+    /// </summary>
     private static bool IsIntact(string path, out ulong payloadChecksum)
     {
-        using var handle = OpenIntact(path, out payloadChecksum, throwOnError: false);
-        return handle is not null;
+        using var handle = OpenIntact(path, out payloadChecksum, throwOnError: false, out var errno);
+        return handle is not null ||
+            (errno == RepositoryLibC.EACCES && RepositoryLibC.LinkType(path, out var size, out _) == RepositoryLibC.S_IFREG && size >= ChunkHeader.Size);
     }
 
     /// <summary>Opens a regular chunk file (no links followed) whose header is sound and whose length covers it; null otherwise.</summary>
-    private static SafeFileHandle? OpenIntact(string path, out ulong payloadChecksum, bool throwOnError)
+    private static SafeFileHandle? OpenIntact(string path, out ulong payloadChecksum, bool throwOnError) => OpenIntact(path, out payloadChecksum, throwOnError, out _);
+
+    private static SafeFileHandle? OpenIntact(string path, out ulong payloadChecksum, bool throwOnError, out int errno)
     {
         payloadChecksum = UnknownPayloadChecksum;
-        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out var errno);
+        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out errno);
         if (handle is null)
         {
             return !throwOnError || errno is RepositoryLibC.ENOENT or RepositoryLibC.ELOOP ? null : throw RepositoryLibC.Error(errno, "open", path);

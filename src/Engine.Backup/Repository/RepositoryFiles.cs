@@ -4,20 +4,25 @@ namespace Engine.Backup.Repository;
 
 /// <summary>
 /// How the repository creates its files and directories: private to their owner whatever the umask (files 0600,
-/// directories 0700), because chunks, indexes and manifests are pieces of guests' disks. Only the repository's own
-/// directory is 0711, so that a container backup's staging directory inside it (handed to the container's mapped
-/// root) can be reached, though nothing else can be listed or read. Errors name the path.
+/// directories 0700), because chunks, indexes and manifests are pieces of guests' disks. The repository's own
+/// directory and the chunk folders are 0711 (others may pass, not list or read): a container backup's staging
+/// directory inside the repository is handed to the container's mapped root, which must reach it and test whether
+/// the main store already holds a chunk it can name (dedup), yet can read no chunk, index or manifest. Errors name
+/// the path.
 /// </summary>
 internal static class RepositoryFiles
 {
     /// <summary>rw for the owner only.</summary>
     public const int PrivateFileMode = 0b110_000_000;
 
+    /// <summary>rw for the owner, readable by all: only the repository's configuration.</summary>
+    public const int PublicFileMode = 0b110_100_100;
+
     /// <summary>rwx for the owner only.</summary>
     public const int PrivateDirectoryMode = 0b111_000_000;
 
-    /// <summary>rwx for the owner, search only (no listing, no reading) for everybody else.</summary>
-    public const int RootDirectoryMode = 0b111_001_001;
+    /// <summary>rwx for the owner, search only (no listing, no reading) for everybody else: the repository's own and the chunk folders.</summary>
+    public const int SearchOnlyDirectoryMode = 0b111_001_001;
 
     /// <summary>Creates a directory and any missing parents with mode 0700 (one that exists is left as it is).</summary>
     public static void CreateDirectory(string path, int mode = PrivateDirectoryMode)
@@ -40,18 +45,36 @@ internal static class RepositoryFiles
         }
     }
 
-    /// <summary>Creates a new file (it must not exist) with mode 0600 and opens it for writing.</summary>
-    public static Microsoft.Win32.SafeHandles.SafeFileHandle CreateNew(string path) =>
-        RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, PrivateFileMode);
+    /// <summary>
+    /// Makes the chunk folders of a repository an older Engine created (0755: anybody could list and read the chunks)
+    /// search-only. Cheap when there is nothing to do: one stat.
+    /// </summary>
+    public static void TightenChunkFolders(string chunks)
+    {
+        var mode = RepositoryLibC.Mode(chunks);
+        if (mode < 0 || (mode & 0b000_110_110) == 0)
+        {
+            return;
+        }
+
+        foreach (var prefix in Directory.EnumerateDirectories(chunks))
+        {
+            TrySetMode(prefix, SearchOnlyDirectoryMode);
+        }
+    }
+
+    /// <summary>Creates a new file (it must not exist) with mode 0600 (or <paramref name="mode"/>, never widened by the umask) and opens it for writing.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle CreateNew(string path, int mode = PrivateFileMode) =>
+        RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, mode);
 
     /// <summary>Sets a directory's mode; best effort (a repository opened by somebody who does not own it keeps its mode).</summary>
     public static void TrySetMode(string path, int mode) => _ = RepositoryLibC.Chmod(path, mode);
 
-    /// <summary>Creates <paramref name="path"/> (replacing nothing: it must not exist) with mode 0600 and writes <paramref name="bytes"/>.</summary>
+    /// <summary>Creates <paramref name="path"/> (replacing nothing: it must not exist) with mode 0600 (or <paramref name="mode"/>) and writes <paramref name="bytes"/>.</summary>
     /// <exception cref="IOException">It exists, or the write fails (a full disk): the message names the path.</exception>
-    public static void WriteNew(string path, ReadOnlySpan<byte> bytes, bool sync = false)
+    public static void WriteNew(string path, ReadOnlySpan<byte> bytes, bool sync = false, int mode = PrivateFileMode)
     {
-        using var handle = CreateNew(path);
+        using var handle = CreateNew(path, mode);
         try
         {
             Write(handle, bytes, 0, path);

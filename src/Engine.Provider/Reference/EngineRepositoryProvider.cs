@@ -72,9 +72,17 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
         // Snapshots are named to the second: two backups of a guest in one second take the next free one, so the
         // archive name PVE records is the snapshot's real name.
         var taken = new HashSet<DateTimeOffset>();
-        foreach (var manifest in _repository.ListSnapshots(type, vmid))
+        try
         {
-            taken.Add(manifest.Id.Time);
+            foreach (var manifest in _repository.ListSnapshots(type, vmid))
+            {
+                taken.Add(manifest.Id.Time);
+            }
+        }
+        catch (UnauthorizedAccessException) when (type == "ct")
+        {
+            // A container's backup_container runs in a fork as the container's mapped root, to which the repository's
+            // snapshots are private (0700). It adopts the name its parent chose, which no committed snapshot has yet.
         }
 
         while (taken.Contains(id.Time))

@@ -3,7 +3,6 @@ using Engine.Backup.Repository;
 namespace Engine.Backup.Tests.Repository;
 
 /// <summary><c>engine restore</c> (and its neighbours) on the unhappy paths: damaged chunks, targets, signals, bad arguments.</summary>
-[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class RestoreCliTests
 {
     private static readonly DateTimeOffset Day1 = new(2026, 11, 1, 6, 0, 0, TimeSpan.Zero);
@@ -26,34 +25,6 @@ public sealed class RestoreCliTests
         Assert.Empty(Directory.GetFileSystemEntries(output));
         quick.AssertExitCode(1);
         Assert.Contains(digestA.ToString(), quick.Stdout, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task The_repository_and_the_restored_file_are_private_whatever_the_umask()
-    {
-        using var repo = new TempRepository();
-        var source = Path.Combine(repo.Root, "disk.raw");
-        File.WriteAllBytes(source, TempRepository.Random(3 * TempRepository.SmallChunk, 3));
-        var fresh = Path.Combine(repo.Root, "fresh-repo");
-        var target = Path.Combine(repo.Root, "restored.raw");
-
-        (await UnderUmask022("backup", "--repo", fresh, "--vmid", "100", "--disk", $"scsi0={source}")).AssertSuccess();
-        var id = Assert.Single(new DirectoryInfo(Path.Combine(fresh, "snapshots/vm/100")).GetDirectories()).Name;
-        (await UnderUmask022("restore", "--repo", fresh, "--snapshot", $"vm/100/{id}", "--disk", "scsi0", "--to", target)).AssertSuccess();
-
-        Assert.Equal(File.ReadAllBytes(source), File.ReadAllBytes(target));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(target));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute,
-            File.GetUnixFileMode(fresh)); // others may only pass through, to a container's staging directory
-        var entries = Directory.GetFileSystemEntries(fresh, "*", SearchOption.AllDirectories);
-        Assert.Contains(entries, e => e.EndsWith(".index", StringComparison.Ordinal));
-        foreach (var entry in entries)
-        {
-            var expected = Directory.Exists(entry)
-                ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-                : UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            Assert.True(File.GetUnixFileMode(entry) == expected, $"{entry} is {File.GetUnixFileMode(entry)}");
-        }
     }
 
     [Fact]
@@ -174,7 +145,4 @@ public sealed class RestoreCliTests
 
     private static Task<ToolResult> Restore(TempRepository repo, SnapshotId id, string target, params string[] extra) =>
         EngineCli.RunAsync(["restore", "--repo", repo.Path, "--snapshot", id.ToString(), "--disk", "scsi0", "--to", target, .. extra]);
-
-    private static Task<ToolResult> UnderUmask022(params string[] args) =>
-        Tool.RunAsync("sh", ["-c", "umask 022 && exec dotnet \"$@\"", "sh", EngineCli.Dll, .. args], EngineCli.Timeout);
 }

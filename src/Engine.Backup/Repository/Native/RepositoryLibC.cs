@@ -37,12 +37,15 @@ internal static partial class RepositoryLibC
     public const int EWOULDBLOCK = 11;
     public const int EINVAL = 22;
     public const int ENOSPC = 28;
+    public const int EACCES = 13;
     public const int ELOOP = 40;
     public const int ENOTEMPTY = 39;
 
     public const int AT_EMPTY_PATH = 0x1000;
     public const int AT_SYMLINK_NOFOLLOW = 0x100;
     public const uint STATX_TYPE = 1;
+    public const uint STATX_MODE = 2;
+    public const uint STATX_SIZE = 0x200;
     public const int S_IFMT = 0xF000;
     public const int S_IFREG = 0x8000;
     public const int S_IFBLK = 0x6000;
@@ -50,6 +53,7 @@ internal static partial class RepositoryLibC
     // struct statx is the same on every architecture: 256 bytes, stx_mode (u16) at offset 28.
     private const int StatxSize = 256;
     private const int StatxModeOffset = 28;
+    private const int StatxSizeOffset = 40;
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags, int mode);
@@ -141,6 +145,31 @@ internal static partial class RepositoryLibC
         }
 
         errno = 0;
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[StatxModeOffset..]) & S_IFMT;
+    }
+
+    /// <summary>The mode (type and permission bits) of a path, links followed, or -1 when it cannot be read.</summary>
+    public static int Mode(string path)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        return Statx(AT_FDCWD, path, 0, STATX_TYPE | STATX_MODE, ref buffer[0]) == 0
+            ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[StatxModeOffset..])
+            : -1;
+    }
+
+    /// <summary>The file type bits of a path itself (a link is not followed) and its size, or -1 with the errno.</summary>
+    public static int LinkType(string path, out long size, out int errno)
+    {
+        Span<byte> buffer = stackalloc byte[StatxSize];
+        size = 0;
+        if (Statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_SIZE, ref buffer[0]) != 0)
+        {
+            errno = LastErrno;
+            return -1;
+        }
+
+        errno = 0;
+        size = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(buffer[StatxSizeOffset..]);
         return System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(buffer[StatxModeOffset..]) & S_IFMT;
     }
 
