@@ -6,19 +6,20 @@
 # RUNS times each; the medians are compared. A third row restores BASE's format-1 repository with this tree's engine:
 # such an index has no payload checksums, so every chunk is rehashed (SHA-256), the documented cost of old snapshots.
 #
-#   BASE=739cdc6 SIZE=2G RUNS=5 bash bench/restore-check-cost.sh
+#   BASE=739cdc6 SIZE=1G RUNS=7 bash bench/restore-check-cost.sh
 #
 # BASE: the commit before the change (built from `git archive` in a scratch folder, not a worktree).
 # SIZE: the image (random data: chunks are stored raw, so decompression does not hide the check's cost).
-# TARGET_DIR: where restores are written (default /dev/shm, so the disk's noise stays out; each is deleted after).
+# TARGET_DIR: where restores are written (default the scratch folder on /var/tmp; each is deleted after). Not /dev/shm:
+#   the engine before the change took every /dev/… path for a block device (issue 11, item 6).
 # BASE_DLL / NEW_DLL: already built engine.dll files, to skip the builds.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE=${BASE:-739cdc6}
 SIZE=${SIZE:-2G}
 RUNS=${RUNS:-5}
-TARGET_DIR=${TARGET_DIR:-/dev/shm}
 WORK=$(mktemp -d /var/tmp/engine-restore-bench.XXXXXX)
+TARGET_DIR=${TARGET_DIR:-$WORK}
 trap 'rm -rf "$WORK"; rm -f "$TARGET_DIR"/engine-restore-bench-*' EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
@@ -56,9 +57,9 @@ restore() { # restore DLL REPO_SIDE: prints the seconds one restore took (reposi
 
 declare -A times
 for run in $(seq 1 "$RUNS"); do
-    times[base]+="$(restore "$BASE_DLL" base) "
-    times[new]+="$(restore "$NEW_DLL" new) "
-    times[new-v1]+="$(restore "$NEW_DLL" base) "
+    times[base]+=" $(restore "$BASE_DLL" base)"
+    times[new]+=" $(restore "$NEW_DLL" new)"
+    times[new-v1]+=" $(restore "$NEW_DLL" base)"
     log "run $run: base ${times[base]##* } new ${times[new]##* } new-on-format-1 ${times[new-v1]##* }"
 done
 

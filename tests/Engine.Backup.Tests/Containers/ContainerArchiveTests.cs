@@ -314,6 +314,23 @@ public sealed class ContainerArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task A_chunk_file_copied_over_another_fails_the_file_read_instead_of_returning_other_data()
+    {
+        Directory.CreateDirectory(Root);
+        byte[] a = TempRepository.Random(20_000, 21), b = TempRepository.Random(20_000, 22);
+        await File.WriteAllBytesAsync(Path.Combine(Root, "a.bin"), a);
+        await File.WriteAllBytesAsync(Path.Combine(Root, "b.bin"), b);
+        var manifest = await BackupAsync("115", Root);
+        _repository.CopyChunkOver(ChunkDigest.Compute(b), ChunkDigest.Compute(a)); // both well-formed; a catalog knows only the SHA-256
+
+        await using var archive = ContainerArchive.Open(_repository.Repository, manifest.Id);
+        var error = await Assert.ThrowsAsync<ChunkCorruptException>(() => ReadAllAsync(archive, archive.Entries.Single(e => e.Path == "a.bin"), new byte[a.Length]));
+
+        Assert.Equal(ChunkDigest.Compute(a), error.Digest);
+        Assert.Equal(ChunkCheck.DigestMismatch, error.Check);
+    }
+
+    [Fact]
     public async Task A_failed_backup_leaves_no_snapshot()
     {
         Directory.CreateDirectory(Root);
