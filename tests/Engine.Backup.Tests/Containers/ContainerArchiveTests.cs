@@ -317,16 +317,18 @@ public sealed class ContainerArchiveTests : IDisposable
     public async Task A_chunk_file_copied_over_another_fails_the_file_read_instead_of_returning_other_data()
     {
         Directory.CreateDirectory(Root);
-        byte[] a = TempRepository.Random(20_000, 21), b = TempRepository.Random(20_000, 22);
-        await File.WriteAllBytesAsync(Path.Combine(Root, "a.bin"), a);
-        await File.WriteAllBytesAsync(Path.Combine(Root, "b.bin"), b);
+        var content = TempRepository.Random(6 << 20, 21);
+        await File.WriteAllBytesAsync(Path.Combine(Root, "big.bin"), content);
         var manifest = await BackupAsync("115", Root);
-        _repository.CopyChunkOver(ChunkDigest.Compute(b), ChunkDigest.Compute(a)); // both well-formed; a catalog knows only the SHA-256
+        var chunks = _repository.ChunkFiles();
+        Assert.True(chunks.Length >= 2, $"{chunks.Length} chunk(s)");
+        var victim = ChunkDigest.Parse(Path.GetFileName(chunks[0]));
+        _repository.CopyChunkOver(ChunkDigest.Parse(Path.GetFileName(chunks[1])), victim); // both well-formed; a catalog knows only the SHA-256
 
         await using var archive = ContainerArchive.Open(_repository.Repository, manifest.Id);
-        var error = await Assert.ThrowsAsync<ChunkCorruptException>(() => ReadAllAsync(archive, archive.Entries.Single(e => e.Path == "a.bin"), new byte[a.Length]));
+        var error = await Assert.ThrowsAsync<ChunkCorruptException>(() => ReadAllAsync(archive, archive.Entries.Single(e => e.Path == "big.bin"), new byte[content.Length]));
 
-        Assert.Equal(ChunkDigest.Compute(a), error.Digest);
+        Assert.Equal(victim, error.Digest);
         Assert.Equal(ChunkCheck.DigestMismatch, error.Check);
     }
 
