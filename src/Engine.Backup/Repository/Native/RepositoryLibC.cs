@@ -175,8 +175,8 @@ internal static partial class RepositoryLibC
 
     /// <summary>
     /// Opens a regular file without following a symbolic link at its last component (nor blocking on a FIFO put in
-    /// its place); null with the errno when absent (ENOENT), a link (ELOOP) or anything but a regular file (EFTYPE
-    /// is not Linux's: ELOOP stands for every "not a plain file").
+    /// its place); null with the errno when absent (ENOENT), or ELOOP for a link and for anything else that is not a
+    /// regular file (a directory, a FIFO, a device node).
     /// </summary>
     public static SafeFileHandle? TryOpenRegular(string path, int flags, out int errno)
     {
