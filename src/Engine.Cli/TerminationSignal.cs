@@ -53,6 +53,13 @@ internal sealed class TerminationSignal : IDisposable
         // Keep the process alive until the command has cleaned up; it then returns ExitCode.
         context.Cancel = true;
         Interlocked.CompareExchange(ref _signal, context.Signal == PosixSignal.SIGTERM ? TerminateExitCode : InterruptExitCode, 0);
-        _source.Cancel();
+        try
+        {
+            _source.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The command finished and disposed this while the signal arrived: nothing is left to stop.
+        }
     }
 }
