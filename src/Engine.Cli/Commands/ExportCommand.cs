@@ -1,7 +1,7 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
+using Engine.Nbd.Server;
 
 namespace Engine.Cli.Commands;
 
@@ -71,9 +71,9 @@ internal static class ExportCommand
             Console.Error.WriteLine($"engine export: --snapshot {snapshotText}: {ex.Message}");
             return ExitCodes.Usage;
         }
-        catch (SocketException ex)
+        catch (NbdListenException ex)
         {
-            Console.Error.WriteLine($"engine export: cannot listen on {socketPath}: {ex.Message}");
+            Console.Error.WriteLine($"engine export: {ex.Message}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)
