@@ -72,8 +72,18 @@ public sealed class ConnectCliTests
     public async Task Info_ConnectTimeout_ConnectsToAServerStartedLater_AndSaysWhatItWaitsFor()
     {
         using var dir = new TempDir();
+        var clock = Stopwatch.StartNew();
         await using var info = EngineCli.Start("info", "--connect-timeout", "3", $"nbd+unix:///?socket={dir.Socket}");
-        await Task.Delay(1500);
+
+        // After a second of waiting it says what for; the server comes up no earlier than 1.5 s after the start.
+        var notice = $"waiting for the NBD server at socket {dir.Socket} (retrying for up to 3 s)";
+        await info.WaitUntilAsync(() => info.Stderr.Contains(notice, StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the waiting notice on stderr");
+        var rest = TimeSpan.FromSeconds(1.5) - clock.Elapsed;
+        if (rest > TimeSpan.Zero)
+        {
+            await Task.Delay(rest);
+        }
+
         Assert.False(info.HasExited, $"engine info gave up before the server started\n{info.Describe()}");
 
         await using var server = new EngineServer(dir);
@@ -81,7 +91,6 @@ public sealed class ConnectCliTests
         var exit = await info.WaitForExitAsync(TimeSpan.FromSeconds(20));
         Assert.True(exit == 0, $"engine info exited {exit}\n{info.Describe()}");
         Assert.Contains($"export-size: {2 * MiB}", info.Stdout, StringComparison.Ordinal);
-        Assert.Contains($"waiting for the NBD server at socket {dir.Socket} (retrying for up to 3 s)", info.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -115,6 +124,20 @@ public sealed class ConnectCliTests
         var uri = "nbd+unix:///?socket=/nonexistent";
         var result = await EngineCli.RunAsync(command == "info" ? ["info", "--connect-timeout", "-1", uri] : ["copy", "--connect-timeout", "-1", uri, "null:"]);
         result.AssertFailure(64, "--connect-timeout -1");
+    }
+
+    [Theory]
+    [InlineData("info")]
+    [InlineData("copy")]
+    public async Task MissingExport_IsNamedOnce(string command)
+    {
+        using var dir = new TempDir();
+        await using var server = new EngineServer(dir);
+        server.Export("disk", server.Memory(MiB)).Listen();
+        var uri = server.Uri("nosuch");
+        var result = await EngineCli.RunAsync(command == "info" ? ["info", uri] : ["copy", uri, "null:"]);
+        result.AssertFailure(1, $"engine {command}: {uri}: export 'nosuch' not found");
+        Assert.Equal(1, result.Stderr.Split("not found").Length - 1);
     }
 
     [Fact]

@@ -159,6 +159,21 @@ public sealed class ServeHardeningTests
         AssertNoRuntimeText(result);
     }
 
+    [Fact]
+    public async Task MalformedMemorySize_IsAUsageError_WithoutAStackTrace()
+    {
+        var result = await EngineCli.RunAsync("serve", "memory:abc", "--listen", "127.0.0.1:0");
+        result.AssertFailure(64, "memory:abc: 'abc' is not a size");
+        AssertNoRuntimeText(result);
+    }
+
+    [Fact]
+    public async Task SocketInAMissingDirectory_Exits69_NamingTheDirectory()
+    {
+        var result = await EngineCli.RunAsync("serve", "memory:1M", "--socket", "/nonexistent-dir/x.sock");
+        result.AssertFailure(69, "socket /nonexistent-dir/x.sock: cannot listen: directory /nonexistent-dir does not exist");
+    }
+
     internal static void AssertNoRuntimeText(ToolResult result)
     {
         foreach (var leak in new[] { "Could not find", "(Parameter '", "   at ", "Exception" })

@@ -111,6 +111,10 @@ internal static class ServeCommand
                     Console.Error.WriteLine($"engine serve: {path}: {ErrorText.Describe(ex)}");
                     return ExitCodes.NoInput;
                 }
+                catch (FormatException ex)
+                {
+                    return Usage($"{path}: {ex.Message}");
+                }
 
                 devices.Add(device);
                 server.AddExport(new NbdExport(name, device, settings.Description, settings.ReadOnly));

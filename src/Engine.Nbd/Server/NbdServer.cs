@@ -108,7 +108,9 @@ public sealed class NbdServer : IAsyncDisposable
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new NbdListenException(path, $"socket {path}: cannot listen: {SocketErrors.Describe(ex)}", ex);
+            // bind(2) on a Unix path reports a missing directory as ENOENT, which .NET calls AddressNotAvailable.
+            var reason = ex.SocketErrorCode == SocketError.AddressNotAvailable ? $"directory {Path.GetDirectoryName(path)} does not exist" : SocketErrors.Describe(ex);
+            throw new NbdListenException(path, $"socket {path}: cannot listen: {reason}", ex);
         }
 
         lock (_lock)
