@@ -3,20 +3,16 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Engine.Nbd.Server;
-using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli;
 
 /// <summary>
-/// The listening flags of every command that runs an NBD server (<c>serve</c>, <c>ova serve</c>): where to listen,
-/// and the limits that keep slow or idle clients from pinning it. A malformed value is a usage error (64); a place
+/// The listening flags of the commands that run an NBD server where the user says (<c>serve</c>, <c>ova serve</c>):
+/// where to listen, and the <see cref="ServerLimitOptions"/> that keep slow or idle clients from pinning it. A malformed value is a usage error (64); a place
 /// that cannot be listened on is unavailable (69), see <see cref="NbdListenException"/>.
 /// </summary>
 internal sealed class ServerListenOptions
 {
-    private const double DefaultHandshakeSeconds = 10;
-    private const int DefaultMaxConnections = 100;
-
     public Option<string?> Socket { get; } = new("--socket", "-k")
     {
         Description = "Listen on this Unix socket. A stale socket there is replaced; a file or a socket a live server answers on is refused.",
@@ -24,19 +20,16 @@ internal sealed class ServerListenOptions
 
     public Option<string?> Listen { get; } = new("--listen", "-l") { Description = "Listen on TCP ADDR:PORT (default 127.0.0.1:10809 when no --socket)." };
 
-    public Option<int> MaxConnections { get; } = new("--max-connections")
-    {
-        Description = "Connections served at once; more are closed at accept (default 100, as qemu-nbd).",
-        DefaultValueFactory = _ => DefaultMaxConnections,
-    };
+    /// <summary>The connection cap and handshake deadline.</summary>
+    public ServerLimitOptions Limits { get; } = new();
 
-    public Option<double> HandshakeTimeout { get; } = new("--handshake-timeout")
+    /// <summary>Adds the flags to a command.</summary>
+    public void AddTo(Command command)
     {
-        Description = "Seconds a client may take over the whole handshake before it is dropped (default 10, as qemu-nbd).",
-        DefaultValueFactory = _ => DefaultHandshakeSeconds,
-    };
-
-    public IEnumerable<Option> All => [Socket, Listen, MaxConnections, HandshakeTimeout];
+        command.Options.Add(Socket);
+        command.Options.Add(Listen);
+        Limits.AddTo(command);
+    }
 
     /// <summary>Reads and checks the flags.</summary>
     /// <exception cref="FormatException">A flag is malformed or out of range; the message names it.</exception>
@@ -44,8 +37,6 @@ internal sealed class ServerListenOptions
     {
         var socket = parse.GetValue(Socket);
         var listen = parse.GetValue(Listen);
-        var maxConnections = parse.GetValue(MaxConnections);
-        var handshakeSeconds = parse.GetValue(HandshakeTimeout);
         if (socket is not null && listen is not null)
         {
             throw new FormatException("use either --socket or --listen, not both");
@@ -56,18 +47,9 @@ internal sealed class ServerListenOptions
             throw new FormatException("--socket needs a path");
         }
 
-        if (maxConnections < 1)
-        {
-            throw new FormatException($"--max-connections {maxConnections}: must be at least 1");
-        }
-
-        if (!double.IsFinite(handshakeSeconds) || handshakeSeconds <= 0 || handshakeSeconds > int.MaxValue / 1000)
-        {
-            throw new FormatException($"--handshake-timeout {handshakeSeconds.ToString(CultureInfo.InvariantCulture)}: must be a positive number of seconds");
-        }
-
+        var limits = Limits.Read(parse);
         var tcp = socket is null ? ParseListenAddress(listen ?? $"127.0.0.1:{Nbd.Protocol.NbdWire.DefaultPort}") : null;
-        return new ServerListenSettings(socket is null ? null : Path.GetFullPath(socket), tcp, maxConnections, TimeSpan.FromSeconds(handshakeSeconds));
+        return new ServerListenSettings(socket is null ? null : Path.GetFullPath(socket), tcp, limits);
     }
 
     /// <summary>Parses <c>ADDR:PORT</c> (IPv6 in brackets; a host name must resolve); port 0 picks a free port.</summary>

@@ -6,15 +6,10 @@ using Microsoft.Extensions.Logging;
 namespace Engine.Cli;
 
 /// <summary>Where and how an NBD server listens, as checked by <see cref="ServerListenOptions.Read"/>.</summary>
-internal sealed record ServerListenSettings(string? SocketPath, IPEndPoint? Tcp, int MaxConnections, TimeSpan HandshakeTimeout)
+internal sealed record ServerListenSettings(string? SocketPath, IPEndPoint? Tcp, ServerLimits Limits)
 {
     /// <summary>Server options with these limits.</summary>
-    public NbdServerOptions ServerOptions(ILoggerFactory loggerFactory) => new()
-    {
-        LoggerFactory = loggerFactory,
-        MaxConnections = MaxConnections,
-        HandshakeTimeout = HandshakeTimeout,
-    };
+    public NbdServerOptions ServerOptions(ILoggerFactory loggerFactory) => Limits.ServerOptions(loggerFactory);
 
     /// <summary>Starts listening; returns a function from export name to the URI clients use.</summary>
     /// <exception cref="NbdListenException">The socket path or address cannot be used; the message names it.</exception>

@@ -152,6 +152,35 @@ public sealed class ServeHardeningTests
     }
 
     [Fact]
+    public async Task Export_SocketPathIsARegularFile_Exits69_AndKeepsTheFile()
+    {
+        using var dir = new TempDir();
+        var disk = CreateRandom(dir["disk.raw"], MiB, 813);
+        var backup = (await EngineCli.RunAsync("backup", "--repo", dir["repo"], "--vmid", "100", "--disk", $"scsi0={disk}", "--json")).AssertSuccess();
+        using var manifest = System.Text.Json.JsonDocument.Parse(backup.Stdout);
+        var snapshot = manifest.RootElement.GetProperty("snapshot").GetString()!;
+        var path = dir["precious.txt"];
+        await File.WriteAllTextAsync(path, "keep me");
+
+        var result = await EngineCli.RunAsync("export", "--repo", dir["repo"], "--snapshot", snapshot, "--socket", path);
+        result.AssertFailure(69, $"socket {path}: the path exists and is not a socket");
+        Assert.Equal("keep me", await File.ReadAllTextAsync(path));
+    }
+
+    [Theory]
+    [InlineData("export", "--max-connections", "0")]
+    [InlineData("export", "--handshake-timeout", "0")]
+    [InlineData("ova serve", "--max-connections", "-1")]
+    public async Task OtherServers_LimitsOutOfRange_AreUsageErrors(string command, string flag, string value)
+    {
+        string[] args = command == "export"
+            ? ["export", "--repo", "/nonexistent", "--snapshot", "vm/100/2024-01-01T00:00:00Z", flag, value]
+            : ["ova", "serve", "/nonexistent/x.ova", flag, value];
+        var result = await EngineCli.RunAsync(args);
+        result.AssertFailure(64, $"{flag} {value}");
+    }
+
+    [Fact]
     public async Task MissingFile_IsNamed_WithoutRuntimeText()
     {
         var result = await EngineCli.RunAsync("serve", "/nonexistent/disk.raw", "--listen", "127.0.0.1:0");

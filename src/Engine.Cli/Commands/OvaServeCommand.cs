@@ -22,11 +22,7 @@ internal static class OvaServeCommand
         var listen = new ServerListenOptions();
         var export = new Option<string>("--export", "-e") { Description = "Export name.", DefaultValueFactory = _ => string.Empty };
         var command = new Command("serve", "Serve an OVA's inner raw or flat disk read-only over NBD, without extracting it.") { file, disk, export };
-        foreach (var option in listen.All)
-        {
-            command.Options.Add(option);
-        }
-
+        listen.AddTo(command);
         command.SetAction((parse, _) =>
         {
             try
@@ -44,7 +40,6 @@ internal static class OvaServeCommand
 
     private static async Task<int> RunAsync(string path, string? disk, ServerListenSettings listening, string exportName)
     {
-
         InnerDiskLocation location;
         try
         {

@@ -24,11 +24,7 @@ internal static class ServeCommand
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log connections and refused requests to stderr." };
 
         var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, readOnly, description, direct, verbose };
-        foreach (var option in listen.All)
-        {
-            command.Options.Add(option);
-        }
-
+        listen.AddTo(command);
         command.SetAction((parse, _) =>
         {
             ServerListenSettings listening;
