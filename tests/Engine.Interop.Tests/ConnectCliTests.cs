@@ -94,6 +94,18 @@ public sealed class ConnectCliTests
     }
 
     [Fact]
+    public async Task Info_ServerAtItsConnectionCap_Exits69_NamingTheSocket()
+    {
+        using var dir = new TempDir();
+        await using var server = new EngineServer(dir, new Nbd.Server.NbdServerOptions { MaxConnections = 1 });
+        server.Export("", server.Memory(MiB)).Listen();
+        await using var holder = await Nbd.Client.NbdClient.ConnectAsync(server.Uri(), new Nbd.Client.NbdClientOptions { Connections = 1 });
+
+        var result = await EngineCli.RunAsync("info", server.Uri());
+        result.AssertFailure(69, $"the server at socket {dir.Socket} closed the connection before the handshake");
+    }
+
+    [Fact]
     public async Task Info_ConnectTimeout_GivesUpAfterIt_Exits69()
     {
         using var dir = new TempDir();
