@@ -23,6 +23,11 @@ internal static class NbdConnector
             throw new NbdException($"{uri}: TLS not supported yet");
         }
 
+        if (options.HandshakeTimeout <= TimeSpan.Zero && options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.HandshakeTimeout, "HandshakeTimeout must be positive or infinite");
+        }
+
         var clock = Stopwatch.StartNew();
         while (true)
         {
