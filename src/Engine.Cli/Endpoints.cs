@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.Globalization;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Client;
@@ -9,11 +11,51 @@ internal static class Endpoints
 {
     public const string Null = "null:";
 
-    public static Task<NbdClient> ConnectAsync(string uri, NbdClientOptions options, CancellationToken cancellationToken) =>
-        NbdClient.ConnectAsync(NbdUri.Parse(uri), options, cancellationToken);
+    /// <summary>How long a connect may take before the command says on stderr what it is waiting for.</summary>
+    private static readonly TimeSpan WaitNotice = TimeSpan.FromSeconds(1);
+
+    /// <summary>The <c>--connect-timeout SECONDS</c> flag of commands that connect to an NBD server.</summary>
+    public static Option<double> ConnectTimeoutOption() => new("--connect-timeout")
+    {
+        Description = "Keep retrying for up to SECONDS while nothing listens yet, for a server still starting (default 0: fail at once).",
+    };
+
+    /// <summary>Checks a <c>--connect-timeout</c> value.</summary>
+    /// <exception cref="FormatException">Negative, or not a finite number of seconds.</exception>
+    public static TimeSpan ConnectTimeout(double seconds)
+    {
+        if (!double.IsFinite(seconds) || seconds < 0 || seconds > int.MaxValue / 1000)
+        {
+            throw new FormatException($"--connect-timeout {seconds.ToString(CultureInfo.InvariantCulture)}: must be zero or a positive number of seconds");
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+
+    /// <summary>Connects to an NBD export; see <see cref="NoticeWaitAsync"/>.</summary>
+    /// <exception cref="NbdConnectException">Nothing answered at the URI's socket or address.</exception>
+    public static Task<NbdClient> ConnectAsync(string command, NbdUri uri, NbdClientOptions options, CancellationToken cancellationToken) =>
+        NoticeWaitAsync(command, uri, options, NbdClient.ConnectAsync(uri, options, cancellationToken));
+
+    /// <summary>
+    /// Awaits a connection, and if it is not there after a second says on stderr which server it waits for and how
+    /// long it may, so that a server that is slow or still starting is never a silent hang.
+    /// </summary>
+    public static async Task<T> NoticeWaitAsync<T>(string command, NbdUri uri, NbdClientOptions options, Task<T> connecting)
+    {
+        if (await Task.WhenAny(connecting, Task.Delay(WaitNotice)).ConfigureAwait(false) != connecting)
+        {
+            var limit = options.ConnectTimeout > TimeSpan.Zero
+                ? $"retrying for up to {options.ConnectTimeout.TotalSeconds:0.###} s"
+                : $"up to {options.HandshakeTimeout.TotalSeconds:0.###} s";
+            await Console.Error.WriteLineAsync($"engine {command}: waiting for the NBD server at {uri.Endpoint} ({limit})").ConfigureAwait(false);
+        }
+
+        return await connecting.ConfigureAwait(false);
+    }
 
     /// <summary>Opens a copy source.</summary>
-    public static async Task<IBlockDevice> OpenSourceAsync(string spec, NbdClientOptions options, CancellationToken cancellationToken)
+    public static async Task<IBlockDevice> OpenSourceAsync(string command, string spec, NbdClientOptions options, CancellationToken cancellationToken)
     {
         if (spec == Null)
         {
@@ -22,14 +64,14 @@ internal static class Endpoints
 
         if (NbdUri.IsNbdUri(spec))
         {
-            return await ConnectAsync(spec, options, cancellationToken).ConfigureAwait(false);
+            return await ConnectAsync(command, NbdUri.Parse(spec), options, cancellationToken).ConfigureAwait(false);
         }
 
         return FileBlockDevice.Open(spec, new FileBlockDeviceOptions { ReadOnly = true });
     }
 
     /// <summary>Opens a copy target of at least <paramref name="size"/> bytes. A regular file is created or truncated, so it starts out zeroed.</summary>
-    public static async Task<(IBlockDevice Device, bool Zeroed)> OpenTargetAsync(string spec, long size, NbdClientOptions options, CancellationToken cancellationToken)
+    public static async Task<(IBlockDevice Device, bool Zeroed)> OpenTargetAsync(string command, string spec, long size, NbdClientOptions options, CancellationToken cancellationToken)
     {
         if (spec == Null)
         {
@@ -38,7 +80,7 @@ internal static class Endpoints
 
         if (NbdUri.IsNbdUri(spec))
         {
-            return (await ConnectAsync(spec, options, cancellationToken).ConfigureAwait(false), false);
+            return (await ConnectAsync(command, NbdUri.Parse(spec), options, cancellationToken).ConfigureAwait(false), false);
         }
 
         // Device nodes are written in place; anything else is a regular file that starts fresh (and so reads as zeroes).

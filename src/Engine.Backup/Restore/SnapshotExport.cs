@@ -35,16 +35,21 @@ public sealed class SnapshotExport : IAsyncDisposable
     /// <summary>Device name to the FUSE file that reads it; empty without a FUSE directory.</summary>
     public IReadOnlyDictionary<string, string> Files => _files;
 
-    /// <summary>Starts serving; with <paramref name="fuseDirectory"/> also mounts each disk at <c>DIR/DEVICE/disk.raw</c>.</summary>
+    /// <summary>
+    /// Starts serving; with <paramref name="fuseDirectory"/> also mounts each disk at <c>DIR/DEVICE/disk.raw</c>.
+    /// <paramref name="serverOptions"/> sets the NBD server's connection cap, handshake deadline and logging; when
+    /// null, the defaults with <paramref name="loggerFactory"/> apply.
+    /// </summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
     /// <exception cref="IOException">nbdfuse is missing or a mount did not appear in time.</exception>
+    /// <exception cref="NbdListenException">The socket path holds a file or a live server's socket.</exception>
     public static async Task<SnapshotExport> StartAsync(BackupRepository repository, SnapshotId snapshot, string socketPath, string? fuseDirectory = null,
-        ILoggerFactory? loggerFactory = null, CancellationToken cancellationToken = default)
+        ILoggerFactory? loggerFactory = null, NbdServerOptions? serverOptions = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         var manifest = repository.ReadManifest(snapshot);
-        var export = new SnapshotExport(new NbdServer(new NbdServerOptions { LoggerFactory = loggerFactory }), Path.GetFullPath(socketPath));
+        var export = new SnapshotExport(new NbdServer(serverOptions ?? new NbdServerOptions { LoggerFactory = loggerFactory }), Path.GetFullPath(socketPath));
         try
         {
             foreach (var entry in manifest.Devices)

@@ -9,7 +9,8 @@ using Engine.Nbd.Client;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine copy SRC DST [--connections N] [--requests N] [--request-size BYTES] [--allocated] [--progress] [--json]</c>:
+/// <c>engine copy SRC DST [--connections N] [--requests N] [--request-size BYTES] [--allocated] [--progress] [--json]
+/// [--connect-timeout SECONDS]</c>:
 /// a sparse-aware, byte-exact copy between NBD exports, local files or block devices, and <c>null:</c>.
 /// </summary>
 internal static class CopyCommand
@@ -28,7 +29,8 @@ internal static class CopyCommand
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var flush = new Option<bool>("--flush") { Description = "Flush the target at the end, so the copy is durable when engine exits." };
         var dirtyBitmap = new Option<string?>("--dirty-bitmap") { Description = "Copy only the extents that NBD meta context qemu:dirty-bitmap:NAME marks dirty (an incremental backup read)." };
-        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap };
+        var connectTimeout = Endpoints.ConnectTimeoutOption();
+        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap, connectTimeout };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(source)!,
             parse.GetValue(target)!,
@@ -40,13 +42,25 @@ internal static class CopyCommand
             parse.GetValue(json),
             parse.GetValue(flush),
             parse.GetValue(dirtyBitmap),
+            parse.GetValue(connectTimeout),
             cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, double connectSeconds, CancellationToken cancellationToken)
     {
         int requestSize;
+        TimeSpan connectTimeout;
+        try
+        {
+            connectTimeout = Endpoints.ConnectTimeout(connectSeconds);
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+
         try
         {
             requestSize = checked((int)Sizes.Parse(requestSizeText));
@@ -65,14 +79,19 @@ internal static class CopyCommand
 
         var dirtyContext = dirtyBitmap is null ? null : $"qemu:dirty-bitmap:{dirtyBitmap}";
         // The copier's continuations only issue the next request and never block on a reply, so they may run inline.
-        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext], InlineCompletions = true };
+        var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext], InlineCompletions = true, ConnectTimeout = connectTimeout };
         IBlockDevice? source = null;
         IBlockDevice? target = null;
+
+        // Which side is being opened, so that a file error names it.
+        string? opening = sourceSpec;
         try
         {
-            source = await Endpoints.OpenSourceAsync(sourceSpec, nbdOptions, cancellationToken).ConfigureAwait(false);
-            var (device, zeroed) = await Endpoints.OpenTargetAsync(targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
+            source = await Endpoints.OpenSourceAsync("copy", sourceSpec, nbdOptions, cancellationToken).ConfigureAwait(false);
+            opening = targetSpec;
+            var (device, zeroed) = await Endpoints.OpenTargetAsync("copy", targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
             target = device;
+            opening = null;
             var lanes = Math.Max(ConnectionsOf(source), ConnectionsOf(target)) * requests;
             ExtentQuery? selection = null;
             if (dirtyContext is not null)
@@ -117,10 +136,15 @@ internal static class CopyCommand
 
             return ExitCodes.Ok;
         }
-        catch (FileNotFoundException ex)
+        catch (NbdConnectException ex)
         {
-            Console.Error.WriteLine($"engine copy: {ex.FileName ?? sourceSpec}: no such file");
-            return ExitCodes.NoInput;
+            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception ex) when (opening is not null && ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"engine copy: {opening}: {ErrorText.Describe(ex)}");
+            return opening == sourceSpec && ex is not UnauthorizedAccessException ? ExitCodes.NoInput : ExitCodes.Failure;
         }
         catch (FormatException ex)
         {
@@ -129,7 +153,7 @@ internal static class CopyCommand
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            Console.Error.WriteLine($"engine copy: {ErrorText.Describe(ex)}");
             return ExitCodes.Failure;
         }
         finally

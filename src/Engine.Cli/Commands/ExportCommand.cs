@@ -1,14 +1,14 @@
 using System.CommandLine;
-using System.Net.Sockets;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
+using Engine.Nbd.Server;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine export --repo DIR --snapshot ID [--socket PATH] [--fuse DIR]</c>: serves a snapshot's disks read-only
-/// over NBD (export name = device name) and, with <c>--fuse</c>, as local raw files that <c>qemu-img</c> reads,
-/// until SIGINT or SIGTERM. Prints one line per disk: the URI, then the file when mounted.
+/// <c>engine export --repo DIR --snapshot ID [--socket PATH] [--fuse DIR] [--max-connections N]
+/// [--handshake-timeout SECONDS]</c>: serves a snapshot's disks read-only over NBD (export name = device name) and,
+/// with <c>--fuse</c>, as local raw files that <c>qemu-img</c> reads, until SIGINT or SIGTERM. Prints one line per disk: the URI, then the file when mounted.
 /// </summary>
 internal static class ExportCommand
 {
@@ -18,12 +18,25 @@ internal static class ExportCommand
         var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id (vm/ID/TIME).", Required = true };
         var socket = new Option<string?>("--socket", "-k") { Description = "Unix socket to serve on (default: a private one in a temporary directory)." };
         var fuse = new Option<string?>("--fuse") { Description = "Also mount each disk as DIR/DEVICE/disk.raw through nbdfuse." };
+        var limits = new ServerLimitOptions();
         var command = new Command("export", "Serve a snapshot's disks read-only over NBD and optionally as FUSE files.") { repo, snapshot, socket, fuse };
-        command.SetAction((parse, _) => RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(socket), parse.GetValue(fuse)));
+        limits.AddTo(command);
+        command.SetAction((parse, _) =>
+        {
+            try
+            {
+                return RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(socket), parse.GetValue(fuse), limits.Read(parse));
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"engine export: {ex.Message}");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+        });
         return command;
     }
 
-    private static async Task<int> RunAsync(string repoPath, string snapshotText, string? socketPath, string? fuseDirectory)
+    private static async Task<int> RunAsync(string repoPath, string snapshotText, string? socketPath, string? fuseDirectory, ServerLimits limits)
     {
         using var signal = new ShutdownSignal();
         string? privateDirectory = null;
@@ -43,7 +56,7 @@ internal static class ExportCommand
             }
 
             using var repository = BackupRepository.Open(repoPath);
-            await using var export = await SnapshotExport.StartAsync(repository, id, socketPath, fuseDirectory, cancellationToken: signal.Token).ConfigureAwait(false);
+            await using var export = await SnapshotExport.StartAsync(repository, id, socketPath, fuseDirectory, serverOptions: limits.ServerOptions(null), cancellationToken: signal.Token).ConfigureAwait(false);
             foreach (var (device, uri) in export.Uris)
             {
                 Console.Out.WriteLine(export.Files.TryGetValue(device, out var file) ? $"{device}\t{uri}\t{file}" : $"{device}\t{uri}");
@@ -71,9 +84,9 @@ internal static class ExportCommand
             Console.Error.WriteLine($"engine export: --snapshot {snapshotText}: {ex.Message}");
             return ExitCodes.Usage;
         }
-        catch (SocketException ex)
+        catch (NbdListenException ex)
         {
-            Console.Error.WriteLine($"engine export: cannot listen on {socketPath}: {ex.Message}");
+            Console.Error.WriteLine($"engine export: {ex.Message}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)

@@ -8,7 +8,7 @@ using Engine.Nbd.Protocol;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine info URI [--list] [--map[=CONTEXT]] [--json]</c>: an export's size, flags, block sizes and meta contexts,
+/// <c>engine info URI [--list] [--map[=CONTEXT]] [--json] [--connect-timeout SECONDS]</c>: an export's size, flags, block sizes and meta contexts,
 /// or its extents in the text layout of <c>nbdinfo --map</c> (offset, length, type, description).
 /// </summary>
 internal static class InfoCommand
@@ -19,22 +19,25 @@ internal static class InfoCommand
         var list = new Option<bool>("--list", "-L") { Description = "List the server's exports." };
         var map = new Option<string?>("--map") { Description = "Print extents of CONTEXT (default base:allocation) like 'nbdinfo --map'.", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Machine-readable output." };
-        var command = new Command("info", "Show an NBD export's details, its exports or its extents.") { uri, list, map, json };
+        var connectTimeout = Endpoints.ConnectTimeoutOption();
+        var command = new Command("info", "Show an NBD export's details, its exports or its extents.") { uri, list, map, json, connectTimeout };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var mapResult = parse.GetResult(map);
             var mapContext = mapResult is null ? null : parse.GetValue(map) ?? NbdWire.BaseAllocation;
-            return await RunAsync(parse.GetValue(uri)!, parse.GetValue(list), mapContext, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+            return await RunAsync(parse.GetValue(uri)!, parse.GetValue(list), mapContext, parse.GetValue(json), parse.GetValue(connectTimeout), cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string text, bool list, string? mapContext, bool json, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string text, bool list, string? mapContext, bool json, double connectSeconds, CancellationToken cancellationToken)
     {
         NbdUri uri;
+        TimeSpan connectTimeout;
         try
         {
             uri = NbdUri.Parse(text);
+            connectTimeout = Endpoints.ConnectTimeout(connectSeconds);
         }
         catch (FormatException ex)
         {
@@ -46,29 +49,35 @@ internal static class InfoCommand
         {
             if (list)
             {
-                await ListAsync(uri, json, cancellationToken).ConfigureAwait(false);
+                await ListAsync(uri, json, new NbdClientOptions { ConnectTimeout = connectTimeout }, cancellationToken).ConfigureAwait(false);
             }
             else if (mapContext is not null)
             {
-                await MapAsync(uri, mapContext, json, cancellationToken).ConfigureAwait(false);
+                await MapAsync(uri, mapContext, json, new NbdClientOptions { Connections = 1, MetaContexts = [mapContext], ConnectTimeout = connectTimeout }, cancellationToken).ConfigureAwait(false);
             }
             else
             {
-                await DescribeAsync(uri, json, cancellationToken).ConfigureAwait(false);
+                // One connection for everything: servers such as a non-persistent qemu-nbd accept only one client.
+                await DescribeAsync(uri, json, new NbdClientOptions { Connections = 1, ListMetaContexts = true, ConnectTimeout = connectTimeout }, cancellationToken).ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;
         }
-        catch (Exception ex) when (ex is NbdException or ArgumentException or IOException)
+        catch (NbdConnectException ex)
         {
             Console.Error.WriteLine($"engine info: {ex.Message}");
+            return ExitCodes.Unavailable;
+        }
+        catch (Exception ex) when (ex is NbdException or ArgumentException or IOException)
+        {
+            Console.Error.WriteLine($"engine info: {ErrorText.Describe(ex)}");
             return ExitCodes.Failure;
         }
     }
 
-    private static async Task ListAsync(NbdUri uri, bool json, CancellationToken cancellationToken)
+    private static async Task ListAsync(NbdUri uri, bool json, NbdClientOptions options, CancellationToken cancellationToken)
     {
-        var exports = await NbdClient.ListExportsAsync(uri, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var exports = await Endpoints.NoticeWaitAsync("info", uri, options, NbdClient.ListExportsAsync(uri, options, cancellationToken)).ConfigureAwait(false);
         if (json)
         {
             var entries = new ExportListReport.Entry[exports.Count];
@@ -87,10 +96,9 @@ internal static class InfoCommand
         }
     }
 
-    private static async Task DescribeAsync(NbdUri uri, bool json, CancellationToken cancellationToken)
+    private static async Task DescribeAsync(NbdUri uri, bool json, NbdClientOptions options, CancellationToken cancellationToken)
     {
-        // One connection for everything: servers such as a non-persistent qemu-nbd accept only one client.
-        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1, ListMetaContexts = true }, cancellationToken).ConfigureAwait(false);
+        await using var client = await Endpoints.ConnectAsync("info", uri, options, cancellationToken).ConfigureAwait(false);
         var export = client.Export;
         var contexts = export.AvailableMetaContexts;
         var flags = export.Flags;
@@ -154,9 +162,9 @@ internal static class InfoCommand
         output.WriteLine($"\tblock_size_maximum: {export.MaximumPayload}");
     }
 
-    private static async Task MapAsync(NbdUri uri, string context, bool json, CancellationToken cancellationToken)
+    private static async Task MapAsync(NbdUri uri, string context, bool json, NbdClientOptions options, CancellationToken cancellationToken)
     {
-        await using var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions { Connections = 1, MetaContexts = [context] }, cancellationToken).ConfigureAwait(false);
+        await using var client = await Endpoints.ConnectAsync("info", uri, options, cancellationToken).ConfigureAwait(false);
         if (!client.Export.MetaContexts.ContainsKey(context))
         {
             throw new NbdException($"{uri}: the server does not offer meta context '{context}'");

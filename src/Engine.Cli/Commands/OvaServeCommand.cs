@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Net;
 using Engine.Nbd.Server;
 using Engine.Ova;
 using Engine.Ova.Import;
@@ -9,7 +8,8 @@ using Microsoft.Extensions.Logging;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine ova serve FILE.ova [--disk NAME] [--socket PATH | --listen ADDR:PORT] [--export NAME]</c>: serves an
+/// <c>engine ova serve FILE.ova [--disk NAME] [--socket PATH | --listen ADDR:PORT] [--max-connections N]
+/// [--handshake-timeout SECONDS] [--export NAME]</c>: serves an
 /// OVA's inner raw disk, or a monolithicFlat VMDK's flat extent, read-only over NBD straight from the archive, like
 /// <c>nbdkit --filter=tar</c>; runs until SIGINT or SIGTERM.
 /// </summary>
@@ -19,22 +19,27 @@ internal static class OvaServeCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .ova archive." };
         var disk = new Option<string?>("--disk", "-d") { Description = "Disk to serve: drive key (scsi0), file name or disk id (default: the first)." };
-        var socket = new Option<string?>("--socket", "-k") { Description = "Listen on this Unix socket." };
-        var listen = new Option<string?>("--listen", "-l") { Description = "Listen on TCP ADDR:PORT (default 127.0.0.1:10809 when no --socket)." };
+        var listen = new ServerListenOptions();
         var export = new Option<string>("--export", "-e") { Description = "Export name.", DefaultValueFactory = _ => string.Empty };
-        var command = new Command("serve", "Serve an OVA's inner raw or flat disk read-only over NBD, without extracting it.") { file, disk, socket, listen, export };
-        command.SetAction((parse, _) => RunAsync(parse.GetValue(file)!, parse.GetValue(disk), parse.GetValue(socket), parse.GetValue(listen), parse.GetValue(export)!));
+        var command = new Command("serve", "Serve an OVA's inner raw or flat disk read-only over NBD, without extracting it.") { file, disk, export };
+        listen.AddTo(command);
+        command.SetAction((parse, _) =>
+        {
+            try
+            {
+                return RunAsync(parse.GetValue(file)!, parse.GetValue(disk), listen.Read(parse), parse.GetValue(export)!);
+            }
+            catch (FormatException ex)
+            {
+                Console.Error.WriteLine($"engine ova serve: {ex.Message}");
+                return Task.FromResult(ExitCodes.Usage);
+            }
+        });
         return command;
     }
 
-    private static async Task<int> RunAsync(string path, string? disk, string? socket, string? listen, string exportName)
+    private static async Task<int> RunAsync(string path, string? disk, ServerListenSettings listening, string exportName)
     {
-        if (socket is not null && listen is not null)
-        {
-            Console.Error.WriteLine("engine ova serve: use either --socket or --listen, not both");
-            return ExitCodes.Usage;
-        }
-
         InnerDiskLocation location;
         try
         {
@@ -54,26 +59,16 @@ internal static class OvaServeCommand
         using var signal = new ShutdownSignal();
         using var loggerFactory = LoggerFactory.Create(b => b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace).SetMinimumLevel(LogLevel.Warning));
         await using var device = ArchiveRangeDevice.Open(path, location.Offset, location.Length, $"{path}:{location.Address}");
-        await using var server = new NbdServer(new NbdServerOptions { LoggerFactory = loggerFactory });
+        await using var server = new NbdServer(listening.ServerOptions(loggerFactory));
         server.AddExport(new NbdExport(exportName, device, $"{location.Address}: {location.Description}", readOnly: true));
         string uri;
         try
         {
-            if (socket is not null)
-            {
-                var full = Path.GetFullPath(socket);
-                server.ListenUnix(full);
-                uri = $"nbd+unix:///{Uri.EscapeDataString(exportName)}?socket={full}";
-            }
-            else
-            {
-                var bound = server.ListenTcp(IPEndPoint.Parse(listen ?? $"127.0.0.1:{Nbd.Protocol.NbdWire.DefaultPort}"));
-                uri = $"nbd://{bound}/{Uri.EscapeDataString(exportName)}";
-            }
+            uri = listening.Start(server)(exportName);
         }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or FormatException)
+        catch (NbdListenException e)
         {
-            Console.Error.WriteLine($"engine ova serve: cannot listen on {socket ?? listen}: {e.Message}");
+            Console.Error.WriteLine($"engine ova serve: {e.Message}");
             return ExitCodes.Unavailable;
         }
 

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Net;
-using System.Net.Sockets;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Server;
@@ -9,42 +7,50 @@ using Microsoft.Extensions.Logging;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--export NAME] [--export NAME=FILE ...] [--read-only]
-/// [--description TEXT] [--direct]</c>: serve files over NBD until SIGINT or SIGTERM.
+/// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--max-connections N] [--handshake-timeout SECONDS]
+/// [--export NAME] [--export NAME=FILE ...] [--read-only] [--description TEXT] [--direct]</c>: serve files over NBD
+/// until SIGINT or SIGTERM.
 /// </summary>
 internal static class ServeCommand
 {
     public static Command Create()
     {
         var file = new Argument<string?>("FILE") { Arity = ArgumentArity.ZeroOrOne, Description = "Raw image or block device to serve as the default export ('memory:SIZE' for a sparse RAM disk)." };
-        var socket = new Option<string?>("--socket", "-k") { Description = "Listen on this Unix socket." };
-        var listen = new Option<string?>("--listen", "-l") { Description = "Listen on TCP ADDR:PORT (default 127.0.0.1:10809 when no --socket)." };
+        var listen = new ServerListenOptions();
         var export = new Option<string[]>("--export", "-e") { Description = "NAME names FILE's export; NAME=FILE adds another export. Repeatable.", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Refuse writes (EPERM)." };
         var description = new Option<string?>("--description", "-D") { Description = "Export description shown by 'nbdinfo'." };
         var direct = new Option<bool>("--direct") { Description = "Open files with O_DIRECT (bypass the page cache)." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log connections and refused requests to stderr." };
 
-        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, socket, listen, export, readOnly, description, direct, verbose };
-        command.SetAction((parse, _) => RunAsync(new ServeSettings(
-            parse.GetValue(file),
-            parse.GetValue(socket),
-            parse.GetValue(listen),
-            parse.GetValue(export) ?? [],
-            parse.GetValue(readOnly),
-            parse.GetValue(description),
-            parse.GetValue(direct),
-            parse.GetValue(verbose))));
+        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, readOnly, description, direct, verbose };
+        listen.AddTo(command);
+        command.SetAction((parse, _) =>
+        {
+            ServerListenSettings listening;
+            try
+            {
+                listening = listen.Read(parse);
+            }
+            catch (FormatException ex)
+            {
+                return Task.FromResult(Usage(ex.Message));
+            }
+
+            return RunAsync(new ServeSettings(
+                parse.GetValue(file),
+                listening,
+                parse.GetValue(export) ?? [],
+                parse.GetValue(readOnly),
+                parse.GetValue(description),
+                parse.GetValue(direct),
+                parse.GetValue(verbose)));
+        });
         return command;
     }
 
     private static async Task<int> RunAsync(ServeSettings settings)
     {
-        if (settings.Socket is not null && settings.Listen is not null)
-        {
-            return Usage("use either --socket or --listen, not both");
-        }
-
         var exports = new List<(string Name, string Path)>();
         string? defaultName = null;
         foreach (var spec in settings.Exports)
@@ -86,7 +92,7 @@ internal static class ServeCommand
             .SetMinimumLevel(settings.Verbose ? LogLevel.Debug : LogLevel.Warning));
 
         var devices = new List<IBlockDevice>();
-        await using var server = new NbdServer(new NbdServerOptions { LoggerFactory = loggerFactory });
+        await using var server = new NbdServer(settings.Listening.ServerOptions(loggerFactory));
         try
         {
             foreach (var (name, path) in exports)
@@ -98,17 +104,26 @@ internal static class ServeCommand
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
                 {
-                    Console.Error.WriteLine($"engine serve: {path}: {ex.Message}");
+                    Console.Error.WriteLine($"engine serve: {path}: {ErrorText.Describe(ex)}");
                     return ExitCodes.NoInput;
+                }
+                catch (FormatException ex)
+                {
+                    return Usage($"{path}: {ex.Message}");
                 }
 
                 devices.Add(device);
                 server.AddExport(new NbdExport(name, device, settings.Description, settings.ReadOnly));
             }
 
-            var uriBase = Listen(server, settings);
-            if (uriBase is null)
+            Func<string, string> uriBase;
+            try
             {
+                uriBase = settings.Listening.Start(server);
+            }
+            catch (NbdListenException ex)
+            {
+                Console.Error.WriteLine($"engine serve: {ex.Message}");
                 return ExitCodes.Unavailable;
             }
 
@@ -150,60 +165,11 @@ internal static class ServeCommand
         return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
     }
 
-    /// <summary>Starts the listener and returns a function from export name to URI, or null after printing why it failed.</summary>
-    private static Func<string, string>? Listen(NbdServer server, ServeSettings settings)
-    {
-        try
-        {
-            if (settings.Socket is not null)
-            {
-                var path = Path.GetFullPath(settings.Socket);
-                server.ListenUnix(path);
-                return name => $"nbd+unix:///{Uri.EscapeDataString(name)}?socket={path}";
-            }
-
-            var endPoint = ParseEndPoint(settings.Listen ?? $"127.0.0.1:{Nbd.Protocol.NbdWire.DefaultPort}");
-            var bound = server.ListenTcp(endPoint);
-            var host = bound.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{bound.Address}]" : bound.Address.ToString();
-            return name => $"nbd://{host}:{bound.Port}/{Uri.EscapeDataString(name)}";
-        }
-        catch (SocketException ex)
-        {
-            Console.Error.WriteLine($"engine serve: cannot listen on {settings.Socket ?? settings.Listen}: {ex.Message}");
-            return null;
-        }
-        catch (FormatException ex)
-        {
-            Console.Error.WriteLine($"engine serve: --listen {settings.Listen}: {ex.Message}");
-            return null;
-        }
-    }
-
-    private static IPEndPoint ParseEndPoint(string text)
-    {
-        if (IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0 || text.EndsWith(":0", StringComparison.Ordinal) && IPEndPoint.TryParse(text, out endPoint))
-        {
-            return endPoint;
-        }
-
-        var colon = text.LastIndexOf(':');
-        if (colon > 0 && int.TryParse(text[(colon + 1)..], out var port))
-        {
-            var addresses = Dns.GetHostAddresses(text[..colon]);
-            if (addresses.Length > 0)
-            {
-                return new IPEndPoint(addresses[0], port);
-            }
-        }
-
-        throw new FormatException("expected ADDR:PORT");
-    }
-
     private static int Usage(string message)
     {
         Console.Error.WriteLine($"engine serve: {message}");
         return ExitCodes.Usage;
     }
 
-    private sealed record ServeSettings(string? File, string? Socket, string? Listen, string[] Exports, bool ReadOnly, string? Description, bool Direct, bool Verbose);
+    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, bool ReadOnly, string? Description, bool Direct, bool Verbose);
 }

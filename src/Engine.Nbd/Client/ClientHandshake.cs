@@ -246,7 +246,9 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
                 case NbdOptionReply.ErrUnsupported:
                     return null;
                 case NbdOptionReply.ErrUnknown:
-                    throw Fail($"export '{exportName}' not found{Message(payload)}");
+                    // Servers (ours among them) often say just that; repeating it adds nothing.
+                    var notFound = $"export '{exportName}' not found";
+                    throw Fail(Encoding.UTF8.GetString(payload) == notFound ? notFound : notFound + Message(payload));
                 default:
                     throw Fail($"NBD_OPT_{option} for export '{exportName}' failed with {type}{Message(payload)}");
             }

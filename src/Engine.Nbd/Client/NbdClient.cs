@@ -63,8 +63,12 @@ public sealed class NbdClient : IBlockDevice
         }
     }
 
-    /// <summary>Connects to <paramref name="uri"/>, retrying while the server is not yet listening.</summary>
+    /// <summary>
+    /// Connects to <paramref name="uri"/>. Nothing listening fails at once, unless
+    /// <see cref="NbdClientOptions.ConnectTimeout"/> asks to keep retrying for a server that is still starting.
+    /// </summary>
     /// <exception cref="FormatException">The URI is malformed.</exception>
+    /// <exception cref="NbdConnectException">The server could not be reached, or hung up before its greeting.</exception>
     /// <exception cref="NbdException">TLS was asked for, the export does not exist, or the handshake failed.</exception>
     public static Task<NbdClient> ConnectAsync(string uri, NbdClientOptions? options = null, CancellationToken cancellationToken = default) =>
         ConnectAsync(NbdUri.Parse(uri), options, cancellationToken);
@@ -111,10 +115,14 @@ public sealed class NbdClient : IBlockDevice
         return new NbdClient(uri, connections);
     }
 
-    /// <summary>Lists a server's exports with NBD_OPT_LIST, plus each one's description from NBD_OPT_INFO.</summary>
-    /// <exception cref="NbdConnectionException">The server could not be reached or did not answer within the timeout.</exception>
-    public static Task<IReadOnlyList<NbdExportListing>> ListExportsAsync(NbdUri uri, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        OptionSessionAsync(uri, timeout, handshake =>
+    /// <summary>
+    /// Lists a server's exports with NBD_OPT_LIST, plus each one's description from NBD_OPT_INFO. Of
+    /// <paramref name="options"/> only the connect and handshake timeouts apply.
+    /// </summary>
+    /// <exception cref="NbdConnectException">The server could not be reached.</exception>
+    /// <exception cref="NbdConnectionException">The server did not answer within the handshake timeout.</exception>
+    public static Task<IReadOnlyList<NbdExportListing>> ListExportsAsync(NbdUri uri, NbdClientOptions? options = null, CancellationToken cancellationToken = default) =>
+        OptionSessionAsync(uri, options, handshake =>
         {
             var listed = handshake.ListExports();
             var result = new List<NbdExportListing>(listed.Count);
@@ -136,10 +144,14 @@ public sealed class NbdClient : IBlockDevice
             return (IReadOnlyList<NbdExportListing>)result;
         }, cancellationToken);
 
-    /// <summary>Lists the meta contexts an export offers (NBD_OPT_LIST_META_CONTEXT with no query lists them all).</summary>
-    /// <exception cref="NbdConnectionException">The server could not be reached or did not answer within the timeout.</exception>
-    public static Task<IReadOnlyList<string>> ListMetaContextsAsync(NbdUri uri, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        OptionSessionAsync(uri, timeout, handshake => (IReadOnlyList<string>)handshake.ListMetaContexts(uri.ExportName, []), cancellationToken);
+    /// <summary>
+    /// Lists the meta contexts an export offers (NBD_OPT_LIST_META_CONTEXT with no query lists them all). Of
+    /// <paramref name="options"/> only the connect and handshake timeouts apply.
+    /// </summary>
+    /// <exception cref="NbdConnectException">The server could not be reached.</exception>
+    /// <exception cref="NbdConnectionException">The server did not answer within the handshake timeout.</exception>
+    public static Task<IReadOnlyList<string>> ListMetaContextsAsync(NbdUri uri, NbdClientOptions? options = null, CancellationToken cancellationToken = default) =>
+        OptionSessionAsync(uri, options, handshake => (IReadOnlyList<string>)handshake.ListMetaContexts(uri.ExportName, []), cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -304,19 +316,16 @@ public sealed class NbdClient : IBlockDevice
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Runs option-phase queries on a fresh connection, then aborts it; <paramref name="timeout"/> bounds connecting and every reply.</summary>
-    private static async Task<T> OptionSessionAsync<T>(NbdUri uri, TimeSpan? timeout, Func<ClientHandshake, T> query, CancellationToken cancellationToken)
+    /// <summary>Runs option-phase queries on a fresh connection, then aborts it.</summary>
+    private static async Task<T> OptionSessionAsync<T>(NbdUri uri, NbdClientOptions? options, Func<ClientHandshake, T> query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(uri);
-        var limit = timeout ?? TimeSpan.FromSeconds(30);
-        using var channel = await NbdClientConnection.OpenAsync(uri, limit, cancellationToken).ConfigureAwait(false);
-        channel.SetReceiveTimeout(limit);
+        using var channel = await NbdConnector.OpenAsync(uri, options ?? new NbdClientOptions(), cancellationToken).ConfigureAwait(false);
         try
         {
             return await Task.Run(() =>
             {
-                var handshake = new ClientHandshake(channel, uri.ToString());
-                handshake.Start();
+                var handshake = NbdConnector.StartHandshake(channel, uri);
                 var result = query(handshake);
                 handshake.Abort();
                 return result;

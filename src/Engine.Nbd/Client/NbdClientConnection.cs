@@ -69,63 +69,14 @@ internal sealed class NbdClientConnection : IDisposable
     /// <summary>Set once the connection broke; every later request fails with it.</summary>
     public Exception? Failure => Volatile.Read(ref _failure);
 
-    /// <summary>Opens a socket to <paramref name="uri"/>, retrying until <paramref name="timeout"/> while nothing listens.</summary>
-    public static async Task<SocketChannel> OpenAsync(NbdUri uri, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        if (uri.Tls)
-        {
-            throw new NbdException($"{uri}: TLS not supported yet");
-        }
-
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            Socket? socket = null;
-            try
-            {
-                if (uri.SocketPath is not null)
-                {
-                    socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(uri.SocketPath), cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    var addresses = await Dns.GetHostAddressesAsync(uri.Host!, cancellationToken).ConfigureAwait(false);
-                    socket = new Socket(addresses[0].AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                    await socket.ConnectAsync(new IPEndPoint(addresses[0], uri.Port), cancellationToken).ConfigureAwait(false);
-                }
-
-                return new SocketChannel(socket);
-            }
-            catch (SocketException ex) when (IsRetryable(ex) && DateTime.UtcNow < deadline)
-            {
-                socket?.Dispose();
-                await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-            }
-            catch (SocketException ex)
-            {
-                socket?.Dispose();
-                var reason = uri.SocketPath is not null && ex.SocketErrorCode == SocketError.AddressNotAvailable
-                    ? $"socket {uri.SocketPath} does not exist"
-                    : ex.Message;
-                throw new NbdConnectionException($"{uri}: cannot connect: {reason}", ex);
-            }
-        }
-    }
-
     /// <summary>Connects and negotiates one connection.</summary>
+    /// <exception cref="NbdConnectException">The server could not be reached, or hung up before its greeting.</exception>
     public static async Task<NbdClientConnection> ConnectAsync(NbdUri uri, NbdClientOptions options, CancellationToken cancellationToken)
     {
-        var channel = await OpenAsync(uri, options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var channel = await NbdConnector.OpenAsync(uri, options, cancellationToken).ConfigureAwait(false);
         try
         {
-            channel.SetReceiveTimeout(options.ConnectTimeout);
-            var export = await Task.Run(() =>
-            {
-                var handshake = new ClientHandshake(channel, uri.ToString());
-                handshake.Start();
-                return handshake.Negotiate(uri.ExportName, options);
-            }, cancellationToken).ConfigureAwait(false);
+            var export = await Task.Run(() => NbdConnector.StartHandshake(channel, uri).Negotiate(uri.ExportName, options), cancellationToken).ConfigureAwait(false);
             channel.SetReceiveTimeout(TimeSpan.Zero);
             return new NbdClientConnection(channel, export, Math.Max(1, options.RequestsInFlight), uri.ToString(), options.RequestTimeout, options.InlineCompletions);
         }
@@ -339,10 +290,6 @@ internal sealed class NbdClientConnection : IDisposable
             }
         }
     }
-
-    private static bool IsRetryable(SocketException ex) =>
-        ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable or SocketError.TryAgain
-        || ex.ErrorCode == 2 /* ENOENT: the socket file is not there yet */;
 
     private void ReadReplies()
     {

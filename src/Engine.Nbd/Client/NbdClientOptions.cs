@@ -21,8 +21,17 @@ public sealed class NbdClientOptions
     /// <summary>Requests in flight per connection before callers wait.</summary>
     public int RequestsInFlight { get; init; } = 64;
 
-    /// <summary>How long to keep retrying to connect while the server is not yet listening.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long to keep retrying while nothing listens yet (connection refused, socket file missing), for a server
+    /// that is still starting. Zero, the default, tries once: an unreachable server fails at once.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; init; }
+
+    /// <summary>
+    /// How long one connection attempt may wait to be accepted, and the server to answer each handshake message.
+    /// Bounds an address that never answers (dropped packets) as well as a server that accepts and then says nothing.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Run the code awaiting a request on the connection's reader thread as soon as the reply is in, instead of on

@@ -42,7 +42,7 @@ public sealed class NbdServerErrorException : NbdException
 }
 
 /// <summary>The connection broke, timed out or the server broke the protocol; requests in flight fail with this.</summary>
-public sealed class NbdConnectionException : NbdException
+public class NbdConnectionException : NbdException
 {
     /// <summary>Creates the exception.</summary>
     public NbdConnectionException(string message, Exception? innerException = null) : base(message, innerException) { }
@@ -52,4 +52,26 @@ public sealed class NbdConnectionException : NbdException
 
     /// <summary>Creates the exception.</summary>
     public NbdConnectionException(string message) : base(message) { }
+}
+
+/// <summary>
+/// The server could not be reached: nothing listens, the socket file does not exist, the address did not answer in
+/// time, or the server hung up before its greeting. Nothing was negotiated. The message names the socket or address.
+/// </summary>
+public sealed class NbdConnectException : NbdConnectionException
+{
+    /// <summary>Creates the exception.</summary>
+    public NbdConnectException(NbdUri uri, string message, Exception? innerException = null) : base(message, innerException) => Uri = uri;
+
+    /// <summary>Creates the exception.</summary>
+    public NbdConnectException() : base("cannot connect to the NBD server") { }
+
+    /// <summary>Creates the exception.</summary>
+    public NbdConnectException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public NbdConnectException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Where the client tried to connect; null when not known.</summary>
+    public NbdUri? Uri { get; }
 }

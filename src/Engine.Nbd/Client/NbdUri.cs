@@ -23,6 +23,11 @@ public sealed record NbdUri
     /// <summary>Whether the scheme demands TLS.</summary>
     public bool Tls { get; init; }
 
+    /// <summary>Where the server is, for messages: <c>socket PATH</c> or <c>HOST:PORT</c>.</summary>
+    public string Endpoint => SocketPath is not null
+        ? $"socket {SocketPath}"
+        : Host!.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+
     /// <summary>The original text.</summary>
     public string Text { get; init; } = string.Empty;
 

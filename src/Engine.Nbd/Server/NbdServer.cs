@@ -42,6 +42,11 @@ public sealed class NbdServer : IAsyncDisposable
         Options = options ?? new NbdServerOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxRequestsInFlight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxPayload, 4096);
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxConnections, 1);
+        if (Options.HandshakeTimeout <= TimeSpan.Zero && Options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), Options.HandshakeTimeout, "HandshakeTimeout must be positive or infinite");
+        }
         _logger = Options.LoggerFactory?.CreateLogger("Engine.Nbd.Server") ?? NullLogger.Instance;
     }
 
@@ -83,25 +88,29 @@ public sealed class NbdServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts accepting on a Unix socket at <paramref name="path"/> (a stale socket file is replaced).</summary>
+    /// <summary>
+    /// Starts accepting on a Unix socket at <paramref name="path"/>. A socket left there by a server that is gone is
+    /// replaced; anything else at the path is left alone.
+    /// </summary>
+    /// <exception cref="NbdListenException">
+    /// The path holds a regular file or other non-socket, a live server answers on it, or bind/listen failed.
+    /// </exception>
     public void ListenUnix(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-        }
-
+        UnixSocketPath.RemoveStale(path);
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
             socket.Bind(new UnixDomainSocketEndPoint(path));
             socket.Listen(128);
         }
-        catch
+        catch (SocketException ex)
         {
             socket.Dispose();
-            throw;
+            // bind(2) on a Unix path reports a missing directory as ENOENT, which .NET calls AddressNotAvailable.
+            var reason = ex.SocketErrorCode == SocketError.AddressNotAvailable ? $"directory {Path.GetDirectoryName(path)} does not exist" : SocketErrors.Describe(ex);
+            throw new NbdListenException(path, $"socket {path}: cannot listen: {reason}", ex);
         }
 
         lock (_lock)
@@ -113,6 +122,7 @@ public sealed class NbdServer : IAsyncDisposable
     }
 
     /// <summary>Starts accepting TCP connections; port 0 picks a free port. Returns the bound endpoint.</summary>
+    /// <exception cref="NbdListenException">The address is in use, not local, or not permitted.</exception>
     public IPEndPoint ListenTcp(IPEndPoint endPoint)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
@@ -123,10 +133,10 @@ public sealed class NbdServer : IAsyncDisposable
             socket.Bind(endPoint);
             socket.Listen(128);
         }
-        catch
+        catch (SocketException ex)
         {
             socket.Dispose();
-            throw;
+            throw new NbdListenException(endPoint.ToString(), $"{endPoint}: cannot listen: {SocketErrors.Describe(ex)}", ex);
         }
 
         var bound = (IPEndPoint)socket.LocalEndPoint!;

@@ -11,11 +11,18 @@ public sealed class NbdServerOptions
     /// <summary>Largest READ or WRITE payload accepted, advertised in <c>NBD_INFO_BLOCK_SIZE</c>.</summary>
     public int MaxPayload { get; init; } = Protocol.NbdWire.DefaultMaxPayload;
 
-    /// <summary>Connections served at once; further ones are closed at accept.</summary>
-    public int MaxConnections { get; init; } = 1024;
+    /// <summary>
+    /// Connections open at once, handshaking or in transmission; further ones are closed at accept. Each costs a
+    /// reader thread (and a writer thread in transmission), so this also bounds the server's threads. 100, as qemu-nbd.
+    /// </summary>
+    public int MaxConnections { get; init; } = 100;
 
-    /// <summary>How long a client may take over the whole handshake before it is dropped.</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// How long a client may take over the whole handshake, from accept to entering transmission, however it spends
+    /// the time (trickling bytes, not reading replies). 10 s, as qemu-nbd. A client in transmission is never dropped
+    /// for idling. <see cref="Timeout.InfiniteTimeSpan"/> disables the clock.
+    /// </summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Options one handshake may send before the server gives up on the client.</summary>
     public int MaxOptions { get; init; } = 256;

@@ -21,6 +21,9 @@ internal static partial class ServerLog
     [LoggerMessage(106, LogLevel.Error, "Connections still busy after abort (a device ignores cancellation); stopping without them")]
     public static partial void AbortIncomplete(ILogger logger);
 
+    [LoggerMessage(107, LogLevel.Information, "{Peer}: dropped: handshake not finished within {Timeout}")]
+    public static partial void HandshakeTimedOut(ILogger logger, string peer, TimeSpan timeout);
+
     [LoggerMessage(104, LogLevel.Debug, "{Peer}: closed: {Reason}")]
     public static partial void ConnectionClosed(ILogger logger, string peer, string? reason);
 

@@ -6,7 +6,10 @@ using static Engine.Interop.Tests.Infrastructure.DiskFiles;
 
 namespace Engine.Interop.Tests.Client;
 
-/// <summary>ConnectAsync keeps retrying while the server is not up yet, and gives up promptly at ConnectTimeout.</summary>
+/// <summary>
+/// Without ConnectTimeout, nothing listening fails at once with <see cref="NbdConnectException"/> naming the socket or
+/// address; with it, ConnectAsync keeps retrying while the server is not up yet, and gives up promptly at the timeout.
+/// </summary>
 public sealed class ConnectRetryTests
 {
     [Fact]
@@ -57,8 +60,36 @@ public sealed class ConnectRetryTests
         var uri = transport == "unix" ? $"nbd+unix:///?socket={dir["nobody.sock"]}" : $"nbd://127.0.0.1:{ServerProcess.FreePort()}/";
         var clock = Stopwatch.StartNew();
         var error = await FaultWithinAsync(NbdClient.ConnectAsync(uri, new NbdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }), TimeSpan.FromSeconds(10), $"connect to {uri} with nothing listening");
-        Assert.IsType<NbdConnectionException>(error);
+        Assert.IsType<NbdConnectException>(error);
         Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(0.9), $"gave up after {clock.Elapsed}, before the 1 s ConnectTimeout");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"gave up only after {clock.Elapsed} with a 1 s ConnectTimeout");
+    }
+
+    [Theory]
+    [InlineData("unix")]
+    [InlineData("tcp")]
+    public async Task NoServer_WithoutConnectTimeout_FailsAtOnce_NamingTheEndpoint(string transport)
+    {
+        using var dir = new TempDir();
+        var port = ServerProcess.FreePort();
+        var uri = transport == "unix" ? $"nbd+unix:///?socket={dir["nobody.sock"]}" : $"nbd://127.0.0.1:{port}/";
+        var clock = Stopwatch.StartNew();
+        var error = await FaultWithinAsync(NbdClient.ConnectAsync(uri), TimeSpan.FromSeconds(10), $"connect to {uri} with nothing listening");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.5), $"gave up only after {clock.Elapsed} with no ConnectTimeout");
+        var connect = Assert.IsType<NbdConnectException>(error);
+        Assert.Equal(uri, connect.Uri?.Text);
+        Assert.Equal(
+            transport == "unix" ? $"{uri}: cannot connect: socket {dir["nobody.sock"]} does not exist" : $"{uri}: cannot connect: nothing is listening on 127.0.0.1:{port} (connection refused)",
+            error.Message);
+    }
+
+    [Fact]
+    public async Task ListExports_NoServer_FailsAtOnce()
+    {
+        using var dir = new TempDir();
+        var clock = Stopwatch.StartNew();
+        var error = await FaultWithinAsync(NbdClient.ListExportsAsync(NbdUri.Parse($"nbd+unix:///?socket={dir["nobody.sock"]}")), TimeSpan.FromSeconds(10), "list with nothing listening");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.5), $"gave up only after {clock.Elapsed}");
+        Assert.IsType<NbdConnectException>(error);
     }
 }

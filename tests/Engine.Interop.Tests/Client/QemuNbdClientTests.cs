@@ -290,7 +290,7 @@ public sealed class QemuNbdClientTests
     }
 
     [Fact]
-    public async Task BusyServer_NeverGreets_ConnectAndListFailWithNbdConnectionException()
+    public async Task BusyServer_NeverGreets_ConnectAndListFailWithNbdConnectException()
     {
         using var dir = new TempDir();
         var file = CreateRandom(dir["disk.raw"], MiB, 306);
@@ -300,13 +300,14 @@ public sealed class QemuNbdClientTests
         await using var first = await NbdClient.ConnectAsync(server.Uri(), new NbdClientOptions { Connections = 1 });
 
         var connect = await FaultWithinAsync(
-            NbdClient.ConnectAsync(server.Uri(), new NbdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(2) }),
-            TimeSpan.FromSeconds(10), "ConnectAsync to a server that never greets (ConnectTimeout 2 s)");
-        Assert.IsType<NbdConnectionException>(connect);
+            NbdClient.ConnectAsync(server.Uri(), new NbdClientOptions { HandshakeTimeout = TimeSpan.FromSeconds(2) }),
+            TimeSpan.FromSeconds(10), "ConnectAsync to a server that never greets (HandshakeTimeout 2 s)");
+        Assert.IsType<NbdConnectException>(connect);
+        Assert.Contains(server.SocketPath!, connect.Message, StringComparison.Ordinal);
 
         var list = await FaultWithinAsync(
-            NbdClient.ListExportsAsync(NbdUri.Parse(server.Uri()), TimeSpan.FromSeconds(2)),
-            TimeSpan.FromSeconds(10), "ListExportsAsync to a server that never greets (connectTimeout 2 s)");
-        Assert.True(list is NbdConnectionException, $"expected NbdConnectionException, got {list.GetType().FullName}: {list.Message}");
+            NbdClient.ListExportsAsync(NbdUri.Parse(server.Uri()), new NbdClientOptions { HandshakeTimeout = TimeSpan.FromSeconds(2) }),
+            TimeSpan.FromSeconds(10), "ListExportsAsync to a server that never greets (HandshakeTimeout 2 s)");
+        Assert.True(list is NbdConnectException, $"expected NbdConnectException, got {list.GetType().FullName}: {list.Message}");
     }
 }

@@ -93,8 +93,12 @@ internal sealed class NbdConnection
                 }
             }
 
-            channel.SetReceiveTimeout(_server.Options.HandshakeTimeout);
-            var session = new HandshakeSession(_server, channel, _logger, _peer).Run();
+            NegotiatedSession? session;
+            using (var clock = new HandshakeClock(_server.Options.HandshakeTimeout, OnHandshakeExpired))
+            {
+                session = new HandshakeSession(_server, channel, clock, _logger, _peer).Run();
+            }
+
             if (session is null)
             {
                 RecordClose("client aborted the handshake");
@@ -110,7 +114,6 @@ internal sealed class NbdConnection
                 }
             }
 
-            channel.SetReceiveTimeout(TimeSpan.Zero);
             ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders);
             new TransmissionSession(session, channel, _server.Options, _logger, _peer, _abort.Token).Run();
             RecordClose("client disconnected");
@@ -138,6 +141,17 @@ internal sealed class NbdConnection
             ServerLog.ConnectionClosed(_logger, _peer, _closeReason);
             _server.OnConnectionClosed(this);
             _completion.TrySetResult();
+        }
+    }
+
+    /// <summary>The handshake clock ran out: wake the reader wherever it is blocked, in a receive or a send.</summary>
+    private void OnHandshakeExpired()
+    {
+        RecordClose($"handshake not finished within {_server.Options.HandshakeTimeout.TotalSeconds:0.###} s");
+        ServerLog.HandshakeTimedOut(_logger, _peer, _server.Options.HandshakeTimeout);
+        lock (_lock)
+        {
+            _channel?.ShutdownBoth();
         }
     }
 

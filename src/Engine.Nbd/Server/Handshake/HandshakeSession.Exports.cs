@@ -32,6 +32,7 @@ internal sealed partial class HandshakeSession
         reply.Clear();
         BinaryPrimitives.WriteInt64BigEndian(reply, export.Device.Size);
         BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)flags);
+        EnterTransmission();
         channel.Send(_noZeroes ? reply[..10] : reply);
         _result = Finish(export, name, flags);
         return Outcome.Transmission;
@@ -131,13 +132,14 @@ internal sealed partial class HandshakeSession
         BinaryPrimitives.WriteUInt32BigEndian(blockSize[6..], preferred);
         BinaryPrimitives.WriteUInt32BigEndian(blockSize[10..], maximum);
         SendReply(option, NbdOptionReply.Info, blockSize);
-        SendAck(option);
-
         if (option == NbdOption.Info)
         {
+            SendAck(option);
             return Outcome.Continue;
         }
 
+        EnterTransmission();
+        SendAck(option);
         _result = Finish(export, name, flags);
         return Outcome.Transmission;
     }

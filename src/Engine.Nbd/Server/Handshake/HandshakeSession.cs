@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 using Engine.Nbd.Protocol;
+using Engine.Nbd.Server.Connections;
 using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -13,7 +13,7 @@ namespace Engine.Nbd.Server.Handshake;
 /// client enters transmission (GO or EXPORT_NAME), aborts, or breaks the protocol. One partial file per option
 /// group. Runs on the connection's reader thread with blocking I/O.
 /// </summary>
-internal sealed partial class HandshakeSession(NbdServer server, SocketChannel channel, ILogger logger, string peer)
+internal sealed partial class HandshakeSession(NbdServer server, SocketChannel channel, HandshakeClock clock, ILogger logger, string peer)
 {
     /// <summary>Option payloads above this are refused with NBD_REP_ERR_TOO_BIG.</summary>
     private const int MaxOptionLength = 64 << 10;
@@ -43,7 +43,6 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
     /// <exception cref="ConnectionClosedException">The client left or broke the protocol.</exception>
     public NegotiatedSession? Run()
     {
-        var deadline = Stopwatch.StartNew();
         SendGreeting();
         channel.Fill(4);
         var clientFlags = (ClientFlags)BinaryPrimitives.ReadUInt32BigEndian(channel.Peek(4));
@@ -64,11 +63,6 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
             if (count >= _options.MaxOptions)
             {
                 throw new ConnectionClosedException($"client sent more than {_options.MaxOptions} options");
-            }
-
-            if (deadline.Elapsed > _options.HandshakeTimeout)
-            {
-                throw new ConnectionClosedException("handshake took too long");
             }
 
             channel.Fill(NbdWire.OptionHeaderLength);
@@ -155,6 +149,18 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
             default:
                 SendError(option, NbdOptionReply.ErrUnsupported, $"option {(uint)option} is not supported");
                 return Outcome.Continue;
+        }
+    }
+
+    /// <summary>
+    /// Called just before the reply that puts the client in transmission: from then on the handshake clock must not
+    /// drop it, and a clock that already ran out must not let it in.
+    /// </summary>
+    private void EnterTransmission()
+    {
+        if (!clock.TryStop())
+        {
+            throw new ConnectionClosedException("handshake deadline passed");
         }
     }
 
