@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Engine.Backup.Repository;
 using Engine.Provider.Protocol;
 using Engine.Provider.Reference;
@@ -53,7 +52,7 @@ internal static class ProviderCommand
             using var stdout = Console.OpenStandardOutput();
             var writer = new ProtocolWriter(stdout);
             await using var provider = new EngineRepositoryProvider(repository, writer.Log, options);
-            using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
+            using var stdin = Console.OpenStandardInput();
             await new ProviderProtocolHost(provider, writer, descriptors).RunAsync(stdin, signal.Token).ConfigureAwait(false);
             return ExitCodes.Ok;
         }
