@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using Engine.Blocks;
 using Engine.Provider.Api;
 
 namespace Engine.Provider.Protocol;
@@ -208,7 +209,7 @@ public sealed partial class ProviderProtocolHost
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                _writer.Error(id, e.Message);
+                _writer.Error(id, ExceptionText.Of(e));
             }
         }
     }

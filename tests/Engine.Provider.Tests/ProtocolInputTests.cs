@@ -6,10 +6,10 @@ using Engine.Provider.Tests.Infrastructure;
 namespace Engine.Provider.Tests;
 
 /// <summary>
-/// What the JSON-lines host does with input no plugin sends: lines past the size limit and out-of-range start times.
-/// Each is refused by name, and the host serves the next request.
+/// What the JSON-lines host does with input no plugin sends: lines past the size limit, out-of-range start times,
+/// unknown guest types. Each is refused by name, in words meant for the user, and the host serves the next request.
 /// </summary>
-public sealed class ProtocolLimitsTests
+public sealed class ProtocolInputTests
 {
     private const int MiB = 1 << 20;
 
@@ -74,6 +74,22 @@ public sealed class ProtocolLimitsTests
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         await Assert.ThrowsAsync<ProviderCallException>(() => provider.CallAsync("job_init", new JsonObject { ["start-time"] = now + 2 * 86400 }));
         Assert.Null(await provider.CallAsync("job_init", new JsonObject { ["start-time"] = now + 3600 }));
+    }
+
+    [Theory]
+    [InlineData("backup_init")]
+    [InlineData("backup_get_mechanism")]
+    public async Task UnknownGuestType_IsNamed_WithoutDotnetParameterNames(string method)
+    {
+        using var dir = new TempDir();
+        await using var provider = new InProcessChannel(dir["repo"]);
+        var error = await Assert.ThrowsAsync<ProviderCallException>(() => provider.CallAsync(method, new JsonObject
+        {
+            ["vmid"] = "100",
+            ["vmtype"] = "kvm",
+            ["start-time"] = 1764170000,
+        }));
+        Assert.Equal($"{method}: unknown guest type 'kvm' (qemu or lxc)", error.Message);
     }
 
     /// <summary>VmHWM, the process's peak resident set so far.</summary>
