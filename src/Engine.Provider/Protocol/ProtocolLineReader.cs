@@ -5,9 +5,9 @@ namespace Engine.Provider.Protocol;
 
 /// <summary>
 /// Splits the provider's input into newline-terminated lines without ever holding more than
-/// <see cref="ProviderProtocolHost.MaxLineBytes"/> of one: a longer line is consumed as it arrives and reported once, with its length, when
-/// its newline (or the end of input) is reached. Lines are slices of the pipe's buffer and stay valid only until the
-/// next <see cref="ReadAsync"/>.
+/// <see cref="ProviderProtocolHost.MaxLineBytes"/> of one: a longer line is consumed as it arrives and reported once,
+/// with its length, when its newline (or the end of input) is reached. Lines are slices of the pipe's buffer and stay
+/// valid only until the next <see cref="ReadAsync"/>.
 /// </summary>
 internal sealed class ProtocolLineReader : IDisposable
 {

@@ -22,6 +22,7 @@ public sealed class ExitCodeTests
     [InlineData("serve --listen", "engine serve: ")]               // an option without its value
     [InlineData("copy --connections abc a b", "engine copy: ")]    // a value of the wrong type
     [InlineData("provider --repo r --mechanism scsi", "engine provider: ")] // a value outside its choices
+    [InlineData("provider --repo r --fd-channel -3", "engine provider: ")]  // a value its command refuses
     public async Task UsageError_Exits64_WithTheErrorOnStderrAndNothingOnStdout(string args, string prefix)
     {
         var result = await EngineCli.RunAsync(args.Split(' ', StringSplitOptions.RemoveEmptyEntries));
@@ -49,6 +50,14 @@ public sealed class ExitCodeTests
         var result = await EngineCli.RunAsync("provider", "--repo", "r", "--mechanism", "scsi");
 
         result.AssertFailure(64, "engine provider: Argument 'scsi' not recognized. Must be one of: 'nbd', 'file-handle'\n");
+    }
+
+    [Fact]
+    public async Task ProviderWithEmptyRepo_IsAUsageError()
+    {
+        var result = await EngineCli.RunAsync("provider", "--repo", "");
+
+        result.AssertFailure(64, "engine provider: --repo needs a directory, not an empty string\n");
     }
 
     [Theory]
