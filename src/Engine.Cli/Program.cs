@@ -24,7 +24,23 @@ internal static class Program
         root.Subcommands.Add(ProviderCommand.Create());
         root.Subcommands.Add(BackupCtCommand.Create());
         root.Subcommands.Add(RestoreCtCommand.Create());
-        return await root.Parse(NormalizeOptionalValues(args)).InvokeAsync().ConfigureAwait(false);
+        var parse = root.Parse(NormalizeOptionalValues(args));
+        if (UsageErrors.Report(parse, Console.Error))
+        {
+            return ExitCodes.Usage;
+        }
+
+        try
+        {
+            // System.CommandLine's own handler would print the exception with its stack trace.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // The last resort: whatever a command let escape becomes one line and exit 1.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            return UnexpectedError.Report(parse, ex, Console.Error);
+        }
     }
 
     /// <summary>

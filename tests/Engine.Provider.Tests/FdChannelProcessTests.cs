@@ -70,6 +70,40 @@ public sealed class FdChannelProcessTests
         Assert.Equal(0, await provider.EndAsync());
     }
 
+    /// <summary>
+    /// A malformed line while backup_vm waits for a reply is refused, and the request after it is refused as well
+    /// (one at a time): the host must not count the refusal as backup_vm's answer and stop reading to wait for
+    /// backup_vm, which waits for the reply behind that request.
+    /// </summary>
+    [Fact]
+    public async Task MalformedLineWhileBackupVmWaitsForAReply_IsRefused_AndTheHostKeepsReading()
+    {
+        using var dir = new TempDir();
+        var disk = await VmDisk.CreateAsync(dir, Device, 4 * MiB, 8, (0, (int)MiB));
+        using var pair = new DescriptorSocketPair();
+        await using var provider = ProcessChannel.Start(dir["repo"], "--mechanism", "file-handle", "--fd-channel", pair.ChildDescriptor.ToString(CultureInfo.InvariantCulture));
+        pair.CloseChildEnd();
+        await BackupAsync(provider, pair, dir, disk, 1764190000, token: 1, (_, _) => Task.CompletedTask);
+        await disk.WriteAsync("write -P 0x61 2M 64k");
+
+        var second = await BackupAsync(provider, pair, dir, disk, 1764190100, token: 2, async (_, number) =>
+        {
+            if (number == 1)
+            {
+                await provider.Input.WriteAsync("{not json\n"u8.ToArray());
+                await provider.Input.FlushAsync();
+                var malformed = await provider.ReadMessageAsync("the malformed line");
+                Assert.True(malformed.ContainsKey("id") && malformed["id"] is null, malformed.ToJsonString());
+                var id = await provider.SendAsync("provider_name");
+                var refused = await provider.ReadMessageAsync("provider_name after the malformed line");
+                Assert.Equal(id, (long)refused["id"]!);
+                Assert.Contains("while another one runs", (string)refused["error"]!["message"]!, StringComparison.Ordinal);
+            }
+        });
+        Assert.Equal("use", second.Mode);
+        Assert.Equal(0, await provider.EndAsync());
+    }
+
     [Fact]
     public async Task FileHandleWithoutTheFdChannel_IsRefusedByName()
     {

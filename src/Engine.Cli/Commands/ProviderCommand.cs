@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Engine.Backup.Repository;
 using Engine.Provider.Protocol;
 using Engine.Provider.Reference;
@@ -16,12 +15,26 @@ internal static class ProviderCommand
     public static Command Create()
     {
         var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
+        repo.Validators.Add(r =>
+        {
+            if (string.IsNullOrEmpty(r.GetValueOrDefault<string>()))
+            {
+                r.AddError("--repo needs a directory, not an empty string");
+            }
+        });
         var mechanism = new Option<string>("--mechanism") { Description = "VM backup mechanism to ask PVE for: nbd or file-handle.", DefaultValueFactory = _ => "nbd" };
         mechanism.AcceptOnlyFromAmong("nbd", "file-handle");
         var fdChannel = new Option<int?>("--fd-channel")
         {
             Description = "Inherited Unix socket (SOCK_SEQPACKET) on which file-handle volumes' descriptors arrive by SCM_RIGHTS.",
         };
+        fdChannel.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 0 and var fd)
+            {
+                r.AddError($"--fd-channel {fd}: a descriptor number is 0 or more");
+            }
+        });
         var containerRestore = new Option<string>("--container-restore")
         {
             Description = "How containers are restored: a pax tar file (tar) or a directory tree (directory).",
@@ -53,7 +66,7 @@ internal static class ProviderCommand
             using var stdout = Console.OpenStandardOutput();
             var writer = new ProtocolWriter(stdout);
             await using var provider = new EngineRepositoryProvider(repository, writer.Log, options);
-            using var stdin = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
+            using var stdin = Console.OpenStandardInput();
             await new ProviderProtocolHost(provider, writer, descriptors).RunAsync(stdin, signal.Token).ConfigureAwait(false);
             return ExitCodes.Ok;
         }

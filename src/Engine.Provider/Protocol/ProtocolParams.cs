@@ -9,6 +9,9 @@ namespace Engine.Provider.Protocol;
 /// </summary>
 internal readonly struct ProtocolParams(JsonElement element)
 {
+    /// <summary>2000-01-01T00:00:00Z, the earliest time <see cref="OptionalUnixTime"/> accepts.</summary>
+    private const long EarliestUnixTime = 946684800;
+
     public JsonElement Element => element;
 
     public string RequiredString(string name) =>
@@ -30,6 +33,24 @@ internal readonly struct ProtocolParams(JsonElement element)
     }
 
     public long OptionalInt64(string name, long fallback = 0) => ToInt64(name, Property(name), fallback);
+
+    /// <summary>
+    /// A time in epoch seconds, now when absent. Only 2000-01-01 up to a day ahead of this host's clock is accepted:
+    /// the time names the snapshot, and a value outside that range is a caller's bug (or milliseconds), not a backup.
+    /// </summary>
+    public DateTimeOffset OptionalUnixTime(string name)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var seconds = OptionalInt64(name, now.ToUnixTimeSeconds());
+        var latest = now.AddDays(1).ToUnixTimeSeconds();
+        if (seconds < EarliestUnixTime || seconds > latest)
+        {
+            throw new ProtocolException(
+                $"parameter '{name}' is {seconds} epoch seconds, outside {EarliestUnixTime} (2000-01-01) to {latest} (a day from now)");
+        }
+
+        return DateTimeOffset.FromUnixTimeSeconds(seconds);
+    }
 
     public bool RequiredBoolean(string name)
     {

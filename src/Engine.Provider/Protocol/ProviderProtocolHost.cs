@@ -1,4 +1,7 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
+using Engine.Blocks;
 using Engine.Provider.Api;
 
 namespace Engine.Provider.Protocol;
@@ -13,8 +16,11 @@ namespace Engine.Provider.Protocol;
 /// </summary>
 public sealed partial class ProviderProtocolHost
 {
-    /// <summary>Longest request line accepted; a guest configuration is a few KiB.</summary>
-    public const int MaxLineChars = 16 << 20;
+    /// <summary>
+    /// Longest input line accepted, in bytes without the newline; a guest configuration is a few KiB. A longer line is
+    /// dropped as it arrives, so it never costs more memory than this.
+    /// </summary>
+    public const int MaxLineBytes = 16 << 20;
 
     private readonly IBackupProvider _provider;
     private readonly ProtocolWriter _writer;
@@ -36,25 +42,29 @@ public sealed partial class ProviderProtocolHost
     }
 
     /// <summary>
-    /// Reads lines until end of input or cancellation: replies go to the calls waiting for them, requests run one at
-    /// a time. A request that arrives before the running one was answered is refused with an error. At end of input
-    /// the running request's callbacks fail and the host waits for its answer.
+    /// Reads lines from <paramref name="input"/> (left open) until end of input or cancellation: replies go to the
+    /// calls waiting for them, requests run one at a time. A request that arrives before the running one was answered
+    /// is refused with an error, as is a line that is not JSON or longer than <see cref="MaxLineBytes"/>. At end of
+    /// input the running request's callbacks fail and the host waits for its answer.
     /// </summary>
-    public async Task RunAsync(TextReader input, CancellationToken cancellationToken)
+    public async Task RunAsync(Stream input, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(input);
+        var lines = new ProtocolLineReader(input);
         Task? running = null;
         long started = 0;
         try
         {
-            while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            while (await lines.ReadAsync(cancellationToken).ConfigureAwait(false) is { Kind: not ProtocolLineKind.End } line)
             {
-                if (string.IsNullOrWhiteSpace(line))
+                if (!TryParse(line, out var document))
                 {
+                    // The refusal is a response of its own: count it, or a running request would look answered.
+                    started++;
                     continue;
                 }
 
-                if (!TryParse(line, out var document))
+                if (document is null)
                 {
                     continue;
                 }
@@ -93,6 +103,7 @@ public sealed partial class ProviderProtocolHost
         }
         finally
         {
+            lines.Dispose();
             _peer.Close(new ProtocolException("the request stream ended while the provider waited for a reply"));
             if (running is not null)
             {
@@ -105,30 +116,63 @@ public sealed partial class ProviderProtocolHost
     public async Task HandleLineAsync(string line, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(line);
-        if (TryParse(line, out var document))
+        if (TryParse(ProtocolLine.Of(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(line))), out var document) && document is not null)
         {
             await HandleDocumentAsync(document, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private bool TryParse(string line, out JsonDocument document)
+    /// <summary>
+    /// Parses a request or reply line; false when the line was refused (answered with an error and id null), true
+    /// with no document for a blank line. The document owns a copy of the bytes, so the line may be released.
+    /// </summary>
+    private bool TryParse(in ProtocolLine line, out JsonDocument? document)
     {
+        document = null;
+        if (line.Kind == ProtocolLineKind.TooLong)
+        {
+            _writer.Error(NullId, $"malformed request: a line of {line.Length} bytes exceeds the limit of {MaxLineBytes} bytes and was skipped");
+            return false;
+        }
+
+        if (IsBlank(line.Bytes))
+        {
+            return true;
+        }
+
         try
         {
-            if (line.Length > MaxLineChars)
+            // ParseValue copies the value into a pooled array the document owns (Parse would keep pointing into a
+            // one-segment buffer the pipe reuses); what follows the value must be whitespace only.
+            var reader = new Utf8JsonReader(line.Bytes);
+            document = JsonDocument.ParseValue(ref reader);
+            if (reader.Read())
             {
-                throw new ProtocolException($"line of {line.Length} characters exceeds {MaxLineChars}");
+                document.Dispose();
+                document = null;
+                throw new ProtocolException($"unexpected data after the JSON value at byte {reader.TokenStartIndex}");
             }
 
-            document = JsonDocument.Parse(line);
             return true;
         }
         catch (Exception e) when (e is JsonException or ProtocolException)
         {
             _writer.Error(NullId, $"malformed request: {e.Message}");
-            document = null!;
             return false;
         }
+    }
+
+    private static bool IsBlank(ReadOnlySequence<byte> bytes)
+    {
+        foreach (var segment in bytes)
+        {
+            if (segment.Span.IndexOfAnyExcept(" \t\r"u8) >= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void RouteReply(JsonElement reply)
@@ -165,7 +209,7 @@ public sealed partial class ProviderProtocolHost
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                _writer.Error(id, e.Message);
+                _writer.Error(id, ExceptionText.Of(e));
             }
         }
     }
@@ -179,7 +223,7 @@ public sealed partial class ProviderProtocolHost
             case "provider_name":
                 return AnsweredString(id, _provider.ProviderName);
             case "job_init":
-                _provider.JobInit(DateTimeOffset.FromUnixTimeSeconds(p.OptionalInt64("start-time", DateTimeOffset.UtcNow.ToUnixTimeSeconds())));
+                _provider.JobInit(p.OptionalUnixTime("start-time"));
                 return AnsweredNull(id);
             case "job_cleanup":
                 _provider.JobCleanup();

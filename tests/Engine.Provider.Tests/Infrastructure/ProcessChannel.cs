@@ -23,6 +23,12 @@ internal sealed class ProcessChannel : IProviderChannel
 
     public string RepositoryPath { get; }
 
+    /// <summary>The provider process's id (for /proc).</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>The provider's stdin as bytes, for lines no JSON writer would make.</summary>
+    public Stream Input => _process.StandardInput.BaseStream;
+
     public IReadOnlyList<(string Level, string Message)> Logs => _logs;
 
     /// <summary>Answers a <c>{"call":{...}}</c> line with the object sent back as <c>{"reply":...}</c>.</summary>
