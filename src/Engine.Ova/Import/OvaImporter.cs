@@ -32,7 +32,7 @@ public sealed class OvaImporter
     private string? _descriptorName;
     private byte[]? _descriptorBytes;
     private Dictionary<string, PlannedDisk>? _plan;
-    private List<OvfDiskAttachment>? _blankDisks;
+    private List<(OvfDiskAttachment Disk, string OutputName)>? _blankDisks;
 
     private OvaImporter(string sourceName, OvaImportOptions options)
     {
@@ -109,9 +109,9 @@ public sealed class OvaImporter
             }
         }
 
-        foreach (var blank in _blankDisks!)
+        foreach (var (blank, outputName) in _blankDisks!)
         {
-            await CreateBlankAsync(blank, cancellationToken);
+            await CreateBlankAsync(blank, outputName, cancellationToken);
         }
 
         VerifyLateDigests();
@@ -190,23 +190,27 @@ public sealed class OvaImporter
         var folder = OvaPackage.FolderOf(name);
         _plan = new Dictionary<string, PlannedDisk>(StringComparer.Ordinal);
         _blankDisks = [];
+        var names = new OutputNames();
         var selected = 0;
+        var position = 0;
         foreach (var disk in system.Disks)
         {
+            position++;
             if (_options.Disk is not null && !Matches(disk, _options.Disk))
             {
                 continue;
             }
 
             selected++;
+            var outputName = names.For(disk, position, _options.Extract);
             if (disk.File is null)
             {
-                _blankDisks.Add(disk);
+                _blankDisks.Add((disk, outputName));
                 continue;
             }
 
             var member = OvaPackage.Join(folder, disk.File.ChunkSize is null ? disk.File.Href : disk.File.ChunkName(0));
-            if (!_plan.TryAdd(member, new PlannedDisk(disk, member)))
+            if (!_plan.TryAdd(member, new PlannedDisk(disk, member, outputName)))
             {
                 throw new OvaFormatException($"{_sourceName}: file '{disk.File.Href}' is used by two disks; refused");
             }
@@ -297,10 +301,9 @@ public sealed class OvaImporter
         var data = file.Compression == "gzip" ? new GZipStream(member, CompressionMode.Decompress, leaveOpen: true) : (Stream)member;
         try
         {
-            var stem = Path.GetFileNameWithoutExtension(file.Href);
+            var path = Path.Combine(_options.TargetDirectory, planned.OutputName);
             if (_options.Extract)
             {
-                var path = Path.Combine(_options.TargetDirectory, Path.GetFileName(file.Href));
                 var output = Track(OutputFile.Create(path, 0, asDevice: false));
                 long length;
                 await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, 1 << 20))
@@ -313,7 +316,7 @@ public sealed class OvaImporter
             }
             else
             {
-                await ConvertAsync(data, disk, Path.Combine(_options.TargetDirectory, stem + ".raw"), label, reader, cancellationToken);
+                await ConvertAsync(data, disk, path, label, reader, cancellationToken);
             }
 
             member.Drain();
@@ -396,10 +399,10 @@ public sealed class OvaImporter
         return new OvaFormatException($"{label}: descriptor-only VMDK (createType \"{descriptor.CreateType}\", extents {descriptor.Describe()}) refused: it names files outside the image, which a converter would read from the host");
     }
 
-    private async Task CreateBlankAsync(OvfDiskAttachment disk, CancellationToken cancellationToken)
+    private async Task CreateBlankAsync(OvfDiskAttachment disk, string outputName, CancellationToken cancellationToken)
     {
         var size = disk.VirtualSize ?? throw new OvaFormatException($"{_sourceName}: blank disk {disk.Address} ('{disk.Definition?.DiskId}') has no usable capacity");
-        var path = Path.Combine(_options.TargetDirectory, (disk.Definition?.DiskId ?? disk.Address) + ".raw");
+        var path = Path.Combine(_options.TargetDirectory, outputName);
         Track(OutputFile.Create(path, size));
         _results.Add(new ImportedDisk(disk.Address, null, "blank", path, "raw", size, 0, _manifest is null ? "absent" : "verified"));
         await Task.CompletedTask.WaitAsync(cancellationToken);
@@ -502,11 +505,14 @@ public sealed class OvaImporter
         return output;
     }
 
-    private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName)
+    private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName, string outputName)
     {
         public OvfDiskAttachment Disk { get; } = disk;
 
         public string MemberName { get; } = memberName;
+
+        /// <summary>The file name in the target folder (see <see cref="OutputNames"/>).</summary>
+        public string OutputName { get; } = outputName;
 
         public bool Done { get; set; }
     }

@@ -89,7 +89,7 @@ public static class OvfParser
         {
             foreach (var element in section.Elements(ovf + "Disk"))
             {
-                definitions.Add(ParseDiskDefinition(element, ovf));
+                definitions.Add(ParseDiskDefinition(element, ovf, sourceName));
             }
         }
 
@@ -127,6 +127,7 @@ public static class OvfParser
     private static OvfFile ParseFile(XElement element, XNamespace ovf, string sourceName)
     {
         var id = Attribute(element, ovf, "id") ?? throw new OvaFormatException($"{sourceName}: a References/File has no ovf:id");
+        CheckId(id, "file", sourceName);
         var href = Attribute(element, ovf, "href") ?? throw new OvaFormatException($"{sourceName}: file '{id}' has no ovf:href");
         var normalized = TarNames.Normalize(href);
         if (normalized is null || HasControlCharacters(normalized))
@@ -149,9 +150,10 @@ public static class OvfParser
         return new OvfFile(id, normalized, ParseLong(Attribute(element, ovf, "size")), compression == "identity" ? null : compression, chunkSize);
     }
 
-    private static OvfDiskDefinition ParseDiskDefinition(XElement element, XNamespace ovf)
+    private static OvfDiskDefinition ParseDiskDefinition(XElement element, XNamespace ovf, string sourceName)
     {
         var id = Attribute(element, ovf, "diskId") ?? string.Empty;
+        CheckId(id, "disk", sourceName);
         var capacity = Attribute(element, ovf, "capacity") ?? string.Empty;
         var units = Attribute(element, ovf, "capacityAllocationUnits");
         long? bytes = null;
@@ -571,6 +573,37 @@ public static class OvfParser
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Ids are only keys between sections, but they travel on (messages, JSON, --disk) and once named output files:
+    /// one that looks like a path or hides characters is hostile, so it is refused rather than cleaned.
+    /// </summary>
+    private static void CheckId(string id, string what, string sourceName)
+    {
+        if (id.Contains('/', StringComparison.Ordinal) || id.Contains('\\', StringComparison.Ordinal) || id.Contains("..", StringComparison.Ordinal) || HasControlCharacters(id))
+        {
+            throw new OvaFormatException($"{sourceName}: {what} id '{Printable(id)}' contains a path separator, '..', NUL or a control character; refused");
+        }
+    }
+
+    /// <summary>The text with control characters shown as <c>\uXXXX</c>, so a message cannot be forged on a terminal.</summary>
+    private static string Printable(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (char.IsControl(c))
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
     }
 
     private static bool HasControlCharacters(string text)
