@@ -95,6 +95,43 @@ public sealed class CliContractTests
         dir.AssertOutEmpty();
     }
 
+    [Theory]
+    [InlineData(64L << 40, "largest file")] // the limit itself: ext4's largest file is 16 TiB
+    [InlineData(1L << 50, "above the 64 TiB limit")]
+    public async Task OversizedBlankDisk_Exit65_ClearMessage_NothingLeft(long capacity, string message)
+    {
+        using var dir = new Scratch();
+        var ovf = Descriptors.Envelope(string.Empty, $"<Disk ovf:capacity=\"{capacity}\" ovf:diskId=\"blank\"/>", Descriptors.DiskItem("blank", 0, 4));
+        var ova = new TarBuilder().File("vm.ovf", ovf).Save(dir["vm.ova"]);
+        var fileSystem = (await Tool.RunAsync("stat", "-f", "-c", "%T", dir.Out)).AssertSuccess().Stdout.Trim();
+        Assert.True(fileSystem == "ext2/ext3" || capacity > 64L << 40, $"this test expects ext4 (16 TiB largest file) under {dir.Out}, found {fileSystem}");
+
+        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, message);
+
+        Assert.Contains("blank disk scsi0", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal);
+        dir.AssertOutEmpty();
+    }
+
+    [Fact]
+    public async Task MissingTargetFolder_Exit66_ClearMessage_NoDotNetText()
+    {
+        using var dir = new Scratch();
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", 4096, "http://en.wikipedia.org/wiki/Byte")).File("disk.raw", new byte[4096]).Save(dir["vm.ova"]);
+
+        var missing = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["nowhere"]])).AssertFailure(66, "target folder");
+        var piped = (await EngineCli.RunAsync(["ova", "import", "-", "--to", dir["nowhere"]], stdinFile: ova)).AssertFailure(66, "target folder");
+        File.WriteAllText(dir["a-file"], "x");
+        var file = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["a-file"]])).AssertFailure(66, "target folder");
+
+        foreach (var result in new[] { missing, piped, file })
+        {
+            Assert.DoesNotContain("Could not find a part of the path", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task ServeRawInnerDisk_ReadByNbdinfoAndQemuImg()
     {

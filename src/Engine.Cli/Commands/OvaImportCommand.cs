@@ -49,6 +49,8 @@ internal static class OvaImportCommand
     private static async Task<int> RunAsync(string path, OvaImportOptions options, bool showProgress, bool json, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
+        using var signal = new ShutdownSignal();
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, signal.Token);
         try
         {
             await using var archive = OvaCommand.OpenArchive(path);
@@ -57,7 +59,7 @@ internal static class OvaImportCommand
             {
                 Progress = reporter,
                 Warning = message => Console.Error.WriteLine($"engine ova import: warning: {message}"),
-            }, cancellationToken).ConfigureAwait(false);
+            }, cancellation.Token).ConfigureAwait(false);
             reporter?.Finish();
             if (json)
             {
@@ -96,8 +98,8 @@ internal static class OvaImportCommand
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("engine ova import: cancelled; partial outputs removed");
-            return ExitCodes.Failure;
+            Console.Error.WriteLine($"engine ova import: stopped by {signal.ReceivedName}; partial outputs removed");
+            return signal.InterruptedExitCode;
         }
         catch (Exception e) when (e is OvaFormatException or NotSupportedException or IOException or UnauthorizedAccessException or Blocks.BlockDeviceException)
         {

@@ -1,5 +1,6 @@
 using Engine.Blocks;
 using Engine.Blocks.Devices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Ova.Import;
 
@@ -30,9 +31,11 @@ internal sealed class OutputFile : IAsyncDisposable
     /// <summary>Creates an all-hole file of <paramref name="size"/> bytes next to where <paramref name="finalPath"/> will be.</summary>
     /// <param name="finalPath">Where the file goes on success.</param>
     /// <param name="size">The file's size; with <paramref name="asDevice"/> false, the caller writes <see cref="TemporaryPath"/> itself.</param>
+    /// <param name="what">What the file holds, for messages (the disk and its member).</param>
     /// <param name="asDevice">Open the file as a block device of <paramref name="size"/> bytes.</param>
     /// <exception cref="IOException">The final file already exists, or the folder is not writable.</exception>
-    public static OutputFile Create(string finalPath, long size, bool asDevice = true)
+    /// <exception cref="OvaFormatException">The disk is larger than the target file system's largest file.</exception>
+    public static OutputFile Create(string finalPath, long size, string what, bool asDevice = true)
     {
         if (File.Exists(finalPath) || Directory.Exists(finalPath))
         {
@@ -41,11 +44,7 @@ internal sealed class OutputFile : IAsyncDisposable
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(finalPath))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(finalPath)}.partial-{Environment.ProcessId}");
-        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write))
-        {
-            RandomAccess.SetLength(handle, size);
-        }
-
+        CreateSized(temporary, size, what);
         try
         {
             // Written once, front to back: streaming writes start writeback as the import goes and keep the page cache
@@ -82,13 +81,59 @@ internal sealed class OutputFile : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Deletes the temporary file now, while it may still be open and written (a signal arrived; the writer stops on
+    /// its own later). Safe to call from another thread; a committed file is left alone.
+    /// </summary>
+    public void Abandon()
+    {
+        if (!Committed)
+        {
+            File.Delete(TemporaryPath);
+        }
+    }
+
     /// <summary>Closes the file, deleting it unless it was committed.</summary>
     public async ValueTask DisposeAsync()
     {
         await CloseAsync();
-        if (!Committed)
+        Abandon();
+    }
+
+    /// <summary>Creates the temporary file at its full size (all holes), or fails naming the disk and leaving nothing.</summary>
+    private static void CreateSized(string temporary, long size, string what)
+    {
+        SafeFileHandle handle;
+        try
         {
-            File.Delete(TemporaryPath);
+            handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new IOException($"{what}: cannot create a file in {Path.GetDirectoryName(temporary)}: permission denied");
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"{what}: cannot create {temporary}: {e.Message}", e);
+        }
+
+        try
+        {
+            using (handle)
+            {
+                RandomAccess.SetLength(handle, size);
+            }
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // EFBIG: .NET reports a length above the file system's largest file as an argument error.
+            File.Delete(temporary);
+            throw new OvaFormatException($"{what}: {size} bytes ({size >> 30} GiB) is more than the largest file the target file system allows");
+        }
+        catch (IOException e)
+        {
+            File.Delete(temporary);
+            throw new IOException($"{what}: cannot make {temporary} {size} bytes long: {e.Message}", e);
         }
     }
 

@@ -27,6 +27,7 @@ public sealed class OvaImporter
     private readonly List<(string Name, MemberDigest Digest, int Result)> _pendingDigests = [];
     private readonly List<string> _skippedBeforeDescriptor = [];
     private readonly List<string> _unsafeNames = [];
+    private bool _abandoned;
     private OvaPackage? _package;
     private OvfManifest? _manifest;
     private string? _descriptorName;
@@ -63,13 +64,20 @@ public sealed class OvaImporter
         }
 
         var importer = new OvaImporter(sourceName, options);
+        var abandon = cancellationToken.Register(importer.AbandonOutputs);
         try
         {
             await importer.RunAsync(archive, cancellationToken);
             return importer._results;
         }
+        catch (Exception e) when (e is not OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            // The outputs vanished under the import (a read or rename failed because of it): report the cancellation.
+            throw new OperationCanceledException("the import was cancelled", e, cancellationToken);
+        }
         finally
         {
+            await abandon.DisposeAsync();
             foreach (var output in importer._outputs)
             {
                 await output.DisposeAsync();
@@ -304,7 +312,7 @@ public sealed class OvaImporter
             var path = Path.Combine(_options.TargetDirectory, planned.OutputName);
             if (_options.Extract)
             {
-                var output = Track(OutputFile.Create(path, 0, asDevice: false));
+                var output = Track(OutputFile.Create(path, 0, label, asDevice: false));
                 long length;
                 await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, 1 << 20))
                 {
@@ -355,7 +363,7 @@ public sealed class OvaImporter
                     _options.Warning?.Invoke($"{label}: the descriptor declares {declared} bytes, the VMDK only {image.CapacityBytes}; the VMDK's size is used");
                 }
 
-                var output = Track(OutputFile.Create(path, image.CapacityBytes));
+                var output = Track(OutputFile.Create(path, image.CapacityBytes, label));
                 var written = await image.ConvertAsync(output.Device, _options.Workers, null, cancellationToken);
                 var kind = image.Header.IsStreamOptimized ? "vmdk (streamOptimized)" : "vmdk (monolithicSparse)";
                 _results.Add(new ImportedDisk(disk.Address, disk.File!.Href, kind, path, "raw", image.CapacityBytes, written, "absent"));
@@ -377,7 +385,8 @@ public sealed class OvaImporter
                     throw new OvaFormatException($"{label}: a compressed or chunked raw disk needs ovf:size and a capacity in the descriptor");
                 }
 
-                var output = Track(OutputFile.Create(path, size.Value));
+                CheckCapacity(size.Value, label);
+                var output = Track(OutputFile.Create(path, size.Value, label));
                 var written = await RawImageCopier.CopyAsync(source, output.Device, label, cancellationToken);
                 _results.Add(new ImportedDisk(disk.Address, disk.File.Href, "raw", path, "raw", size.Value, written, "absent"));
                 return;
@@ -402,8 +411,10 @@ public sealed class OvaImporter
     private async Task CreateBlankAsync(OvfDiskAttachment disk, string outputName, CancellationToken cancellationToken)
     {
         var size = disk.VirtualSize ?? throw new OvaFormatException($"{_sourceName}: blank disk {disk.Address} ('{disk.Definition?.DiskId}') has no usable capacity");
+        var label = $"{_sourceName}: blank disk {disk.Address}";
+        CheckCapacity(size, label);
         var path = Path.Combine(_options.TargetDirectory, outputName);
-        Track(OutputFile.Create(path, size));
+        Track(OutputFile.Create(path, size, label));
         _results.Add(new ImportedDisk(disk.Address, null, "blank", path, "raw", size, 0, _manifest is null ? "absent" : "verified"));
         await Task.CompletedTask.WaitAsync(cancellationToken);
     }
@@ -499,10 +510,44 @@ public sealed class OvaImporter
         }
     }
 
+    /// <summary>The same bound the VMDK reader applies to its capacity, for disks whose size the descriptor or tar gives.</summary>
+    private void CheckCapacity(long size, string label)
+    {
+        if (size > _options.Limits.MaxCapacityBytes)
+        {
+            throw new OvaFormatException($"{label}: capacity of {size} bytes is above the {_options.Limits.MaxCapacityBytes >> 40} TiB limit");
+        }
+    }
+
     private OutputFile Track(OutputFile output)
     {
-        _outputs.Add(output);
+        lock (_outputs)
+        {
+            _outputs.Add(output);
+            if (_abandoned)
+            {
+                output.Abandon();
+            }
+        }
+
         return output;
+    }
+
+    /// <summary>
+    /// Runs when the import is cancelled (SIGINT/SIGTERM): the temporary files go at once, from the signal's thread, so
+    /// nothing is left even if the process has to exit before the import thread (perhaps blocked reading a pipe) sees
+    /// the cancellation. Committed files stay: once renamed, the import has succeeded.
+    /// </summary>
+    private void AbandonOutputs()
+    {
+        lock (_outputs)
+        {
+            _abandoned = true;
+            foreach (var output in _outputs)
+            {
+                output.Abandon();
+            }
+        }
     }
 
     private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName, string outputName)

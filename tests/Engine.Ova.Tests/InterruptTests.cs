@@ -1,0 +1,43 @@
+using Engine.Ova.Tests.Infrastructure;
+
+namespace Engine.Ova.Tests;
+
+/// <summary>
+/// SIGINT and SIGTERM (PVE stops tasks with SIGTERM) in the middle of an import: the real process, fed slowly through
+/// a pipe, exits with 130 or 143 and leaves nothing in the target folder.
+/// </summary>
+public sealed class InterruptTests
+{
+    private const int DiskBytes = 32 << 20;
+
+    [Theory]
+    [InlineData("INT", 130, false)]
+    [InlineData("TERM", 143, false)]
+    [InlineData("INT", 130, true)]
+    [InlineData("TERM", 143, true)]
+    public async Task SignalDuringImport_RemovesPartialFiles_AndExitsWith128PlusSignal(string signal, int exitCode, bool pipeStalled)
+    {
+        using var dir = new Scratch();
+        var disk = new byte[DiskBytes];
+        new Random(41).NextBytes(disk);
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", DiskBytes, "http://en.wikipedia.org/wiki/Byte")).File("disk.raw", disk).Save(dir["vm.ova"]);
+        await using var import = new PipedImport(ova, dir.Out, head: 4 << 20, stallAfterHead: pipeStalled);
+
+        await WaitForPartialAsync(dir.Out, TimeSpan.FromSeconds(60));
+        await import.SignalAsync(signal);
+        var (code, output) = await import.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(code == exitCode, $"exit code {code}, expected {exitCode}\n{output}");
+        dir.AssertOutEmpty();
+    }
+
+    private static async Task WaitForPartialAsync(string folder, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Directory.GetFiles(folder, "*.partial-*").Length == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no .partial file appeared in {folder}");
+            await Task.Delay(20);
+        }
+    }
+}
