@@ -133,7 +133,7 @@ internal sealed class DiskMemberStream : Stream
             throw new OvaFormatException($"'{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}'")}");
         }
 
-        if (next.Type != TarEntryType.RegularFile)
+        if (!next.IsFile)
         {
             throw new OvaFormatException($"chunk '{next.Name}' is a {next.Type}, not a regular file");
         }

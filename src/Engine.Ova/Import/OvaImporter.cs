@@ -144,7 +144,7 @@ public sealed class OvaImporter
             return;
         }
 
-        var regular = entry.Type == TarEntryType.RegularFile;
+        var regular = entry.IsFile;
         if (_package is null && regular && name.EndsWith(".ovf", StringComparison.OrdinalIgnoreCase))
         {
             if (_descriptorName is not null)
@@ -272,7 +272,7 @@ public sealed class OvaImporter
         foreach (var planned in _plan!.Values)
         {
             var member = _package!.FindMember(planned.MemberName) ?? throw MissingMember(planned.MemberName);
-            if (member.Type != TarEntryType.RegularFile)
+            if (!member.IsFile)
             {
                 var target = member.LinkName is null ? string.Empty : $" pointing at '{member.LinkName}'";
                 throw new OvaFormatException($"{_sourceName}: disk file '{planned.MemberName}' is a {member.Type}{target}, not a regular file; refused");
