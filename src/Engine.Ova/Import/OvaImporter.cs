@@ -306,7 +306,8 @@ public sealed class OvaImporter
         var member = new DiskMemberStream(reader, file, planned.MemberName, DigestFor, _options.Progress);
         var statuses = new List<string>();
         member.MemberFinished += (name, digest) => statuses.Add(CheckDigest(name, digest, resultIndex));
-        var data = file.Compression == "gzip" ? new GZipStream(member, CompressionMode.Decompress, leaveOpen: true) : (Stream)member;
+        var inflated = file.Compression == "gzip" ? new CountingReadStream(new GZipStream(member, CompressionMode.Decompress, leaveOpen: true)) : null;
+        var data = inflated ?? (Stream)member;
         try
         {
             var path = Path.Combine(_options.TargetDirectory, planned.OutputName);
@@ -327,7 +328,9 @@ public sealed class OvaImporter
                 await ConvertAsync(data, disk, path, label, reader, cancellationToken);
             }
 
+            inflated?.Drain();
             member.Drain();
+            CheckGzipSize(member, inflated, file, label);
         }
         catch (InvalidDataException e)
         {
@@ -392,6 +395,25 @@ public sealed class OvaImporter
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// OVF defines a gzip file's <c>ovf:size</c> as its stored (compressed) size, but producers write the inflated size
+    /// too and peers ignore the attribute: that one is accepted with a warning, any other disagreement is an error.
+    /// </summary>
+    private void CheckGzipSize(DiskMemberStream member, CountingReadStream? inflated, OvfFile file, string label)
+    {
+        if (member.GzipSizeMismatch is not { } stored || inflated is null)
+        {
+            return;
+        }
+
+        if (file.Size != inflated.Count)
+        {
+            throw new OvaFormatException($"{label}: {stored} bytes in the archive ({inflated.Count} once inflated), but ovf:size says {file.Size}");
+        }
+
+        _options.Warning?.Invoke($"{label}: ovf:size {file.Size} is the inflated size; OVF defines it as the stored size ({stored} bytes); accepted");
     }
 
     /// <summary>A descriptor-only VMDK: read it (bounded) only to say precisely why it is refused.</summary>
