@@ -39,7 +39,7 @@ public sealed record OvfDiskAttachment(string Address, string Controller, string
 
 /// <summary>A network adapter.</summary>
 /// <param name="Key">The PVE key (<c>net0</c>).</param>
-/// <param name="Model">The PVE model (<c>e1000</c>, <c>e1000e</c>, <c>vmxnet3</c>, <c>virtio</c>).</param>
+/// <param name="Model">The PVE model (<c>e1000</c>, <c>e1000e</c>, <c>vmxnet3</c>, <c>virtio</c>, <c>pcnet</c>...; see <see cref="NicModels"/>).</param>
 /// <param name="SubType">The raw <c>ResourceSubType</c>.</param>
 /// <param name="Network">The <c>Connection</c> (network name), if any.</param>
 public sealed record OvfNic(string Key, string Model, string? SubType, string? Network);

@@ -403,14 +403,7 @@ public static class OvfParser
             }
 
             var subType = Value(item, "ResourceSubType");
-            var lower = subType?.ToLowerInvariant();
-            var model = lower switch
-            {
-                "e1000" or "e1000e" or "vmxnet3" => lower,
-                "virtio" or "virtio-net" => "virtio",
-                _ => "e1000",
-            };
-            nics.Add(new OvfNic("net" + nics.Count.ToString(CultureInfo.InvariantCulture), model, subType, Value(item, "Connection")));
+            nics.Add(new OvfNic("net" + nics.Count.ToString(CultureInfo.InvariantCulture), NicModels.ToPveModel(subType), subType, Value(item, "Connection")));
         }
 
         return nics;

@@ -51,8 +51,8 @@ internal static class Descriptors
             """);
 
     /// <summary>A disk drive Item on the SCSI controller of <see cref="Envelope"/>.</summary>
-    public static string DiskItem(string diskId, int unit, int instance) =>
-        $"<Item><rasd:AddressOnParent>{unit}</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/{diskId}</rasd:HostResource><rasd:InstanceID>{instance}</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>";
+    public static string DiskItem(string diskId, int unit, int instance, int parent = 3) =>
+        $"<Item><rasd:AddressOnParent>{unit}</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/{diskId}</rasd:HostResource><rasd:InstanceID>{instance}</rasd:InstanceID><rasd:Parent>{parent}</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>";
 
     /// <summary>A checked-in fixture descriptor (fixtures/ova/NAME), found by walking up from the test binaries.</summary>
     public static string Fixture(string name)
