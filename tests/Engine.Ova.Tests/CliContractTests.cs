@@ -115,7 +115,7 @@ public sealed class CliContractTests
     }
 
     [Fact]
-    public async Task MissingTargetFolder_Exit66_ClearMessage_NoDotNetText()
+    public async Task MissingTargetOrArchive_Exit66_ClearMessage_NoDotNetText()
     {
         using var dir = new Scratch();
         var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", 4096, "http://en.wikipedia.org/wiki/Byte")).File("disk.raw", new byte[4096]).Save(dir["vm.ova"]);
@@ -123,11 +123,19 @@ public sealed class CliContractTests
         var missing = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["nowhere"]])).AssertFailure(66, "target folder");
         var piped = (await EngineCli.RunAsync(["ova", "import", "-", "--to", dir["nowhere"]], stdinFile: ova)).AssertFailure(66, "target folder");
         File.WriteAllText(dir["a-file"], "x");
-        var file = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["a-file"]])).AssertFailure(66, "target folder");
-
-        foreach (var result in new[] { missing, piped, file })
+        var file = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["a-file"]])).AssertFailure(66, "is a file, not a folder");
+        var results = new List<ToolResult> { missing, piped, file };
+        foreach (var verb in new[] { "import", "inspect", "serve" })
         {
-            Assert.DoesNotContain("Could not find a part of the path", result.Stderr, StringComparison.Ordinal);
+            string[] rest = verb switch { "import" => ["--to", dir.Out], "serve" => ["--socket", dir["s.sock"]], _ => [] };
+            results.Add((await EngineCli.RunAsync(["ova", verb, dir["missing.ova"], .. rest])).AssertFailure(66, "missing.ova: no such file"));
+            results.Add((await EngineCli.RunAsync(["ova", verb, dir.Out, .. rest])).AssertFailure(66, "is a folder, not an archive"));
+        }
+
+        foreach (var result in results)
+        {
+            Assert.DoesNotContain("Could not find", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Access to the path", result.Stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
         }
     }

@@ -60,7 +60,9 @@ public sealed class OvaImporter
 
         if (!Directory.Exists(options.TargetDirectory))
         {
-            throw new DirectoryNotFoundException($"target folder {options.TargetDirectory} does not exist");
+            throw new DirectoryNotFoundException(File.Exists(options.TargetDirectory)
+                ? $"target folder {options.TargetDirectory} is a file, not a folder"
+                : $"target folder {options.TargetDirectory} does not exist");
         }
 
         var importer = new OvaImporter(sourceName, options);
