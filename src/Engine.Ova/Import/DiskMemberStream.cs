@@ -83,7 +83,7 @@ internal sealed class DiskMemberStream : ForwardReadStream
 
         if (size > chunkSize)
         {
-            throw new OvaFormatException($"chunk '{_memberName}' has {size} bytes, more than ovf:chunkSize {chunkSize}");
+            throw new OvaFormatException($"{_reader.SourceName}: chunk '{_memberName}' (header at offset {_reader.Current.HeaderOffset}) has {size} bytes, more than ovf:chunkSize {chunkSize}");
         }
 
         if (size < chunkSize || (_file.Size is { } declared && BytesRead >= declared))
@@ -101,12 +101,12 @@ internal sealed class DiskMemberStream : ForwardReadStream
         {
             // Chunks must be consecutive members. (Without ovf:size, a file that is an exact multiple of the chunk size
             // cannot be told apart from a missing chunk; exporters always write ovf:size.)
-            throw new OvaFormatException($"'{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}'")}");
+            throw new OvaFormatException($"{_reader.SourceName}: '{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}' at offset {next.HeaderOffset}")}");
         }
 
         if (!next.IsFile)
         {
-            throw new OvaFormatException($"chunk '{next.Name}' is a {next.Type}, not a regular file");
+            throw new OvaFormatException($"{_reader.SourceName}: chunk '{next.Name}' at offset {next.HeaderOffset} is a {next.Type}, not a regular file");
         }
 
         _memberName = expected;
@@ -126,6 +126,6 @@ internal sealed class DiskMemberStream : ForwardReadStream
             return;
         }
 
-        throw new OvaFormatException($"'{_file.Href}': {BytesRead} bytes in the archive, but ovf:size says {declared}");
+        throw new OvaFormatException($"{_reader.SourceName}: '{_file.Href}': {BytesRead} bytes in the archive, but ovf:size says {declared}");
     }
 }

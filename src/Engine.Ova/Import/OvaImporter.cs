@@ -476,8 +476,21 @@ public sealed class OvaImporter
                 return "unlisted";
             }
 
-            digest.Verify(entry);
+            Verify(digest, entry);
             return "verified";
+        }
+    }
+
+    /// <summary>Checks a digest; a mismatch names the archive as well as the member.</summary>
+    private void Verify(MemberDigest digest, ManifestEntry entry)
+    {
+        try
+        {
+            digest.Verify(entry);
+        }
+        catch (OvaFormatException e)
+        {
+            throw new OvaFormatException($"{_sourceName}: {e.Message}", e);
         }
     }
 
@@ -487,7 +500,7 @@ public sealed class OvaImporter
         {
             using var digest = new MemberDigest(descriptorEntry.Algorithm);
             digest.Append(_descriptorBytes);
-            digest.Verify(descriptorEntry);
+            Verify(digest, descriptorEntry);
         }
 
         foreach (var (name, digest, result) in _pendingDigests)
@@ -497,7 +510,7 @@ public sealed class OvaImporter
                 var status = "absent";
                 if (_manifest?.Find(name) is { } entry)
                 {
-                    digest.Verify(entry);
+                    Verify(digest, entry);
                     status = "verified";
                 }
                 else if (_manifest is not null)
