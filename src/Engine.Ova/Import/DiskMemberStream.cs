@@ -8,7 +8,7 @@ namespace Engine.Ova.Import;
 /// chunks <c>href.000000000</c>, <c>href.000000001</c>... joined in order. Each member is hashed as it passes and
 /// handed to <see cref="MemberFinished"/>; sizes are checked against <c>ovf:size</c> and <c>ovf:chunkSize</c>.
 /// </summary>
-internal sealed class DiskMemberStream : ForwardReadStream
+internal sealed class DiskMemberStream : ForwardReadStream, IHoleSkipping
 {
     private readonly TarReader _reader;
     private readonly OvfFile _file;
@@ -44,6 +44,15 @@ internal sealed class DiskMemberStream : ForwardReadStream
 
     /// <summary>Called with each member's name and digest once its last byte has been read.</summary>
     public event Action<string, Manifest.MemberDigest>? MemberFinished;
+
+    /// <summary>A hole of the current member, when no digest needs its zeros (with a manifest entry, every byte is hashed).</summary>
+    public long HoleAhead => _ended || _digest.NeedsData ? 0 : _reader.HoleAhead;
+
+    public void SkipHole(long count)
+    {
+        _reader.SkipHole(count);
+        BytesRead += count;
+    }
 
     public override int Read(Span<byte> buffer)
     {

@@ -193,6 +193,40 @@ public sealed class TarReader : IDisposable
         return _sparse is null ? ReadStored(buffer) : ReadSparse(buffer);
     }
 
+    /// <summary>Bytes of hole (zeros) from the current position of a sparse member; 0 inside data and for other members.</summary>
+    public long HoleAhead
+    {
+        get
+        {
+            if (_sparse is null || _remaining == 0)
+            {
+                return 0;
+            }
+
+            var regions = _sparse.Regions;
+            while (_region < regions.Count && regions[_region].End <= _logical)
+            {
+                _region++;
+            }
+
+            if (_region < regions.Count && regions[_region].Offset <= _logical)
+            {
+                return 0;
+            }
+
+            return (_region < regions.Count ? regions[_region].Offset : _sparse.RealSize) - _logical;
+        }
+    }
+
+    /// <summary>Moves past <paramref name="count"/> bytes of a hole without producing them (at most <see cref="HoleAhead"/>).</summary>
+    public void SkipHole(long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, HoleAhead);
+        _logical += count;
+        _remaining -= count;
+    }
+
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes of the current member.</summary>
     /// <exception cref="OvaFormatException">The member or the archive ends first.</exception>
     public void ReadExactly(Span<byte> buffer)
@@ -301,31 +335,24 @@ public sealed class TarReader : IDisposable
     /// <summary>The expanded file: stored bytes inside the regions, zeros in the holes between them.</summary>
     private int ReadSparse(Span<byte> buffer)
     {
-        var regions = _sparse!.Regions;
-        while (_region < regions.Count && regions[_region].End <= _logical)
-        {
-            _region++;
-        }
-
         int count;
-        if (_region < regions.Count && regions[_region].Offset <= _logical)
+        var hole = HoleAhead;
+        if (hole > 0)
         {
-            count = (int)Math.Min(buffer.Length, regions[_region].End - _logical);
-            var read = _source.Read(buffer[..count]);
-            if (read == 0)
+            count = (int)Math.Min(buffer.Length, hole);
+            buffer[..count].Clear();
+        }
+        else
+        {
+            count = (int)Math.Min(buffer.Length, _sparse!.Regions[_region].End - _logical);
+            count = _source.Read(buffer[..count]);
+            if (count == 0)
             {
                 throw Truncated();
             }
 
-            _position += read;
-            _storedRemaining -= read;
-            count = read;
-        }
-        else
-        {
-            var holeEnd = _region < regions.Count ? regions[_region].Offset : _sparse.RealSize;
-            count = (int)Math.Min(buffer.Length, holeEnd - _logical);
-            buffer[..count].Clear();
+            _position += count;
+            _storedRemaining -= count;
         }
 
         _logical += count;
