@@ -317,10 +317,9 @@ public sealed class OvaImporter
             {
                 var output = Track(OutputFile.Create(path, 0, label, asDevice: false));
                 long length;
-                await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, 1 << 20))
+                await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, bufferSize: 0))
                 {
-                    await data.CopyToAsync(target, 1 << 20, cancellationToken);
-                    length = target.Length;
+                    length = await SparseFileCopier.CopyAsync(data, target, cancellationToken);
                 }
 
                 _results.Add(new ImportedDisk(disk.Address, file.Href, disk.Format, path, disk.Format, length, length, "absent"));
