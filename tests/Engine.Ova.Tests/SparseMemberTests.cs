@@ -50,6 +50,15 @@ public sealed class SparseMemberTests
         Assert.Equal(image, await File.ReadAllBytesAsync(Path.Combine(dir.Out, "disk.raw")));
     }
 
+    [Fact]
+    public async Task Serve_SparseMember_IsRefusedAsUnsupported()
+    {
+        using var dir = new Scratch();
+        var (ova, _) = await SparseOvaAsync(dir, "gnu", null);
+
+        (await EngineCli.RunAsync(["ova", "serve", ova, "--socket", dir["s.sock"]])).AssertFailure(69, "GNU sparse member");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
