@@ -141,6 +141,18 @@ public sealed class CliContractTests
     }
 
     [Fact]
+    public async Task ControlCharactersFromTheArchive_AreShownEscaped()
+    {
+        using var dir = new Scratch();
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", 4096)).File("\u001b[2Jevil", new byte[512], declaredSize: 1 << 20).Save(dir["vm.ova"]);
+
+        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, "\\u001b[2Jevil");
+
+        Assert.DoesNotContain('\u001b', result.Stderr);
+        dir.AssertOutEmpty();
+    }
+
+    [Fact]
     public async Task ServeRawInnerDisk_ReadByNbdinfoAndQemuImg()
     {
         using var dir = new Scratch();

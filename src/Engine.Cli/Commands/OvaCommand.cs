@@ -62,7 +62,7 @@ internal static class OvaCommand
     /// <summary>Prints "engine ova VERB: message" and maps the exception to an exit code.</summary>
     public static int Fail(string verb, Exception exception)
     {
-        Console.Error.WriteLine($"engine ova {verb}: {exception.Message}");
+        Console.Error.WriteLine($"engine ova {verb}: {Ova.DisplayText.Printable(exception.Message)}");
         return exception switch
         {
             Ova.OvaFormatException => InvalidInput,

@@ -58,7 +58,7 @@ internal static class OvaImportCommand
             var disks = await OvaImporter.ImportAsync(archive, path, options with
             {
                 Progress = reporter,
-                Warning = message => Console.Error.WriteLine($"engine ova import: warning: {message}"),
+                Warning = message => Console.Error.WriteLine($"engine ova import: warning: {DisplayText.Printable(message)}"),
             }, cancellation.Token).ConfigureAwait(false);
             reporter?.Finish();
             if (json)

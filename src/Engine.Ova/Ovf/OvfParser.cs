@@ -132,7 +132,7 @@ public static class OvfParser
         var normalized = TarNames.Normalize(href);
         if (normalized is null || HasControlCharacters(normalized))
         {
-            throw new OvaFormatException($"{sourceName}: file '{id}' references '{href}', which is not a relative path inside the package");
+            throw new OvaFormatException($"{sourceName}: file '{id}' references '{DisplayText.Printable(href)}', which is not a relative path inside the package");
         }
 
         var compression = Attribute(element, ovf, "compression");
@@ -576,27 +576,8 @@ public static class OvfParser
     {
         if (id.Contains('/', StringComparison.Ordinal) || id.Contains('\\', StringComparison.Ordinal) || id.Contains("..", StringComparison.Ordinal) || HasControlCharacters(id))
         {
-            throw new OvaFormatException($"{sourceName}: {what} id '{Printable(id)}' contains a path separator, '..', NUL or a control character; refused");
+            throw new OvaFormatException($"{sourceName}: {what} id '{DisplayText.Printable(id)}' contains a path separator, '..', NUL or a control character; refused");
         }
-    }
-
-    /// <summary>The text with control characters shown as <c>\uXXXX</c>, so a message cannot be forged on a terminal.</summary>
-    private static string Printable(string text)
-    {
-        var builder = new StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            if (char.IsControl(c))
-            {
-                builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-            else
-            {
-                builder.Append(c);
-            }
-        }
-
-        return builder.ToString();
     }
 
     private static bool HasControlCharacters(string text)
