@@ -45,6 +45,7 @@ public sealed class CliContractTests
         Assert.Equal("vmxnet3", net.GetProperty("net0").GetProperty("model").GetString());
         Assert.Equal(["model"], net.GetProperty("net0").EnumerateObject().Select(p => p.Name));
         Assert.Equal("nvme", root.GetProperty("extra").GetProperty("disks")[1].GetProperty("controller").GetString());
+        Assert.Equal(2, root.GetProperty("extra").GetProperty("cores_per_socket").GetInt32());
     }
 
     [Fact]

@@ -46,6 +46,13 @@ public sealed class PveMappingTests
     public void Cores_AreTheProcessorItemsVirtualQuantity(int count) =>
         Assert.Equal(count, Parse(items: Item(3, $"<rasd:VirtualQuantity>{count}</rasd:VirtualQuantity>")).Cores);
 
+    [Fact]
+    public void CoresPerSocket_IsKept_WherePveDropsIt()
+    {
+        var system = Parse(items: Item(3, "<rasd:VirtualQuantity>8</rasd:VirtualQuantity><vmw:CoresPerSocket ovf:required=\"false\">4</vmw:CoresPerSocket>"));
+        Assert.Equal((8, 4), (system.Cores, system.CoresPerSocket));
+    }
+
     [Theory]
     [InlineData("byte * 2^20", "2048", 2048)]
     [InlineData("byte * 2^30", "4", 4096)]

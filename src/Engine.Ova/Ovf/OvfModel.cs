@@ -59,6 +59,12 @@ public sealed record OvfVirtualSystem
     /// <summary>The processor item's <c>VirtualQuantity</c>.</summary>
     public int? Cores { get; init; }
 
+    /// <summary>
+    /// VMware's <c>vmw:CoresPerSocket</c> in the processor item: the guest's CPU topology (licensing, NUMA), which PVE's
+    /// importer drops (it makes every vCPU a core of one socket).
+    /// </summary>
+    public int? CoresPerSocket { get; init; }
+
     /// <summary>Memory in MiB, after applying the memory item's <c>AllocationUnits</c>.</summary>
     public long? MemoryMiB { get; init; }
 

@@ -193,6 +193,7 @@ public static class OvfParser
         }
 
         int? cores = null;
+        int? coresPerSocket = null;
         long? memoryMiB = null;
         string? memoryQuantity = null;
         string? memoryUnits = null;
@@ -202,6 +203,7 @@ public static class OvfParser
             {
                 case ResourceProcessor when cores is null:
                     cores = (int?)ParseLong(Value(item, "VirtualQuantity"));
+                    coresPerSocket = (int?)ParseLong(item.Element(XNamespace.Get(Vmware) + "CoresPerSocket")?.Value);
                     break;
                 case ResourceMemory when memoryQuantity is null:
                     memoryQuantity = Value(item, "VirtualQuantity");
@@ -220,6 +222,7 @@ public static class OvfParser
             RawName = rawName,
             Name = string.IsNullOrEmpty(name) ? null : name,
             Cores = cores,
+            CoresPerSocket = coresPerSocket is > 0 ? coresPerSocket : null,
             MemoryMiB = memoryMiB,
             MemoryQuantity = memoryQuantity,
             MemoryUnits = memoryUnits,
