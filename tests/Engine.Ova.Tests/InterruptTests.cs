@@ -37,6 +37,26 @@ public sealed class InterruptTests
         }
     }
 
+    [Fact]
+    public async Task TargetFolderRemovedDuringImport_Exit66_ClearMessage()
+    {
+        using var dir = new Scratch();
+        var target = Directory.CreateDirectory(dir["target"]).FullName;
+        var ovf = Descriptors.SingleDisk("disk.raw", 1 << 20, "http://en.wikipedia.org/wiki/Byte");
+        var ova = new TarBuilder().File("vm.ovf", ovf).File("disk.raw", new byte[1 << 20]).Save(dir["vm.ova"]);
+        await using var import = new PipedImport(ova, target, head: 512 + (ovf.Length + 511) / 512 * 512, stallAfterHead: true);
+
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the import has checked the folder and waits for the disk's header
+        Directory.Delete(target);
+        import.Resume();
+        var (code, output) = await import.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(code == 66, $"exit code {code}, expected 66\n{output}");
+        // Normally "no longer exists" (at the disk); "does not exist" if the machine was too slow to start within 3 s.
+        Assert.Matches("target folder .* (no longer exists|does not exist)", output);
+        Assert.DoesNotContain("Could not find", output, StringComparison.Ordinal);
+    }
+
     private static async Task WaitForPartialAsync(string folder, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;

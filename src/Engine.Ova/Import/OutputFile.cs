@@ -112,9 +112,13 @@ internal sealed class OutputFile : IAsyncDisposable
         {
             throw new IOException($"{what}: cannot create a file in {Path.GetDirectoryName(temporary)}: permission denied");
         }
+        catch (DirectoryNotFoundException e)
+        {
+            throw new DirectoryNotFoundException($"{what}: the target folder {Path.GetDirectoryName(temporary)} no longer exists", e);
+        }
         catch (IOException e)
         {
-            throw new IOException($"{what}: cannot create {temporary}: {e.Message}", e);
+            throw new IOException($"{what}: cannot create {temporary}: {Reason(e)}", e);
         }
 
         try
@@ -133,9 +137,24 @@ internal sealed class OutputFile : IAsyncDisposable
         catch (IOException e)
         {
             File.Delete(temporary);
-            throw new IOException($"{what}: cannot make {temporary} {size} bytes long: {e.Message}", e);
+            throw new IOException($"{what}: cannot make {temporary} {size} bytes long: {Reason(e)}", e);
         }
     }
+
+    /// <summary>
+    /// The cause in plain words for the errors a target folder gives; .NET's own text (which repeats the path and may
+    /// say "Could not find a part of the path") only for the rest. On Unix an IOException's HResult is the errno.
+    /// </summary>
+    private static string Reason(IOException e) => e.HResult switch
+    {
+        5 => "I/O error",
+        13 => "permission denied",
+        17 => "a file of that name appeared",
+        28 => "no space left on the device",
+        30 => "read-only file system",
+        122 => "disk quota exceeded",
+        _ => e.Message,
+    };
 
     private async ValueTask CloseAsync()
     {

@@ -13,12 +13,13 @@ internal sealed class PipedImport : IAsyncDisposable
     private readonly Task<string> _stderr;
     private readonly Task<string> _stdout;
     private readonly CancellationTokenSource _stopFeeding = new();
+    private readonly TaskCompletionSource _resume = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _feeder;
 
     /// <param name="ova">The archive to feed.</param>
     /// <param name="target">The --to folder.</param>
     /// <param name="head">Bytes written at once (enough to start the disk).</param>
-    /// <param name="stallAfterHead">Stop feeding after the head and keep the pipe open (the import blocks in a read).</param>
+    /// <param name="stallAfterHead">Stop feeding after the head and keep the pipe open (the import blocks in a read) until <see cref="Resume"/>.</param>
     public PipedImport(string ova, string target, int head, bool stallAfterHead)
     {
         var info = new ProcessStartInfo(Tool.Require("dotnet"))
@@ -41,6 +42,9 @@ internal sealed class PipedImport : IAsyncDisposable
     }
 
     public int Pid => _process.Id;
+
+    /// <summary>Feeds the rest after a stall.</summary>
+    public void Resume() => _resume.TrySetResult();
 
     /// <summary>Sends a signal with kill(1).</summary>
     public async Task SignalAsync(string signal) => (await Tool.RunAsync("kill", "-s", signal, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture))).AssertSuccess();
@@ -94,7 +98,7 @@ internal sealed class PipedImport : IAsyncDisposable
             await input.FlushAsync(cancellationToken);
             if (stall)
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                await _resume.Task.WaitAsync(cancellationToken);
             }
 
             // Slowly: 64 KiB every 20 ms, so the import is still running when the signal comes.
