@@ -17,4 +17,10 @@ internal static class ExitCodes
 
     /// <summary>A socket or port could not be used.</summary>
     public const int Unavailable = 69;
+
+    /// <summary>Stopped by SIGINT (128 + 2), after cleaning up.</summary>
+    public const int Interrupted = 130;
+
+    /// <summary>Stopped by SIGTERM (128 + 15), after cleaning up.</summary>
+    public const int Terminated = 143;
 }

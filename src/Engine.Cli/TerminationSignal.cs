@@ -9,12 +9,6 @@ namespace Engine.Cli;
 /// </summary>
 internal sealed class TerminationSignal : IDisposable
 {
-    /// <summary>128 + SIGINT.</summary>
-    public const int InterruptExitCode = 130;
-
-    /// <summary>128 + SIGTERM.</summary>
-    public const int TerminateExitCode = 143;
-
     private readonly CancellationTokenSource _source;
     private readonly PosixSignalRegistration _interrupt;
     private readonly PosixSignalRegistration _terminate;
@@ -35,10 +29,10 @@ internal sealed class TerminationSignal : IDisposable
     public bool Stopped => _source.IsCancellationRequested;
 
     /// <summary>The signal's name, for the message.</summary>
-    public string SignalName => Volatile.Read(ref _signal) == TerminateExitCode ? "SIGTERM" : "SIGINT";
+    public string SignalName => Volatile.Read(ref _signal) == ExitCodes.Terminated ? "SIGTERM" : "SIGINT";
 
     /// <summary>The exit code for the signal received (130 when only the outer token fired: the parser's Ctrl+C).</summary>
-    public int ExitCode => Volatile.Read(ref _signal) is var code and not 0 ? code : InterruptExitCode;
+    public int ExitCode => Volatile.Read(ref _signal) is var code and not 0 ? code : ExitCodes.Interrupted;
 
     /// <inheritdoc />
     public void Dispose()
@@ -52,7 +46,7 @@ internal sealed class TerminationSignal : IDisposable
     {
         // Keep the process alive until the command has cleaned up; it then returns ExitCode.
         context.Cancel = true;
-        Interlocked.CompareExchange(ref _signal, context.Signal == PosixSignal.SIGTERM ? TerminateExitCode : InterruptExitCode, 0);
+        Interlocked.CompareExchange(ref _signal, context.Signal == PosixSignal.SIGTERM ? ExitCodes.Terminated : ExitCodes.Interrupted, 0);
         try
         {
             _source.Cancel();

@@ -45,6 +45,7 @@ public sealed class CliContractTests
         Assert.Equal("vmxnet3", net.GetProperty("net0").GetProperty("model").GetString());
         Assert.Equal(["model"], net.GetProperty("net0").EnumerateObject().Select(p => p.Name));
         Assert.Equal("nvme", root.GetProperty("extra").GetProperty("disks")[1].GetProperty("controller").GetString());
+        Assert.Equal(2, root.GetProperty("extra").GetProperty("cores_per_socket").GetInt32());
     }
 
     [Fact]
@@ -92,6 +93,63 @@ public sealed class CliContractTests
         (await EngineCli.RunAsync(["ova", "inspect", xxe])).AssertFailure(65, "DTD");
         (await EngineCli.RunAsync(["ova", "import", xxe, "--to", dir.Out])).AssertFailure(65, "DTD");
         (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out, "--disk", "nope"])).AssertFailure(65, "no disk matches 'nope'");
+        dir.AssertOutEmpty();
+    }
+
+    [Theory]
+    [InlineData(64L << 40, "largest file")] // the limit itself: ext4's largest file is 16 TiB
+    [InlineData(1L << 50, "above the 64 TiB limit")]
+    public async Task OversizedBlankDisk_Exit65_ClearMessage_NothingLeft(long capacity, string message)
+    {
+        using var dir = new Scratch();
+        var ovf = Descriptors.Envelope(string.Empty, $"<Disk ovf:capacity=\"{capacity}\" ovf:diskId=\"blank\"/>", Descriptors.DiskItem("blank", 0, 4));
+        var ova = new TarBuilder().File("vm.ovf", ovf).Save(dir["vm.ova"]);
+        var fileSystem = (await Tool.RunAsync("stat", "-f", "-c", "%T", dir.Out)).AssertSuccess().Stdout.Trim();
+        Assert.True(fileSystem == "ext2/ext3" || capacity > 64L << 40, $"this test expects ext4 (16 TiB largest file) under {dir.Out}, found {fileSystem}");
+
+        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, message);
+
+        Assert.Contains("blank disk scsi0", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal);
+        dir.AssertOutEmpty();
+    }
+
+    [Fact]
+    public async Task MissingTargetOrArchive_Exit66_ClearMessage_NoDotNetText()
+    {
+        using var dir = new Scratch();
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", 4096, "http://en.wikipedia.org/wiki/Byte")).File("disk.raw", new byte[4096]).Save(dir["vm.ova"]);
+
+        var missing = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["nowhere"]])).AssertFailure(66, "target folder");
+        var piped = (await EngineCli.RunAsync(["ova", "import", "-", "--to", dir["nowhere"]], stdinFile: ova)).AssertFailure(66, "target folder");
+        File.WriteAllText(dir["a-file"], "x");
+        var file = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir["a-file"]])).AssertFailure(66, "is a file, not a folder");
+        var results = new List<ToolResult> { missing, piped, file };
+        foreach (var verb in new[] { "import", "inspect", "serve" })
+        {
+            string[] rest = verb switch { "import" => ["--to", dir.Out], "serve" => ["--socket", dir["s.sock"]], _ => [] };
+            results.Add((await EngineCli.RunAsync(["ova", verb, dir["missing.ova"], .. rest])).AssertFailure(66, "missing.ova: no such file"));
+            results.Add((await EngineCli.RunAsync(["ova", verb, dir.Out, .. rest])).AssertFailure(66, "is a folder, not an archive"));
+        }
+
+        foreach (var result in results)
+        {
+            Assert.DoesNotContain("Could not find", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("Access to the path", result.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task ControlCharactersFromTheArchive_AreShownEscaped()
+    {
+        using var dir = new Scratch();
+        var ova = new TarBuilder().File("vm.ovf", Descriptors.SingleDisk("disk.raw", 4096)).File("\u001b[2Jevil", new byte[512], declaredSize: 1 << 20).Save(dir["vm.ova"]);
+
+        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, "\\u001b[2Jevil");
+
+        Assert.DoesNotContain('\u001b', result.Stderr);
         dir.AssertOutEmpty();
     }
 

@@ -40,6 +40,7 @@ public sealed class HostileInputTests
 
         var error = await FailsAsync(dir, ova);
         Assert.Contains("ovf:size", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith(dir["vm.ova"] + ": ", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -194,6 +195,7 @@ public sealed class HostileInputTests
 
         var error = await FailsAsync(dir, ova);
         Assert.Contains("manifest mismatch for 'web_server-disk2.vmdk'", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith(dir["vm.ova"] + ": ", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -111,16 +111,7 @@ public sealed class ImportTests
     {
         using var dir = new Scratch();
         var image = Images.Pattern(4 << 20, 6);
-        byte[] gz;
-        using (var buffer = new MemoryStream())
-        {
-            using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true))
-            {
-                gzip.Write(image);
-            }
-
-            gz = buffer.ToArray();
-        }
+        var gz = Images.Gzip(image);
 
         var ovf = Encoding.UTF8.GetBytes((await File.ReadAllTextAsync(Descriptors.Fixture("ovf2-collection.ovf"))).Replace("@SIZE@", gz.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
         var tar = new TarBuilder().File("app.ovf", ovf);
@@ -163,10 +154,10 @@ public sealed class ImportTests
         Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(pkg, "web_server-disk2.vmdk")), await File.ReadAllBytesAsync(disk.OutputPath));
     }
 
-    internal static async Task<IReadOnlyList<ImportedDisk>> ImportAsync(string ova, string target)
+    internal static async Task<IReadOnlyList<ImportedDisk>> ImportAsync(string ova, string target, List<string>? warnings = null)
     {
         await using var archive = File.OpenRead(ova);
-        return await OvaImporter.ImportAsync(archive, ova, new OvaImportOptions { TargetDirectory = target }, CancellationToken.None);
+        return await OvaImporter.ImportAsync(archive, ova, new OvaImportOptions { TargetDirectory = target, Warning = warnings is null ? null : warnings.Add }, CancellationToken.None);
     }
 }
 

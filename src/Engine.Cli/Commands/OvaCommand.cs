@@ -30,19 +30,44 @@ internal static class OvaCommand
     public static void WriteJson<T>(T value, JsonTypeInfo<T> type) => Console.Out.WriteLine(JsonSerializer.Serialize(value, type));
 
     /// <summary>Opens an archive path; "-" is standard input (a pipe).</summary>
-    public static Stream OpenArchive(string path) => path == "-"
-        ? Console.OpenStandardInput(1 << 20)
-        : new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+    /// <exception cref="FileNotFoundException">The path is missing or a folder (exit 66, with a message of our own).</exception>
+    /// <exception cref="UnauthorizedAccessException">The archive may not be read.</exception>
+    public static Stream OpenArchive(string path)
+    {
+        if (path == "-")
+        {
+            return Console.OpenStandardInput(1 << 20);
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new FileNotFoundException($"{path} is a folder, not an archive", path);
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"{path}: no such file", path);
+        }
+
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new UnauthorizedAccessException($"{path}: permission denied", e);
+        }
+    }
 
     /// <summary>Prints "engine ova VERB: message" and maps the exception to an exit code.</summary>
     public static int Fail(string verb, Exception exception)
     {
-        Console.Error.WriteLine($"engine ova {verb}: {exception.Message}");
+        Console.Error.WriteLine($"engine ova {verb}: {Ova.DisplayText.Printable(exception.Message)}");
         return exception switch
         {
             Ova.OvaFormatException => InvalidInput,
             NotSupportedException => ExitCodes.Unavailable,
-            FileNotFoundException or DirectoryNotFoundException => ExitCodes.NoInput,
+            FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => ExitCodes.NoInput,
             _ => ExitCodes.Failure,
         };
     }

@@ -49,6 +49,7 @@ internal static class OvaImportCommand
     private static async Task<int> RunAsync(string path, OvaImportOptions options, bool showProgress, bool json, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
+        using var termination = new TerminationSignal(cancellationToken);
         try
         {
             await using var archive = OvaCommand.OpenArchive(path);
@@ -56,8 +57,8 @@ internal static class OvaImportCommand
             var disks = await OvaImporter.ImportAsync(archive, path, options with
             {
                 Progress = reporter,
-                Warning = message => Console.Error.WriteLine($"engine ova import: warning: {message}"),
-            }, cancellationToken).ConfigureAwait(false);
+                Warning = message => Console.Error.WriteLine($"engine ova import: warning: {DisplayText.Printable(message)}"),
+            }, termination.Token).ConfigureAwait(false);
             reporter?.Finish();
             if (json)
             {
@@ -96,8 +97,8 @@ internal static class OvaImportCommand
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("engine ova import: cancelled; partial outputs removed");
-            return ExitCodes.Failure;
+            Console.Error.WriteLine($"engine ova import: stopped by {termination.SignalName}; partial outputs removed");
+            return termination.ExitCode;
         }
         catch (Exception e) when (e is OvaFormatException or NotSupportedException or IOException or UnauthorizedAccessException or Blocks.BlockDeviceException)
         {

@@ -41,7 +41,7 @@ internal static class OvaInspectCommand
 
             foreach (var warning in system.Warnings)
             {
-                Console.Error.WriteLine($"engine ova inspect: warning: {warning}");
+                Console.Error.WriteLine($"engine ova inspect: warning: {DisplayText.Printable(warning)}");
             }
 
             return ExitCodes.Ok;

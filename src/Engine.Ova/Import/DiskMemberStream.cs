@@ -8,7 +8,7 @@ namespace Engine.Ova.Import;
 /// chunks <c>href.000000000</c>, <c>href.000000001</c>... joined in order. Each member is hashed as it passes and
 /// handed to <see cref="MemberFinished"/>; sizes are checked against <c>ovf:size</c> and <c>ovf:chunkSize</c>.
 /// </summary>
-internal sealed class DiskMemberStream : Stream
+internal sealed class DiskMemberStream : ForwardReadStream, IHoleSkipping
 {
     private readonly TarReader _reader;
     private readonly OvfFile _file;
@@ -18,7 +18,6 @@ internal sealed class DiskMemberStream : Stream
     private Manifest.MemberDigest _digest;
     private string _memberName;
     private int _chunk;
-    private long _total;
     private bool _ended;
 
     /// <param name="reader">Positioned on the file's (first) member.</param>
@@ -37,21 +36,22 @@ internal sealed class DiskMemberStream : Stream
         _digest = digestFor(memberName);
     }
 
+    /// <summary>
+    /// For a gzip file whose stored size disagrees with <c>ovf:size</c>: the stored size. Producers often write the
+    /// inflated size there, so the importer decides once it knows that size (the check is not made here).
+    /// </summary>
+    public long? GzipSizeMismatch { get; private set; }
+
     /// <summary>Called with each member's name and digest once its last byte has been read.</summary>
     public event Action<string, Manifest.MemberDigest>? MemberFinished;
 
-    public override bool CanRead => true;
+    /// <summary>A hole of the current member, when no digest needs its zeros (with a manifest entry, every byte is hashed).</summary>
+    public long HoleAhead => _ended || _digest.NeedsData ? 0 : _reader.HoleAhead;
 
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
+    public void SkipHole(long count)
     {
-        get => _total;
-        set => throw new NotSupportedException();
+        _reader.SkipHole(count);
+        BytesRead += count;
     }
 
     public override int Read(Span<byte> buffer)
@@ -62,7 +62,7 @@ internal sealed class DiskMemberStream : Stream
             if (read > 0)
             {
                 _digest.Append(buffer[..read]);
-                _total += read;
+                BytesRead += read;
                 _progress?.Report(_reader.Position);
                 return read;
             }
@@ -78,26 +78,6 @@ internal sealed class DiskMemberStream : Stream
         return 0;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    /// <summary>Reads (and hashes) whatever the converter left unread, through the last chunk.</summary>
-    public void Drain()
-    {
-        var scratch = new byte[64 << 10];
-        while (Read(scratch) > 0)
-        {
-        }
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private void FinishMember()
     {
@@ -112,10 +92,10 @@ internal sealed class DiskMemberStream : Stream
 
         if (size > chunkSize)
         {
-            throw new OvaFormatException($"chunk '{_memberName}' has {size} bytes, more than ovf:chunkSize {chunkSize}");
+            throw new OvaFormatException($"{_reader.SourceName}: chunk '{_memberName}' (header at offset {_reader.Current.HeaderOffset}) has {size} bytes, more than ovf:chunkSize {chunkSize}");
         }
 
-        if (size < chunkSize || (_file.Size is { } declared && _total >= declared))
+        if (size < chunkSize || (_file.Size is { } declared && BytesRead >= declared))
         {
             // A short chunk is the last one.
             _ended = true;
@@ -130,12 +110,12 @@ internal sealed class DiskMemberStream : Stream
         {
             // Chunks must be consecutive members. (Without ovf:size, a file that is an exact multiple of the chunk size
             // cannot be told apart from a missing chunk; exporters always write ovf:size.)
-            throw new OvaFormatException($"'{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}'")}");
+            throw new OvaFormatException($"{_reader.SourceName}: '{_file.Href}': chunk {_chunk} ('{expected}') must follow chunk {_chunk - 1}, found {(next is null ? "the end of the archive" : $"'{next.Name}' at offset {next.HeaderOffset}")}");
         }
 
-        if (next.Type != TarEntryType.RegularFile)
+        if (!next.IsFile)
         {
-            throw new OvaFormatException($"chunk '{next.Name}' is a {next.Type}, not a regular file");
+            throw new OvaFormatException($"{_reader.SourceName}: chunk '{next.Name}' at offset {next.HeaderOffset} is a {next.Type}, not a regular file");
         }
 
         _memberName = expected;
@@ -144,9 +124,17 @@ internal sealed class DiskMemberStream : Stream
 
     private void CheckTotal()
     {
-        if (_file.Size is { } declared && declared != _total)
+        if (_file.Size is not { } declared || declared == BytesRead)
         {
-            throw new OvaFormatException($"'{_file.Href}': {_total} bytes in the archive, but ovf:size says {declared}");
+            return;
         }
+
+        if (_file.Compression == "gzip")
+        {
+            GzipSizeMismatch = BytesRead;
+            return;
+        }
+
+        throw new OvaFormatException($"{_reader.SourceName}: '{_file.Href}': {BytesRead} bytes in the archive, but ovf:size says {declared}");
     }
 }

@@ -1,5 +1,6 @@
 using Engine.Blocks;
 using Engine.Blocks.Devices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Ova.Import;
 
@@ -30,9 +31,11 @@ internal sealed class OutputFile : IAsyncDisposable
     /// <summary>Creates an all-hole file of <paramref name="size"/> bytes next to where <paramref name="finalPath"/> will be.</summary>
     /// <param name="finalPath">Where the file goes on success.</param>
     /// <param name="size">The file's size; with <paramref name="asDevice"/> false, the caller writes <see cref="TemporaryPath"/> itself.</param>
+    /// <param name="what">What the file holds, for messages (the disk and its member).</param>
     /// <param name="asDevice">Open the file as a block device of <paramref name="size"/> bytes.</param>
     /// <exception cref="IOException">The final file already exists, or the folder is not writable.</exception>
-    public static OutputFile Create(string finalPath, long size, bool asDevice = true)
+    /// <exception cref="OvaFormatException">The disk is larger than the target file system's largest file.</exception>
+    public static OutputFile Create(string finalPath, long size, string what, bool asDevice = true)
     {
         if (File.Exists(finalPath) || Directory.Exists(finalPath))
         {
@@ -41,11 +44,7 @@ internal sealed class OutputFile : IAsyncDisposable
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(finalPath))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(finalPath)}.partial-{Environment.ProcessId}");
-        using (var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write))
-        {
-            RandomAccess.SetLength(handle, size);
-        }
-
+        CreateSized(temporary, size, what);
         try
         {
             // Written once, front to back: streaming writes start writeback as the import goes and keep the page cache
@@ -82,15 +81,80 @@ internal sealed class OutputFile : IAsyncDisposable
         }
     }
 
-    /// <summary>Closes the file, deleting it unless it was committed.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Deletes the temporary file now, while it may still be open and written (a signal arrived; the writer stops on
+    /// its own later). Safe to call from another thread; a committed file is left alone.
+    /// </summary>
+    public void Abandon()
     {
-        await CloseAsync();
         if (!Committed)
         {
             File.Delete(TemporaryPath);
         }
     }
+
+    /// <summary>Closes the file, deleting it unless it was committed.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync();
+        Abandon();
+    }
+
+    /// <summary>Creates the temporary file at its full size (all holes), or fails naming the disk and leaving nothing.</summary>
+    private static void CreateSized(string temporary, long size, string what)
+    {
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.Write);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new IOException($"{what}: cannot create a file in {Path.GetDirectoryName(temporary)}: permission denied");
+        }
+        catch (DirectoryNotFoundException e)
+        {
+            throw new DirectoryNotFoundException($"{what}: the target folder {Path.GetDirectoryName(temporary)} no longer exists", e);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"{what}: cannot create {temporary}: {Reason(e)}", e);
+        }
+
+        try
+        {
+            using (handle)
+            {
+                RandomAccess.SetLength(handle, size);
+            }
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            // EFBIG: .NET reports a length above the file system's largest file as an argument error.
+            File.Delete(temporary);
+            throw new OvaFormatException($"{what}: {size} bytes ({size >> 30} GiB) is more than the largest file the target file system allows");
+        }
+        catch (IOException e)
+        {
+            File.Delete(temporary);
+            throw new IOException($"{what}: cannot make {temporary} {size} bytes long: {Reason(e)}", e);
+        }
+    }
+
+    /// <summary>
+    /// The cause in plain words for the errors a target folder gives; .NET's own text (which repeats the path and may
+    /// say "Could not find a part of the path") only for the rest. On Unix an IOException's HResult is the errno.
+    /// </summary>
+    private static string Reason(IOException e) => e.HResult switch
+    {
+        5 => "I/O error",
+        13 => "permission denied",
+        17 => "a file of that name appeared",
+        28 => "no space left on the device",
+        30 => "read-only file system",
+        122 => "disk quota exceeded",
+        _ => e.Message,
+    };
 
     private async ValueTask CloseAsync()
     {

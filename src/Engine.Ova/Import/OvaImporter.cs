@@ -27,12 +27,13 @@ public sealed class OvaImporter
     private readonly List<(string Name, MemberDigest Digest, int Result)> _pendingDigests = [];
     private readonly List<string> _skippedBeforeDescriptor = [];
     private readonly List<string> _unsafeNames = [];
+    private bool _abandoned;
     private OvaPackage? _package;
     private OvfManifest? _manifest;
     private string? _descriptorName;
     private byte[]? _descriptorBytes;
     private Dictionary<string, PlannedDisk>? _plan;
-    private List<OvfDiskAttachment>? _blankDisks;
+    private List<(OvfDiskAttachment Disk, string OutputName)>? _blankDisks;
 
     private OvaImporter(string sourceName, OvaImportOptions options)
     {
@@ -59,17 +60,26 @@ public sealed class OvaImporter
 
         if (!Directory.Exists(options.TargetDirectory))
         {
-            throw new DirectoryNotFoundException($"target folder {options.TargetDirectory} does not exist");
+            throw new DirectoryNotFoundException(File.Exists(options.TargetDirectory)
+                ? $"target folder {options.TargetDirectory} is a file, not a folder"
+                : $"target folder {options.TargetDirectory} does not exist");
         }
 
         var importer = new OvaImporter(sourceName, options);
+        var abandon = cancellationToken.Register(importer.AbandonOutputs);
         try
         {
             await importer.RunAsync(archive, cancellationToken);
             return importer._results;
         }
+        catch (Exception e) when (e is not OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            // The outputs vanished under the import (a read or rename failed because of it): report the cancellation.
+            throw new OperationCanceledException("the import was cancelled", e, cancellationToken);
+        }
         finally
         {
+            await abandon.DisposeAsync();
             foreach (var output in importer._outputs)
             {
                 await output.DisposeAsync();
@@ -109,9 +119,9 @@ public sealed class OvaImporter
             }
         }
 
-        foreach (var blank in _blankDisks!)
+        foreach (var (blank, outputName) in _blankDisks!)
         {
-            await CreateBlankAsync(blank, cancellationToken);
+            await CreateBlankAsync(blank, outputName, cancellationToken);
         }
 
         VerifyLateDigests();
@@ -136,7 +146,7 @@ public sealed class OvaImporter
             return;
         }
 
-        var regular = entry.Type == TarEntryType.RegularFile;
+        var regular = entry.IsFile;
         if (_package is null && regular && name.EndsWith(".ovf", StringComparison.OrdinalIgnoreCase))
         {
             if (_descriptorName is not null)
@@ -190,23 +200,27 @@ public sealed class OvaImporter
         var folder = OvaPackage.FolderOf(name);
         _plan = new Dictionary<string, PlannedDisk>(StringComparer.Ordinal);
         _blankDisks = [];
+        var names = new OutputNames();
         var selected = 0;
+        var position = 0;
         foreach (var disk in system.Disks)
         {
+            position++;
             if (_options.Disk is not null && !Matches(disk, _options.Disk))
             {
                 continue;
             }
 
             selected++;
+            var outputName = names.For(disk, position, _options.Extract);
             if (disk.File is null)
             {
-                _blankDisks.Add(disk);
+                _blankDisks.Add((disk, outputName));
                 continue;
             }
 
             var member = OvaPackage.Join(folder, disk.File.ChunkSize is null ? disk.File.Href : disk.File.ChunkName(0));
-            if (!_plan.TryAdd(member, new PlannedDisk(disk, member)))
+            if (!_plan.TryAdd(member, new PlannedDisk(disk, member, outputName)))
             {
                 throw new OvaFormatException($"{_sourceName}: file '{disk.File.Href}' is used by two disks; refused");
             }
@@ -260,7 +274,7 @@ public sealed class OvaImporter
         foreach (var planned in _plan!.Values)
         {
             var member = _package!.FindMember(planned.MemberName) ?? throw MissingMember(planned.MemberName);
-            if (member.Type != TarEntryType.RegularFile)
+            if (!member.IsFile)
             {
                 var target = member.LinkName is null ? string.Empty : $" pointing at '{member.LinkName}'";
                 throw new OvaFormatException($"{_sourceName}: disk file '{planned.MemberName}' is a {member.Type}{target}, not a regular file; refused");
@@ -294,29 +308,30 @@ public sealed class OvaImporter
         var member = new DiskMemberStream(reader, file, planned.MemberName, DigestFor, _options.Progress);
         var statuses = new List<string>();
         member.MemberFinished += (name, digest) => statuses.Add(CheckDigest(name, digest, resultIndex));
-        var data = file.Compression == "gzip" ? new GZipStream(member, CompressionMode.Decompress, leaveOpen: true) : (Stream)member;
+        var inflated = file.Compression == "gzip" ? new CountingReadStream(new GZipStream(member, CompressionMode.Decompress, leaveOpen: true)) : null;
+        var data = inflated ?? (Stream)member;
         try
         {
-            var stem = Path.GetFileNameWithoutExtension(file.Href);
+            var path = Path.Combine(_options.TargetDirectory, planned.OutputName);
             if (_options.Extract)
             {
-                var path = Path.Combine(_options.TargetDirectory, Path.GetFileName(file.Href));
-                var output = Track(OutputFile.Create(path, 0, asDevice: false));
+                var output = Track(OutputFile.Create(path, 0, label, asDevice: false));
                 long length;
-                await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, 1 << 20))
+                await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, bufferSize: 0))
                 {
-                    await data.CopyToAsync(target, 1 << 20, cancellationToken);
-                    length = target.Length;
+                    length = await SparseFileCopier.CopyAsync(data, target, cancellationToken);
                 }
 
                 _results.Add(new ImportedDisk(disk.Address, file.Href, disk.Format, path, disk.Format, length, length, "absent"));
             }
             else
             {
-                await ConvertAsync(data, disk, Path.Combine(_options.TargetDirectory, stem + ".raw"), label, reader, cancellationToken);
+                await ConvertAsync(data, disk, path, label, reader, cancellationToken);
             }
 
+            inflated?.Drain();
             member.Drain();
+            CheckGzipSize(member, inflated, file, label);
         }
         catch (InvalidDataException e)
         {
@@ -352,7 +367,7 @@ public sealed class OvaImporter
                     _options.Warning?.Invoke($"{label}: the descriptor declares {declared} bytes, the VMDK only {image.CapacityBytes}; the VMDK's size is used");
                 }
 
-                var output = Track(OutputFile.Create(path, image.CapacityBytes));
+                var output = Track(OutputFile.Create(path, image.CapacityBytes, label));
                 var written = await image.ConvertAsync(output.Device, _options.Workers, null, cancellationToken);
                 var kind = image.Header.IsStreamOptimized ? "vmdk (streamOptimized)" : "vmdk (monolithicSparse)";
                 _results.Add(new ImportedDisk(disk.Address, disk.File!.Href, kind, path, "raw", image.CapacityBytes, written, "absent"));
@@ -374,12 +389,32 @@ public sealed class OvaImporter
                     throw new OvaFormatException($"{label}: a compressed or chunked raw disk needs ovf:size and a capacity in the descriptor");
                 }
 
-                var output = Track(OutputFile.Create(path, size.Value));
+                CheckCapacity(size.Value, label);
+                var output = Track(OutputFile.Create(path, size.Value, label));
                 var written = await RawImageCopier.CopyAsync(source, output.Device, label, cancellationToken);
                 _results.Add(new ImportedDisk(disk.Address, disk.File.Href, "raw", path, "raw", size.Value, written, "absent"));
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// OVF defines a gzip file's <c>ovf:size</c> as its stored (compressed) size, but producers write the inflated size
+    /// too and peers ignore the attribute: that one is accepted with a warning, any other disagreement is an error.
+    /// </summary>
+    private void CheckGzipSize(DiskMemberStream member, CountingReadStream? inflated, OvfFile file, string label)
+    {
+        if (member.GzipSizeMismatch is not { } stored || inflated is null)
+        {
+            return;
+        }
+
+        if (file.Size != inflated.Count)
+        {
+            throw new OvaFormatException($"{label}: {stored} bytes in the archive ({inflated.Count} once inflated), but ovf:size says {file.Size}");
+        }
+
+        _options.Warning?.Invoke($"{label}: ovf:size {file.Size} is the inflated size; OVF defines it as the stored size ({stored} bytes); accepted");
     }
 
     /// <summary>A descriptor-only VMDK: read it (bounded) only to say precisely why it is refused.</summary>
@@ -396,11 +431,13 @@ public sealed class OvaImporter
         return new OvaFormatException($"{label}: descriptor-only VMDK (createType \"{descriptor.CreateType}\", extents {descriptor.Describe()}) refused: it names files outside the image, which a converter would read from the host");
     }
 
-    private async Task CreateBlankAsync(OvfDiskAttachment disk, CancellationToken cancellationToken)
+    private async Task CreateBlankAsync(OvfDiskAttachment disk, string outputName, CancellationToken cancellationToken)
     {
         var size = disk.VirtualSize ?? throw new OvaFormatException($"{_sourceName}: blank disk {disk.Address} ('{disk.Definition?.DiskId}') has no usable capacity");
-        var path = Path.Combine(_options.TargetDirectory, (disk.Definition?.DiskId ?? disk.Address) + ".raw");
-        Track(OutputFile.Create(path, size));
+        var label = $"{_sourceName}: blank disk {disk.Address}";
+        CheckCapacity(size, label);
+        var path = Path.Combine(_options.TargetDirectory, outputName);
+        Track(OutputFile.Create(path, size, label));
         _results.Add(new ImportedDisk(disk.Address, null, "blank", path, "raw", size, 0, _manifest is null ? "absent" : "verified"));
         await Task.CompletedTask.WaitAsync(cancellationToken);
     }
@@ -438,8 +475,21 @@ public sealed class OvaImporter
                 return "unlisted";
             }
 
-            digest.Verify(entry);
+            Verify(digest, entry);
             return "verified";
+        }
+    }
+
+    /// <summary>Checks a digest; a mismatch names the archive as well as the member.</summary>
+    private void Verify(MemberDigest digest, ManifestEntry entry)
+    {
+        try
+        {
+            digest.Verify(entry);
+        }
+        catch (OvaFormatException e)
+        {
+            throw new OvaFormatException($"{_sourceName}: {e.Message}", e);
         }
     }
 
@@ -449,7 +499,7 @@ public sealed class OvaImporter
         {
             using var digest = new MemberDigest(descriptorEntry.Algorithm);
             digest.Append(_descriptorBytes);
-            digest.Verify(descriptorEntry);
+            Verify(digest, descriptorEntry);
         }
 
         foreach (var (name, digest, result) in _pendingDigests)
@@ -459,7 +509,7 @@ public sealed class OvaImporter
                 var status = "absent";
                 if (_manifest?.Find(name) is { } entry)
                 {
-                    digest.Verify(entry);
+                    Verify(digest, entry);
                     status = "verified";
                 }
                 else if (_manifest is not null)
@@ -496,17 +546,54 @@ public sealed class OvaImporter
         }
     }
 
+    /// <summary>The same bound the VMDK reader applies to its capacity, for disks whose size the descriptor or tar gives.</summary>
+    private void CheckCapacity(long size, string label)
+    {
+        if (size > _options.Limits.MaxCapacityBytes)
+        {
+            throw new OvaFormatException($"{label}: capacity of {size} bytes is above the {_options.Limits.MaxCapacityBytes >> 40} TiB limit");
+        }
+    }
+
     private OutputFile Track(OutputFile output)
     {
-        _outputs.Add(output);
+        lock (_outputs)
+        {
+            _outputs.Add(output);
+            if (_abandoned)
+            {
+                output.Abandon();
+            }
+        }
+
         return output;
     }
 
-    private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName)
+    /// <summary>
+    /// Runs when the import is cancelled (SIGINT/SIGTERM): the temporary files go at once, from the signal's thread, so
+    /// nothing is left even if the process has to exit before the import thread (perhaps blocked reading a pipe) sees
+    /// the cancellation. Committed files stay: once renamed, the import has succeeded.
+    /// </summary>
+    private void AbandonOutputs()
+    {
+        lock (_outputs)
+        {
+            _abandoned = true;
+            foreach (var output in _outputs)
+            {
+                output.Abandon();
+            }
+        }
+    }
+
+    private sealed class PlannedDisk(OvfDiskAttachment disk, string memberName, string outputName)
     {
         public OvfDiskAttachment Disk { get; } = disk;
 
         public string MemberName { get; } = memberName;
+
+        /// <summary>The file name in the target folder (see <see cref="OutputNames"/>).</summary>
+        public string OutputName { get; } = outputName;
 
         public bool Done { get; set; }
     }

@@ -66,7 +66,7 @@ public sealed class OvaPackage
             {
                 members.Add(entry);
                 var name = entry.SafeName;
-                if (name is null || TarNames.IsAppleDouble(name) || entry.Type != TarEntryType.RegularFile)
+                if (name is null || TarNames.IsAppleDouble(name) || !entry.IsFile)
                 {
                     continue;
                 }

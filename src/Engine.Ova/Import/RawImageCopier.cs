@@ -16,6 +16,14 @@ internal static class RawImageCopier
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            if (source is IHoleSkipping holes && Math.Min(holes.HoleAhead, target.Size - offset) is > 0 and var hole)
+            {
+                // Known zeros (a sparse member's gap): leave them as a hole without reading or scanning them.
+                holes.SkipHole(hole);
+                offset += hole;
+                continue;
+            }
+
             var length = (int)Math.Min(ChunkBytes, target.Size - offset);
             if (length == 0)
             {

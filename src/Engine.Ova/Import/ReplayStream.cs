@@ -1,46 +1,33 @@
 namespace Engine.Ova.Import;
 
 /// <summary>Returns bytes already peeked (to detect the format) before the rest of the inner stream.</summary>
-internal sealed class ReplayStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+internal sealed class ReplayStream(ReadOnlyMemory<byte> prefix, Stream inner) : ForwardReadStream, IHoleSkipping
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 
-    public override bool CanRead => true;
+    public long HoleAhead => _prefix.IsEmpty && inner is IHoleSkipping holes ? holes.HoleAhead : 0;
 
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
+    public void SkipHole(long count)
     {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
+        ((IHoleSkipping)inner).SkipHole(count);
+        BytesRead += count;
     }
 
     public override int Read(Span<byte> buffer)
     {
+        int count;
         if (_prefix.IsEmpty)
         {
-            return inner.Read(buffer);
+            count = inner.Read(buffer);
+        }
+        else
+        {
+            count = Math.Min(buffer.Length, _prefix.Length);
+            _prefix.Span[..count].CopyTo(buffer);
+            _prefix = _prefix[count..];
         }
 
-        var count = Math.Min(buffer.Length, _prefix.Length);
-        _prefix.Span[..count].CopyTo(buffer);
-        _prefix = _prefix[count..];
+        BytesRead += count;
         return count;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -91,6 +91,7 @@ public static class OvaInspection
                 OsId = system.OsId,
                 VmwareOstype = system.VmwareOsType,
                 FirmwareSource = system.FirmwareSource,
+                CoresPerSocket = system.CoresPerSocket,
                 MemoryQuantity = system.MemoryQuantity,
                 MemoryUnits = system.MemoryUnits,
                 Disks = diskExtras,

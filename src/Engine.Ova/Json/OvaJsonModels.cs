@@ -92,6 +92,9 @@ public sealed class OvaExtraJson
     /// <summary>Who declared the firmware (vmware, virtualbox).</summary>
     public string? FirmwareSource { get; init; }
 
+    /// <summary>VMware's <c>vmw:CoresPerSocket</c> of the processor item (PVE: <c>cores</c> = this, <c>sockets</c> = vCPUs / this).</summary>
+    public int? CoresPerSocket { get; init; }
+
     /// <summary>Memory VirtualQuantity as written (PVE's memory value).</summary>
     public string? MemoryQuantity { get; init; }
 

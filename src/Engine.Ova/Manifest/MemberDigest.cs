@@ -32,6 +32,9 @@ public sealed class MemberDigest : IDisposable
     /// <summary>A digest that hashes nothing, for files no manifest will check.</summary>
     public static MemberDigest None() => new();
 
+    /// <summary>Whether the digest needs to see every byte (false for <see cref="None"/>: holes may be skipped unread).</summary>
+    public bool NeedsData => Array.Exists(_hashes, hash => hash is not null);
+
     /// <summary>Adds bytes.</summary>
     public void Append(ReadOnlySpan<byte> data)
     {

@@ -39,7 +39,7 @@ public sealed record OvfDiskAttachment(string Address, string Controller, string
 
 /// <summary>A network adapter.</summary>
 /// <param name="Key">The PVE key (<c>net0</c>).</param>
-/// <param name="Model">The PVE model (<c>e1000</c>, <c>e1000e</c>, <c>vmxnet3</c>, <c>virtio</c>).</param>
+/// <param name="Model">The PVE model (<c>e1000</c>, <c>e1000e</c>, <c>vmxnet3</c>, <c>virtio</c>, <c>pcnet</c>...; see <see cref="NicModels"/>).</param>
 /// <param name="SubType">The raw <c>ResourceSubType</c>.</param>
 /// <param name="Network">The <c>Connection</c> (network name), if any.</param>
 public sealed record OvfNic(string Key, string Model, string? SubType, string? Network);
@@ -58,6 +58,12 @@ public sealed record OvfVirtualSystem
 
     /// <summary>The processor item's <c>VirtualQuantity</c>.</summary>
     public int? Cores { get; init; }
+
+    /// <summary>
+    /// VMware's <c>vmw:CoresPerSocket</c> in the processor item: the guest's CPU topology (licensing, NUMA), which PVE's
+    /// importer drops (it makes every vCPU a core of one socket).
+    /// </summary>
+    public int? CoresPerSocket { get; init; }
 
     /// <summary>Memory in MiB, after applying the memory item's <c>AllocationUnits</c>.</summary>
     public long? MemoryMiB { get; init; }

@@ -89,7 +89,7 @@ public static class OvfParser
         {
             foreach (var element in section.Elements(ovf + "Disk"))
             {
-                definitions.Add(ParseDiskDefinition(element, ovf));
+                definitions.Add(ParseDiskDefinition(element, ovf, sourceName));
             }
         }
 
@@ -127,11 +127,12 @@ public static class OvfParser
     private static OvfFile ParseFile(XElement element, XNamespace ovf, string sourceName)
     {
         var id = Attribute(element, ovf, "id") ?? throw new OvaFormatException($"{sourceName}: a References/File has no ovf:id");
+        CheckId(id, "file", sourceName);
         var href = Attribute(element, ovf, "href") ?? throw new OvaFormatException($"{sourceName}: file '{id}' has no ovf:href");
         var normalized = TarNames.Normalize(href);
         if (normalized is null || HasControlCharacters(normalized))
         {
-            throw new OvaFormatException($"{sourceName}: file '{id}' references '{href}', which is not a relative path inside the package");
+            throw new OvaFormatException($"{sourceName}: file '{id}' references '{DisplayText.Printable(href)}', which is not a relative path inside the package");
         }
 
         var compression = Attribute(element, ovf, "compression");
@@ -149,9 +150,10 @@ public static class OvfParser
         return new OvfFile(id, normalized, ParseLong(Attribute(element, ovf, "size")), compression == "identity" ? null : compression, chunkSize);
     }
 
-    private static OvfDiskDefinition ParseDiskDefinition(XElement element, XNamespace ovf)
+    private static OvfDiskDefinition ParseDiskDefinition(XElement element, XNamespace ovf, string sourceName)
     {
         var id = Attribute(element, ovf, "diskId") ?? string.Empty;
+        CheckId(id, "disk", sourceName);
         var capacity = Attribute(element, ovf, "capacity") ?? string.Empty;
         var units = Attribute(element, ovf, "capacityAllocationUnits");
         long? bytes = null;
@@ -191,6 +193,7 @@ public static class OvfParser
         }
 
         int? cores = null;
+        int? coresPerSocket = null;
         long? memoryMiB = null;
         string? memoryQuantity = null;
         string? memoryUnits = null;
@@ -200,6 +203,7 @@ public static class OvfParser
             {
                 case ResourceProcessor when cores is null:
                     cores = (int?)ParseLong(Value(item, "VirtualQuantity"));
+                    coresPerSocket = (int?)ParseLong(item.Element(XNamespace.Get(Vmware) + "CoresPerSocket")?.Value);
                     break;
                 case ResourceMemory when memoryQuantity is null:
                     memoryQuantity = Value(item, "VirtualQuantity");
@@ -218,6 +222,7 @@ public static class OvfParser
             RawName = rawName,
             Name = string.IsNullOrEmpty(name) ? null : name,
             Cores = cores,
+            CoresPerSocket = coresPerSocket is > 0 ? coresPerSocket : null,
             MemoryMiB = memoryMiB,
             MemoryQuantity = memoryQuantity,
             MemoryUnits = memoryUnits,
@@ -401,14 +406,7 @@ public static class OvfParser
             }
 
             var subType = Value(item, "ResourceSubType");
-            var lower = subType?.ToLowerInvariant();
-            var model = lower switch
-            {
-                "e1000" or "e1000e" or "vmxnet3" => lower,
-                "virtio" or "virtio-net" => "virtio",
-                _ => "e1000",
-            };
-            nics.Add(new OvfNic("net" + nics.Count.ToString(CultureInfo.InvariantCulture), model, subType, Value(item, "Connection")));
+            nics.Add(new OvfNic("net" + nics.Count.ToString(CultureInfo.InvariantCulture), NicModels.ToPveModel(subType), subType, Value(item, "Connection")));
         }
 
         return nics;
@@ -571,6 +569,18 @@ public static class OvfParser
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Ids are only keys between sections, but they travel on (messages, JSON, --disk) and once named output files:
+    /// one that looks like a path or hides characters is hostile, so it is refused rather than cleaned.
+    /// </summary>
+    private static void CheckId(string id, string what, string sourceName)
+    {
+        if (id.Contains('/', StringComparison.Ordinal) || id.Contains('\\', StringComparison.Ordinal) || id.Contains("..", StringComparison.Ordinal) || HasControlCharacters(id))
+        {
+            throw new OvaFormatException($"{sourceName}: {what} id '{DisplayText.Printable(id)}' contains a path separator, '..', NUL or a control character; refused");
+        }
     }
 
     private static bool HasControlCharacters(string text)

@@ -75,6 +75,7 @@ public static class InnerDiskLocator
             throw new OvaFormatException($"{name}: FLAT extent \"{extentFile}\" is not a member next to the descriptor in the archive; refused (it would read a host file)");
         }
 
+        RefuseSparse(target, name);
         if (target.Type != TarEntryType.RegularFile)
         {
             throw new OvaFormatException($"{name}: extent member '{target.Name}' is a {target.Type}, not a regular file; refused");
@@ -111,9 +112,19 @@ public static class InnerDiskLocator
         throw new OvaFormatException(selector is null ? $"{package.SourceName}: no disk with a file" : $"{package.SourceName}: no disk matches '{selector}'");
     }
 
+    /// <summary>A sparse member's stored bytes are not the file's bytes at the same offsets, so it cannot be served in place.</summary>
+    private static void RefuseSparse(TarEntry member, string name)
+    {
+        if (member.Type == TarEntryType.SparseFile)
+        {
+            throw new NotSupportedException($"{name}: '{member.Name}' is stored as a GNU sparse member (tar --sparse): it cannot be served in place; use 'engine ova import'");
+        }
+    }
+
     private static TarEntry RegularMember(OvaPackage package, string name)
     {
         var member = package.FindMember(name) ?? throw new OvaFormatException($"{package.SourceName}: disk file '{name}' not found in the archive");
+        RefuseSparse(member, package.SourceName);
         if (member.Type != TarEntryType.RegularFile)
         {
             var target = member.LinkName is null ? string.Empty : $" pointing at '{member.LinkName}'";

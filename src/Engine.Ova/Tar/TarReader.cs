@@ -30,7 +30,11 @@ public sealed class TarReader : IDisposable
     private readonly long _length;
     private long _position;
     private long _remaining;
+    private long _storedRemaining;
     private long _padding;
+    private SparseMap? _sparse;
+    private int _region;
+    private long _logical;
     private int _entries;
     private bool _finished;
     private TarEntry? _current;
@@ -77,10 +81,7 @@ public sealed class TarReader : IDisposable
 
         string? longName = null;
         string? longLink = null;
-        string? paxPath = null;
-        string? paxLink = null;
-        long? paxSize = null;
-        var paxSparse = false;
+        var pax = new PaxHeader();
         var headerOffset = _position;
         while (true)
         {
@@ -116,7 +117,7 @@ public sealed class TarReader : IDisposable
                     longLink = ReadMetadataString(size, blockOffset, "GNU long link name");
                     continue;
                 case 'x':
-                    ParsePax(ReadMetadata(size, blockOffset, "pax header"), blockOffset, ref paxPath, ref paxLink, ref paxSize, ref paxSparse);
+                    pax.Parse(ReadMetadata(size, blockOffset, "pax header"), blockOffset);
                     continue;
                 case 'g':
                     // Global pax records apply to later members; the keys that matter here (path, size) make no sense
@@ -127,12 +128,12 @@ public sealed class TarReader : IDisposable
                     break;
             }
 
-            var name = paxPath ?? longName ?? HeaderName();
-            var linkName = paxLink ?? longLink ?? NullTerminated(_block.AsSpan(157, 100));
-            var dataSize = paxSize ?? size;
+            var name = pax.SparseName ?? pax.Path ?? longName ?? HeaderName();
+            var linkName = pax.LinkPath ?? longLink ?? NullTerminated(_block.AsSpan(157, 100));
+            var dataSize = pax.Size ?? size;
             var type = typeflag switch
             {
-                '0' or '\0' or '7' => paxSparse ? TarEntryType.SparseFile : TarEntryType.RegularFile,
+                '0' or '\0' or '7' => pax.IsSparse ? TarEntryType.SparseFile : TarEntryType.RegularFile,
                 '1' => TarEntryType.HardLink,
                 '2' => TarEntryType.SymbolicLink,
                 '3' => TarEntryType.CharacterDevice,
@@ -149,15 +150,28 @@ public sealed class TarReader : IDisposable
                 dataSize = 0;
             }
 
+            // The old GNU format keeps the map in the header and in extension blocks after it, before the data.
+            (List<SparseRegion> Regions, long RealSize)? oldGnuMap = typeflag == 'S' ? ReadOldGnuSparseMap(blockOffset, name) : null;
             var dataOffset = _position;
             if (_length >= 0 && dataSize > _length - dataOffset)
             {
                 throw Error(blockOffset, $"member '{name}' claims {dataSize} bytes at offset {dataOffset}, but the archive ends at {_length}");
             }
 
-            _current = new TarEntry(name, type, dataSize, string.IsNullOrEmpty(linkName) ? null : linkName, headerOffset, dataOffset);
-            _remaining = dataSize;
+            _storedRemaining = dataSize;
             _padding = Padding(dataSize);
+            _sparse = null;
+            _region = 0;
+            _logical = 0;
+            var logicalSize = dataSize;
+            if (type == TarEntryType.SparseFile)
+            {
+                _sparse = SparseMapOf(oldGnuMap, pax, blockOffset, name, dataSize);
+                logicalSize = _sparse.RealSize;
+            }
+
+            _current = new TarEntry(name, type, logicalSize, string.IsNullOrEmpty(linkName) ? null : linkName, headerOffset, dataOffset) { StoredSize = dataSize };
+            _remaining = logicalSize;
             return _current;
         }
     }
@@ -176,15 +190,41 @@ public sealed class TarReader : IDisposable
             buffer = buffer[..(int)_remaining];
         }
 
-        var read = _source.Read(buffer);
-        if (read == 0)
-        {
-            throw Truncated();
-        }
+        return _sparse is null ? ReadStored(buffer) : ReadSparse(buffer);
+    }
 
-        _position += read;
-        _remaining -= read;
-        return read;
+    /// <summary>Bytes of hole (zeros) from the current position of a sparse member; 0 inside data and for other members.</summary>
+    public long HoleAhead
+    {
+        get
+        {
+            if (_sparse is null || _remaining == 0)
+            {
+                return 0;
+            }
+
+            var regions = _sparse.Regions;
+            while (_region < regions.Count && regions[_region].End <= _logical)
+            {
+                _region++;
+            }
+
+            if (_region < regions.Count && regions[_region].Offset <= _logical)
+            {
+                return 0;
+            }
+
+            return (_region < regions.Count ? regions[_region].Offset : _sparse.RealSize) - _logical;
+        }
+    }
+
+    /// <summary>Moves past <paramref name="count"/> bytes of a hole without producing them (at most <see cref="HoleAhead"/>).</summary>
+    public void SkipHole(long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, HoleAhead);
+        _logical += count;
+        _remaining -= count;
     }
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes of the current member.</summary>
@@ -206,9 +246,11 @@ public sealed class TarReader : IDisposable
     /// <summary>Skips what is left of the current member and its padding.</summary>
     public void SkipRest()
     {
-        Skip(_remaining + _padding);
+        Skip(_storedRemaining + _padding);
         _remaining = 0;
+        _storedRemaining = 0;
         _padding = 0;
+        _sparse = null;
     }
 
     /// <summary>Reads the whole current member into memory, refusing members above <paramref name="limit"/> bytes.</summary>
@@ -276,6 +318,162 @@ public sealed class TarReader : IDisposable
         }
     }
 
+    private int ReadStored(Span<byte> buffer)
+    {
+        var read = _source.Read(buffer);
+        if (read == 0)
+        {
+            throw Truncated();
+        }
+
+        _position += read;
+        _storedRemaining -= read;
+        _remaining -= read;
+        return read;
+    }
+
+    /// <summary>The expanded file: stored bytes inside the regions, zeros in the holes between them.</summary>
+    private int ReadSparse(Span<byte> buffer)
+    {
+        int count;
+        var hole = HoleAhead;
+        if (hole > 0)
+        {
+            count = (int)Math.Min(buffer.Length, hole);
+            buffer[..count].Clear();
+        }
+        else
+        {
+            count = (int)Math.Min(buffer.Length, _sparse!.Regions[_region].End - _logical);
+            count = _source.Read(buffer[..count]);
+            if (count == 0)
+            {
+                throw Truncated();
+            }
+
+            _position += count;
+            _storedRemaining -= count;
+        }
+
+        _logical += count;
+        _remaining -= count;
+        return count;
+    }
+
+    /// <summary>
+    /// The old GNU sparse header ('S'): four (offset, numbytes) pairs at 386, an "extended" flag at 482 and the real
+    /// size at 483; each extension block after it holds 21 more pairs and its own flag at 504.
+    /// </summary>
+    private (List<SparseRegion> Regions, long RealSize) ReadOldGnuSparseMap(long blockOffset, string name)
+    {
+        var regions = new List<SparseRegion>();
+        var realSize = ParseNumber(_block.AsSpan(483, 12), blockOffset, "sparse real size");
+        var extended = AddOldGnuRegions(regions, 386, 4, blockOffset) && _block[482] != 0;
+        while (extended)
+        {
+            var extensionOffset = _position;
+            if (regions.Count > SparseMap.MaxRegions)
+            {
+                throw Error(blockOffset, $"member '{name}': sparse map of more than {SparseMap.MaxRegions} regions");
+            }
+
+            ReadBlock(allowEnd: false);
+            extended = AddOldGnuRegions(regions, 0, 21, extensionOffset) && _block[504] != 0;
+        }
+
+        return (regions, realSize);
+    }
+
+    /// <summary>Adds the pairs of the current block; false once an empty pair ends the map.</summary>
+    private bool AddOldGnuRegions(List<SparseRegion> regions, int start, int count, long blockOffset)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var field = _block.AsSpan(start + i * 24, 24);
+            if (field[0] == 0)
+            {
+                return false;
+            }
+
+            regions.Add(new SparseRegion(ParseNumber(field[..12], blockOffset, "sparse offset"), ParseNumber(field[12..], blockOffset, "sparse length")));
+        }
+
+        return true;
+    }
+
+    /// <summary>The member's map from whichever encoding it uses, checked against the stored data.</summary>
+    private SparseMap SparseMapOf((List<SparseRegion> Regions, long RealSize)? oldGnu, PaxHeader pax, long blockOffset, string name, long storedSize)
+    {
+        OvaFormatException Describe(string message) => Error(blockOffset, $"member '{name}': {message}");
+        List<SparseRegion> regions;
+        long realSize;
+        var dataBytes = storedSize;
+        if (oldGnu is { } map)
+        {
+            (regions, realSize) = map;
+        }
+        else if (pax.SparseMajor == 1)
+        {
+            // GNU sparse 1.0: the map is decimal text at the start of the data, padded to a whole block.
+            regions = ReadSparseMapText(Describe);
+            dataBytes = _storedRemaining;
+            realSize = pax.SparseRealSize ?? throw Describe("GNU sparse 1.0 member without GNU.sparse.realsize");
+        }
+        else
+        {
+            regions = pax.SparseRegions ?? throw Describe("GNU.sparse records without a map (GNU.sparse.map or GNU.sparse.offset/numbytes)");
+            realSize = pax.SparseRealSize ?? throw Describe("GNU sparse member without GNU.sparse.size");
+        }
+
+        var sparse = SparseMap.Create(regions, realSize, Describe);
+        if (sparse.DataBytes != dataBytes)
+        {
+            throw Describe($"the sparse map holds {sparse.DataBytes} bytes of data, but {dataBytes} are stored");
+        }
+
+        return sparse;
+    }
+
+    /// <summary>Reads GNU sparse 1.0's map: a count, then offset and length, one decimal number per line.</summary>
+    private List<SparseRegion> ReadSparseMapText(Func<string, OvaFormatException> describe)
+    {
+        var text = new SparseMapText(describe);
+        var regions = new List<SparseRegion>();
+        long? count = null;
+        long? pendingOffset = null;
+        while (count is null || regions.Count < count)
+        {
+            if (!text.TryNext(out var number))
+            {
+                if (_storedRemaining < BlockSize)
+                {
+                    throw describe("the GNU sparse 1.0 map runs past the member's data");
+                }
+
+                ReadBlock(allowEnd: false);
+                _storedRemaining -= BlockSize;
+                text.Feed(_block);
+                continue;
+            }
+
+            if (count is null)
+            {
+                count = number <= SparseMap.MaxRegions ? number : throw describe($"sparse map of {number} regions (limit {SparseMap.MaxRegions})");
+            }
+            else if (pendingOffset is { } offset)
+            {
+                regions.Add(new SparseRegion(offset, number));
+                pendingOffset = null;
+            }
+            else
+            {
+                pendingOffset = number;
+            }
+        }
+
+        return regions;
+    }
+
     private bool ReadBlock(bool allowEnd)
     {
         var filled = 0;
@@ -327,56 +525,7 @@ public sealed class TarReader : IDisposable
     private string ReadMetadataString(long size, long blockOffset, string what) =>
         NullTerminated(ReadMetadata(size, blockOffset, what));
 
-    private static void ParsePax(byte[] data, long blockOffset, ref string? path, ref string? link, ref long? size, ref bool sparse)
-    {
-        var span = data.AsSpan();
-        while (!span.IsEmpty)
-        {
-            var space = span.IndexOf((byte)' ');
-            if (space <= 0 || !TryParseDecimal(span[..space], out var length) || length <= space + 1 || length > span.Length || span[(int)length - 1] != (byte)'\n')
-            {
-                throw new OvaFormatException($"malformed pax record in the header at offset {blockOffset}");
-            }
-
-            var record = span[(space + 1)..(int)(length - 1)];
-            var equals = record.IndexOf((byte)'=');
-            if (equals <= 0)
-            {
-                throw new OvaFormatException($"malformed pax record in the header at offset {blockOffset}");
-            }
-
-            var key = Encoding.UTF8.GetString(record[..equals]);
-            var value = record[(equals + 1)..];
-            switch (key)
-            {
-                case "path":
-                    path = Encoding.UTF8.GetString(value);
-                    break;
-                case "linkpath":
-                    link = Encoding.UTF8.GetString(value);
-                    break;
-                case "size":
-                    if (!TryParseDecimal(value, out var parsed))
-                    {
-                        throw new OvaFormatException($"pax size '{Encoding.UTF8.GetString(value)}' is not a number (header at offset {blockOffset})");
-                    }
-
-                    size = parsed;
-                    break;
-                default:
-                    if (key.StartsWith("GNU.sparse.", StringComparison.Ordinal))
-                    {
-                        sparse = true;
-                    }
-
-                    break;
-            }
-
-            span = span[(int)length..];
-        }
-    }
-
-    private static bool TryParseDecimal(ReadOnlySpan<byte> digits, out long value)
+    internal static bool TryParseDecimal(ReadOnlySpan<byte> digits, out long value)
     {
         value = 0;
         if (digits.IsEmpty || digits.Length > 18)
@@ -491,7 +640,7 @@ public sealed class TarReader : IDisposable
     private static long Padding(long size) => (BlockSize - (size % BlockSize)) % BlockSize;
 
     private OvaFormatException Truncated() =>
-        new($"{_sourceName}: archive truncated: member '{_current?.Name}' needs {_remaining} more bytes at offset {_position}{(_length >= 0 ? $", but the archive ends at {_length}" : "")}");
+        new($"{_sourceName}: archive truncated: member '{_current?.Name}' needs {_storedRemaining} more bytes at offset {_position}{(_length >= 0 ? $", but the archive ends at {_length}" : "")}");
 
     private OvaFormatException Error(long offset, string message) => new($"{_sourceName}: tar header at offset {offset}: {message}");
 }

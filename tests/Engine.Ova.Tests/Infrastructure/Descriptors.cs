@@ -27,6 +27,33 @@ internal static class Descriptors
             </Envelope>
             """);
 
+    /// <summary>
+    /// An OVF 1.0 envelope assembled from parts: <paramref name="files"/> (File elements), <paramref name="disks"/> (Disk
+    /// elements) and <paramref name="items"/> (hardware Items; InstanceID 3 is a SCSI controller on bus 0).
+    /// </summary>
+    public static byte[] Envelope(string files, string disks, string items, string name = "test-vm", string system = "") =>
+        Encoding.UTF8.GetBytes($"""
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+              <References>{files}</References>
+              <DiskSection><Info>Disks</Info>{disks}</DiskSection>
+              <VirtualSystem ovf:id="test-vm">
+                <Info>A VM</Info>
+                <Name>{name}</Name>
+                {system}
+                <VirtualHardwareSection>
+                  <Info>Hardware</Info>
+                  <Item><rasd:Address>0</rasd:Address><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceType>6</rasd:ResourceType></Item>
+                  {items}
+                </VirtualHardwareSection>
+              </VirtualSystem>
+            </Envelope>
+            """);
+
+    /// <summary>A disk drive Item on the SCSI controller of <see cref="Envelope"/>.</summary>
+    public static string DiskItem(string diskId, int unit, int instance, int parent = 3) =>
+        $"<Item><rasd:AddressOnParent>{unit}</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/{diskId}</rasd:HostResource><rasd:InstanceID>{instance}</rasd:InstanceID><rasd:Parent>{parent}</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>";
+
     /// <summary>A checked-in fixture descriptor (fixtures/ova/NAME), found by walking up from the test binaries.</summary>
     public static string Fixture(string name)
     {

@@ -65,6 +65,18 @@ internal static class Images
         return ova;
     }
 
+    /// <summary>The gzip file of <paramref name="data"/>.</summary>
+    public static byte[] Gzip(byte[] data)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(buffer, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(data);
+        }
+
+        return buffer.ToArray();
+    }
+
     /// <summary>An ovftool-style manifest line.</summary>
     public static string ManifestLine(string algorithm, string name, byte[] content)
     {

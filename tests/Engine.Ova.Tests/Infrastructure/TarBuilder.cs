@@ -31,12 +31,15 @@ internal sealed class TarBuilder
     }
 
     /// <summary>A pax extended header giving the next member's path.</summary>
-    public TarBuilder PaxPath(string path)
+    public TarBuilder PaxPath(string path) => Pax(("path", path));
+
+    /// <summary>A pax extended header with these records, for the next member.</summary>
+    public TarBuilder Pax(params (string Key, string Value)[] records)
     {
-        var record = PaxRecord("path", path);
-        Header("././@PaxHeader", 'x', record.Length, null, false);
-        _data.AddRange(record);
-        Pad(record.Length);
+        var bytes = records.SelectMany(r => PaxRecord(r.Key, r.Value)).ToArray();
+        Header("././@PaxHeader", 'x', bytes.Length, null, false);
+        _data.AddRange(bytes);
+        Pad(bytes.Length);
         return this;
     }
 
