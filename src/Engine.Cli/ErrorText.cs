@@ -12,7 +12,6 @@ internal static class ErrorText
         FileNotFoundException or DirectoryNotFoundException => "no such file or directory",
         UnauthorizedAccessException => "permission denied",
         PathTooLongException => "path too long",
-        ArgumentException { ParamName: { } name } argument => argument.Message.Replace($" (Parameter '{name}')", string.Empty, StringComparison.Ordinal),
-        _ => exception.Message,
+        _ => Blocks.ExceptionText.Of(exception),
     };
 }

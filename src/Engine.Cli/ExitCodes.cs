@@ -12,6 +12,9 @@ internal static class ExitCodes
     /// <summary>Bad command-line usage.</summary>
     public const int Usage = 64;
 
+    /// <summary>Invalid or hostile input data (a malformed archive, descriptor or image).</summary>
+    public const int DataError = 65;
+
     /// <summary>An input file is missing or unreadable.</summary>
     public const int NoInput = 66;
 

@@ -9,9 +9,6 @@ namespace Engine.Cli.Commands;
 /// <summary><c>engine ova inspect|import|serve</c>: OVA appliances read in one pass, without extracting them.</summary>
 internal static class OvaCommand
 {
-    /// <summary>Exit code for an archive, descriptor or disk that is malformed or hostile (sysexits EX_DATAERR).</summary>
-    public const int InvalidInput = 65;
-
     public static Command Create()
     {
         var command = new Command("ova", "Inspect, import or serve OVA appliances (OVF + VMDK in a tar) without extracting them.");
@@ -65,7 +62,7 @@ internal static class OvaCommand
         Console.Error.WriteLine($"engine ova {verb}: {Ova.DisplayText.Printable(exception.Message)}");
         return exception switch
         {
-            Ova.OvaFormatException => InvalidInput,
+            Ova.OvaFormatException => ExitCodes.DataError,
             NotSupportedException => ExitCodes.Unavailable,
             FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => ExitCodes.NoInput,
             _ => ExitCodes.Failure,

@@ -15,13 +15,6 @@ internal static class ProviderCommand
     public static Command Create()
     {
         var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
-        repo.Validators.Add(r =>
-        {
-            if (string.IsNullOrEmpty(r.GetValueOrDefault<string>()))
-            {
-                r.AddError("--repo needs a directory, not an empty string");
-            }
-        });
         var mechanism = new Option<string>("--mechanism") { Description = "VM backup mechanism to ask PVE for: nbd or file-handle.", DefaultValueFactory = _ => "nbd" };
         mechanism.AcceptOnlyFromAmong("nbd", "file-handle");
         var fdChannel = new Option<int?>("--fd-channel")

@@ -46,22 +46,8 @@ internal static class RepositoryCommandSupport
         }
     }
 
-    /// <summary>
-    /// An exception's message for the user: an <see cref="ArgumentException"/>'s without the "(Parameter 'x')" .NET
-    /// appends, an I/O error on a missing folder without .NET's wording, everything else as it is.
-    /// </summary>
-    public static string Describe(Exception exception)
-    {
-        ArgumentNullException.ThrowIfNull(exception);
-        var message = exception.Message;
-        if (exception is ArgumentException { ParamName: { } name })
-        {
-            var suffix = $" (Parameter '{name}')";
-            return message.EndsWith(suffix, StringComparison.Ordinal) ? message[..^suffix.Length] : message;
-        }
-
-        return message;
-    }
+    /// <summary>An exception's message for the user, without the "(Parameter 'x')" .NET appends.</summary>
+    public static string Describe(Exception exception) => Blocks.ExceptionText.Of(exception);
 
     /// <summary>Prints a repository document or report as indented JSON (no reflection: the CLI is NativeAOT-bound).</summary>
     public static void WriteJson<T>(T value)
