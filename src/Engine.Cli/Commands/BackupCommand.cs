@@ -84,22 +84,22 @@ internal static class BackupCommand
         }
         catch (FileNotFoundException ex)
         {
-            Console.Error.WriteLine($"engine backup: {ex.Message}");
+            Console.Error.WriteLine($"engine backup: {ErrorText.Full(ex)}");
             return ExitCodes.NoInput;
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine backup: {ex.Message}");
+            Console.Error.WriteLine($"engine backup: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
         catch (NbdConnectionException ex)
         {
-            Console.Error.WriteLine($"engine backup: {ex.Message}");
+            Console.Error.WriteLine($"engine backup: {ErrorText.Full(ex)}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine backup: {RepositoryCommandSupport.Describe(ex)}; no snapshot was made");
+            Console.Error.WriteLine($"engine backup: {ErrorText.Full(ex)}; no snapshot was made");
             return ExitCodes.Failure;
         }
         finally

@@ -83,17 +83,17 @@ internal static class BackupCtCommand
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            Console.Error.WriteLine($"engine backup-ct: {ex.Message}");
+            Console.Error.WriteLine($"engine backup-ct: {ErrorText.Full(ex)}");
             return ExitCodes.NoInput;
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
-            Console.Error.WriteLine($"engine backup-ct: {ex.Message}");
+            Console.Error.WriteLine($"engine backup-ct: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine backup-ct: {ex.Message}; no snapshot was made");
+            Console.Error.WriteLine($"engine backup-ct: {ErrorText.Full(ex)}; no snapshot was made");
             return ExitCodes.Failure;
         }
     }

@@ -57,7 +57,7 @@ internal static class CopyCommand
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
 
@@ -67,7 +67,7 @@ internal static class CopyCommand
         }
         catch (Exception ex) when (ex is FormatException or OverflowException)
         {
-            Console.Error.WriteLine($"engine copy: --request-size {requestSizeText}: {ex.Message}");
+            Console.Error.WriteLine($"engine copy: --request-size {requestSizeText}: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
 
@@ -138,7 +138,7 @@ internal static class CopyCommand
         }
         catch (NbdConnectException ex)
         {
-            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (opening is not null && ex is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
@@ -148,7 +148,7 @@ internal static class CopyCommand
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine copy: {ex.Message}");
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)

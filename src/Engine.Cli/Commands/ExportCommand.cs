@@ -29,7 +29,7 @@ internal static class ExportCommand
             }
             catch (FormatException ex)
             {
-                Console.Error.WriteLine($"engine export: {ex.Message}");
+                Console.Error.WriteLine($"engine export: {ErrorText.Full(ex)}");
                 return Task.FromResult(ExitCodes.Usage);
             }
         });
@@ -76,22 +76,22 @@ internal static class ExportCommand
         }
         catch (SnapshotNotFoundException ex)
         {
-            Console.Error.WriteLine($"engine export: {ex.Message}");
+            Console.Error.WriteLine($"engine export: {ErrorText.Full(ex)}");
             return ExitCodes.NoInput;
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine export: --snapshot {snapshotText}: {ex.Message}");
+            Console.Error.WriteLine($"engine export: --snapshot {snapshotText}: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
         catch (NbdListenException ex)
         {
-            Console.Error.WriteLine($"engine export: {ex.Message}");
+            Console.Error.WriteLine($"engine export: {ErrorText.Full(ex)}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine export: {ex.Message}");
+            Console.Error.WriteLine($"engine export: {ErrorText.Full(ex)}");
             return ExitCodes.Failure;
         }
         finally

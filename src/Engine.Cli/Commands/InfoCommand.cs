@@ -41,7 +41,7 @@ internal static class InfoCommand
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine info: {ex.Message}");
+            Console.Error.WriteLine($"engine info: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
 
@@ -65,7 +65,7 @@ internal static class InfoCommand
         }
         catch (NbdConnectException ex)
         {
-            Console.Error.WriteLine($"engine info: {ex.Message}");
+            Console.Error.WriteLine($"engine info: {ErrorText.Full(ex)}");
             return ExitCodes.Unavailable;
         }
         catch (Exception ex) when (ex is NbdException or ArgumentException or IOException)

@@ -31,7 +31,7 @@ internal static class OvaServeCommand
             }
             catch (FormatException ex)
             {
-                Console.Error.WriteLine($"engine ova serve: {ex.Message}");
+                Console.Error.WriteLine($"engine ova serve: {ErrorText.Full(ex)}");
                 return Task.FromResult(ExitCodes.Usage);
             }
         });
@@ -68,7 +68,7 @@ internal static class OvaServeCommand
         }
         catch (NbdListenException e)
         {
-            Console.Error.WriteLine($"engine ova serve: {e.Message}");
+            Console.Error.WriteLine($"engine ova serve: {ErrorText.Full(e)}");
             return ExitCodes.Unavailable;
         }
 

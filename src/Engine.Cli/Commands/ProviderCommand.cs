@@ -69,7 +69,7 @@ internal static class ProviderCommand
         }
         catch (Exception ex) when (ex is IOException or RepositoryException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"engine provider: {ex.Message}");
+            Console.Error.WriteLine($"engine provider: {ErrorText.Full(ex)}");
             return ExitCodes.Failure;
         }
         finally

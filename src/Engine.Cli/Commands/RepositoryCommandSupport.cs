@@ -36,18 +36,15 @@ internal static class RepositoryCommandSupport
         }
         catch (Exception e) when (e is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)
         {
-            Console.Error.WriteLine($"engine {command}: {e.Message}");
+            Console.Error.WriteLine($"engine {command}: {ErrorText.Full(e)}");
             return ExitCodes.NoInput;
         }
         catch (Exception e) when (e is RepositoryException or IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
         {
-            Console.Error.WriteLine($"engine {command}: {Describe(e)}");
+            Console.Error.WriteLine($"engine {command}: {ErrorText.Full(e)}");
             return ExitCodes.Failure;
         }
     }
-
-    /// <summary>An exception's message for the user, without the "(Parameter 'x')" .NET appends.</summary>
-    public static string Describe(Exception exception) => Blocks.ExceptionText.Of(exception);
 
     /// <summary>Prints a repository document or report as indented JSON (no reflection: the CLI is NativeAOT-bound).</summary>
     public static void WriteJson<T>(T value)

@@ -73,17 +73,17 @@ internal static class RestoreCommand
         }
         catch (Exception ex) when (ex is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)
         {
-            Console.Error.WriteLine($"engine restore: {ex.Message}");
+            Console.Error.WriteLine($"engine restore: {ErrorText.Full(ex)}");
             return ExitCodes.NoInput;
         }
         catch (FormatException ex)
         {
-            Console.Error.WriteLine($"engine restore: --snapshot {snapshotText}: {ex.Message}");
+            Console.Error.WriteLine($"engine restore: --snapshot {snapshotText}: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
         {
-            Console.Error.WriteLine($"engine restore: {RepositoryCommandSupport.Describe(ex)}");
+            Console.Error.WriteLine($"engine restore: {ErrorText.Full(ex)}");
             return ExitCodes.Failure;
         }
     }

@@ -43,7 +43,7 @@ internal static class RestoreCtCommand
             }
             catch (InvalidDataException e)
             {
-                Console.Error.WriteLine($"engine restore-ct: {e.Message}");
+                Console.Error.WriteLine($"engine restore-ct: {ErrorText.Full(e)}");
                 return ExitCodes.Failure;
             }
 

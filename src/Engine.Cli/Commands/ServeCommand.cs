@@ -109,7 +109,7 @@ internal static class ServeCommand
                 }
                 catch (FormatException ex)
                 {
-                    return Usage($"{path}: {ex.Message}");
+                    return Usage($"{path}: {ErrorText.Full(ex)}");
                 }
 
                 devices.Add(device);
@@ -123,7 +123,7 @@ internal static class ServeCommand
             }
             catch (NbdListenException ex)
             {
-                Console.Error.WriteLine($"engine serve: {ex.Message}");
+                Console.Error.WriteLine($"engine serve: {ErrorText.Full(ex)}");
                 return ExitCodes.Unavailable;
             }
 

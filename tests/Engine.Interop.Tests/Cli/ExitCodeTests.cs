@@ -1,3 +1,6 @@
+using System.Globalization;
+using Engine.Tests.Shared;
+
 namespace Engine.Interop.Tests.Cli;
 
 /// <summary>
@@ -95,6 +98,19 @@ public sealed class ExitCodeTests
         AssertNoDotnetText(result);
     }
 
+    /// <summary>A missing file the user named is said in our words, naming it (was .NET's "Could not find file '…'.").</summary>
+    [Theory]
+    [InlineData("backup --repo {0}/repo --vmid 1 --disk scsi0=memory:1M --config {0}/missing.conf")]
+    [InlineData("backup-ct --repo {0}/repo --vmid 1 --dir {0} --config {0}/missing.conf")]
+    public async Task MissingFileNamedByTheUser_IsNamed_InOurWords(string args)
+    {
+        using var dir = new TempDir();
+        var result = await EngineCli.RunAsync(string.Format(CultureInfo.InvariantCulture, args, dir.Path).Split(' '));
+
+        result.AssertFailure(66, $"{dir.Path}/missing.conf: no such file");
+        AssertNoDotnetText(result);
+    }
+
     /// <summary>With --json, a failure still goes to stderr with its exit code, and stdout stays empty.</summary>
     [Theory]
     [InlineData(66, "snapshots --json --repo /nonexistent/engine-repo")]
@@ -121,7 +137,7 @@ public sealed class ExitCodeTests
 
     private static void AssertNoDotnetText(ToolResult result)
     {
-        foreach (var marker in new[] { "(Parameter '", "Exception", "System.", "   at ", "Description:", "Usage:" })
+        foreach (var marker in new[] { "(Parameter '", "Could not find", "Exception", "System.", "   at ", "Description:", "Usage:" })
         {
             Assert.False(result.Stderr.Contains(marker, StringComparison.Ordinal), $"'{marker}' reached the user\n{result}");
         }
