@@ -22,7 +22,7 @@ public sealed class ConnectCliTests
         var elapsed = clock.Elapsed;
         result.AssertFailure(69, "socket /nonexistent does not exist");
         Assert.True(elapsed < AtOnce, $"took {elapsed}\n{result}");
-        ServeHardeningTests.AssertNoRuntimeText(result);
+        result.AssertNoRuntimeText();
     }
 
     [Theory]
@@ -47,7 +47,7 @@ public sealed class ConnectCliTests
         var elapsed = clock.Elapsed;
         result.AssertFailure(69, $"nothing is listening on 127.0.0.1:{port}");
         Assert.True(elapsed < AtOnce, $"took {elapsed}\n{result}");
-        ServeHardeningTests.AssertNoRuntimeText(result);
+        result.AssertNoRuntimeText();
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class ConnectCliTests
     {
         var result = await EngineCli.RunAsync(command == "info" ? ["info", uri] : ["copy", uri, "null:"]);
         result.AssertFailure(64, uri);
-        ServeHardeningTests.AssertNoRuntimeText(result);
+        result.AssertNoRuntimeText();
     }
 
     [Theory]
@@ -160,6 +160,6 @@ public sealed class ConnectCliTests
         var target = dir["no/such/dir/out.raw"];
         var result = await EngineCli.RunAsync("copy", source, target);
         result.AssertFailure(1, $"{target}: no such file or directory");
-        ServeHardeningTests.AssertNoRuntimeText(result);
+        result.AssertNoRuntimeText();
     }
 }

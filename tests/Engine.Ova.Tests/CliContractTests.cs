@@ -107,11 +107,9 @@ public sealed class CliContractTests
         var fileSystem = (await Tool.RunAsync("stat", "-f", "-c", "%T", dir.Out)).AssertSuccess().Stdout.Trim();
         Assert.True(fileSystem == "ext2/ext3" || capacity > 64L << 40, $"this test expects ext4 (16 TiB largest file) under {dir.Out}, found {fileSystem}");
 
-        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, message);
+        var result = (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out])).AssertFailure(65, message).AssertNoRuntimeText();
 
         Assert.Contains("blank disk scsi0", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("Parameter", result.Stderr, StringComparison.Ordinal);
         dir.AssertOutEmpty();
     }
 
@@ -135,9 +133,7 @@ public sealed class CliContractTests
 
         foreach (var result in results)
         {
-            Assert.DoesNotContain("Could not find", result.Stderr, StringComparison.Ordinal);
-            Assert.DoesNotContain("Access to the path", result.Stderr, StringComparison.Ordinal);
-            Assert.DoesNotContain("   at ", result.Stderr, StringComparison.Ordinal);
+            result.AssertNoRuntimeText();
         }
     }
 

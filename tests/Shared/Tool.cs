@@ -19,6 +19,20 @@ internal sealed record ToolResult(string CommandLine, int ExitCode, string Stdou
         return this;
     }
 
+    /// <summary>
+    /// Fails the test if the runtime's own words reached stderr instead of ours: a stack trace, an exception type,
+    /// "Could not find …", "Access to the path …" or "(Parameter 'x')".
+    /// </summary>
+    public ToolResult AssertNoRuntimeText()
+    {
+        foreach (var leak in (string[])["Could not find", "Access to the path", "(Parameter '", "   at ", "Exception"])
+        {
+            Assert.False(Stderr.Contains(leak, StringComparison.Ordinal), $"runtime text '{leak}' reached the user\n{this}");
+        }
+
+        return this;
+    }
+
     /// <summary>Fails the test unless the tool exited with <paramref name="expected"/> and said <paramref name="messagePart"/> on stderr.</summary>
     public ToolResult AssertFailure(int expected, string messagePart)
     {

@@ -137,7 +137,8 @@ public sealed class ExitCodeTests
 
     private static void AssertNoDotnetText(ToolResult result)
     {
-        foreach (var marker in new[] { "(Parameter '", "Could not find", "Exception", "System.", "   at ", "Description:", "Usage:" })
+        result.AssertNoRuntimeText();
+        foreach (var marker in new[] { "System.", "Description:", "Usage:" })
         {
             Assert.False(result.Stderr.Contains(marker, StringComparison.Ordinal), $"'{marker}' reached the user\n{result}");
         }
