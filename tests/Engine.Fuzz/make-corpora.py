@@ -222,7 +222,6 @@ def repository(work):
                 text = re.sub(r'"id": "[^"]*"', '"id": "%s"' % SNAPSHOT, data.decode())
                 put("repository-manifest", kind + ".json", text.encode())
     put("repository-manifest", "minimal.json", json.dumps({"id": SNAPSHOT, "devices": [], "stats": {}}).encode())
-    put("repository-manifest", "null-device.json", json.dumps({"id": SNAPSHOT, "devices": [None], "stats": {}}).encode())
     put("repository-index", "empty-device", b"ENGINDEX" + struct.pack("<IIqii", 1, 0, 0, 4 << 20, 0) + b"\0" * 8)
     put("catalog", "empty.catalog", b"ENGCTCAT" + struct.pack("<II", 1, 0) + b"\0" + struct.pack("<qqqq", 0, 0, 0, 0) + b"\0" * 8)
 
