@@ -7,7 +7,7 @@
 # The harness is published to out/bin and its Engine assemblies are instrumented there (the normal build is left
 # alone); findings go to out/findings/TARGET (crashes/, hangs/, queue/, fuzzer_stats). Needs afl-fuzz (Debian
 # `afl++`); installs the `sharpfuzz` instrumenter into .tools/ on first use. FUZZ_TIMEOUT_MS sets afl-fuzz -t
-# (default 5000: a run that takes longer is a hang).
+# (default 5000: a run that takes longer is a hang); FUZZ_REUSE_BUILD=1 skips rebuilding an instrumented harness.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/out"
@@ -42,11 +42,15 @@ if [[ ! -x "$tools/sharpfuzz" ]]; then
   dotnet tool install --tool-path "$tools" SharpFuzz.CommandLine --version 2.3.0 >/dev/null
 fi
 
-publish
-for dll in "$bin"/Engine.*.dll; do
-  [[ "$(basename "$dll")" == Engine.Fuzz.dll ]] && continue
-  "$tools/sharpfuzz" "$dll" >/dev/null
-done
+# FUZZ_REUSE_BUILD=1 (run-all.sh) keeps an instrumented harness from an earlier run instead of rebuilding it.
+if [[ "${FUZZ_REUSE_BUILD:-0}" != 1 || ! -f "$bin/.instrumented" ]]; then
+  publish
+  for dll in "$bin"/Engine.*.dll; do
+    [[ "$(basename "$dll")" == Engine.Fuzz.dll ]] && continue
+    "$tools/sharpfuzz" "$dll" >/dev/null
+  done
+  touch "$bin/.instrumented"
+fi
 
 findings="$out/findings/$target"
 rm -rf "$findings"

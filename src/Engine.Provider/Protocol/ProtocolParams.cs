@@ -9,6 +9,9 @@ namespace Engine.Provider.Protocol;
 /// </summary>
 internal readonly struct ProtocolParams(JsonElement element)
 {
+    /// <summary>9999-12-31T23:59:59Z, the last second <see cref="DateTimeOffset"/> holds.</summary>
+    private const long MaxUnixTime = 253402300799;
+
     public JsonElement Element => element;
 
     public string RequiredString(string name) =>
@@ -30,6 +33,15 @@ internal readonly struct ProtocolParams(JsonElement element)
     }
 
     public long OptionalInt64(string name, long fallback = 0) => ToInt64(name, Property(name), fallback);
+
+    /// <summary>An epoch time in seconds (PVE's <c>$start_time</c>); now when absent.</summary>
+    public DateTimeOffset OptionalUnixTime(string name)
+    {
+        var seconds = OptionalInt64(name, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        return seconds is >= 0 and <= MaxUnixTime
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : throw new ProtocolException($"parameter '{name}' must be seconds since 1970 up to year 9999, got {seconds}");
+    }
 
     public bool RequiredBoolean(string name)
     {

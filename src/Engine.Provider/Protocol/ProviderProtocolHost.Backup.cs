@@ -9,7 +9,7 @@ public sealed partial class ProviderProtocolHost
 {
     private void BackupInit(JsonElement id, ProtocolParams p)
     {
-        var start = DateTimeOffset.FromUnixTimeSeconds(p.OptionalInt64("start-time", DateTimeOffset.UtcNow.ToUnixTimeSeconds()));
+        var start = p.OptionalUnixTime("start-time");
         var vmid = p.RequiredString("vmid");
         var name = _provider.BackupInit(vmid, GuestTypes.Parse(p.RequiredString("vmtype")), start);
         if (!ArchiveNames.IsValid(name))

@@ -179,7 +179,7 @@ public sealed partial class ProviderProtocolHost
             case "provider_name":
                 return AnsweredString(id, _provider.ProviderName);
             case "job_init":
-                _provider.JobInit(DateTimeOffset.FromUnixTimeSeconds(p.OptionalInt64("start-time", DateTimeOffset.UtcNow.ToUnixTimeSeconds())));
+                _provider.JobInit(p.OptionalUnixTime("start-time"));
                 return AnsweredNull(id);
             case "job_cleanup":
                 _provider.JobCleanup();

@@ -7,7 +7,8 @@ namespace Engine.Fuzz.Targets;
 
 /// <summary>
 /// The JSON-lines host behind <c>engine provider</c>: the input is the plugin's side of the conversation (requests
-/// and replies, one per line), served against <see cref="RecordingProvider"/> so that only the protocol layer runs.
+/// and replies, one per line, taking turns as the plugin does), served against <see cref="RecordingProvider"/> so
+/// that only the protocol layer runs.
 /// The host answers every failure with an error line, so a crash is seen differently: an exception thrown by the
 /// .NET libraries (not by Engine's own checks) while a line was handled, whose raw text would reach PVE's task log.
 /// </summary>
@@ -31,12 +32,13 @@ internal sealed class ProviderJsonLinesTarget : IFuzzTarget
     public void Run(ReadOnlySpan<byte> input)
     {
         var text = Encoding.UTF8.GetString(input);
-        var host = new ProviderProtocolHost(new RecordingProvider(), new ProtocolWriter(Stream.Null));
+        var writer = new ProtocolWriter(Stream.Null);
+        var host = new ProviderProtocolHost(new RecordingProvider(), writer);
         _unexpected = null;
         Active.Value = true;
         try
         {
-            host.RunAsync(new StringReader(text), CancellationToken.None).GetAwaiter().GetResult();
+            host.RunAsync(new TurnTakingReader(text, writer), CancellationToken.None).GetAwaiter().GetResult();
         }
         finally
         {
