@@ -16,6 +16,7 @@ public static class FuzzTargets
     [
         new NbdOptionsTarget(),
         new NbdTransmissionTarget(),
+        new NbdClientHandshakeTarget(),
         new OvfTarget(),
         new OvaManifestTarget(),
         new TarTarget(),
@@ -24,6 +25,7 @@ public static class FuzzTargets
         new RepositoryManifestTarget(),
         new CatalogTarget(),
         new ProviderJsonLinesTarget(),
+        new DirtyMapTarget(),
     ];
 
     /// <summary>The target called <paramref name="name"/>, or null.</summary>

@@ -119,6 +119,56 @@ def without_padding(archive):
     return archive[:end + (-end % 512)]
 
 
+OPTION_REPLY = 0x0003E889045565A9
+REP_ACK, REP_SERVER, REP_INFO, REP_META_CONTEXT = 1, 2, 3, 4
+ERR_UNSUP, ERR_UNKNOWN = 0x80000001, 0x80000006
+INFO_EXPORT = 0
+GREETING = b"NBDMAGIC" + struct.pack(">QH", IHAVEOPT, 3)
+NEGOTIATE, LIST_EXPORTS, INFO_OP, LIST_META = 0, 1, 2, 3
+
+
+def reply(option, kind, payload=b""):
+    code = OPT[option] if isinstance(option, str) else option
+    return struct.pack(">QIII", OPTION_REPLY, code, kind, len(payload)) + payload
+
+
+def go_replies(option="GO", size=1 << 20):
+    return (reply(option, REP_INFO, struct.pack(">HQH", INFO_EXPORT, size, 0x1 | 0x4 | 0x100)) +
+            reply(option, REP_INFO, struct.pack(">H", INFO_DESCRIPTION) + b"a disk") +
+            reply(option, REP_INFO, struct.pack(">HIII", INFO_BLOCK_SIZE, 1, 4096, 32 << 20)) + reply(option, REP_ACK))
+
+
+def contexts(option):
+    return (reply(option, REP_META_CONTEXT, struct.pack(">I", 1) + b"base:allocation") +
+            reply(option, REP_META_CONTEXT, struct.pack(">I", 2) + b"qemu:dirty-bitmap:b") + reply(option, REP_ACK))
+
+
+def nbd_client_handshake():
+    """What a server sends, per the spec, for each operation the client target performs."""
+    put("nbd-client-handshake", "negotiate-extended", bytes([NEGOTIATE]) + GREETING + reply("EXTENDED_HEADERS", REP_ACK) +
+        contexts("LIST_META_CONTEXT") + contexts("SET_META_CONTEXT") + go_replies())
+    put("nbd-client-handshake", "negotiate-structured", bytes([NEGOTIATE]) + GREETING + reply("EXTENDED_HEADERS", ERR_UNSUP) +
+        reply("STRUCTURED_REPLY", REP_ACK) + reply("LIST_META_CONTEXT", ERR_UNSUP) + reply("SET_META_CONTEXT", REP_ACK) + go_replies())
+    put("nbd-client-handshake", "negotiate-export-name", bytes([NEGOTIATE]) + GREETING + reply("EXTENDED_HEADERS", ERR_UNSUP) +
+        reply("STRUCTURED_REPLY", ERR_UNSUP) + reply("GO", ERR_UNSUP) + struct.pack(">QH", 1 << 20, 1))
+    put("nbd-client-handshake", "list", bytes([LIST_EXPORTS]) + GREETING + reply("LIST", REP_SERVER, string("disk") + b"a disk") +
+        reply("LIST", REP_SERVER, string("")) + reply("LIST", REP_ACK))
+    put("nbd-client-handshake", "info", bytes([INFO_OP]) + GREETING + go_replies("INFO"))
+    put("nbd-client-handshake", "info-unknown", bytes([INFO_OP]) + GREETING + reply("INFO", ERR_UNKNOWN, b"no such export"))
+    put("nbd-client-handshake", "list-meta", bytes([LIST_META]) + GREETING + reply("STRUCTURED_REPLY", REP_ACK) + contexts("LIST_META_CONTEXT"))
+    put("nbd-client-handshake", "oldstyle", bytes([NEGOTIATE]) + b"NBDMAGIC" + struct.pack(">QQH", 0x00420281861253, 1 << 20, 1) + b"\0" * 124)
+
+
+def dirty_map(work):
+    """Maps printed by nbdinfo --map, the layout PVE and engine backup read."""
+    for name, data in (("data-and-holes", "1 @65536 2 @1048576 3 @8388608 4"), ("all-data", "1 * 1048576")):
+        out = subprocess.run(["nbdkit", "-U", "-", "data", data, "size=16M", "--run", "nbdinfo --map \"$uri\""],
+                             check=True, capture_output=True).stdout
+        put("dirty-map", name + ".map", out)
+    put("dirty-map", "merged-dirty.map", b"0 65536 1 dirty\n65536 65536 1 dirty\n131072 1048576 0 clean\n\n1179648 4096 3 dirty\n")
+    put("dirty-map", "out-of-order.map", b"65536 4096 1 dirty\n0 4096 1 dirty\n")
+
+
 # --- OVA ---
 def ova(work):
     for name in ("vmware.ovf", "virtualbox.ovf", "ovf2-collection.ovf"):
@@ -276,6 +326,8 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         nbd_options()
         nbd_transmission()
+        nbd_client_handshake()
+        dirty_map(work)
         ova(work)
         repository(work)
         provider()

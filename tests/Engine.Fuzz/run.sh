@@ -52,6 +52,10 @@ if [[ "${FUZZ_REUSE_BUILD:-0}" != 1 || ! -f "$bin/.instrumented" ]]; then
   touch "$bin/.instrumented"
 fi
 
+# Text formats have a dictionary of their keywords (dictionaries/TARGET.dict): AFL would take long to guess them.
+dictionary=()
+[[ -f "$here/dictionaries/$target.dict" ]] && dictionary=(-x "$here/dictionaries/$target.dict")
+
 findings="$out/findings/$target"
 rm -rf "$findings"
 mkdir -p "$findings"
@@ -59,7 +63,7 @@ mkdir -p "$findings"
 # AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES: .NET reports crashes through the fork server, not through core dumps.
 AFL_SKIP_BIN_CHECK=1 AFL_NO_UI=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 \
   AFL_AUTORESUME=0 DOTNET_TieredPGO=0 \
-  afl-fuzz -i "$corpus" -o "$findings" -t "${FUZZ_TIMEOUT_MS:-5000}" -m none -V "$seconds" \
+  afl-fuzz -i "$corpus" -o "$findings" -t "${FUZZ_TIMEOUT_MS:-5000}" -m none -V "$seconds" "${dictionary[@]}" \
   -- dotnet "$bin/Engine.Fuzz.dll" "$target" >"$findings/afl.log" 2>&1 || {
     echo "$0: afl-fuzz failed, see $findings/afl.log:" >&2
     tail -20 "$findings/afl.log" >&2

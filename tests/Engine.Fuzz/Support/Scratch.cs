@@ -8,7 +8,10 @@ internal static class Scratch
 {
     private static readonly Lazy<string> Root = new(() =>
     {
-        var path = Path.Combine(Path.GetTempPath(), $"engine-fuzz-{Environment.ProcessId}");
+        // tmpfs when there is one: thousands of rewrites a second should not reach a disk.
+        var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        RemoveLeftovers(parent);
+        var path = Path.Combine(parent, $"engine-fuzz-{Environment.ProcessId}");
         Directory.CreateDirectory(path);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(path);
         return path;
@@ -25,6 +28,18 @@ internal static class Scratch
         using var file = File.Create(path);
         file.Write(bytes);
         return path;
+    }
+
+    /// <summary>afl-fuzz ends a harness with SIGKILL, so its exit handler never runs: the next process cleans up.</summary>
+    private static void RemoveLeftovers(string parent)
+    {
+        foreach (var directory in Directory.EnumerateDirectories(parent, "engine-fuzz-*"))
+        {
+            if (int.TryParse(Path.GetFileName(directory).AsSpan("engine-fuzz-".Length), out var pid) && !Directory.Exists($"/proc/{pid}"))
+            {
+                TryDelete(directory);
+            }
+        }
     }
 
     private static void TryDelete(string path)

@@ -4,9 +4,9 @@ using System.Runtime.InteropServices;
 namespace Engine.Fuzz.Support;
 
 /// <summary>
-/// A connected pair of Unix stream sockets: the server under test gets one end, the fuzz input is written into the
-/// other before the server runs (it fits in the socket buffer), and a drain thread swallows the replies so the
-/// server never blocks on a full buffer. No listener, no timing.
+/// A connected pair of Unix stream sockets: the code under test (a server, or a client) gets one end, the fuzz input
+/// is written into the other before that code runs (it fits in the socket buffer), and a drain thread swallows what
+/// the code sends back so it never blocks on a full buffer. No listener, no timing.
 /// </summary>
 internal sealed partial class SocketPair : IDisposable
 {
@@ -14,43 +14,43 @@ internal sealed partial class SocketPair : IDisposable
     private const int SockStream = 1;
     private const int SockCloexec = 0x80000;
 
-    /// <summary>Client bytes beyond this are dropped: the whole input must fit in the socket buffer before the server reads.</summary>
-    public const int MaxClientBytes = 64 << 10;
+    /// <summary>Peer bytes beyond this are dropped: the whole input must fit in the socket buffer before the code under test reads.</summary>
+    public const int MaxPeerBytes = 64 << 10;
 
     private readonly Thread _drain;
 
-    public SocketPair(ReadOnlySpan<byte> clientBytes)
+    public SocketPair(ReadOnlySpan<byte> peerBytes)
     {
-        clientBytes = clientBytes[..Math.Min(clientBytes.Length, MaxClientBytes)];
+        peerBytes = peerBytes[..Math.Min(peerBytes.Length, MaxPeerBytes)];
         Span<int> fds = stackalloc int[2];
         if (NativeSocketPair(AfUnix, SockStream | SockCloexec, 0, ref fds[0]) != 0)
         {
             throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
         }
 
-        Server = new Socket(new SafeSocketHandle(fds[0], ownsHandle: true));
-        Client = new Socket(new SafeSocketHandle(fds[1], ownsHandle: true));
-        Client.Send(clientBytes);
-        Client.Shutdown(SocketShutdown.Send);
+        Local = new Socket(new SafeSocketHandle(fds[0], ownsHandle: true));
+        Peer = new Socket(new SafeSocketHandle(fds[1], ownsHandle: true));
+        Peer.Send(peerBytes);
+        Peer.Shutdown(SocketShutdown.Send);
         _drain = new Thread(Drain) { IsBackground = true, Name = "fuzz-drain" };
         _drain.Start();
     }
 
-    /// <summary>The end the server under test owns (it disposes it).</summary>
-    public Socket Server { get; }
+    /// <summary>The end the code under test owns (its channel disposes it).</summary>
+    public Socket Local { get; }
 
-    /// <summary>The end that sent the input and drains the replies.</summary>
-    public Socket Client { get; }
+    /// <summary>The end that sent the input and drains the answers.</summary>
+    public Socket Peer { get; }
 
-    /// <summary>Bytes the server sent back.</summary>
+    /// <summary>Bytes the code under test sent.</summary>
     public long Received { get; private set; }
 
-    /// <summary>Waits for the server's end to close (the drain sees end of stream), then closes the client's.</summary>
+    /// <summary>Waits for the local end to close (the drain sees end of stream), then closes the peer's.</summary>
     public void Dispose()
     {
-        Server.Dispose();
+        Local.Dispose();
         _drain.Join();
-        Client.Dispose();
+        Peer.Dispose();
     }
 
     private void Drain()
@@ -59,14 +59,14 @@ internal sealed partial class SocketPair : IDisposable
         try
         {
             int n;
-            while ((n = Client.Receive(buffer)) > 0)
+            while ((n = Peer.Receive(buffer)) > 0)
             {
                 Received += n;
             }
         }
         catch (SocketException)
         {
-            // The server reset the connection: it is gone either way.
+            // The code under test reset the connection: it is gone either way.
         }
     }
 

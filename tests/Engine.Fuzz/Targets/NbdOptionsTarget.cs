@@ -19,7 +19,7 @@ internal sealed class NbdOptionsTarget : IFuzzTarget
     public void Run(ReadOnlySpan<byte> input)
     {
         using var pair = new SocketPair(input);
-        using var channel = new SocketChannel(pair.Server);
+        using var channel = new SocketChannel(pair.Local);
         try
         {
             new HandshakeSession(NbdFixtures.Server, channel, NbdFixtures.Log, "fuzz").Run();

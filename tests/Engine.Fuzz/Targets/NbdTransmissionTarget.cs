@@ -50,7 +50,7 @@ internal sealed class NbdTransmissionTarget : IFuzzTarget
             var structured = extended || mode.HasFlag(Mode.Structured);
             var session = new NegotiatedSession(export, ExportFlags.For(export, structured), structured, extended, contexts);
             using var pair = new SocketPair(input[1..]);
-            using var channel = new SocketChannel(pair.Server);
+            using var channel = new SocketChannel(pair.Local);
             try
             {
                 new TransmissionSession(session, channel, NbdFixtures.Options, NbdFixtures.Log, "fuzz", CancellationToken.None).Run();
