@@ -375,6 +375,13 @@ public sealed partial class BackupRepository : IDisposable
             throw new RepositoryCorruptException(path, $"manifest {path} does not describe snapshot {id}");
         }
 
+        // JSON nulls and missing members get past the deserializer; every reader dereferences these.
+        if (manifest.Devices.Any(d => d?.Name is null || d.Index is null || d.IndexChecksum is null) ||
+            manifest.Archive is { Catalog: null } or { CatalogChecksum: null } or { Chunking: null })
+        {
+            throw new RepositoryCorruptException(path, $"manifest {path} has a device or archive entry without its name, file or checksum");
+        }
+
         manifest.Extra ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
         return manifest;
     }

@@ -303,7 +303,8 @@ public static class OvfParser
                 controller = "scsi";
             }
 
-            var unit = (int)(ParseLong(Value(item, "AddressOnParent")) ?? 0);
+            // Clamped like the bus: a negative or huge unit would make a drive key PVE does not have (scsi-1).
+            var unit = (int)Math.Clamp(ParseLong(Value(item, "AddressOnParent")) ?? 0, 0, 64);
             var address = Allocate(controller, bus, unit, used);
             if (address is null)
             {
@@ -459,6 +460,13 @@ public static class OvfParser
         {
             warnings.Add($"memory units '{units}' not understood; taking {value} as MiB");
             return value;
+        }
+
+        if (Math.Abs((decimal)value.Value) > long.MaxValue / multiplier)
+        {
+            // Beyond 8 EiB: no machine, and the product would overflow.
+            warnings.Add($"memory of {value} × '{units}' is out of range; ignored");
+            return null;
         }
 
         var bytes = (decimal)value.Value * multiplier;

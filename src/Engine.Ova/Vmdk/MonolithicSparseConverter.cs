@@ -45,7 +45,7 @@ internal sealed class MonolithicSparseConverter(Stream source, string name, Spar
         var perTable = header.NumGtesPerGt;
         var tableCoverage = (ulong)perTable * header.GrainSize;
         var directoryEntries = (header.Capacity + tableCoverage - 1) / tableCoverage;
-        if (header.GdOffset == SparseExtentHeader.GdAtEnd || header.GdOffset * 512 + directoryEntries * 4 > (ulong)prologue.Length)
+        if (header.GdOffset > (ulong)prologue.Length / 512 || header.GdOffset * 512 + directoryEntries * 4 > (ulong)prologue.Length)
         {
             throw new OvaFormatException($"{name}: the grain directory (sector {header.GdOffset}) is not in the metadata area before the first grain; it cannot be read in one pass");
         }

@@ -134,7 +134,7 @@ public readonly record struct SparseExtentHeader
             problem = $"capacity of {header.Capacity} sectors is above the {maxCapacityBytes}-byte limit";
         }
         else if (header.DescriptorOffset != 0 && (header.DescriptorSize == 0 || header.DescriptorSize > VmdkDescriptor.MaxBytes / 512
-                                                   || header.DescriptorOffset + header.DescriptorSize > header.OverHead))
+                                                   || header.DescriptorOffset > header.OverHead || header.DescriptorSize > header.OverHead - header.DescriptorOffset))
         {
             problem = $"embedded descriptor at sector {header.DescriptorOffset} of {header.DescriptorSize} sectors (limit {VmdkDescriptor.MaxBytes / 512}, and before overHead {header.OverHead})";
         }

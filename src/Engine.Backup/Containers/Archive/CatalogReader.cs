@@ -120,7 +120,7 @@ internal static class CatalogReader
                 {
                     var offset = cursor.Int64();
                     var length = cursor.Int64();
-                    if (offset < previousEnd || length <= 0 || offset + length > size)
+                    if (offset < previousEnd || length <= 0 || length > size - offset)
                     {
                         throw Corrupt(path, $"{entryPath}: data extent {offset}+{length} out of order or outside its {size} bytes");
                     }
@@ -135,6 +135,12 @@ internal static class CatalogReader
             if (size < 0 || (kind == ContainerEntryKind.RegularFile && dataStart != dataLength) || (kind != ContainerEntryKind.RegularFile && (dataStart != 0 || extents is not null)))
             {
                 throw Corrupt(path, $"{entryPath}: data at {dataStart} (size {size}), the data stream is at {dataLength}");
+            }
+
+            if (fileData > long.MaxValue - dataLength)
+            {
+                // Wrapped around, the data stream's length could match a short chunk list.
+                throw Corrupt(path, $"{entryPath}: {fileData} bytes of data after {dataLength} overflow the data stream");
             }
 
             dataLength += fileData;
