@@ -2,14 +2,18 @@
 # Fuzzes every target for SECONDS, one after the other (one core at a time), and writes each target's figures to
 # STATS_DIR/TARGET.txt: the afl-fuzz fuzzer_stats lines for executions, paths, crashes and hangs, plus run.sh's summary.
 #
-#   tests/Engine.Fuzz/run-all.sh 600 /work/fuzz-10min
+#   tests/Engine.Fuzz/run-all.sh 600 /work/fuzz-10min                  every target
+#   tests/Engine.Fuzz/run-all.sh 600 /work/fuzz-10min ovf tar vmdk     only these (two runs side by side on 2 cores)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 seconds="${1:?usage: $0 SECONDS STATS_DIR}"
-stats_dir="${2:?usage: $0 SECONDS STATS_DIR}"
+stats_dir="${2:?usage: $0 SECONDS STATS_DIR [TARGET...]}"
+shift 2
 mkdir -p "$stats_dir"
-reuse=0
-for target in $("$here/run.sh" --list | cut -f1); do
+reuse="${FUZZ_REUSE_BUILD:-0}"
+targets=("$@")
+((${#targets[@]})) || mapfile -t targets < <("$here/run.sh" --list | cut -f1)
+for target in "${targets[@]}"; do
   # The first run builds and instruments the harness; the others reuse it.
   summary="$(FUZZ_REUSE_BUILD=$reuse "$here/run.sh" "$target" "$seconds" 2>&1 | tail -2)" || true
   reuse=1
