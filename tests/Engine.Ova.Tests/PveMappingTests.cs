@@ -67,6 +67,17 @@ public sealed class PveMappingTests
     }
 
     [Theory]
+    [InlineData("byte * 2^20", "-512")]
+    [InlineData(null, "0")]
+    public void Memory_ThatIsNoSize_IsIgnoredWithAWarning(string? units, string quantity)
+    {
+        var unitsElement = units is null ? string.Empty : $"<rasd:AllocationUnits>{units}</rasd:AllocationUnits>";
+        var system = Parse(items: Item(4, $"{unitsElement}<rasd:VirtualQuantity>{quantity}</rasd:VirtualQuantity>"));
+        Assert.Null(system.MemoryMiB);
+        Assert.Contains($"memory of {quantity} is not a size; ignored", system.Warnings);
+    }
+
+    [Theory]
     [MemberData(nameof(PveOsTypes))]
     public void OsType_FromPvesCimTable(int cimId, string ostype) =>
         Assert.Equal(ostype, Parse(system: $"<OperatingSystemSection ovf:id=\"{cimId}\"><Info>OS</Info></OperatingSystemSection>").OsType);

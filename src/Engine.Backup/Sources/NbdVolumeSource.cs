@@ -64,6 +64,7 @@ public sealed class NbdVolumeSource : IVolumeSource
             Connections = baseOptions.Connections,
             RequestsInFlight = baseOptions.RequestsInFlight,
             ConnectTimeout = baseOptions.ConnectTimeout,
+            HandshakeTimeout = baseOptions.HandshakeTimeout,
             RequestTimeout = baseOptions.RequestTimeout,
             InlineCompletions = baseOptions.InlineCompletions,
         }, cancellationToken).ConfigureAwait(false);

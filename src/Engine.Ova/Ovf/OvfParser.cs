@@ -450,6 +450,13 @@ public static class OvfParser
             return null;
         }
 
+        if (value <= 0)
+        {
+            // No guest runs in no memory; a negative size would reach qm as a nonsense option.
+            warnings.Add($"memory of {value} is not a size; ignored");
+            return null;
+        }
+
         // VMware always writes "byte * 2^20"; a missing unit is read as MiB, which is what PVE assumes for every descriptor.
         if (string.IsNullOrWhiteSpace(units))
         {
