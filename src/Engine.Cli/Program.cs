@@ -33,8 +33,14 @@ internal static class Program
 
         try
         {
-            // System.CommandLine's own handler would print the exception with its stack trace.
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            // System.CommandLine's own exception handler would print the stack trace. Its signal handling would end
+            // the process 2 s after SIGINT/SIGTERM whatever the command was doing (a server's orderly stop, a restore
+            // removing its partial file): TerminationSignal and ShutdownSignal own signals instead.
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = null,
+            }).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // The last resort: whatever a command let escape becomes one line and exit 1.
         catch (Exception ex)

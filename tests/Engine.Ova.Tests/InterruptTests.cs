@@ -31,8 +31,8 @@ public sealed class InterruptTests
         dir.AssertOutEmpty();
         if (!pipeStalled)
         {
-            // The import saw the cancellation itself. (Blocked in a read of a stalled pipe it cannot; System.CommandLine
-            // then ends the process with the same code after its 2 s grace, the files being gone already.)
+            // The import saw the cancellation itself. (Blocked in a read of a stalled pipe it cannot; TerminationSignal
+            // then ends the process with the same code after its unwind grace, the files being gone already.)
             Assert.Contains($"stopped by SIG{signal}; partial outputs removed", output, StringComparison.Ordinal);
         }
     }

@@ -74,6 +74,21 @@ public sealed class SparseMemberTests
         await AssertSparseAsync(output);
     }
 
+    [Fact]
+    public async Task Extract_SparseMemberOfAnAbsurdSize_IsRefused_AndNothingIsLeft()
+    {
+        using var dir = new Scratch();
+        var ova = new TarBuilder()
+            .File("vm.ovf", Descriptors.SingleDisk("disk.raw", DiskBytes, "http://en.wikipedia.org/wiki/Byte"))
+            .Pax(("GNU.sparse.size", (1L << 58).ToString(System.Globalization.CultureInfo.InvariantCulture)), ("GNU.sparse.map", "0,4096"), ("GNU.sparse.name", "disk.raw"))
+            .File("GNUSparseFile.1/disk.raw", new byte[4096])
+            .Save(dir["vm.ova"]);
+
+        (await EngineCli.RunAsync(["ova", "import", ova, "--to", dir.Out, "--extract"])).AssertFailure(65, "TiB limit").AssertNoRuntimeText();
+
+        dir.AssertOutEmpty();
+    }
+
     [Theory]
     [InlineData("0,4096,0,4096", 8192, "overlaps")]
     [InlineData("65536,4096,0,4096", 8192, "overlaps or comes before")]

@@ -1,4 +1,5 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Native;
 using Engine.Blocks;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
@@ -68,9 +69,15 @@ public static class SnapshotRestorer
         }
 
         var temporary = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(targetPath))!, $".{Path.GetFileName(targetPath)}.{Environment.ProcessId}.partial");
+        // Created before the try: a name that is taken (EEXIST) belongs to someone else and must not be deleted.
+        var handle = RepositoryFiles.CreateNew(temporary);
+
+        // Deleted as soon as the restore is cancelled, not only once it unwinds: a process stopped by a signal may be
+        // ended before it gets there. Renaming a deleted file fails, so a cancelled restore never lands.
+        using var removeOnCancel = cancellationToken.Register(() => TryDelete(temporary));
         try
         {
-            using (var stream = new FileStream(RepositoryFiles.CreateNew(temporary), FileAccess.Write, bufferSize: 0))
+            using (var stream = new FileStream(handle, FileAccess.Write, bufferSize: 0))
             {
                 stream.SetLength(index.Size);
             }
@@ -94,10 +101,26 @@ public static class SnapshotRestorer
         }
         catch
         {
-            File.Delete(temporary);
+            TryDelete(temporary);
             throw;
         }
     }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the error that stopped the restore is the one to report.
+        }
+    }
+
+    /// <summary>Whether a restore to <paramref name="targetPath"/> writes in place (a block device) rather than a new file.</summary>
+    public static bool WritesInPlace(string targetPath) =>
+        RepositoryLibC.FileType(targetPath, out _) == RepositoryLibC.S_IFBLK;
 
     /// <summary>The index of one device of a snapshot, with an error that lists the devices there are.</summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>

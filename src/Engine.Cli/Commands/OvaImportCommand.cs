@@ -49,7 +49,7 @@ internal static class OvaImportCommand
     private static async Task<int> RunAsync(string path, OvaImportOptions options, bool showProgress, bool json, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
-        using var termination = new TerminationSignal(cancellationToken);
+        using var termination = new TerminationSignal(TerminationSignal.UnwindGrace, cancellationToken);
         try
         {
             await using var archive = OvaCommand.OpenArchive(path);

@@ -30,7 +30,7 @@ internal static class RestoreCommand
     private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool force, bool showProgress, bool json,
         CancellationToken cancellationToken)
     {
-        using var termination = new TerminationSignal(cancellationToken);
+        using var termination = new TerminationSignal(TerminationSignal.UnwindGrace, cancellationToken);
         try
         {
             var id = SnapshotId.Parse(snapshotText);
@@ -68,7 +68,10 @@ internal static class RestoreCommand
         }
         catch (OperationCanceledException) when (termination.Stopped)
         {
-            Console.Error.WriteLine($"engine restore: stopped by {termination.SignalName}; {target} was not written (the partial file is removed)");
+            var state = SnapshotRestorer.WritesInPlace(target)
+                ? $"the block device {target} holds part of the disk"
+                : $"{target} was not written (the partial file is removed)";
+            Console.Error.WriteLine($"engine restore: stopped by {termination.SignalName}; {state}");
             return termination.ExitCode;
         }
         catch (Exception ex) when (ex is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)

@@ -89,7 +89,15 @@ internal sealed class OutputFile : IAsyncDisposable
     {
         if (!Committed)
         {
-            File.Delete(TemporaryPath);
+            try
+            {
+                File.Delete(TemporaryPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: this also runs from a signal's cancellation, where a throw would end the process
+                // with a stack trace, and after a failure, whose error is the one to report.
+            }
         }
     }
 

@@ -315,6 +315,8 @@ public sealed class OvaImporter
             var path = Path.Combine(_options.TargetDirectory, planned.OutputName);
             if (_options.Extract)
             {
+                // A GNU sparse member may declare any size and cost nothing to expand: the same bound as a disk.
+                CheckCapacity(reader.Current!.Size, label);
                 var output = Track(OutputFile.Create(path, 0, label, asDevice: false));
                 long length;
                 await using (var target = new FileStream(output.TemporaryPath, FileMode.Open, FileAccess.Write, FileShare.None, bufferSize: 0))
