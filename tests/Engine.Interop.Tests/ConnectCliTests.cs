@@ -73,10 +73,10 @@ public sealed class ConnectCliTests
     {
         using var dir = new TempDir();
         var clock = Stopwatch.StartNew();
-        await using var info = EngineCli.Start("info", "--connect-timeout", "3", $"nbd+unix:///?socket={dir.Socket}");
+        await using var info = EngineCli.Start("info", "--connect-timeout", "10", $"nbd+unix:///?socket={dir.Socket}");
 
         // After a second of waiting it says what for; the server comes up no earlier than 1.5 s after the start.
-        var notice = $"waiting for the NBD server at socket {dir.Socket} (retrying for up to 3 s)";
+        var notice = $"waiting for the NBD server at socket {dir.Socket} (retrying for up to 10 s)";
         await info.WaitUntilAsync(() => info.Stderr.Contains(notice, StringComparison.Ordinal), TimeSpan.FromSeconds(10), "the waiting notice on stderr");
         var rest = TimeSpan.FromSeconds(1.5) - clock.Elapsed;
         if (rest > TimeSpan.Zero)

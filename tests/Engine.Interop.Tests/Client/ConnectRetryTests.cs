@@ -75,7 +75,7 @@ public sealed class ConnectRetryTests
         var uri = transport == "unix" ? $"nbd+unix:///?socket={dir["nobody.sock"]}" : $"nbd://127.0.0.1:{port}/";
         var clock = Stopwatch.StartNew();
         var error = await FaultWithinAsync(NbdClient.ConnectAsync(uri), TimeSpan.FromSeconds(10), $"connect to {uri} with nothing listening");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.5), $"gave up only after {clock.Elapsed} with no ConnectTimeout");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"gave up only after {clock.Elapsed} with no ConnectTimeout (it used to retry for 30 s)");
         var connect = Assert.IsType<NbdConnectException>(error);
         Assert.Equal(uri, connect.Uri?.Text);
         Assert.Equal(
@@ -89,7 +89,7 @@ public sealed class ConnectRetryTests
         using var dir = new TempDir();
         var clock = Stopwatch.StartNew();
         var error = await FaultWithinAsync(NbdClient.ListExportsAsync(NbdUri.Parse($"nbd+unix:///?socket={dir["nobody.sock"]}")), TimeSpan.FromSeconds(10), "list with nothing listening");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(0.5), $"gave up only after {clock.Elapsed}");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"gave up only after {clock.Elapsed}");
         Assert.IsType<NbdConnectException>(error);
     }
 }
