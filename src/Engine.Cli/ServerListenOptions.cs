@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Engine.Nbd.Server;
+using Engine.Nbd.Transport;
 
 namespace Engine.Cli;
 

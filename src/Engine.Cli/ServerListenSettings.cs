@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Engine.Nbd.Server;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli;

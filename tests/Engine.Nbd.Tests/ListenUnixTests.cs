@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Server;
 using Engine.Nbd.Tests.Infrastructure;
+using Engine.Nbd.Transport;
 
 namespace Engine.Nbd.Tests;
 

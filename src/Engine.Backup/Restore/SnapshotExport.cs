@@ -42,7 +42,7 @@ public sealed class SnapshotExport : IAsyncDisposable
     /// </summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
     /// <exception cref="IOException">nbdfuse is missing or a mount did not appear in time.</exception>
-    /// <exception cref="NbdListenException">The socket path holds a file or a live server's socket.</exception>
+    /// <exception cref="Nbd.Transport.NbdListenException">The socket path holds a file or a live server's socket.</exception>
     public static async Task<SnapshotExport> StartAsync(BackupRepository repository, SnapshotId snapshot, string socketPath, string? fuseDirectory = null,
         ILoggerFactory? loggerFactory = null, NbdServerOptions? serverOptions = null, CancellationToken cancellationToken = default)
     {

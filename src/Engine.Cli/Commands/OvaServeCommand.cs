@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Engine.Nbd.Server;
+using Engine.Nbd.Transport;
 using Engine.Ova;
 using Engine.Ova.Import;
 using Engine.Ova.Serving;

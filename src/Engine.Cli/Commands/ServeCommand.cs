@@ -2,6 +2,7 @@ using System.CommandLine;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Server;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli.Commands;

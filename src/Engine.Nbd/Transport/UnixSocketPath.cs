@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using Engine.Nbd.Native;
-using Engine.Nbd.Server;
 
 namespace Engine.Nbd.Transport;
 

@@ -1,6 +1,5 @@
 using Engine.Fuzz.Support;
 using Engine.Nbd.Server;
-using Engine.Nbd.Server.Connections;
 using Engine.Nbd.Server.Handshake;
 using Engine.Nbd.Transport;
 

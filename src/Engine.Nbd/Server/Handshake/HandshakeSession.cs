@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Server.Connections;
 using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,4 @@
-namespace Engine.Nbd.Server.Connections;
+namespace Engine.Nbd.Server.Handshake;
 
 /// <summary>
 /// One clock over a connection's whole handshake. A receive timeout only bounds the gap between two bytes, so a

@@ -1,4 +1,4 @@
-namespace Engine.Nbd.Server;
+namespace Engine.Nbd.Transport;
 
 /// <summary>
 /// The server cannot listen where it was asked to: the address is taken, a live server owns the socket path, or the
