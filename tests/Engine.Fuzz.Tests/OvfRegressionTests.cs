@@ -3,11 +3,20 @@ using Engine.Ova.Ovf;
 namespace Engine.Fuzz.Tests;
 
 /// <summary>
-/// Descriptors (the vmware.ovf fixture with one field changed) that once gave a disk the drive key <c>scsi-1</c>,
-/// or failed with an OverflowException instead of a warning.
+/// Descriptors that once gave a disk the drive key <c>scsi-1</c>, or failed with an OverflowException or an
+/// ArgumentOutOfRangeException instead of a warning or a clean refusal.
 /// </summary>
 public sealed class OvfRegressionTests
 {
+    /// <summary>27 bytes AFL found in a 10-minute run: an XML declaration whose encoding switch runs past the input.</summary>
+    [Fact]
+    public void Broken_bytes_after_the_xml_declaration_are_not_well_formed_xml()
+    {
+        var error = Assert.Throws<Engine.Ova.OvaFormatException>(() => OvfParser.Parse(FuzzInputs.Read("Regressions/ovf/encoding-switch-past-the-end.bin"), "vm.ovf"));
+
+        Assert.Equal("vm.ovf: not well-formed XML: its bytes do not follow the encoding its declaration names", error.Message);
+    }
+
     [Fact]
     public void Negative_address_on_parent_still_gives_a_pve_drive_key()
     {

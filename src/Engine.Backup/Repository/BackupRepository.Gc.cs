@@ -41,7 +41,7 @@ public sealed partial class BackupRepository
         // reservation) or by operations that never register (a deletion): they keep the grace in every case.
         var leftoverCutoff = oldest - _options.GcGrace;
         var marked = Mark(out var snapshots, cancellationToken);
-        var sweep = Sweep(marked, cutoff.UtcDateTime, cancellationToken);
+        var sweep = Sweep(marked, cutoff.UtcDateTime, leftoverCutoff.UtcDateTime, cancellationToken);
         var incomplete = RemoveIncompleteSnapshots(leftoverCutoff.UtcDateTime);
         var temporary = RemoveTemporaryFiles(leftoverCutoff.UtcDateTime);
         return new GcReport
@@ -126,7 +126,7 @@ public sealed partial class BackupRepository
         return marked;
     }
 
-    private SweepCounts Sweep(HashSet<ChunkDigest> marked, DateTime cutoff, CancellationToken cancellationToken)
+    private SweepCounts Sweep(HashSet<ChunkDigest> marked, DateTime cutoff, DateTime graceCutoff, CancellationToken cancellationToken)
     {
         var counts = new SweepCounts();
         var candidates = new List<string>();
@@ -165,6 +165,13 @@ public sealed partial class BackupRepository
             // Writers touch and rename under the shared lock: re-check each candidate under the exclusive one.
             using (ChunkLock.Exclusive(Chunks.LockPath))
             {
+                // The short cutoff of a repository without writers trusts file times to a tenth of a second; a writer
+                // that registered since the collection started brings the grace back before anything more goes.
+                if (cutoff > graceCutoff && WriterRegistration.ActiveStarts(WritersDirectory).Count > 0)
+                {
+                    cutoff = graceCutoff;
+                }
+
                 foreach (var path in candidates)
                 {
                     var info = new FileInfo(path);

@@ -64,6 +64,12 @@ public static class OvfParser
         {
             throw new OvaFormatException($"{sourceName}: not well-formed XML: {e.Message}", e);
         }
+        catch (ArgumentException e)
+        {
+            // XmlReader switching to the declared encoding over bytes that end or break mid-character throws
+            // ArgumentOutOfRangeException or DecoderFallbackException instead of an XmlException (found by fuzzing).
+            throw new OvaFormatException($"{sourceName}: not well-formed XML: its bytes do not follow the encoding its declaration names", e);
+        }
 
         return Interpret(document, sourceName);
     }
