@@ -43,13 +43,20 @@ if [[ ! -x "$tools/sharpfuzz" ]]; then
 fi
 
 # FUZZ_REUSE_BUILD=1 (run-all.sh) keeps an instrumented harness from an earlier run instead of rebuilding it.
+# A run holds the harness lock shared while it fuzzes and exclusive while it rebuilds, so runs side by side share
+# one harness and none is rebuilt under a running afl-fuzz.
+mkdir -p "$out"
+exec 9>"$out/.harness.lock"
+flock -s 9
 if [[ "${FUZZ_REUSE_BUILD:-0}" != 1 || ! -f "$bin/.instrumented" ]]; then
+  flock -x 9
   publish
   for dll in "$bin"/Engine.*.dll; do
     [[ "$(basename "$dll")" == Engine.Fuzz.dll ]] && continue
     "$tools/sharpfuzz" "$dll" >/dev/null
   done
   touch "$bin/.instrumented"
+  flock -s 9
 fi
 
 # Text formats have a dictionary of their keywords (dictionaries/TARGET.dict): AFL would take long to guess them.
@@ -57,7 +64,8 @@ dictionary=()
 [[ -f "$here/dictionaries/$target.dict" ]] && dictionary=(-x "$here/dictionaries/$target.dict")
 
 findings="$out/findings/$target"
-rm -rf "$findings"
+# An earlier run's findings may hold crashes not yet copied to Regressions/: kept aside, never deleted.
+[[ -d "$findings" ]] && mv "$findings" "$findings.$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$findings"
 # AFL_SKIP_BIN_CHECK: the target is `dotnet`, not an AFL-compiled binary. AFL_NO_AFFINITY: the machine is shared.
 # AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES: .NET reports crashes through the fork server, not through core dumps.
