@@ -465,6 +465,13 @@ public sealed partial class BackupRepository : IDisposable
     private static RepositoryConfig Initialize(string directory, RepositoryOptions options)
     {
         ValidateFormat(directory, options.ChunkSize, options.CompressionLevel);
+
+        // Folders above the repository are the user's: made with the usual mode, only the repository is private.
+        if (Path.GetDirectoryName(Path.GetFullPath(directory)) is { } parent)
+        {
+            System.IO.Directory.CreateDirectory(parent);
+        }
+
         RepositoryFiles.CreateDirectory(directory, RepositoryFiles.SearchOnlyDirectoryMode);
         var chunks = Path.Combine(directory, "chunks");
         for (var prefix = 0; prefix < 256; prefix++)

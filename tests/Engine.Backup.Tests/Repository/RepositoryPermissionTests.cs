@@ -16,7 +16,7 @@ public sealed class RepositoryPermissionTests
         using var repo = new TempRepository();
         var source = Path.Combine(repo.Root, "disk.raw");
         File.WriteAllBytes(source, TempRepository.Random(3 * TempRepository.SmallChunk, 3));
-        var fresh = Path.Combine(repo.Root, "fresh-repo");
+        var fresh = Path.Combine(repo.Root, "backups", "fresh-repo");
         var target = Path.Combine(repo.Root, "restored.raw");
 
         (await UnderUmask022("backup", "--repo", fresh, "--vmid", "100", "--disk", $"scsi0={source}")).AssertSuccess();
@@ -28,6 +28,9 @@ public sealed class RepositoryPermissionTests
         // Others may only pass through the repository's and the chunk folders (to a container's staging directory, and
         // to test whether the store holds a chunk they can name); they can list or read nothing.
         Assert.Equal(SearchOnly, File.GetUnixFileMode(fresh));
+
+        // The folder above it is the user's, made with the usual mode under their umask.
+        Assert.Equal((UnixFileMode)0b111_101_101, File.GetUnixFileMode(Path.GetDirectoryName(fresh)!));
         var chunks = Path.Combine(fresh, "chunks");
         var entries = Directory.GetFileSystemEntries(fresh, "*", SearchOption.AllDirectories);
         Assert.Contains(entries, e => e.EndsWith(".index", StringComparison.Ordinal));
