@@ -167,4 +167,14 @@ public sealed class ConnectionLimitTests
     {
         Assert.Equal(TimeSpan.FromSeconds(10), new NbdServerOptions().HandshakeTimeout);
     }
+
+    /// <summary>A timer cannot run that long: refused when the server is made, not by every connection's clock.</summary>
+    [Theory]
+    [InlineData(-1.0)]
+    [InlineData(0.0)]
+    [InlineData(60 * 86400.0)]
+    public void HandshakeTimeoutOutOfRange_IsRefusedUpFront(double seconds)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new NbdServer(new NbdServerOptions { HandshakeTimeout = TimeSpan.FromSeconds(seconds) }));
+    }
 }

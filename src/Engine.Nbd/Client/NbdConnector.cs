@@ -23,10 +23,7 @@ internal static class NbdConnector
             throw new NbdException($"{uri}: TLS not supported yet");
         }
 
-        if (options.HandshakeTimeout <= TimeSpan.Zero && options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.HandshakeTimeout, "HandshakeTimeout must be positive or infinite");
-        }
+        HandshakeTimeouts.Check(options.HandshakeTimeout, nameof(options));
 
         var clock = Stopwatch.StartNew();
         while (true)

@@ -43,10 +43,8 @@ public sealed class NbdServer : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxRequestsInFlight, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxPayload, 4096);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxConnections, 1);
-        if (Options.HandshakeTimeout <= TimeSpan.Zero && Options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), Options.HandshakeTimeout, "HandshakeTimeout must be positive or infinite");
-        }
+        HandshakeTimeouts.Check(Options.HandshakeTimeout, nameof(options));
+
         _logger = Options.LoggerFactory?.CreateLogger("Engine.Nbd.Server") ?? NullLogger.Instance;
     }
 
