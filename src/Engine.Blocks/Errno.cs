@@ -5,6 +5,9 @@ public static class Errno
 {
 #pragma warning disable CS1591 // the names are the documentation
     public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EACCES = 13;
+    public const int EEXIST = 17;
     public const int EIO = 5;
     public const int EBADF = 9;
     public const int EAGAIN = 11;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Engine.Blocks;
 using Engine.Nbd.Transport;
 
 namespace Engine.Nbd.Client;
@@ -12,7 +13,6 @@ namespace Engine.Nbd.Client;
 /// </summary>
 internal static class NbdConnector
 {
-    private const int ENOENT = 2;
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
 
     /// <exception cref="NbdConnectException">Nothing could be reached within the timeouts.</exception>
@@ -113,7 +113,7 @@ internal static class NbdConnector
 
     /// <summary>Nothing listens yet: refused, or the socket file is not there. Worth retrying for a starting server.</summary>
     private static bool IsNotListeningYet(SocketException ex) =>
-        ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable or SocketError.TryAgain || ex.ErrorCode == ENOENT;
+        ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable or SocketError.TryAgain || ex.ErrorCode == Errno.ENOENT;
 
     private static string Reason(NbdUri uri, SocketException ex)
     {
@@ -121,7 +121,7 @@ internal static class NbdConnector
         {
             return ex.SocketErrorCode switch
             {
-                _ when ex.ErrorCode == ENOENT || ex.SocketErrorCode == SocketError.AddressNotAvailable => $"socket {path} does not exist",
+                _ when ex.ErrorCode == Errno.ENOENT || ex.SocketErrorCode == SocketError.AddressNotAvailable => $"socket {path} does not exist",
                 SocketError.ConnectionRefused => $"nothing is listening on socket {path}",
                 SocketError.AccessDenied => $"permission denied on socket {path}",
                 _ => $"socket {path}: {SocketErrors.Describe(ex)}",

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Engine.Blocks;
 
 namespace Engine.Nbd.Native;
 
@@ -20,7 +21,6 @@ internal static unsafe partial class FileCalls
     private const int ModeOffset = 0x1C;
 
     private const int FileTypeMask = 0xF000;
-    private const int ENOENT = 2;
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int StatX(int dirfd, string path, int flags, uint mask, byte* buffer);
@@ -35,7 +35,7 @@ internal static unsafe partial class FileCalls
         if (StatX(AtFdCwd, path, AtSymlinkNoFollow, StatxType, buffer) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
-            return errno == ENOENT ? 0 : -errno;
+            return errno == Errno.ENOENT ? 0 : -errno;
         }
 
         return *(ushort*)(buffer + ModeOffset) & FileTypeMask;

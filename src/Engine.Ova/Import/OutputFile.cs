@@ -155,12 +155,12 @@ internal sealed class OutputFile : IAsyncDisposable
     /// </summary>
     private static string Reason(IOException e) => e.HResult switch
     {
-        5 => "I/O error",
-        13 => "permission denied",
-        17 => "a file of that name appeared",
-        28 => "no space left on the device",
-        30 => "read-only file system",
-        122 => "disk quota exceeded",
+        Errno.EIO => "I/O error",
+        Errno.EACCES => "permission denied",
+        Errno.EEXIST => "a file of that name appeared",
+        Errno.ENOSPC => "no space left on the device",
+        Errno.EROFS => "read-only file system",
+        Errno.EDQUOT => "disk quota exceeded",
         _ => e.Message,
     };
 
