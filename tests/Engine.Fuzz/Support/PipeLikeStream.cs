@@ -4,26 +4,12 @@ namespace Engine.Fuzz.Support;
 /// A read-only, non-seekable stream over bytes that hands out at most <see cref="MaxRead"/> bytes per read, as a
 /// pipe does: parsers that assume one read fills their buffer, or that they can seek, show it here.
 /// </summary>
-internal sealed class PipeLikeStream(byte[] data) : Stream
+internal sealed class PipeLikeStream(byte[] data) : ForwardOnlyStream
 {
     /// <summary>An odd size, so that short reads land in the middle of headers and grains.</summary>
     public const int MaxRead = 4093;
 
     private int _position;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(Span<byte> buffer)
     {
@@ -32,16 +18,4 @@ internal sealed class PipeLikeStream(byte[] data) : Stream
         _position += count;
         return count;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -9,7 +9,7 @@ namespace Engine.Fuzz.Support;
 /// to the host only once every earlier request has its response (a reply line to a call goes at once). Without
 /// this the host would refuse lines for arriving while another request runs, depending on thread timing.
 /// </summary>
-internal sealed class TurnTakingStream(string text, ProtocolWriter writer) : Stream
+internal sealed class TurnTakingStream(string text, ProtocolWriter writer) : ForwardOnlyStream
 {
     private static readonly TimeSpan TurnTimeout = TimeSpan.FromSeconds(10);
 
@@ -17,18 +17,6 @@ internal sealed class TurnTakingStream(string text, ProtocolWriter writer) : Str
     private long _expectedResponses;
     private byte[] _pending = [];
     private int _pendingOffset;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -48,16 +36,6 @@ internal sealed class TurnTakingStream(string text, ProtocolWriter writer) : Str
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     /// <summary>Waits for the host to answer every request so far, then stages the next line; false at the end.</summary>
     private bool TakeNextLine()
