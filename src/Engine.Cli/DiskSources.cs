@@ -1,5 +1,5 @@
-using Engine.Backup.Sources;
 using Engine.Nbd.Client;
+using Engine.Sources;
 
 namespace Engine.Cli;
 

@@ -1,6 +1,6 @@
 using Engine.Backup.Repository;
 using Engine.Provider.Api;
-using Engine.Provider.Reference;
+using Engine.Provider.Repository;
 using Engine.Provider.Tests.Infrastructure;
 
 namespace Engine.Provider.Tests;

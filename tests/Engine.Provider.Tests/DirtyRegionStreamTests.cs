@@ -1,8 +1,8 @@
 using System.IO.Pipes;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Engine.Backup.Sources;
 using Engine.Provider.Protocol;
+using Engine.Sources;
 
 namespace Engine.Provider.Tests;
 

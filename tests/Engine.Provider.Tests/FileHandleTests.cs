@@ -1,8 +1,8 @@
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Provider.Api;
-using Engine.Provider.Reference;
+using Engine.Provider.Repository;
 using Engine.Provider.Tests.Infrastructure;
+using Engine.Sources;
 
 namespace Engine.Provider.Tests;
 

@@ -1,4 +1,4 @@
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Backup.Containers;
 

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Blocks.Buffers;
+using Engine.Sources;
 
 namespace Engine.Backup.VmBackup;
 

@@ -1,5 +1,5 @@
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Backup.VmBackup;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
+using Engine.Sources;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

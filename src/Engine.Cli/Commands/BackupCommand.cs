@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Backup.VmBackup;
 using Engine.Nbd.Client;
+using Engine.Sources;
 
 namespace Engine.Cli.Commands;
 

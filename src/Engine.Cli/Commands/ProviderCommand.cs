@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Engine.Backup.Repository;
 using Engine.Provider.Protocol;
-using Engine.Provider.Reference;
+using Engine.Provider.Repository;
 
 namespace Engine.Cli.Commands;
 

@@ -1,8 +1,9 @@
-using Engine.Backup.Repository;
-
 namespace Engine.Provider.Api;
 
-/// <summary>Archive names and the volume names PVE hands back on restore.</summary>
+/// <summary>
+/// PVE's grammar for archive names. What a name means is the provider's business (<see cref="IArchiveNaming"/>);
+/// this only checks the characters PVE accepts.
+/// </summary>
 public static class ArchiveNames
 {
     /// <summary>Whether <paramref name="name"/> is a valid <c>archive-name</c>: <c>[A-Za-z0-9_.+/:-]+</c>.</summary>
@@ -22,32 +23,5 @@ public static class ArchiveNames
         }
 
         return true;
-    }
-
-    /// <summary>
-    /// The snapshot a volume name refers to: the archive name itself (<c>vm/100/2026-11-26T06:30:00Z</c>) or that
-    /// with a storage prefix such as <c>backup/</c>, as a storage plugin's volume names have.
-    /// </summary>
-    /// <exception cref="FormatException">The last three path elements are not a snapshot id.</exception>
-    public static SnapshotId ToSnapshotId(string volumeName)
-    {
-        ArgumentNullException.ThrowIfNull(volumeName);
-        var end = volumeName.Length;
-        var start = end;
-        for (var slashes = 0; start > 0; start--)
-        {
-            if (volumeName[start - 1] == '/' && ++slashes == 3)
-            {
-                break;
-            }
-        }
-
-        var tail = volumeName[start..end];
-        if (!SnapshotId.TryParse(tail, out var id))
-        {
-            throw new FormatException($"volume '{volumeName}' does not name an Engine snapshot (TYPE/VMID/TIME)");
-        }
-
-        return id;
     }
 }

@@ -1,4 +1,4 @@
-using Engine.Backup.Sources;
+using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Provider.Api;

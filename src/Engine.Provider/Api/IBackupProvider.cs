@@ -13,6 +13,9 @@ public interface IBackupProvider : IAsyncDisposable
     /// <summary><c>provider_name</c>: the name PVE shows for this provider.</summary>
     string ProviderName { get; }
 
+    /// <summary>How the archive names <see cref="BackupInit"/> returns map back to guest and start time.</summary>
+    IArchiveNaming ArchiveNaming { get; }
+
     /// <summary><c>job_init($start_time)</c>: a backup job starts; check the target is usable.</summary>
     void JobInit(DateTimeOffset startTime);
 

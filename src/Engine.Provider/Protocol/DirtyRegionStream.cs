@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Provider.Protocol;
 

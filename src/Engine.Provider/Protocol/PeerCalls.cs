@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Provider.Protocol;
 

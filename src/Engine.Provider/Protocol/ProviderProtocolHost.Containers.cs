@@ -33,14 +33,16 @@ public sealed partial class ProviderProtocolHost
 
     /// <summary>
     /// PVE runs <c>backup_container</c> in a fork inside the container's namespaces, so the plugin sends it to a fresh
-    /// process that never saw <c>backup_init</c>: the archive name says which backup it belongs to. The provider's own
-    /// <c>backup_init</c> must name it the same, or this process would write somewhere PVE does not know.
+    /// process that never saw <c>backup_init</c>: the archive name says which backup it belongs to. What the name means
+    /// is the provider's (<see cref="IArchiveNaming"/>); its own <c>backup_init</c> must name the same backup, or this
+    /// process would write somewhere PVE does not know.
     /// </summary>
     private void AdoptBackup(string vmid, string archive)
     {
-        var time = ArchiveNames.ToSnapshotId(archive).Time;
-        var name = _provider.BackupInit(vmid, GuestType.Lxc, time);
-        if (name != ArchiveNames.ToSnapshotId(archive).ToString())
+        var naming = _provider.ArchiveNaming;
+        var wanted = naming.Parse(archive);
+        var name = _provider.BackupInit(vmid, GuestType.Lxc, wanted.StartTime);
+        if (!ArchiveNames.IsValid(name) || naming.Parse(name) != wanted)
         {
             throw new ProtocolException($"backup_container: archive-name '{archive}' is not the backup this provider would start now ('{name}')");
         }

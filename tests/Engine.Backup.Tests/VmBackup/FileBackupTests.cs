@@ -1,9 +1,9 @@
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
-using Engine.Backup.Sources;
 using Engine.Backup.Tests.Repository;
 using Engine.Backup.VmBackup;
 using Engine.Blocks;
+using Engine.Sources;
 
 namespace Engine.Backup.Tests.VmBackup;
 

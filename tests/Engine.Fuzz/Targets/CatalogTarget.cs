@@ -1,8 +1,8 @@
 using Engine.Backup.Containers;
 using Engine.Backup.Containers.Archive;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Fuzz.Support;
+using Engine.Sources;
 
 namespace Engine.Fuzz.Targets;
 

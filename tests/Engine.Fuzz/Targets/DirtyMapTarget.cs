@@ -1,5 +1,5 @@
 using System.Text;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Fuzz.Targets;
 

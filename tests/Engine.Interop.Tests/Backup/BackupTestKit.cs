@@ -1,10 +1,10 @@
 using System.Globalization;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
-using Engine.Backup.Sources;
 using Engine.Backup.VmBackup;
 using Engine.Interop.Tests.Client;
 using Engine.Interop.Tests.Infrastructure;
+using Engine.Sources;
 
 namespace Engine.Interop.Tests.Backup;
 

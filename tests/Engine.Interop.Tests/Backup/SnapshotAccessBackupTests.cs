@@ -1,9 +1,9 @@
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Devices;
 using Engine.Interop.Tests.Infrastructure;
 using Engine.Nbd.Server;
+using Engine.Sources;
 using static Engine.Interop.Tests.Backup.BackupTestKit;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;
 

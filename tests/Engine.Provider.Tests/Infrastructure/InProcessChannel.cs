@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Engine.Backup.Repository;
 using Engine.Provider.Protocol;
-using Engine.Provider.Reference;
+using Engine.Provider.Repository;
 
 namespace Engine.Provider.Tests.Infrastructure;
 

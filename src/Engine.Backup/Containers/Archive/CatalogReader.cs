@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Backup.Containers.Archive;
 

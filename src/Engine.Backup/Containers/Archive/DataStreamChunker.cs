@@ -1,9 +1,9 @@
 using Engine.Backup.Containers.Chunking;
 using Engine.Backup.Containers.Native;
 using Engine.Backup.Repository;
-using Engine.Backup.Sources;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Buffers;
+using Engine.Sources;
 
 namespace Engine.Backup.Containers.Archive;
 

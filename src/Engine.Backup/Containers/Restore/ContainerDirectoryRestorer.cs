@@ -1,6 +1,6 @@
 using Engine.Backup.Containers.Native;
-using Engine.Backup.Sources;
 using Engine.Blocks.Buffers;
+using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Containers.Restore;

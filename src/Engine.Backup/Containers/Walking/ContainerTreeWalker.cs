@@ -1,6 +1,6 @@
 using System.IO.Enumeration;
 using Engine.Backup.Containers.Native;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Backup.Containers.Walking;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Engine.Backup.Containers;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
 namespace Engine.Backup.Tests.Containers.Tar;
 

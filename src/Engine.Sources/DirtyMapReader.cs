@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
-namespace Engine.Backup.Sources;
+namespace Engine.Sources;
 
 /// <summary>
 /// Reads dirty regions in the text layout of <c>nbdinfo --map=qemu:dirty-bitmap:NAME</c> (offset, length, type,

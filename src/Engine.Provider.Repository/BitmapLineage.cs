@@ -1,6 +1,6 @@
 using Engine.Backup.Repository;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>
 /// Which previous snapshot a device's dirty bitmap continues from. The manifest records a label

@@ -1,16 +1,16 @@
 using System.Globalization;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
-using Engine.Backup.Sources;
 using Engine.Backup.VmBackup;
 using Engine.Provider.Api;
+using Engine.Sources;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>
 /// The reference backup provider: PVE's callbacks on an Engine repository. A guest's backup becomes the snapshot
-/// named by its <c>archive-name</c> (<c>vm/VMID/TIME</c>); a VM restores through <c>engine export</c>'s NBD server
-/// and nbdfuse files, which <c>qemu-img</c> reads as raw.
+/// named by its <c>archive-name</c> (<c>vm/VMID/TIME</c>, see <see cref="SnapshotArchiveNaming"/>); a VM restores
+/// through <c>engine export</c>'s NBD server and nbdfuse files, which <c>qemu-img</c> reads as raw.
 /// </summary>
 public sealed partial class EngineRepositoryProvider : IBackupProvider
 {
@@ -46,6 +46,9 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     public string ProviderName => "Engine";
 
     /// <inheritdoc />
+    public IArchiveNaming ArchiveNaming => SnapshotArchiveNaming.Instance;
+
+    /// <inheritdoc />
     public void JobInit(DateTimeOffset startTime)
     {
         // Opening the repository already proved it usable; say where the job goes.
@@ -61,13 +64,8 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     /// <inheritdoc />
     public string BackupInit(string vmid, GuestType guestType, DateTimeOffset startTime)
     {
-        var type = guestType == GuestType.Lxc ? "ct" : "vm";
-        if (!SnapshotId.IsValidVmid(vmid))
-        {
-            throw new ArgumentException($"invalid guest id '{vmid}'", nameof(vmid));
-        }
-
-        var id = new SnapshotId(type, vmid, startTime);
+        var id = SnapshotArchiveNaming.ToSnapshotId(vmid, guestType, startTime);
+        var type = id.Type;
 
         // Snapshots are named to the second: two backups of a guest in one second take the next free one, so the
         // archive name PVE records is the snapshot's real name.
@@ -209,7 +207,7 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     /// <inheritdoc />
     public RestoreMechanism RestoreGetMechanism(string volumeName, string? storeId = null)
     {
-        var manifest = _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName));
+        var manifest = _repository.ReadManifest(SnapshotArchiveNaming.ToSnapshotId(volumeName));
         return manifest.Id.Type == "ct"
             ? new RestoreMechanism(_options.ContainerRestoreMechanism, GuestType.Lxc)
             : new RestoreMechanism(BackupMechanisms.QemuImg, GuestType.Qemu);
@@ -217,16 +215,16 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
 
     /// <inheritdoc />
     public string ArchiveGetGuestConfig(string volumeName, string? storeId = null) =>
-        _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName)).GuestConfig ?? "";
+        _repository.ReadManifest(SnapshotArchiveNaming.ToSnapshotId(volumeName)).GuestConfig ?? "";
 
     /// <inheritdoc />
     public string? ArchiveGetFirewallConfig(string volumeName, string? storeId = null) =>
-        _repository.ReadManifest(ArchiveNames.ToSnapshotId(volumeName)).FirewallConfig;
+        _repository.ReadManifest(SnapshotArchiveNaming.ToSnapshotId(volumeName)).FirewallConfig;
 
     /// <inheritdoc />
     public async Task<IReadOnlyDictionary<string, long>> RestoreVmInitAsync(string volumeName, CancellationToken cancellationToken)
     {
-        var id = ArchiveNames.ToSnapshotId(volumeName);
+        var id = SnapshotArchiveNaming.ToSnapshotId(volumeName);
         if (_restores.ContainsKey(id))
         {
             throw new InvalidOperationException($"restore of {id} is already initialised");
@@ -274,7 +272,7 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     /// <inheritdoc />
     public async Task RestoreVmCleanupAsync(string volumeName)
     {
-        if (_restores.Remove(ArchiveNames.ToSnapshotId(volumeName), out var session))
+        if (_restores.Remove(SnapshotArchiveNaming.ToSnapshotId(volumeName), out var session))
         {
             await session.DisposeAsync().ConfigureAwait(false);
         }
@@ -324,7 +322,7 @@ public sealed partial class EngineRepositoryProvider : IBackupProvider
     }
 
     private VmRestoreSession Session(string volumeName) =>
-        _restores.TryGetValue(ArchiveNames.ToSnapshotId(volumeName), out var session)
+        _restores.TryGetValue(SnapshotArchiveNaming.ToSnapshotId(volumeName), out var session)
             ? session
             : throw new InvalidOperationException($"{volumeName}: restore_vm_init was not called");
 

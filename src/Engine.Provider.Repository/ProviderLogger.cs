@@ -1,7 +1,7 @@
 using Engine.Provider.Api;
 using Microsoft.Extensions.Logging;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>An <see cref="ILogger"/> that forwards the backup engine's messages to PVE's log function.</summary>
 internal sealed class ProviderLogger(ProviderLogFunction log) : ILogger

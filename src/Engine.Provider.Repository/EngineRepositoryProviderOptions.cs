@@ -1,6 +1,6 @@
 using Engine.Provider.Api;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>How <see cref="EngineRepositoryProvider"/> asks PVE for data.</summary>
 public sealed class EngineRepositoryProviderOptions

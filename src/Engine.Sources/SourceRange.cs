@@ -1,4 +1,4 @@
-namespace Engine.Backup.Sources;
+namespace Engine.Sources;
 
 /// <summary>A byte range of a volume: a dirty region of a bitmap, or a range that may hold data.</summary>
 /// <param name="Offset">First byte.</param>

@@ -5,7 +5,7 @@ using Engine.Blocks;
 using Engine.Nbd.Client;
 using Engine.Nbd.Protocol;
 
-namespace Engine.Backup.Sources;
+namespace Engine.Sources;
 
 /// <summary>
 /// A disk exported over NBD, such as QEMU's snapshot access on PVE's <c>nbd-path</c> socket or <c>qemu-nbd -B</c>.

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using Engine.Blocks.Devices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Engine.Backup.Sources;
+namespace Engine.Sources;
 
 /// <summary>
 /// A disk given as an open descriptor plus its dirty regions: PVE's <c>file-handle</c> mechanism, where the

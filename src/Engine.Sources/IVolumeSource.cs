@@ -1,4 +1,4 @@
-namespace Engine.Backup.Sources;
+namespace Engine.Sources;
 
 /// <summary>
 /// One disk of a VM as a backup reads it: the point-in-time "snapshot access" Proxmox VE exports, either over NBD

@@ -6,7 +6,7 @@ using Engine.Backup.Repository;
 using Engine.Provider.Api;
 using Engine.Provider.Reference.Native;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>
 /// Containers: <c>directory</c> backups become a file-level archive (content-defined chunks, so unchanged files dedup
@@ -146,7 +146,7 @@ public sealed partial class EngineRepositoryProvider
     /// <inheritdoc />
     public async Task<RestoreContainerSource> RestoreContainerInitAsync(string volumeName, string? storeId, CancellationToken cancellationToken)
     {
-        var id = ArchiveNames.ToSnapshotId(volumeName);
+        var id = SnapshotArchiveNaming.ToSnapshotId(volumeName);
         if (_containerRestores.ContainsKey(id))
         {
             throw new InvalidOperationException($"restore of {id} is already initialised");
@@ -185,7 +185,7 @@ public sealed partial class EngineRepositoryProvider
     /// <inheritdoc />
     public void RestoreContainerCleanup(string volumeName, string? storeId = null)
     {
-        if (_containerRestores.Remove(ArchiveNames.ToSnapshotId(volumeName), out var runtime))
+        if (_containerRestores.Remove(SnapshotArchiveNaming.ToSnapshotId(volumeName), out var runtime))
         {
             DeleteRuntimeDirectory(runtime);
         }

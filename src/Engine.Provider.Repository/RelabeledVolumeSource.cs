@@ -1,6 +1,6 @@
-using Engine.Backup.Sources;
+using Engine.Sources;
 
-namespace Engine.Provider.Reference;
+namespace Engine.Provider.Repository;
 
 /// <summary>
 /// A volume source whose <see cref="IVolumeSource.Bitmap"/> is a lineage label (<c>NAME@GENERATION</c>) rather than
