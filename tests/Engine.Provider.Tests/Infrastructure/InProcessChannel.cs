@@ -1,27 +1,39 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Engine.Backup.Repository;
+using Engine.Provider.Api;
 using Engine.Provider.Protocol;
 using Engine.Provider.Repository;
 
 namespace Engine.Provider.Tests.Infrastructure;
 
-/// <summary>The reference provider behind <see cref="ProviderProtocolHost"/> in this process.</summary>
+/// <summary>A provider behind <see cref="ProviderProtocolHost"/> in this process: the reference provider, or a vendor's.</summary>
 internal sealed class InProcessChannel : IProviderChannel
 {
-    private readonly BackupRepository _repository;
+    private readonly BackupRepository? _repository;
     private readonly MemoryStream _output = new();
-    private readonly EngineRepositoryProvider _provider;
+    private readonly IBackupProvider _provider;
     private readonly ProviderProtocolHost _host;
     private readonly List<(string, string)> _logs = [];
     private long _nextId;
 
     public InProcessChannel(string repositoryPath, EngineRepositoryProviderOptions? options = null)
+        : this(repositoryPath, BackupRepository.Open(repositoryPath), (repository, log) => new EngineRepositoryProvider(repository!, log, options))
+    {
+    }
+
+    /// <summary>A vendor's provider, which has no Engine repository.</summary>
+    public InProcessChannel(Func<ProviderLogFunction, IBackupProvider> create)
+        : this("", null, (_, log) => create(log))
+    {
+    }
+
+    private InProcessChannel(string repositoryPath, BackupRepository? repository, Func<BackupRepository?, ProviderLogFunction, IBackupProvider> create)
     {
         RepositoryPath = repositoryPath;
-        _repository = BackupRepository.Open(repositoryPath);
+        _repository = repository;
         var writer = new ProtocolWriter(_output);
-        _provider = new EngineRepositoryProvider(_repository, writer.Log, options);
+        _provider = create(repository, writer.Log);
         _host = new ProviderProtocolHost(_provider, writer);
     }
 
@@ -49,6 +61,6 @@ internal sealed class InProcessChannel : IProviderChannel
     public async ValueTask DisposeAsync()
     {
         await _provider.DisposeAsync();
-        _repository.Dispose();
+        _repository?.Dispose();
     }
 }
