@@ -6,14 +6,18 @@ namespace Engine.Provider.Api;
 /// <see cref="BackupGetMechanism"/>, <see cref="BackupVmQueryIncremental"/> and <see cref="BackupVmAsync"/> (VMs) or
 /// the container pair, <see cref="BackupCleanupAsync"/>, then <see cref="BackupHandleLogFile"/> and <see cref="JobCleanup"/>.
 /// Restore: <see cref="RestoreGetMechanism"/>, the configuration getters, then the init/cleanup pairs. Calls come
-/// one at a time; a callback fails by throwing, as a Perl callback dies.
+/// one at a time; a callback fails by throwing, as a Perl callback dies. One member is no callback:
+/// <see cref="ArchiveNaming"/>, how the host reads back the archive names this provider gives.
 /// </summary>
 public interface IBackupProvider : IAsyncDisposable
 {
     /// <summary><c>provider_name</c>: the name PVE shows for this provider.</summary>
     string ProviderName { get; }
 
-    /// <summary>How the archive names <see cref="BackupInit"/> returns map back to guest and start time.</summary>
+    /// <summary>
+    /// How the archive names <see cref="BackupInit"/> returns map back to guest and start time; the names are the
+    /// provider's own, and the host takes none apart without asking this.
+    /// </summary>
     IArchiveNaming ArchiveNaming { get; }
 
     /// <summary><c>job_init($start_time)</c>: a backup job starts; check the target is usable.</summary>
