@@ -6,13 +6,20 @@ namespace Engine.Fuzz.Targets;
 /// A provider that answers every callback at once with a fixed, valid answer: the provider-json target fuzzes how
 /// the host reads requests, not what a repository does with them.
 /// </summary>
-internal sealed class RecordingProvider : IBackupProvider
+internal sealed class RecordingProvider : IBackupProvider, IArchiveNaming
 {
     private const string Archive = "vm/100/2026-11-26T06:30:00Z";
+    private static readonly ArchiveIdentity Identity = new("100", GuestType.Qemu, new DateTimeOffset(2026, 11, 26, 6, 30, 0, TimeSpan.Zero));
 
     public int Calls { get; private set; }
 
     public string ProviderName => "fuzz";
+
+    public IArchiveNaming ArchiveNaming => this;
+
+    /// <summary>The one name this provider gives; any other is not its own.</summary>
+    public ArchiveIdentity Parse(string archiveName) =>
+        archiveName == Archive ? Identity : throw new FormatException($"'{archiveName}' is not the fuzz provider's archive {Archive}");
 
     public void JobInit(DateTimeOffset startTime) => Calls++;
 
