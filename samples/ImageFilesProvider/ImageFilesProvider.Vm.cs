@@ -30,7 +30,8 @@ internal sealed partial class ImageFilesProvider
     {
         var name = StartArchive(vmid, "backup_vm", guestConfig, info.FirewallConfig);
         var partial = store.Partial(name);
-        var bitmapBase = store.BitmapBase(vmid) is { } based ? store.Committed(based) : null;
+        var based = store.BitmapBase(vmid);
+        var bitmapBase = based is null ? null : store.Committed(based);
         foreach (var (device, volume) in volumes)
         {
             if (device.Contains('/', StringComparison.Ordinal) || device.StartsWith('.'))
@@ -49,7 +50,7 @@ internal sealed partial class ImageFilesProvider
             var copied = await WriteImageAsync(source, ArchiveStore.Image(partial, device), previous is null ? null : ArchiveStore.Image(previous, device), cancellationToken).ConfigureAwait(false);
             log(ProviderLogLevel.Info, previous is null
                 ? $"{device}: full backup, {copied} bytes of data"
-                : $"{device}: incremental from {Path.GetFileName(previous)}, {copied} dirty bytes");
+                : $"{device}: incremental from {based}, {copied} dirty bytes");
         }
 
         // backup_vm returning is QEMU's signal to clear its bitmaps: they count from this archive now.
