@@ -18,7 +18,7 @@ internal static class ContainerTar
         var stream = File.Create(target);
         await using (stream.ConfigureAwait(false))
         {
-            var writer = new TarWriter(stream, TarEntryFormat.Pax);
+            var writer = new TarWriter(stream, TarEntryFormat.Pax, leaveOpen: true);
             await using (writer.ConfigureAwait(false))
             {
                 foreach (var source in sources)
@@ -27,7 +27,6 @@ internal static class ContainerTar
                 }
             }
 
-            await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             stream.Flush(flushToDisk: true);
         }
 
