@@ -5,8 +5,8 @@ namespace ImageFiles;
 
 /// <summary>
 /// A container's tree as a pax tar, with member names as vzdump writes them (<c>./</c>, <c>./etc/</c>,
-/// <c>./etc/hostname</c>) so <c>tar xpf</c> with PVE's flags restores it. Keeps modes, owners, times, symbolic
-/// links and device nodes; hard links become copies, xattrs and ACLs are not kept.
+/// <c>./etc/hostname</c>) so <c>tar xpf</c> with PVE's flags restores it. Keeps modes, owners, times (to the
+/// second), symbolic links, FIFOs and device nodes; hard links become copies, xattrs and ACLs are not kept.
 /// </summary>
 internal static class ContainerTar
 {

@@ -85,15 +85,16 @@ internal sealed partial class ImageFilesProvider(ArchiveStore store, string vmMe
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
+        // Restores PVE did not clean up (it was killed): their links go, the archives stay.
         foreach (var runtime in _restores.Values)
         {
             Directory.Delete(runtime, recursive: true);
         }
 
         _restores.Clear();
-        await Task.CompletedTask.ConfigureAwait(false);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Creates the partial archive directory of a pending backup, with the guest's configuration files.</summary>

@@ -17,7 +17,8 @@ public sealed class SampleProviderFixture : IAsyncLifetime, IDisposable
     /// </summary>
     private static readonly string[] Packages = ["Engine.Blocks", "Engine.Nbd", "Engine.Backup", "Engine.Provider"];
 
-    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
+    // Generous: a loaded machine compiles slowly, and a pack that times out says nothing about the sample.
+    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(10);
 
     private readonly TempDir _work = new();
 

@@ -24,26 +24,13 @@ my $engine = $ENV{ENGINE_COMMAND};
 GetOptions('engine=s' => \$engine) or BAIL_OUT('usage: provider.t :: --engine "ENGINE COMMAND"');
 BAIL_OUT('the engine command is missing: pass :: --engine "CMD" to prove, or set ENGINE_COMMAND') if !$engine;
 
-my %packages = (
-    'qemu-img' => 'qemu-utils', 'qemu-io' => 'qemu-utils', 'qemu-nbd' => 'qemu-utils',
-    nbdinfo => 'libnbd-bin', nbdfuse => 'nbdfuse', fusermount3 => 'fuse3',
-);
-for my $tool (sort keys %packages) {
-    BAIL_OUT("/usr/bin/$tool is missing: install the Debian package $packages{$tool}") if !-x "/usr/bin/$tool";
-}
-eval { require Socket::MsgHdr; 1 }
-    or BAIL_OUT('Socket::MsgHdr is missing: install the Debian package libsocket-msghdr-perl');
-
 my $MiB = 1024 * 1024;
-# Two disks, as PVE hands a VM's disks to one backup_vm: one descriptor and one closure each.
-my %SIZE = ('drive-scsi0' => 8 * $MiB, 'drive-virtio1' => 4 * $MiB);
-my @DEVICES = sort keys %SIZE;
 my $BITMAP = 'engine-provider';
 my $CONFIG = "boot: order=scsi0\ndescription: caf\xc3\xa9 (UTF-8 bytes, as PVE reads them)\nscsi0: local:100/vm-100-disk-0.qcow2,size=8M\n";
 my $FIREWALL = "[OPTIONS]\nenable: 1\n";
 
 my $dir = tempdir('/tmp/ept-XXXXXXXX', CLEANUP => 1);
-PveReplay::setup(dir => $dir, sizes => \%SIZE, bitmap => $BITMAP, config => $CONFIG, firewall => $FIREWALL);
+PveReplay::setup(dir => $dir, bitmap => $BITMAP, config => $CONFIG, firewall => $FIREWALL);
 my @logs;
 my $log_function = sub { push @logs, [@_] };
 
@@ -66,34 +53,16 @@ ok($long_lived && kill(0, $long_lived), 'one long-lived engine provider process'
 
 # --- backups: nbd full, file-handle incremental ----------------------------------------------------------------
 
-for my $device (@DEVICES) {
-    run('qemu-img', 'create', '-q', '-f', 'qcow2', disk($device), $SIZE{$device});
-    run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
-}
-guest_writes('drive-scsi0', 'write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
-guest_writes('drive-virtio1', 'write -P 0x33 1M 1M');
-
-my $full = backup_vm_like_pve(provider => $nbd, vmid => 100, start => 1764180000);
-is($full->{error}, '', 'nbd backup succeeded');
-is($full->{mechanism}, 'nbd', 'mechanism nbd');
-is_deeply($full->{modes}, { map { $_ => 'new' } @DEVICES }, 'the first backup starts bitmaps');
+create_disks();
+my ($full, $v1) = full_nbd_backup($nbd);
 is($full->{cleanup}->{stats}->{'archive-size'}, 12 * $MiB, 'backup_cleanup reports the archive size');
 like($full->{archive}, qr!^vm/100/2025-11-26T18:00:00Z$!, 'archive name');
-my $v1 = capture('v1');
 ok(!$nbd->{child}, 'job_cleanup ended the long-lived process');
 ok(!kill(0, $long_lived), 'and reaped it');
 
-guest_writes('drive-scsi0', 'write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
-guest_writes('drive-virtio1', 'write -P 0x79 3M 64k');
-my $v2 = capture('v2');
 my $file_handle = $plugin->new_backup_provider({ %scfg, 'engine-mechanism' => 'file-handle' }, 'engine-store', $log_function);
-my %closure_calls;
 @logs = ();
-my $incremental = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180100, closure_calls => \%closure_calls);
-is($incremental->{error}, '', 'file-handle backup succeeded');
-is($incremental->{mechanism}, 'file-handle', 'mechanism file-handle');
-is_deeply($incremental->{modes}, { map { $_ => 'use' } @DEVICES }, 'the second backup is incremental');
-is_deeply(\%closure_calls, { 'drive-scsi0' => 3, 'drive-virtio1' => 2 }, "each device's next-dirty-region was pulled to its end (its dirty extents, then nothing)");
+my ($incremental, $v2) = incremental_file_handle_backup($file_handle);
 for my $device (@DEVICES) {
     ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/^$device: incremental from vm\/100\// } @logs), "the engine logged ${device}'s incremental backup at level info");
 }
@@ -128,11 +97,7 @@ ok((grep { $_->[0] eq 'warn' && $_->[1] =~ m/removed snapshot/ } @logs), 'the wa
 
 # --- containers: backup_container runs in a fresh process ------------------------------------------------------
 
-mkdir("$dir/ct") or die;
-for my $sub (qw(sbin etc tmp)) { mkdir("$dir/ct/$sub") or die; }
-for my $i (1 .. 12) { open(my $fh, '>', "$dir/ct/etc/f$i") or die; print $fh "file $i\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/sbin/init") or die; print $fh "init\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/tmp/junk") or die; print $fh "excluded\n"; close($fh); }
+container_tree("$dir/ct");
 my $ct_archive = $nbd->backup_init(200, 'lxc', 1764180400)->{'archive-name'};
 like($ct_archive, qr!^ct/200/!, 'a container archive name');
 is($nbd->backup_get_mechanism(200, 'lxc'), 'directory', 'containers use the directory mechanism');

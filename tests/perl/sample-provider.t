@@ -22,16 +22,11 @@ use PveReplay;
 my $engine;
 GetOptions('engine=s' => \$engine) or BAIL_OUT('usage: sample-provider.t :: --engine "PROVIDER COMMAND"');
 BAIL_OUT('the provider command is missing: pass :: --engine "CMD" to prove') if !$engine;
-eval { require Socket::MsgHdr; 1 }
-    or BAIL_OUT('Socket::MsgHdr is missing: install the Debian package libsocket-msghdr-perl');
 
 my $MiB = 1024 * 1024;
-my %SIZE = ('drive-scsi0' => 8 * $MiB, 'drive-virtio1' => 4 * $MiB);
-my @DEVICES = sort keys %SIZE;
-my $BITMAP = 'sample';
 my $CONFIG = "boot: order=scsi0\nscsi0: local:100/vm-100-disk-0.qcow2,size=8M\n";
 my $dir = tempdir('/tmp/esp-XXXXXXXX', CLEANUP => 1);
-PveReplay::setup(dir => $dir, sizes => \%SIZE, bitmap => $BITMAP, config => $CONFIG, firewall => "[OPTIONS]\nenable: 1\n");
+PveReplay::setup(dir => $dir, bitmap => 'sample', config => $CONFIG, firewall => "[OPTIONS]\nenable: 1\n");
 my @logs;
 my $log_function = sub { push @logs, [@_] };
 
@@ -43,32 +38,14 @@ is($nbd->provider_name(), 'image-files', 'provider_name: the sample answers thro
 
 # --- VMs: nbd full (bitmap new), file-handle incremental (bitmap use) ------------------------------------------
 
-for my $device (@DEVICES) {
-    run('qemu-img', 'create', '-q', '-f', 'qcow2', disk($device), $SIZE{$device});
-    run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
-}
-guest_writes('drive-scsi0', 'write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
-guest_writes('drive-virtio1', 'write -P 0x33 1M 1M');
-
-my $full = backup_vm_like_pve(provider => $nbd, vmid => 100, start => 1764180000);
-is($full->{error}, '', 'nbd backup succeeded');
-is($full->{mechanism}, 'nbd', 'mechanism nbd');
-is_deeply($full->{modes}, { map { $_ => 'new' } @DEVICES }, 'the first backup starts bitmaps');
+create_disks();
+my ($full, $v1) = full_nbd_backup($nbd);
 is($full->{archive}, 'vm/100/2025-11-26T18:00:00Z', "the sample's archive name");
 is($full->{cleanup}->{stats}->{'archive-size'}, 12 * $MiB, 'backup_cleanup reports the images');
-my $v1 = capture('v1');
 
-guest_writes('drive-scsi0', 'write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
-guest_writes('drive-virtio1', 'write -P 0x79 3M 64k');
-my $v2 = capture('v2');
 my $file_handle = $plugin->new_backup_provider({ %scfg, 'engine-mechanism' => 'file-handle' }, 'sample-store', $log_function);
-my %closure_calls;
 @logs = ();
-my $incremental = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180100, closure_calls => \%closure_calls);
-is($incremental->{error}, '', 'file-handle backup succeeded');
-is($incremental->{mechanism}, 'file-handle', 'mechanism file-handle');
-is_deeply($incremental->{modes}, { map { $_ => 'use' } @DEVICES }, 'the second backup is incremental');
-is_deeply(\%closure_calls, { 'drive-scsi0' => 3, 'drive-virtio1' => 2 }, "each device's next-dirty-region was pulled to its end");
+my ($incremental, $v2) = incremental_file_handle_backup($file_handle);
 ok((grep { $_->[0] eq 'info' && $_->[1] eq "drive-scsi0: incremental from $full->{archive}, 131072 dirty bytes" } @logs),
     'only the dirty extents were read through the file handle') or diag(explain(\@logs));
 
@@ -78,11 +55,7 @@ restore_vm_like_pve($file_handle, "backup/$incremental->{archive}", $v2, 'sample
 
 # --- containers: backup_container runs in a fresh process, restores hand PVE a tar -----------------------------
 
-mkdir("$dir/ct") or die;
-for my $sub (qw(sbin etc tmp)) { mkdir("$dir/ct/$sub") or die; }
-for my $i (1 .. 12) { open(my $fh, '>', "$dir/ct/etc/f$i") or die; print $fh "file $i\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/sbin/init") or die; print $fh "init\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/tmp/junk") or die; print $fh "excluded\n"; close($fh); }
+container_tree("$dir/ct");
 my $ct_archive = $nbd->backup_init(200, 'lxc', 1764180400)->{'archive-name'};
 is($nbd->backup_get_mechanism(200, 'lxc'), 'directory', 'containers use the directory mechanism');
 my $ct_info = { directory => "$dir/ct", sources => ['.'], 'backup-user-id' => 0, 'firewall-config' => '', 'bandwidth-limit' => 0 };

@@ -14,21 +14,49 @@ use JSON::PP;
 use POSIX ();
 use Test::More;
 
-our @EXPORT = qw(disk run start stop wait_for capture guest_writes snapshot_access file_handle_volume close_access
+our @EXPORT = qw(%SIZE @DEVICES disk create_disks container_tree full_nbd_backup incremental_file_handle_backup run start stop wait_for capture guest_writes snapshot_access file_handle_volume close_access
     backup_vm_like_pve restore_vm_like_pve);
 
-our ($dir, %SIZE, @DEVICES, $BITMAP, $CONFIG, $FIREWALL);
+# Two disks, as PVE hands a VM's disks to one backup_vm: one descriptor and one closure each.
+our %SIZE = ('drive-scsi0' => 8 * 1024 * 1024, 'drive-virtio1' => 4 * 1024 * 1024);
+our @DEVICES = sort keys %SIZE;
+our ($dir, $BITMAP, $CONFIG, $FIREWALL);
 
-# dir: where disks, exports and restores go; sizes: { device => bytes }; bitmap: the disks' bitmap name; config and
-# firewall: what backup_vm is handed.
+# dir: where disks, exports and restores go; bitmap: the disks' bitmap name; config and firewall: what backup_vm is
+# handed. Bails out naming the Debian package of a missing tool.
 sub setup {
     my (%args) = @_;
     ($dir, $BITMAP, $CONFIG, $FIREWALL) = @args{qw(dir bitmap config firewall)};
-    %SIZE = $args{sizes}->%*;
-    @DEVICES = sort keys %SIZE;
+    my %packages = (
+        'qemu-img' => 'qemu-utils', 'qemu-io' => 'qemu-utils', 'qemu-nbd' => 'qemu-utils',
+        nbdinfo => 'libnbd-bin', nbdfuse => 'nbdfuse', fusermount3 => 'fuse3',
+    );
+    for my $tool (sort keys %packages) {
+        BAIL_OUT("/usr/bin/$tool is missing: install the Debian package $packages{$tool}") if !-x "/usr/bin/$tool";
+    }
+    eval { require Socket::MsgHdr; 1 }
+        or BAIL_OUT('Socket::MsgHdr is missing: install the Debian package libsocket-msghdr-perl');
 }
 
 sub disk { return "$dir/$_[0].qcow2" }
+
+# The VM's empty qcow2 disks, each with its persistent dirty bitmap enabled.
+sub create_disks {
+    for my $device (@DEVICES) {
+        run('qemu-img', 'create', '-q', '-f', 'qcow2', disk($device), $SIZE{$device});
+        run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
+    }
+}
+
+# A small container root: ./sbin/init, twelve files in ./etc, and ./tmp/junk for vzdump's '/tmp/?*' to exclude.
+sub container_tree {
+    my ($root) = @_;
+    mkdir($root) or die "mkdir $root: $!\n";
+    for my $sub (qw(sbin etc tmp)) { mkdir("$root/$sub") or die; }
+    for my $i (1 .. 12) { open(my $fh, '>', "$root/etc/f$i") or die; print $fh "file $i\n"; close($fh); }
+    { open(my $fh, '>', "$root/sbin/init") or die; print $fh "init\n"; close($fh); }
+    { open(my $fh, '>', "$root/tmp/junk") or die; print $fh "excluded\n"; close($fh); }
+}
 
 # --- helpers: real tools, background daemons -----------------------------------------------------------------
 
@@ -218,6 +246,35 @@ sub restore_vm_like_pve {
     die $err if $err;
     ok(!-e $_, "$_ is gone after restore_vm_cleanup") for @paths;
     return ($config, $firewall);
+}
+
+# The first backup of VM 100, as both provider tests start: data on both disks, a full backup over nbd that starts
+# the bitmaps. Returns it and the disks' content as raw files.
+sub full_nbd_backup {
+    my ($provider) = @_;
+    guest_writes('drive-scsi0', 'write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
+    guest_writes('drive-virtio1', 'write -P 0x33 1M 1M');
+    my $full = backup_vm_like_pve(provider => $provider, vmid => 100, start => 1764180000);
+    is($full->{error}, '', 'nbd backup succeeded');
+    is($full->{mechanism}, 'nbd', 'mechanism nbd');
+    is_deeply($full->{modes}, { map { $_ => 'new' } @DEVICES }, 'the first backup starts bitmaps');
+    return ($full, capture('v1'));
+}
+
+# The second: three dirty 64 KiB extents, an incremental through file handles whose next-dirty-region closures are
+# pulled to their end (their extents, then nothing). Returns it and the disks' content.
+sub incremental_file_handle_backup {
+    my ($provider) = @_;
+    guest_writes('drive-scsi0', 'write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
+    guest_writes('drive-virtio1', 'write -P 0x79 3M 64k');
+    my $v2 = capture('v2');
+    my %closure_calls;
+    my $incremental = backup_vm_like_pve(provider => $provider, vmid => 100, start => 1764180100, closure_calls => \%closure_calls);
+    is($incremental->{error}, '', 'file-handle backup succeeded');
+    is($incremental->{mechanism}, 'file-handle', 'mechanism file-handle');
+    is_deeply($incremental->{modes}, { map { $_ => 'use' } @DEVICES }, 'the second backup is incremental');
+    is_deeply(\%closure_calls, { 'drive-scsi0' => 3, 'drive-virtio1' => 2 }, "each device's next-dirty-region was pulled to its end");
+    return ($incremental, $v2);
 }
 
 1;
