@@ -30,8 +30,7 @@ internal sealed partial class ImageFilesProvider
     {
         var name = StartArchive(vmid, "backup_vm", guestConfig, info.FirewallConfig);
         var partial = store.Partial(name);
-        var based = store.BitmapBase(vmid);
-        var bitmapBase = based is null ? null : store.Committed(based);
+        var bitmapBase = store.BitmapBase(vmid);
         foreach (var (device, volume) in volumes)
         {
             if (device.Contains('/', StringComparison.Ordinal) || device.StartsWith('.'))
@@ -39,18 +38,18 @@ internal sealed partial class ImageFilesProvider
                 throw new ArgumentException($"invalid device name '{device}'", nameof(volumes));
             }
 
-            // 'reuse': QEMU's snapshot access reads only the dirty regions, so the base image must be there.
-            var previous = volume.BitmapMode == BitmapMode.Reuse ? bitmapBase : null;
-            if (volume.BitmapMode == BitmapMode.Reuse && (previous is null || !File.Exists(ArchiveStore.Image(previous, device))))
+            // 'reuse': QEMU's snapshot access reads only the dirty regions, so the image they go over must be there.
+            var previous = volume.BitmapMode == BitmapMode.Reuse && bitmapBase is not null ? ArchiveStore.Image(store.Committed(bitmapBase), device) : null;
+            if (volume.BitmapMode == BitmapMode.Reuse && !File.Exists(previous))
             {
-                throw new InvalidOperationException($"{device}: bitmap-mode reuse, but no previous image of it to continue from");
+                throw new InvalidOperationException($"{device}: bitmap-mode reuse, but no image of it from {bitmapBase?.ToString() ?? "an earlier backup"} to continue from");
             }
 
             await using var source = await OpenSourceAsync(device, volume, cancellationToken).ConfigureAwait(false);
-            var copied = await WriteImageAsync(source, ArchiveStore.Image(partial, device), previous is null ? null : ArchiveStore.Image(previous, device), cancellationToken).ConfigureAwait(false);
+            var copied = await WriteImageAsync(source, ArchiveStore.Image(partial, device), previous, cancellationToken).ConfigureAwait(false);
             log(ProviderLogLevel.Info, previous is null
                 ? $"{device}: full backup, {copied} bytes of data"
-                : $"{device}: incremental from {based}, {copied} dirty bytes");
+                : $"{device}: incremental from {bitmapBase}, {copied} dirty bytes");
         }
 
         // backup_vm returning is QEMU's signal to clear its bitmaps: they count from this archive now.
