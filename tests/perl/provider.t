@@ -2,241 +2,37 @@
 # The Engine backup provider plugin, driven the way qemu-server and vzdump drive a provider, against the real
 # `engine provider` process: qcow2 disks with persistent dirty bitmaps exported by qemu-nbd under their device
 # names, the file-handle mechanism through nbdfuse files opened O_RDWR|O_DIRECT as PVE opens them, restores through
-# qemu-img. Only PVE's two abstract base classes are stand-ins (tests/perl/lib).
+# qemu-img. Only PVE's two abstract base classes are stand-ins (tests/perl/lib); PVE's and QEMU's side of the calls
+# is tests/perl/lib/PveReplay.pm, shared with sample-provider.t.
 #
 #   prove -I src/perl -I tests/perl/lib tests/perl/provider.t :: --engine "/usr/bin/dotnet .../engine.dll"
 
 use strict;
 use warnings;
 
-use Fcntl qw(O_RDWR);
 use File::Temp qw(tempdir);
 use FindBin;
 use Getopt::Long;
-use JSON::PP;
-use POSIX ();
 use Test::More;
 
 use lib "$FindBin::Bin/lib", "$FindBin::Bin/../../src/perl";
 
 use PVE::Storage::Custom::EngineBackupPlugin;
+use PveReplay;
 
 my $engine = $ENV{ENGINE_COMMAND};
 GetOptions('engine=s' => \$engine) or BAIL_OUT('usage: provider.t :: --engine "ENGINE COMMAND"');
 BAIL_OUT('the engine command is missing: pass :: --engine "CMD" to prove, or set ENGINE_COMMAND') if !$engine;
 
-my %packages = (
-    'qemu-img' => 'qemu-utils', 'qemu-io' => 'qemu-utils', 'qemu-nbd' => 'qemu-utils',
-    nbdinfo => 'libnbd-bin', nbdfuse => 'nbdfuse', fusermount3 => 'fuse3',
-);
-for my $tool (sort keys %packages) {
-    BAIL_OUT("/usr/bin/$tool is missing: install the Debian package $packages{$tool}") if !-x "/usr/bin/$tool";
-}
-eval { require Socket::MsgHdr; 1 }
-    or BAIL_OUT('Socket::MsgHdr is missing: install the Debian package libsocket-msghdr-perl');
-
 my $MiB = 1024 * 1024;
-# Two disks, as PVE hands a VM's disks to one backup_vm: one descriptor and one closure each.
-my %SIZE = ('drive-scsi0' => 8 * $MiB, 'drive-virtio1' => 4 * $MiB);
-my @DEVICES = sort keys %SIZE;
 my $BITMAP = 'engine-provider';
 my $CONFIG = "boot: order=scsi0\ndescription: caf\xc3\xa9 (UTF-8 bytes, as PVE reads them)\nscsi0: local:100/vm-100-disk-0.qcow2,size=8M\n";
 my $FIREWALL = "[OPTIONS]\nenable: 1\n";
 
 my $dir = tempdir('/tmp/ept-XXXXXXXX', CLEANUP => 1);
-sub disk { return "$dir/$_[0].qcow2" }
+PveReplay::setup(dir => $dir, bitmap => $BITMAP, config => $CONFIG, firewall => $FIREWALL);
 my @logs;
 my $log_function = sub { push @logs, [@_] };
-
-# --- helpers: real tools, background daemons -----------------------------------------------------------------
-
-sub run {
-    my (@command) = @_;
-    open(my $out, '-|', @command) or die "cannot run @command: $!\n";
-    local $/;
-    my $output = <$out> // '';
-    close($out);
-    die "@command failed with status $?\n" if $?;
-    return $output;
-}
-
-sub start {
-    my (@command) = @_;
-    my $pid = fork() // die "fork: $!\n";
-    if (!$pid) {
-        open(STDOUT, '>', '/dev/null');
-        exec { $command[0] } @command or POSIX::_exit(127);
-    }
-    return $pid;
-}
-
-sub stop {
-    my ($pid) = @_;
-    kill('TERM', $pid);
-    waitpid($pid, 0);
-}
-
-sub wait_for {
-    my ($what, $condition) = @_;
-    for (1 .. 100) {
-        return if $condition->();
-        select(undef, undef, undef, 0.05);
-    }
-    die "timed out waiting for $what\n";
-}
-
-# The disks' content now, as raw files for qemu-img compare.
-sub capture {
-    my ($name) = @_;
-    my %raw;
-    for my $device (@DEVICES) {
-        $raw{$device} = "$dir/$device.$name.raw";
-        run('qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', disk($device), $raw{$device});
-    }
-    return \%raw;
-}
-
-sub guest_writes {
-    my ($device, @commands) = @_;
-    run('qemu-io', '-f', 'qcow2', (map { ('-c', $_) } @commands), disk($device));
-}
-
-my $export_count = 0;
-
-# The snapshot access of one backup: a copy of the disk as it is now (PVE's is a fleecing snapshot), exported
-# writable (PVE's export takes discards) under the device name with its bitmap.
-sub snapshot_access {
-    my ($device) = @_;
-    my $n = ++$export_count;
-    my $snapshot = "$dir/snapshot-$n.qcow2";
-    run('cp', '--sparse=always', disk($device), $snapshot);
-    my $socket = "$dir/nbd-$n.sock";
-    my $pid = start('/usr/bin/qemu-nbd', '-k', $socket, '-t', '--shared=8', '-f', 'qcow2', '-x', $device, '-B', $BITMAP, $snapshot);
-    wait_for("qemu-nbd on $socket", sub { -S $socket });
-    return { pid => $pid, socket => $socket, uri => "nbd+unix:///$device?socket=$socket", n => $n, device => $device };
-}
-
-# What qemu-server's file-handle preparation hands the provider: an nbdfuse file opened O_RDWR|O_DIRECT and a
-# closure over `nbdinfo --map` of the bitmap that returns one dirty extent per call, then nothing.
-sub file_handle_volume {
-    my ($access, $closure_calls, $fail_after) = @_;
-    my $device = $access->{device};
-    my @extents;
-    for my $line (split(/\n/, run('nbdinfo', $access->{uri}, "--map=qemu:dirty-bitmap:$BITMAP"))) {
-        my ($offset, $length, $type) = $line =~ m/^\s*(\d+)\s+(\d+)\s+(\d+)/ or die "unexpected nbdinfo line: $line\n";
-        push @extents, [$offset, $length] if $type & 1;
-    }
-    my $mount = "$dir/fuse-$access->{n}";
-    mkdir($mount) or die "mkdir $mount: $!\n";
-    my $file = "$mount/$device";
-    $access->{fuse} = start('/usr/bin/nbdfuse', $file, $access->{uri});
-    $access->{mount} = $mount;
-    wait_for("nbdfuse $file", sub { -f $file && -s $file == $SIZE{$device} });
-    sysopen(my $fh, $file, O_RDWR | Fcntl::O_DIRECT()) or die "open $file O_RDWR|O_DIRECT: $!\n";
-    $access->{fh} = $fh;
-    my $next = sub {
-        my $calls = ++$closure_calls->{$device};
-        die "nbdinfo child went away\n" if defined($fail_after) && $calls > $fail_after;
-        my $extent = shift(@extents) or return;
-        return @$extent;
-    };
-    return { 'file-handle' => $fh, 'next-dirty-region' => $next };
-}
-
-sub close_access {
-    my ($access) = @_;
-    close($access->{fh}) if $access->{fh};
-    if ($access->{fuse}) {
-        run('fusermount3', '-u', $access->{mount});
-        waitpid($access->{fuse}, 0);
-    }
-    stop($access->{pid});
-}
-
-# qemu-server's archive_external, in its order; QEMU commits the bitmap once backup_vm returned.
-sub backup_vm_like_pve {
-    my (%args) = @_;
-    my ($provider, $vmid, $start) = @args{qw(provider vmid start)};
-    $provider->job_init($start);
-    my $archive = $provider->backup_init($vmid, 'qemu', $start)->{'archive-name'};
-    my $mechanism = $provider->backup_get_mechanism($vmid, 'qemu');
-    my $modes = $provider->backup_vm_query_incremental($vmid, { map { $_ => { size => $SIZE{$_} } } @DEVICES });
-    my (%volumes, @accesses);
-    for my $device (@DEVICES) {
-        if ($modes->{$device} eq 'new') {
-            run('qemu-img', 'bitmap', '--remove', disk($device), $BITMAP);
-            run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
-        }
-        $volumes{$device} = { size => $SIZE{$device}, 'bitmap-mode' => $modes->{$device} eq 'use' ? 'reuse' : 'new' };
-    }
-    eval {
-        for my $device (@DEVICES) {
-            my $access = snapshot_access($device);
-            push @accesses, $access;
-            my $volume = $volumes{$device};
-            if ($mechanism eq 'file-handle') {
-                %$volume = (%$volume, file_handle_volume($access, $args{closure_calls} // {}, $args{fail_after})->%*);
-            } else {
-                %$volume = (%$volume, 'nbd-path' => $access->{socket}, 'bitmap-name' => $BITMAP);
-            }
-        }
-        $provider->backup_vm($vmid, $CONFIG, \%volumes, { 'firewall-config' => $FIREWALL });
-    };
-    my $err = $@;
-    close_access($_) for @accesses;
-    if (!$err) {
-        run('qemu-img', 'bitmap', '--clear', disk($_), $BITMAP) for @DEVICES;
-    }
-    my $success = !$err && !$args{fail_after_backup_vm};
-    my $cleanup = $provider->backup_cleanup($vmid, 'qemu', $success ? 1 : 0, $success ? {} : { error => $err || 'vzdump failed later' });
-    my $task_log = "$dir/task-$vmid-$start.log";
-    open(my $fh, '>', $task_log) or die;
-    print $fh "INFO: starting new backup job: vzdump $vmid\n";
-    close($fh);
-    $provider->backup_handle_log_file($vmid, $task_log);
-    $provider->job_cleanup();
-    return { archive => $archive, mechanism => $mechanism, modes => $modes, cleanup => $cleanup, error => $err };
-}
-
-my $restore_count = 0;
-
-# qemu-server's restore_external_archive: the cleanup calls are made whatever happens.
-sub restore_vm_like_pve {
-    my ($provider, $volname, $expected, @storeid) = @_;
-    my ($mechanism, $vmtype) = $provider->restore_get_mechanism($volname, @storeid);
-    is("$mechanism/$vmtype", 'qemu-img/qemu', "$volname: restore mechanism");
-    my $config = $provider->archive_get_guest_config($volname, @storeid);
-    my $firewall = $provider->archive_get_firewall_config($volname, @storeid);
-    my @paths;
-    my $devices = $provider->restore_vm_init($volname);
-    eval {
-        is_deeply([sort keys %$devices], \@DEVICES, "$volname: devices");
-        for my $device (sort keys %$devices) {
-            my $size = $devices->{$device}->{size};
-            is($size, $SIZE{$device}, "$volname: $device size");
-            my $target = "$dir/restored-" . ++$restore_count . ".raw";
-            run('qemu-img', 'create', '-q', '-f', 'raw', $target, $size);
-            my $path = $provider->restore_vm_volume_init($volname, $device, {})->{'qemu-img-path'};
-            push @paths, $path;
-            eval {
-                my $info = JSON::PP->new->decode(run('qemu-img', 'info', '-f', 'raw', '--output=json', $path));
-                is($info->{'virtual-size'}, $size, "$volname: qemu-img info of $path");
-                ok(!defined($info->{'backing-filename'}), "$volname: $device has no backing file");
-                run('qemu-img', 'convert', '-p', '-n', '-f', 'raw', $path, '-O', 'raw', $target);
-            };
-            my $err = $@;
-            $provider->restore_vm_volume_cleanup($volname, $device, {});
-            die $err if $err;
-            ok(eval { run('qemu-img', 'compare', '-f', 'raw', '-F', 'raw', $expected->{$device}, $target); 1 },
-                "$volname: restored $device equals the backed-up one") or diag($@);
-        }
-    };
-    my $err = $@;
-    $provider->restore_vm_cleanup($volname);
-    die $err if $err;
-    ok(!-e $_, "$_ is gone after restore_vm_cleanup") for @paths;
-    return ($config, $firewall);
-}
 
 # --- the storage plugin ----------------------------------------------------------------------------------------
 
@@ -257,34 +53,16 @@ ok($long_lived && kill(0, $long_lived), 'one long-lived engine provider process'
 
 # --- backups: nbd full, file-handle incremental ----------------------------------------------------------------
 
-for my $device (@DEVICES) {
-    run('qemu-img', 'create', '-q', '-f', 'qcow2', disk($device), $SIZE{$device});
-    run('qemu-img', 'bitmap', '--add', '--enable', disk($device), $BITMAP);
-}
-guest_writes('drive-scsi0', 'write -P 0x11 0 2M', 'write -P 0x22 5M 1M');
-guest_writes('drive-virtio1', 'write -P 0x33 1M 1M');
-
-my $full = backup_vm_like_pve(provider => $nbd, vmid => 100, start => 1764180000);
-is($full->{error}, '', 'nbd backup succeeded');
-is($full->{mechanism}, 'nbd', 'mechanism nbd');
-is_deeply($full->{modes}, { map { $_ => 'new' } @DEVICES }, 'the first backup starts bitmaps');
+create_disks();
+my ($full, $v1) = full_nbd_backup($nbd);
 is($full->{cleanup}->{stats}->{'archive-size'}, 12 * $MiB, 'backup_cleanup reports the archive size');
 like($full->{archive}, qr!^vm/100/2025-11-26T18:00:00Z$!, 'archive name');
-my $v1 = capture('v1');
 ok(!$nbd->{child}, 'job_cleanup ended the long-lived process');
 ok(!kill(0, $long_lived), 'and reaped it');
 
-guest_writes('drive-scsi0', 'write -P 0x77 6M 64k', 'write -P 0x78 7M 64k');
-guest_writes('drive-virtio1', 'write -P 0x79 3M 64k');
-my $v2 = capture('v2');
 my $file_handle = $plugin->new_backup_provider({ %scfg, 'engine-mechanism' => 'file-handle' }, 'engine-store', $log_function);
-my %closure_calls;
 @logs = ();
-my $incremental = backup_vm_like_pve(provider => $file_handle, vmid => 100, start => 1764180100, closure_calls => \%closure_calls);
-is($incremental->{error}, '', 'file-handle backup succeeded');
-is($incremental->{mechanism}, 'file-handle', 'mechanism file-handle');
-is_deeply($incremental->{modes}, { map { $_ => 'use' } @DEVICES }, 'the second backup is incremental');
-is_deeply(\%closure_calls, { 'drive-scsi0' => 3, 'drive-virtio1' => 2 }, "each device's next-dirty-region was pulled to its end (its dirty extents, then nothing)");
+my ($incremental, $v2) = incremental_file_handle_backup($file_handle);
 for my $device (@DEVICES) {
     ok((grep { $_->[0] eq 'info' && $_->[1] =~ m/^$device: incremental from vm\/100\// } @logs), "the engine logged ${device}'s incremental backup at level info");
 }
@@ -319,11 +97,7 @@ ok((grep { $_->[0] eq 'warn' && $_->[1] =~ m/removed snapshot/ } @logs), 'the wa
 
 # --- containers: backup_container runs in a fresh process ------------------------------------------------------
 
-mkdir("$dir/ct") or die;
-for my $sub (qw(sbin etc tmp)) { mkdir("$dir/ct/$sub") or die; }
-for my $i (1 .. 12) { open(my $fh, '>', "$dir/ct/etc/f$i") or die; print $fh "file $i\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/sbin/init") or die; print $fh "init\n"; close($fh); }
-{ open(my $fh, '>', "$dir/ct/tmp/junk") or die; print $fh "excluded\n"; close($fh); }
+container_tree("$dir/ct");
 my $ct_archive = $nbd->backup_init(200, 'lxc', 1764180400)->{'archive-name'};
 like($ct_archive, qr!^ct/200/!, 'a container archive name');
 is($nbd->backup_get_mechanism(200, 'lxc'), 'directory', 'containers use the directory mechanism');

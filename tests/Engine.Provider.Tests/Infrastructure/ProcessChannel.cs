@@ -44,8 +44,16 @@ internal sealed class ProcessChannel : IProviderChannel
     {
         var engine = System.IO.Path.Combine(AppContext.BaseDirectory, "engine.dll");
         Assert.True(File.Exists(engine), $"{engine} is missing: the test project must reference src/Engine.Cli");
-        var dotnet = Tool.Require("dotnet");
-        var info = new ProcessStartInfo(launcher.Count == 0 ? dotnet : launcher[0])
+        return StartCommand([.. launcher, Tool.Require("dotnet"), engine], repositoryPath, extraArgs);
+    }
+
+    /// <summary>
+    /// Starts any provider <paramref name="command"/> (a program and its first arguments) as the Perl plugin starts
+    /// its <c>engine-command</c>: with <c>provider --repo DIR [ARGS]</c> appended.
+    /// </summary>
+    public static ProcessChannel StartCommand(IReadOnlyList<string> command, string repositoryPath, params string[] extraArgs)
+    {
+        var info = new ProcessStartInfo(command[0])
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
@@ -54,7 +62,7 @@ internal sealed class ProcessChannel : IProviderChannel
             StandardOutputEncoding = Encoding.UTF8,
             StandardInputEncoding = new UTF8Encoding(false),
         };
-        foreach (var arg in (string[])[.. launcher.Skip(1), .. launcher.Count == 0 ? [] : (string[])[dotnet], engine, "provider", "--repo", repositoryPath, .. extraArgs])
+        foreach (var arg in (string[])[.. command.Skip(1), "provider", "--repo", repositoryPath, .. extraArgs])
         {
             info.ArgumentList.Add(arg);
         }
