@@ -8,11 +8,6 @@ namespace ImageFiles;
 /// start in UTC to the second (<c>vm/100/2026-11-26T06:30:00Z</c>). PVE hands the name back as the volume name,
 /// possibly behind a storage prefix such as <c>backup/</c>, so parsing takes the last three path elements.
 /// </summary>
-/// <remarks>
-/// ENGINE-API: today <c>ProviderProtocolHost</c> accepts a container's <c>archive-name</c> in a fresh
-/// <c>backup_container</c> process only when it parses as Engine's own snapshot id, which is exactly this format.
-/// When archive naming moves behind an Engine.Provider interface, implement it here.
-/// </remarks>
 internal sealed record ArchiveName(string Type, string Vmid, DateTimeOffset Time)
 {
     private const string TimeFormat = "yyyy-MM-ddTHH:mm:ssZ";

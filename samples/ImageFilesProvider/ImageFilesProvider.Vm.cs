@@ -1,4 +1,4 @@
-using Engine.Backup.Sources;
+using Engine.Sources;
 using Engine.Blocks.Buffers;
 using Engine.Provider.Api;
 
@@ -57,7 +57,6 @@ internal sealed partial class ImageFilesProvider
     }
 
     /// <summary>The device's snapshot access: an NBD export (mechanism <c>nbd</c>) or a descriptor (<c>file-handle</c>).</summary>
-    /// <remarks>ENGINE-API: <c>IVolumeSource</c> and both sources move to the Engine.Sources package (namespace <c>Engine.Sources</c>).</remarks>
     private static async Task<IVolumeSource> OpenSourceAsync(string device, BackupVmVolume volume, CancellationToken cancellationToken)
     {
         var bitmap = volume.BitmapMode == BitmapMode.Reuse ? volume.BitmapName ?? FileHandleBitmap : null;

@@ -18,6 +18,9 @@ internal sealed partial class ImageFilesProvider(ArchiveStore store, string vmMe
     public string ProviderName => "image-files";
 
     /// <inheritdoc />
+    public IArchiveNaming ArchiveNaming => ArchiveNames.Instance;
+
+    /// <inheritdoc />
     public void JobInit(DateTimeOffset startTime)
     {
         Directory.CreateDirectory(store.Root);

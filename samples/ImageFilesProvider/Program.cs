@@ -46,7 +46,7 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context 
 
 try
 {
-    // ENGINE-API: the host, writer and descriptor channel `engine provider` runs (Engine.Provider.Protocol).
+    // The host, writer and descriptor channel `engine provider` runs (Engine.Provider.Protocol).
     using var descriptors = fdChannel is { } inherited ? DescriptorChannel.FromInherited(inherited) : null;
     using var stdout = Console.OpenStandardOutput();
     var writer = new ProtocolWriter(stdout);
