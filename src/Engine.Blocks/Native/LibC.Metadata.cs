@@ -50,6 +50,9 @@ internal static unsafe partial class LibC
     [LibraryImport("libc", EntryPoint = "futimens", SetLastError = true)]
     public static partial int FUTimeNs(SafeFileHandle fd, TimeSpec* times);
 
+    /// <summary>Sets both timestamps of an open file to now.</summary>
+    public static int FUTimeNsNow(SafeFileHandle fd) => FUTimeNs(fd, null);
+
     /// <summary>Metadata of an open descriptor.</summary>
     public static int FStat(SafeFileHandle fd, uint mask, out Statx buffer) => StatX(fd, string.Empty, AT_EMPTY_PATH, mask, out buffer);
 
