@@ -1,6 +1,9 @@
 namespace Engine.Blocks;
 
-/// <summary>The Linux errno values the block layer reports.</summary>
+/// <summary>
+/// The Linux errno values Engine names: the only table of them (the native layer, the NBD server's error mapping and
+/// the repository all use these). x86-64 and arm64 share the generic numbering.
+/// </summary>
 public static class Errno
 {
 #pragma warning disable CS1591 // the names are the documentation
@@ -29,5 +32,10 @@ public static class Errno
     public const int EINTR = 4;
     public const int ENOTTY = 25;
     public const int ENOSYS = 38;
+    public const int ERANGE = 34;
+    public const int ENOTEMPTY = 39;
+    public const int ELOOP = 40;
+    public const int EWOULDBLOCK = EAGAIN;
+    public const int ENODATA = 61;
 #pragma warning restore CS1591
 }

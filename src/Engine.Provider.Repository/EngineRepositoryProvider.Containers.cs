@@ -3,8 +3,8 @@ using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Restore;
 using Engine.Backup.Containers.Tar;
 using Engine.Backup.Repository;
+using Engine.Blocks.Native;
 using Engine.Provider.Api;
-using Engine.Provider.Reference.Native;
 
 namespace Engine.Provider.Repository;
 
@@ -38,7 +38,7 @@ public sealed partial class EngineRepositoryProvider
             throw new InvalidOperationException($"backup_container_prepare for guest {vmid}, whose backup_init said it is a VM");
         }
 
-        if (info.BackupUserId is not { } user || user == ProviderLibC.GetEffectiveUserId())
+        if (info.BackupUserId is not { } user || user == LibC.GetEffectiveUserId())
         {
             return;
         }
@@ -54,7 +54,7 @@ public sealed partial class EngineRepositoryProvider
             Directory.Delete(staging, recursive: true); // left by a crashed earlier attempt at this very archive
         }
 
-        ProviderLibC.CreatePrivateDirectory(staging, (uint)user, (uint)user);
+        LibC.CreatePrivateDirectory(staging, (uint)user, (uint)user);
         _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture, $"{backup.Id}: staging in {staging} for user {user}"));
     }
 

@@ -42,7 +42,7 @@ public sealed class CliContractTests
         await using var idle = Tool.Start("python3", ["-c", "import nbd, time\nh = nbd.NBD()\nh.connect_uri('" + uri + "')\nprint('connected', flush=True)\ntime.sleep(60)"]);
         await idle.WaitUntilAsync(() => idle.Stdout.Contains("connected", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "the idle client to connect");
 
-        Native.Signal(engine.Pid, Native.Sigterm);
+        Signals.Send(engine.Pid, Signals.Terminate);
         var exitCode = await engine.WaitForExitAsync(TimeSpan.FromSeconds(20));
         Assert.True(exitCode == 0, $"engine serve exited with {exitCode} after SIGTERM\n{engine.Describe()}");
         Assert.Equal(sha, Sha256(file));
@@ -73,7 +73,7 @@ public sealed class CliContractTests
         (await Tool.RunAsync("nbdcopy", $"nbd+unix:///b?socket={dir.Socket}", copy)).AssertSuccess();
         Assert.Equal(Sha256(fileB), Sha256(copy));
 
-        Native.Signal(engine.Pid, Native.Sigint);
+        Signals.Send(engine.Pid, Signals.Interrupt);
         var exitCode = await engine.WaitForExitAsync(TimeSpan.FromSeconds(20));
         Assert.True(exitCode == 0, $"engine serve exited with {exitCode} after SIGINT\n{engine.Describe()}");
     }
@@ -103,7 +103,7 @@ public sealed class CliContractTests
         (await Tool.RunAsync("nbdcopy", uri, copy)).AssertSuccess();
         Assert.Equal(Sha256(file), Sha256(copy));
 
-        Native.Signal(engine.Pid, Native.Sigterm);
+        Signals.Send(engine.Pid, Signals.Terminate);
         Assert.Equal(0, await engine.WaitForExitAsync(TimeSpan.FromSeconds(20)));
     }
 

@@ -10,7 +10,10 @@ using Xunit.Abstractions;
 
 namespace Engine.Nbd.Tests;
 
-/// <summary>Runs alone: it counts process threads and connections, which other tests running beside it would disturb.</summary>
+/// <summary>
+/// Runs alone: its tests count process threads, connections or allocated bytes, which other tests running beside them
+/// would disturb.
+/// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class SerialCollection
 {

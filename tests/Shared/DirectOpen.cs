@@ -1,20 +1,14 @@
-using System.Runtime.InteropServices;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Tests.Shared;
 
 /// <summary>open(2) with O_DIRECT, which .NET's file APIs cannot ask for: how PVE opens its snapshot-access files.</summary>
-internal static partial class DirectOpen
+internal static class DirectOpen
 {
-    private const int OReadOnly = 0;
-    private const int OReadWrite = 2;
-    private const int OCloseOnExec = 0x80000;
+    public static SafeFileHandle ReadWrite(string path) => OpenDirect(path, LibC.O_RDWR, "O_RDWR|O_DIRECT");
 
-    private static int ODirect => RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x10000 : 0x4000;
-
-    public static SafeFileHandle ReadWrite(string path) => OpenDirect(path, OReadWrite, "O_RDWR|O_DIRECT");
-
-    public static SafeFileHandle ReadOnly(string path) => OpenDirect(path, OReadOnly, "O_RDONLY|O_DIRECT");
+    public static SafeFileHandle ReadOnly(string path) => OpenDirect(path, LibC.O_RDONLY, "O_RDONLY|O_DIRECT");
 
     /// <summary>Whether the descriptor has O_DIRECT, from /proc/self/fdinfo.</summary>
     public static bool IsDirect(SafeFileHandle handle)
@@ -23,7 +17,7 @@ internal static partial class DirectOpen
         {
             if (line.StartsWith("flags:", StringComparison.Ordinal))
             {
-                return (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & ODirect) != 0;
+                return (Convert.ToInt32(line["flags:".Length..].Trim(), 8) & LibC.O_DIRECT) != 0;
             }
         }
 
@@ -32,12 +26,8 @@ internal static partial class DirectOpen
 
     private static SafeFileHandle OpenDirect(string path, int access, string what)
     {
-        var fd = Open(path, access | OCloseOnExec | ODirect, 0);
-        Assert.True(fd >= 0, $"open({path}, {what}) failed: errno {Marshal.GetLastPInvokeError()}");
-        return new SafeFileHandle(fd, ownsHandle: true);
+        var handle = LibC.TryOpen(path, access | LibC.O_DIRECT, 0, out var errno);
+        Assert.True(handle is not null, $"open({path}, {what}) failed: errno {errno}");
+        return handle;
     }
-
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static partial int Open(string path, int flags, int mode);
 }

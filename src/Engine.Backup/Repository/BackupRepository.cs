@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Engine.Backup.Repository.Json;
-using Engine.Backup.Repository.Native;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Repository;
@@ -285,7 +286,7 @@ public sealed partial class BackupRepository : IDisposable
         var handle = _directoryHandle;
         if (handle is null)
         {
-            handle = RepositoryLibC.OpenOrThrow(Directory, RepositoryLibC.O_RDONLY | RepositoryLibC.O_DIRECTORY);
+            handle = RepositoryCalls.OpenOrThrow(Directory, LibC.O_RDONLY | LibC.O_DIRECTORY);
             if (Interlocked.CompareExchange(ref _directoryHandle, handle, null) is { } opened)
             {
                 handle.Dispose();
@@ -293,9 +294,9 @@ public sealed partial class BackupRepository : IDisposable
             }
         }
 
-        if (RepositoryLibC.SyncFs(handle) != 0)
+        if (LibC.SyncFs(handle) != 0)
         {
-            throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "syncfs", Directory);
+            throw RepositoryCalls.Error(LibC.LastErrno, "syncfs", Directory);
         }
     }
 
@@ -391,24 +392,24 @@ public sealed partial class BackupRepository : IDisposable
         for (var attempt = 0; attempt < 100_000; attempt++)
         {
             var directory = SnapshotPath(id);
-            if (RepositoryLibC.MkDir(directory, 0b111_000_000) == 0)
+            if (LibC.MkDir(directory, 0b111_000_000) == 0)
             {
                 return directory;
             }
 
-            var errno = RepositoryLibC.LastErrno;
-            if (errno == RepositoryLibC.ENOENT)
+            var errno = LibC.LastErrno;
+            if (errno == Errno.ENOENT)
             {
                 RepositoryFiles.CreateDirectory(Path.GetDirectoryName(directory)!);
             }
-            else if (errno == RepositoryLibC.EEXIST)
+            else if (errno == Errno.EEXIST)
             {
                 // That second is taken (another backup of this guest, or a leftover): take the next one.
                 id = id with { Time = id.Time.AddSeconds(1) };
             }
             else
             {
-                throw RepositoryLibC.Error(errno, "mkdir", directory);
+                throw RepositoryCalls.Error(errno, "mkdir", directory);
             }
         }
 

@@ -1,4 +1,4 @@
-using Engine.Backup.Repository.Native;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Repository;
@@ -16,20 +16,20 @@ internal readonly struct ChunkLock : IDisposable
     private ChunkLock(SafeFileHandle handle) => _handle = handle;
 
     /// <summary>Blocks until the shared lock is held.</summary>
-    public static ChunkLock Shared(string path) => Take(path, RepositoryLibC.LOCK_SH);
+    public static ChunkLock Shared(string path) => Take(path, LibC.LOCK_SH);
 
     /// <summary>Blocks until the exclusive lock is held.</summary>
-    public static ChunkLock Exclusive(string path) => Take(path, RepositoryLibC.LOCK_EX);
+    public static ChunkLock Exclusive(string path) => Take(path, LibC.LOCK_EX);
 
     /// <summary>Releases the lock (closing the descriptor drops it).</summary>
     public void Dispose() => _handle?.Dispose();
 
     private static ChunkLock Take(string path, int operation)
     {
-        var handle = RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT, RepositoryFiles.PrivateFileMode);
+        var handle = RepositoryCalls.OpenOrThrow(path, LibC.O_RDWR | LibC.O_CREAT, RepositoryFiles.PrivateFileMode);
         try
         {
-            RepositoryLibC.Lock(handle, operation, path);
+            RepositoryCalls.Lock(handle, operation, path);
             return new ChunkLock(handle);
         }
         catch

@@ -1,6 +1,7 @@
 using System.IO.Hashing;
-using Engine.Backup.Repository.Native;
+using Engine.Blocks;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Repository;
@@ -163,7 +164,7 @@ public sealed class ChunkStore
             return true;
         }
 
-        using var handle = RepositoryLibC.TryOpenRegular(PathOf(digest), RepositoryLibC.O_RDONLY, out _);
+        using var handle = RepositoryCalls.TryOpenRegular(PathOf(digest), LibC.O_RDONLY, out _);
         return handle is not null;
     }
 
@@ -333,10 +334,10 @@ public sealed class ChunkStore
                         RepositoryFiles.Write(handle, file[..written], 0, temporary);
                     }
 
-                    var flags = RepositoryLibC.Fcntl(handle, RepositoryLibC.F_GETFL, 0);
-                    if (flags < 0 || RepositoryLibC.Fcntl(handle, RepositoryLibC.F_SETFL, flags & ~RepositoryLibC.O_DIRECT) < 0)
+                    var flags = LibC.Fcntl(handle, LibC.F_GETFL, 0);
+                    if (flags < 0 || LibC.Fcntl(handle, LibC.F_SETFL, flags & ~LibC.O_DIRECT) < 0)
                     {
-                        throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fcntl", temporary);
+                        throw RepositoryCalls.Error(LibC.LastErrno, "fcntl", temporary);
                     }
                 }
 
@@ -345,14 +346,14 @@ public sealed class ChunkStore
                     RepositoryFiles.Write(handle, file[written..], written, temporary);
                 }
 
-                if (_syncEachChunk && RepositoryLibC.FDataSync(handle) != 0)
+                if (_syncEachChunk && LibC.FDataSync(handle) != 0)
                 {
-                    throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fdatasync", temporary);
+                    throw RepositoryCalls.Error(LibC.LastErrno, "fdatasync", temporary);
                 }
 
                 // Start writeback of what went through the page cache now, while the backup goes on reading: the
                 // syncfs at commit then finds little left to write. Best effort.
-                _ = RepositoryLibC.SyncFileRange(handle, 0, 0, RepositoryLibC.SYNC_FILE_RANGE_WRITE);
+                _ = LibC.SyncFileRange(handle, 0, 0, LibC.SYNC_FILE_RANGE_WRITE);
             }
             catch
             {
@@ -372,27 +373,27 @@ public sealed class ChunkStore
     /// </summary>
     private SafeFileHandle CreateTemporary(string path, out bool direct)
     {
-        const int Flags = RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL;
+        const int Flags = LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL;
         int errno;
         if (_directWrites)
         {
-            var handle = RepositoryLibC.TryOpen(path, Flags | RepositoryLibC.O_DIRECT, ChunkFileMode, out errno);
+            var handle = LibC.TryOpen(path, Flags | LibC.O_DIRECT, ChunkFileMode, out errno);
             if (handle is not null)
             {
                 direct = true;
                 return handle;
             }
 
-            if (errno != RepositoryLibC.EINVAL)
+            if (errno != Errno.EINVAL)
             {
-                throw RepositoryLibC.Error(errno, "open", path);
+                throw RepositoryCalls.Error(errno, "open", path);
             }
 
             _directWrites = false;
         }
 
         direct = false;
-        return RepositoryLibC.TryOpen(path, Flags, ChunkFileMode, out errno) ?? throw RepositoryLibC.Error(errno, "open", path);
+        return LibC.TryOpen(path, Flags, ChunkFileMode, out errno) ?? throw RepositoryCalls.Error(errno, "open", path);
     }
 
     private static void Rename(string temporary, string path)
@@ -421,7 +422,7 @@ public sealed class ChunkStore
             return false;
         }
 
-        return RepositoryLibC.FUTimeNs(handle, 0) == 0 ? true : throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "futimens", path);
+        return LibC.FUTimeNsNow(handle) == 0 ? true : throw RepositoryCalls.Error(LibC.LastErrno, "futimens", path);
     }
 
     /// <summary>
@@ -434,7 +435,7 @@ public sealed class ChunkStore
     {
         using var handle = OpenIntact(path, out payloadChecksum, throwOnError: false, out var errno);
         return handle is not null ||
-            (errno == RepositoryLibC.EACCES && RepositoryLibC.LinkType(path, out var size, out _) == RepositoryLibC.S_IFREG && size >= ChunkHeader.Size);
+            (errno == Errno.EACCES && RepositoryCalls.LinkType(path, out var size, out _) == Statx.RegularFile && size >= ChunkHeader.Size);
     }
 
     /// <summary>Opens a regular chunk file (no links followed) whose header is sound and whose length covers it; null otherwise.</summary>
@@ -443,10 +444,10 @@ public sealed class ChunkStore
     private static SafeFileHandle? OpenIntact(string path, out ulong payloadChecksum, bool throwOnError, out int errno)
     {
         payloadChecksum = UnknownPayloadChecksum;
-        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out errno);
+        var handle = RepositoryCalls.TryOpenRegular(path, LibC.O_RDONLY, out errno);
         if (handle is null)
         {
-            return !throwOnError || errno is RepositoryLibC.ENOENT or RepositoryLibC.ELOOP ? null : throw RepositoryLibC.Error(errno, "open", path);
+            return !throwOnError || errno is Errno.ENOENT or Errno.ELOOP ? null : throw RepositoryCalls.Error(errno, "open", path);
         }
 
         Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
@@ -464,11 +465,11 @@ public sealed class ChunkStore
     /// <summary>Opens a chunk file to read; null with <see cref="ChunkCheck.Missing"/> or <see cref="ChunkCheck.NotRegularFile"/> in <paramref name="absent"/>.</summary>
     private static SafeFileHandle? OpenForRead(ChunkDigest digest, string path, out ChunkCheck absent)
     {
-        var handle = RepositoryLibC.TryOpenRegular(path, RepositoryLibC.O_RDONLY, out var errno);
-        absent = errno == RepositoryLibC.ELOOP ? ChunkCheck.NotRegularFile : ChunkCheck.Missing;
-        if (handle is null && errno is not (RepositoryLibC.ENOENT or RepositoryLibC.ELOOP))
+        var handle = RepositoryCalls.TryOpenRegular(path, LibC.O_RDONLY, out var errno);
+        absent = errno == Errno.ELOOP ? ChunkCheck.NotRegularFile : ChunkCheck.Missing;
+        if (handle is null && errno is not (Errno.ENOENT or Errno.ELOOP))
         {
-            throw new RepositoryException(path, $"chunk {digest}: {RepositoryLibC.Error(errno, "open", path).Message}");
+            throw new RepositoryException(path, $"chunk {digest}: {RepositoryCalls.Error(errno, "open", path).Message}");
         }
 
         return handle;

@@ -1,4 +1,5 @@
-using Engine.Backup.Repository.Native;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 
 namespace Engine.Backup.Repository;
 
@@ -27,21 +28,21 @@ internal static class RepositoryFiles
     /// <summary>Creates a directory and any missing parents with mode 0700 (one that exists is left as it is).</summary>
     public static void CreateDirectory(string path, int mode = PrivateDirectoryMode)
     {
-        if (RepositoryLibC.MkDir(path, mode) == 0)
+        if (LibC.MkDir(path, mode) == 0)
         {
             return;
         }
 
-        var errno = RepositoryLibC.LastErrno;
-        if (errno == RepositoryLibC.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
+        var errno = LibC.LastErrno;
+        if (errno == Errno.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
         {
             CreateDirectory(parent, mode);
-            errno = RepositoryLibC.MkDir(path, mode) == 0 ? 0 : RepositoryLibC.LastErrno;
+            errno = LibC.MkDir(path, mode) == 0 ? 0 : LibC.LastErrno;
         }
 
-        if (errno != 0 && !(errno == RepositoryLibC.EEXIST && Directory.Exists(path)))
+        if (errno != 0 && !(errno == Errno.EEXIST && Directory.Exists(path)))
         {
-            throw RepositoryLibC.Error(errno, "mkdir", path);
+            throw RepositoryCalls.Error(errno, "mkdir", path);
         }
     }
 
@@ -51,7 +52,7 @@ internal static class RepositoryFiles
     /// </summary>
     public static void TightenChunkFolders(string chunks)
     {
-        var mode = RepositoryLibC.Mode(chunks);
+        var mode = RepositoryCalls.Mode(chunks);
         if (mode < 0 || (mode & 0b000_110_110) == 0)
         {
             return;
@@ -65,10 +66,10 @@ internal static class RepositoryFiles
 
     /// <summary>Creates a new file (it must not exist) with mode 0600 (or <paramref name="mode"/>, never widened by the umask) and opens it for writing.</summary>
     public static Microsoft.Win32.SafeHandles.SafeFileHandle CreateNew(string path, int mode = PrivateFileMode) =>
-        RepositoryLibC.OpenOrThrow(path, RepositoryLibC.O_WRONLY | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, mode);
+        RepositoryCalls.OpenOrThrow(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_EXCL, mode);
 
     /// <summary>Sets a directory's mode; best effort (a repository opened by somebody who does not own it keeps its mode).</summary>
-    public static void TrySetMode(string path, int mode) => _ = RepositoryLibC.Chmod(path, mode);
+    public static void TrySetMode(string path, int mode) => _ = LibC.ChMod(path, mode);
 
     /// <summary>Creates <paramref name="path"/> (replacing nothing: it must not exist) with mode 0600 (or <paramref name="mode"/>) and writes <paramref name="bytes"/>.</summary>
     /// <exception cref="IOException">It exists, or the write fails (a full disk): the message names the path.</exception>
@@ -78,9 +79,9 @@ internal static class RepositoryFiles
         try
         {
             Write(handle, bytes, 0, path);
-            if (sync && RepositoryLibC.FSync(handle) != 0)
+            if (sync && LibC.FSync(handle) != 0)
             {
-                throw RepositoryLibC.Error(RepositoryLibC.LastErrno, "fsync", path);
+                throw RepositoryCalls.Error(LibC.LastErrno, "fsync", path);
             }
         }
         catch

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Engine.Backup.Repository.Json;
-using Engine.Backup.Repository.Native;
+using Engine.Blocks.Native;
 
 namespace Engine.Backup.Repository;
 
@@ -161,7 +161,7 @@ public sealed class SnapshotWriter : IAsyncDisposable
 
                 // The guest's directory too, when this was its only snapshot: a failed first backup leaves nothing.
                 // rmdir fails harmlessly when another snapshot is there or being reserved.
-                _ = RepositoryLibC.RmDir(Path.GetDirectoryName(Directory)!);
+                _ = LibC.RmDir(Path.GetDirectoryName(Directory)!);
             }
         }
         finally
@@ -198,7 +198,7 @@ public sealed class SnapshotWriter : IAsyncDisposable
             throw;
         }
 
-        RepositoryLibC.FSyncDirectory(Directory);
+        RepositoryCalls.FSyncDirectory(Directory);
     }
 
     private void ThrowIfFinished()

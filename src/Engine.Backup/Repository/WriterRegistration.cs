@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Engine.Backup.Repository.Native;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Repository;
@@ -37,10 +37,10 @@ internal sealed class WriterRegistration : IDisposable
     {
         var name = "writer-" + Guid.NewGuid().ToString("N");
         var temporary = Path.Combine(tmpDirectory, name);
-        var handle = RepositoryLibC.OpenOrThrow(temporary, RepositoryLibC.O_RDWR | RepositoryLibC.O_CREAT | RepositoryLibC.O_EXCL, RepositoryFiles.PrivateFileMode);
+        var handle = RepositoryCalls.OpenOrThrow(temporary, LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL, RepositoryFiles.PrivateFileMode);
         try
         {
-            RepositoryLibC.Lock(handle, RepositoryLibC.LOCK_EX, temporary);
+            RepositoryCalls.Lock(handle, LibC.LOCK_EX, temporary);
             var start = DateTimeOffset.UtcNow;
             var line = Encoding.UTF8.GetBytes(start.ToString("O", CultureInfo.InvariantCulture) + "\n");
             RandomAccess.Write(handle, line, 0);
@@ -91,13 +91,13 @@ internal sealed class WriterRegistration : IDisposable
         Span<byte> bytes = stackalloc byte[256];
         foreach (var path in Directory.EnumerateFiles(writersDirectory))
         {
-            using var handle = RepositoryLibC.TryOpen(path, RepositoryLibC.O_RDWR, 0, out _);
+            using var handle = LibC.TryOpen(path, LibC.O_RDWR, 0, out _);
             if (handle is null)
             {
                 continue; // unregistered meanwhile
             }
 
-            if (RepositoryLibC.Flock(handle, RepositoryLibC.LOCK_EX | RepositoryLibC.LOCK_NB) == 0)
+            if (LibC.Flock(handle, LibC.LOCK_EX | LibC.LOCK_NB) == 0)
             {
                 // Nobody holds it: the writer is gone (crashed, or finishing right now and about to delete it).
                 File.Delete(path);

@@ -1,4 +1,6 @@
-using Engine.Backup.Repository.Native;
+using Engine.Backup.Repository;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 
 namespace Engine.Backup.Restore;
 
@@ -12,13 +14,13 @@ internal static class RestoreTarget
     /// <exception cref="RestoreTargetException">It cannot be restored to.</exception>
     public static bool Check(string path, bool overwrite)
     {
-        var type = RepositoryLibC.FileType(path, out var errno);
-        if (type == RepositoryLibC.S_IFBLK)
+        var type = RepositoryCalls.FileType(path, out var errno);
+        if (type == Statx.BlockDevice)
         {
             return true;
         }
 
-        if (type < 0 && errno == RepositoryLibC.ENOENT)
+        if (type < 0 && errno == Errno.ENOENT)
         {
             var folder = Path.GetDirectoryName(Path.GetFullPath(path));
             return folder is null || Directory.Exists(folder) ? false : throw new RestoreTargetException(path, $"{path}: the folder {folder} does not exist");
@@ -26,10 +28,10 @@ internal static class RestoreTarget
 
         if (type < 0)
         {
-            throw new RestoreTargetException(path, RepositoryLibC.Error(errno, "stat", path).Message);
+            throw new RestoreTargetException(path, RepositoryCalls.Error(errno, "stat", path).Message);
         }
 
-        if (type != RepositoryLibC.S_IFREG)
+        if (type != Statx.RegularFile)
         {
             throw new RestoreTargetException(path, $"{path} exists and is neither a regular file nor a block device");
         }

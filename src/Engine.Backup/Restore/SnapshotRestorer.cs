@@ -1,8 +1,8 @@
 using Engine.Backup.Repository;
-using Engine.Backup.Repository.Native;
 using Engine.Blocks;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
+using Engine.Blocks.Native;
 
 namespace Engine.Backup.Restore;
 
@@ -120,7 +120,7 @@ public static class SnapshotRestorer
 
     /// <summary>Whether a restore to <paramref name="targetPath"/> writes in place (a block device) rather than a new file.</summary>
     public static bool WritesInPlace(string targetPath) =>
-        RepositoryLibC.FileType(targetPath, out _) == RepositoryLibC.S_IFBLK;
+        RepositoryCalls.FileType(targetPath, out _) == Statx.BlockDevice;
 
     /// <summary>The index of one device of a snapshot, with an error that lists the devices there are.</summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>

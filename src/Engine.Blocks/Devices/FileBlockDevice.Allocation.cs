@@ -25,7 +25,7 @@ public sealed partial class FileBlockDevice
     public async ValueTask TrimAsync(long offset, long length, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default)
     {
         ThrowIfReadOnly("trim");
-        DeviceRange.Check(offset, length, Size, $"trim on {Path}");
+        DeviceRange.Check(offset, length, Size, "trim", Path);
         if (_isBlockDevice)
         {
             // BLKDISCARD only takes whole sectors; the partial ones at the edges are simply not trimmed (it is a hint).
@@ -51,7 +51,7 @@ public sealed partial class FileBlockDevice
     public async ValueTask WriteZeroesAsync(long offset, long length, WriteZeroesFlags flags, CancellationToken cancellationToken = default)
     {
         ThrowIfReadOnly("write zeroes");
-        DeviceRange.CheckWrite(offset, length, Size, $"write zeroes on {Path}");
+        DeviceRange.CheckWrite(offset, length, Size, "write zeroes", Path);
         if ((flags & WriteZeroesFlags.FastOnly) != 0 && !_fastZero)
         {
             throw new BlockDeviceException(Errno.ENOTSUP, $"write zeroes on {Path} at {offset}+{length}: the device cannot zero without writing");
@@ -86,7 +86,7 @@ public sealed partial class FileBlockDevice
         ArgumentNullException.ThrowIfNull(extents);
         cancellationToken.ThrowIfCancellationRequested();
         ThrowIfDisposed();
-        DeviceRange.CheckNonEmpty(offset, length, Size, $"extents on {Path}");
+        DeviceRange.CheckNonEmpty(offset, length, Size, "extents", Path);
         if (_isBlockDevice)
         {
             extents.Add(offset, length, ExtentFlags.Data);

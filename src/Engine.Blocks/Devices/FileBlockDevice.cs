@@ -133,7 +133,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        DeviceRange.Check(offset, destination.Length, Size, $"read on {Path}");
+        DeviceRange.Check(offset, destination.Length, Size, "read", Path);
         try
         {
             if (_direct)
@@ -156,7 +156,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default)
     {
         ThrowIfReadOnly("write");
-        DeviceRange.CheckWrite(offset, source.Length, Size, $"write on {Path}");
+        DeviceRange.CheckWrite(offset, source.Length, Size, "write", Path);
         await WriteCoreAsync(offset, source, cancellationToken);
         if ((flags & WriteFlags.Fua) != 0)
         {
@@ -186,7 +186,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     {
         cancellationToken.ThrowIfCancellationRequested();
         ThrowIfDisposed();
-        DeviceRange.Check(offset, length, Size, $"cache on {Path}");
+        DeviceRange.Check(offset, length, Size, "cache", Path);
 
         // Read-ahead fills the page cache, which O_DIRECT reads never look at. The advice is only a hint, so its
         // result is deliberately ignored.
@@ -306,7 +306,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
         if (fd < 0)
         {
             var errno = LibC.LastErrno;
-            if (errno == LibC.ENOENT)
+            if (errno == Errno.ENOENT)
             {
                 throw new FileNotFoundException($"{path}: {LibC.StrError(errno)}", path);
             }

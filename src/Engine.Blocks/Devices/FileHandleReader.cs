@@ -68,7 +68,7 @@ public sealed unsafe class FileHandleReader : IDisposable
             throw Failure(name, "statx", LibC.LastErrno);
         }
 
-        var flags = LibC.FcntlGetFlags(handle, LibC.F_GETFL);
+        var flags = LibC.Fcntl(handle, LibC.F_GETFL, 0);
         if (flags < 0)
         {
             throw Failure(name, "fcntl(F_GETFL)", LibC.LastErrno);

@@ -11,9 +11,6 @@ internal static partial class LibC
     public const int MADV_SEQUENTIAL = 2;
     public const int MADV_DONTNEED = 4;
 
-    public const int F_GETFL = 3;
-    public const int O_ACCMODE = 3;
-
     /// <summary><c>statfs.f_type</c> of FUSE file systems.</summary>
     public const long FUSE_SUPER_MAGIC = 0x65735546;
 
@@ -27,9 +24,6 @@ internal static partial class LibC
 
     [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
     public static partial int MAdvise(nint address, nuint length, int advice);
-
-    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    public static partial int FcntlGetFlags(SafeFileHandle fd, int command);
 
     /// <summary>Returns <c>f_type</c> of the file system holding the descriptor, or -1 with errno set.</summary>
     public static unsafe long FileSystemType(SafeFileHandle fd)

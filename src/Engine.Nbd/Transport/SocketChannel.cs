@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using Engine.Blocks.Buffers;
-using Engine.Nbd.Native;
+using Engine.Blocks.Native;
 
 namespace Engine.Nbd.Transport;
 
@@ -28,7 +28,7 @@ internal sealed class SocketChannel : IDisposable
         var handle = socket.SafeHandle;
         handle.DangerousAddRef(ref _handleReferenced);
         _fd = (int)handle.DangerousGetHandle();
-        var rc = SocketCalls.MakeBlocking(_fd);
+        var rc = LibC.MakeBlocking(handle);
         if (rc != 0)
         {
             Dispose();
@@ -39,9 +39,6 @@ internal sealed class SocketChannel : IDisposable
     }
 
     public int Fd => _fd;
-
-    /// <summary>Bytes received and not yet consumed.</summary>
-    public int Buffered => _end - _start;
 
     /// <summary>Sets SO_RCVTIMEO; zero means wait for ever.</summary>
     public void SetReceiveTimeout(TimeSpan timeout) =>
@@ -73,7 +70,7 @@ internal sealed class SocketChannel : IDisposable
         while (_end - _start < count)
         {
             var want = Math.Min(InputCapacity - _end, count - (_end - _start) + readAhead);
-            var n = SocketCalls.Receive(_fd, _input.Span.Slice(_end, want));
+            var n = LibC.Receive(_fd, _input.Span.Slice(_end, want));
             if (n == 0)
             {
                 if (_end == _start)
@@ -126,7 +123,7 @@ internal sealed class SocketChannel : IDisposable
         var done = fromBuffer;
         while (done < destination.Length)
         {
-            var n = SocketCalls.Receive(_fd, destination[done..]);
+            var n = LibC.Receive(_fd, destination[done..]);
             if (n == 0)
             {
                 throw new ConnectionClosedException($"peer closed the connection mid-payload ({done} of {destination.Length} bytes)");
@@ -160,7 +157,7 @@ internal sealed class SocketChannel : IDisposable
     /// <summary>Sends all of <paramref name="data"/> or throws.</summary>
     public void Send(ReadOnlySpan<byte> data, bool more = false)
     {
-        var rc = SocketCalls.SendAll(_fd, data, more ? SocketCalls.MsgMore : 0);
+        var rc = LibC.SendAll(_fd, data, more ? LibC.MSG_MORE : 0);
         if (rc != 0)
         {
             throw SendFailed(-rc);
@@ -168,9 +165,9 @@ internal sealed class SocketChannel : IDisposable
     }
 
     /// <summary>Sends a gather list or throws.</summary>
-    public void Send(Span<SocketCalls.IoVec> vectors, bool more = false)
+    public void Send(Span<LibC.IoVec> vectors, bool more = false)
     {
-        var rc = SocketCalls.SendVectors(_fd, vectors, more ? SocketCalls.MsgMore : 0);
+        var rc = LibC.SendVectors(_fd, vectors, more ? LibC.MSG_MORE : 0);
         if (rc != 0)
         {
             throw SendFailed(-rc);
@@ -178,10 +175,10 @@ internal sealed class SocketChannel : IDisposable
     }
 
     /// <summary>Stops further receives: a blocked reader wakes up with end-of-stream.</summary>
-    public void ShutdownReceive() => Shutdown(SocketCalls.ShutRead);
+    public void ShutdownReceive() => Shutdown(LibC.SHUT_RD);
 
     /// <summary>Stops both directions: blocked reader and writer wake up with errors.</summary>
-    public void ShutdownBoth() => Shutdown(SocketCalls.ShutReadWrite);
+    public void ShutdownBoth() => Shutdown(LibC.SHUT_RDWR);
 
     public void Dispose()
     {
@@ -214,7 +211,7 @@ internal sealed class SocketChannel : IDisposable
         {
             if (_disposed == 0)
             {
-                SocketCalls.Shutdown(_fd, how);
+                LibC.Shutdown(_fd, how);
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
-using Engine.Nbd.Native;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 
 namespace Engine.Nbd.Transport;
 
@@ -13,18 +14,18 @@ internal static class UnixSocketPath
     /// <exception cref="NbdListenException">The path holds something that must not be replaced.</exception>
     public static void RemoveStale(string path)
     {
-        var type = FileCalls.FileType(path);
-        if (type == 0)
+        // .NET tells files, directories and links apart, but not a socket from a regular file.
+        if (!LibC.TryLStat(path, LibC.STATX_TYPE, out var stat, out var errno))
         {
-            return;
+            if (errno == Errno.ENOENT)
+            {
+                return;
+            }
+
+            throw new NbdListenException(path, $"socket {path}: cannot look at it (errno {errno})");
         }
 
-        if (type < 0)
-        {
-            throw new NbdListenException(path, $"socket {path}: cannot look at it (errno {-type})");
-        }
-
-        if (type != FileCalls.SocketType)
+        if (stat.FileType != Statx.Socket)
         {
             throw new NbdListenException(path, $"socket {path}: the path exists and is not a socket; refusing to replace it");
         }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
-using Engine.Provider.Protocol.Native;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Provider.Protocol;
@@ -31,7 +32,7 @@ public sealed class DescriptorChannel : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(fd);
         var socket = new SafeFileHandle(fd, ownsHandle: true);
-        if (!SocketRights.SetCloseOnExec(socket, true))
+        if (!LibC.SetCloseOnExec(socket, true))
         {
             socket.SetHandleAsInvalid();
             throw new IOException($"--fd-channel {fd}: descriptor {fd} is not open");
@@ -55,12 +56,12 @@ public sealed class DescriptorChannel : IDisposable
                 var length = SocketRights.ReceiveNow(_socket, data, out var fd, out var truncated, out var errno);
                 if (length < 0)
                 {
-                    if (errno == SocketRights.EINTR)
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
 
-                    throw new ProtocolException(errno == SocketRights.EAGAIN
+                    throw new ProtocolException(errno == Errno.EAGAIN
                         ? $"fd-token {token}: no descriptor was sent on the fd channel before the request"
                         : $"fd-token {token}: receiving on the fd channel failed (errno {errno})");
                 }

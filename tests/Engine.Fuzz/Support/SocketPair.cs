@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using Engine.Blocks.Native;
 
 namespace Engine.Fuzz.Support;
 
@@ -8,24 +8,20 @@ namespace Engine.Fuzz.Support;
 /// is written into the other before that code runs (it fits in the socket buffer), and a drain thread swallows what
 /// the code sends back so it never blocks on a full buffer. No listener, no timing.
 /// </summary>
-internal sealed partial class SocketPair : IDisposable
+internal sealed class SocketPair : IDisposable
 {
-    private const int AfUnix = 1;
-    private const int SockStream = 1;
-    private const int SockCloexec = 0x80000;
-
     /// <summary>Peer bytes beyond this are dropped: the whole input must fit in the socket buffer before the code under test reads.</summary>
     public const int MaxPeerBytes = 64 << 10;
 
     private readonly Thread _drain;
 
-    public SocketPair(ReadOnlySpan<byte> peerBytes)
+    public unsafe SocketPair(ReadOnlySpan<byte> peerBytes)
     {
         peerBytes = peerBytes[..Math.Min(peerBytes.Length, MaxPeerBytes)];
-        Span<int> fds = stackalloc int[2];
-        if (NativeSocketPair(AfUnix, SockStream | SockCloexec, 0, ref fds[0]) != 0)
+        var fds = stackalloc int[2];
+        if (LibC.SocketPair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, fds) != 0)
         {
-            throw new IOException($"socketpair failed: errno {Marshal.GetLastPInvokeError()}");
+            throw new IOException($"socketpair failed: errno {LibC.LastErrno}");
         }
 
         Local = new Socket(new SafeSocketHandle(fds[0], ownsHandle: true));
@@ -69,7 +65,4 @@ internal sealed partial class SocketPair : IDisposable
             // The code under test reset the connection: it is gone either way.
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
-    private static partial int NativeSocketPair(int domain, int type, int protocol, ref int fds);
 }

@@ -68,7 +68,7 @@ public sealed class BackupCliTests
             {
                 if (!export.HasExited)
                 {
-                    Native.Signal(export.Pid, Native.Sigterm);
+                    Signals.Send(export.Pid, Signals.Terminate);
                 }
             }
 

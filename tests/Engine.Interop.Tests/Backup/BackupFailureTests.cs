@@ -68,7 +68,7 @@ public sealed class BackupFailureTests
             var exitedBeforeKill = backup.HasExited;
             if (!exitedBeforeKill)
             {
-                Native.Signal(backup.Pid, 9);
+                Signals.Send(backup.Pid, 9);
             }
 
             await backup.WaitForExitAsync(TimeSpan.FromSeconds(20));

@@ -72,7 +72,7 @@ internal sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>kill -9: the server vanishes mid-request.</summary>
-    public void Kill() => Native.Signal(Pid, Sigkill);
+    public void Kill() => Signals.Send(Pid, Sigkill);
 
     /// <summary>Waits for the server to exit by itself (nbd-server -d after its one session).</summary>
     public Task<int> WaitForExitAsync(TimeSpan timeout) => _tool.WaitForExitAsync(timeout);

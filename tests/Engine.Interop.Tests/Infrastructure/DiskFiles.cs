@@ -1,5 +1,6 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 
 namespace Engine.Interop.Tests.Infrastructure;
 
@@ -86,17 +87,16 @@ internal static class DiskFiles
     public static List<Run> SeekLayout(string path)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read);
-        var fd = (int)handle.DangerousGetHandle();
         var size = RandomAccess.GetLength(handle);
         var runs = new List<Run>();
         long at = 0;
         while (at < size)
         {
-            var data = Native.LSeek(fd, at, Native.SeekData);
+            var data = LibC.LSeek(handle, at, LibC.SEEK_DATA);
             if (data < 0)
             {
-                var errno = Marshal.GetLastPInvokeError();
-                Assert.True(errno == Native.Enxio, $"lseek(SEEK_DATA, {at}) on {path}: errno {errno}");
+                var errno = LibC.LastErrno;
+                Assert.True(errno == Errno.ENXIO, $"lseek(SEEK_DATA, {at}) on {path}: errno {errno}");
                 data = size;
             }
 
@@ -110,7 +110,7 @@ internal static class DiskFiles
                 break;
             }
 
-            var hole = Native.LSeek(fd, data, Native.SeekHole);
+            var hole = LibC.LSeek(handle, data, LibC.SEEK_HOLE);
             Assert.True(hole > data, $"lseek(SEEK_HOLE, {data}) on {path} returned {hole}");
             runs.Add(new Run(data, hole - data, true));
             at = hole;

@@ -1,8 +1,8 @@
 using Engine.Backup.Containers.Chunking;
-using Engine.Backup.Containers.Native;
 using Engine.Backup.Repository;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Native;
 using Engine.Sources;
 
 namespace Engine.Backup.Containers.Archive;
@@ -63,7 +63,7 @@ internal sealed class DataStreamChunker : IDisposable
             await CutAsync(final: true).ConfigureAwait(false);
         }
 
-        using var handle = ContainerLibC.OpenRead(host);
+        using var handle = ContainerCalls.OpenRead(host);
         var shrunk = false;
         foreach (var extent in extents)
         {

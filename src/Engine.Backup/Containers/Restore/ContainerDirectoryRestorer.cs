@@ -1,5 +1,6 @@
-using Engine.Backup.Containers.Native;
+using Engine.Blocks;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Native;
 using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
 
@@ -32,7 +33,7 @@ public static class ContainerDirectoryRestorer
     private static async Task<ContainerRestoreSummary> RunAsync(IContainerArchiveReader archive, string target, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(target);
-        if (!ContainerLibC.TryLStat(target, out var rootStat, out _) || rootStat.FileType != ContainerStatx.Directory)
+        if (!ContainerCalls.TryLStat(target, out var rootStat, out _) || rootStat.FileType != Statx.Directory)
         {
             throw new IOException($"restore target {target} is not a directory");
         }
@@ -82,17 +83,17 @@ public static class ContainerDirectoryRestorer
                         throw new UnsafeArchivePathException(entry.Path, $"hard link to '{entry.LinkTarget}', which is not an earlier regular file of the archive");
                     }
 
-                    Replace(host, () => ContainerLibC.MakeHardLink(target + "/" + linked, host));
+                    Replace(host, () => ContainerCalls.MakeHardLink(target + "/" + linked, host));
                     break;
                 case ContainerEntryKind.Symlink:
-                    Replace(host, () => ContainerLibC.MakeSymlink(entry.LinkTarget ?? "", host));
+                    Replace(host, () => ContainerCalls.MakeSymlink(entry.LinkTarget ?? "", host));
                     ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 case ContainerEntryKind.CharacterDevice:
                 case ContainerEntryKind.BlockDevice:
                 case ContainerEntryKind.Fifo:
                 case ContainerEntryKind.Socket:
-                    Replace(host, () => ContainerLibC.MakeNode(host, FileTypeOf(entry.Kind), 0b110_000_000, entry.DeviceMajor, entry.DeviceMinor));
+                    Replace(host, () => ContainerCalls.MakeNode(host, FileTypeOf(entry.Kind), 0b110_000_000, entry.DeviceMajor, entry.DeviceMinor));
                     ApplyMetadata(entry, host, ref xattrsSkipped);
                     break;
                 default:
@@ -159,14 +160,14 @@ public static class ContainerDirectoryRestorer
 
         RequireSafeParent(target, parent, entryPath, safe);
         var host = target + "/" + parent;
-        if (!ContainerLibC.TryLStat(host, out var stat, out _))
+        if (!ContainerCalls.TryLStat(host, out var stat, out _))
         {
             throw new UnsafeArchivePathException(entryPath, $"its parent '{parent}' is not in the archive before it");
         }
 
-        if (stat.FileType != ContainerStatx.Directory)
+        if (stat.FileType != Statx.Directory)
         {
-            throw new UnsafeArchivePathException(entryPath, stat.FileType == ContainerStatx.SymbolicLink
+            throw new UnsafeArchivePathException(entryPath, stat.FileType == Statx.SymbolicLink
                 ? $"its parent '{parent}' is a symlink"
                 : $"its parent '{parent}' is not a directory");
         }
@@ -176,13 +177,13 @@ public static class ContainerDirectoryRestorer
 
     private static void MakeDirectory(string host, string entryPath)
     {
-        if (ContainerLibC.TryMakeDirectory(host, 0b111_000_000))
+        if (ContainerCalls.TryMakeDirectory(host, 0b111_000_000))
         {
             return;
         }
 
         // Already there (a mount point, lost+found): fine if it is a real directory.
-        if (!ContainerLibC.TryLStat(host, out var stat, out _) || stat.FileType != ContainerStatx.Directory)
+        if (!ContainerCalls.TryLStat(host, out var stat, out _) || stat.FileType != Statx.Directory)
         {
             throw new UnsafeArchivePathException(entryPath, $"{host} exists and is not a directory");
         }
@@ -195,7 +196,7 @@ public static class ContainerDirectoryRestorer
         {
             create();
         }
-        catch (IOException e) when (e.HResult == ContainerLibC.EEXIST)
+        catch (IOException e) when (e.HResult == Errno.EEXIST)
         {
             RemoveNonDirectory(host);
             create();
@@ -204,7 +205,7 @@ public static class ContainerDirectoryRestorer
 
     private static void RemoveNonDirectory(string host)
     {
-        if (ContainerLibC.TryLStat(host, out var stat, out _) && stat.FileType == ContainerStatx.Directory)
+        if (ContainerCalls.TryLStat(host, out var stat, out _) && stat.FileType == Statx.Directory)
         {
             throw new IOException($"{host} exists as a directory where the archive has a file");
         }
@@ -222,12 +223,12 @@ public static class ContainerDirectoryRestorer
         SafeFileHandle handle;
         try
         {
-            handle = ContainerLibC.CreateExclusive(host, 0b110_000_000);
+            handle = ContainerCalls.CreateExclusive(host, 0b110_000_000);
         }
-        catch (IOException e) when (e.HResult == ContainerLibC.EEXIST)
+        catch (IOException e) when (e.HResult == Errno.EEXIST)
         {
             RemoveNonDirectory(host);
-            handle = ContainerLibC.CreateExclusive(host, 0b110_000_000);
+            handle = ContainerCalls.CreateExclusive(host, 0b110_000_000);
         }
 
         IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
@@ -302,19 +303,19 @@ public static class ContainerDirectoryRestorer
 
     private static void ApplyMetadata(ContainerEntry entry, string host, ref long xattrsSkipped)
     {
-        ContainerLibC.ChangeOwner(host, entry.Uid, entry.Gid);
+        ContainerCalls.ChangeOwner(host, entry.Uid, entry.Gid);
         if (entry.Kind != ContainerEntryKind.Symlink)
         {
-            ContainerLibC.ChangeMode(host, entry.Mode & 0xFFF);
+            ContainerCalls.ChangeMode(host, entry.Mode & 0xFFF);
         }
 
         foreach (var xattr in entry.Xattrs)
         {
             try
             {
-                ContainerLibC.SetXattr(host, xattr.Name, xattr.Value.Span);
+                ContainerCalls.SetXattr(host, xattr.Name, xattr.Value.Span);
             }
-            catch (IOException e) when (e.HResult == ContainerLibC.EOPNOTSUPP)
+            catch (IOException e) when (e.HResult == Errno.EOPNOTSUPP)
             {
                 // The target filesystem lacks that namespace (ACLs on a filesystem mounted noacl, say), as tar
                 // --xattrs shrugs it off; anything else (EPERM, ENOSPC) is an error.
@@ -322,14 +323,14 @@ public static class ContainerDirectoryRestorer
             }
         }
 
-        ContainerLibC.SetTimes(host, entry.ModificationTimeNs);
+        ContainerCalls.SetTimes(host, entry.ModificationTimeNs);
     }
 
     private static int FileTypeOf(ContainerEntryKind kind) => kind switch
     {
-        ContainerEntryKind.CharacterDevice => ContainerStatx.CharacterDevice,
-        ContainerEntryKind.BlockDevice => ContainerStatx.BlockDevice,
-        ContainerEntryKind.Fifo => ContainerStatx.Fifo,
-        _ => ContainerStatx.Socket,
+        ContainerEntryKind.CharacterDevice => Statx.CharacterDevice,
+        ContainerEntryKind.BlockDevice => Statx.BlockDevice,
+        ContainerEntryKind.Fifo => Statx.Fifo,
+        _ => Statx.Socket,
     };
 }

@@ -1,5 +1,6 @@
-using Engine.Backup.Containers.Native;
+using Engine.Blocks;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Native;
 using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
 
@@ -49,22 +50,22 @@ internal sealed class FileFinisher : IAsyncDisposable
             }
         }
 
-        ContainerLibC.Truncate(handle, entry.Size, host);
-        ContainerLibC.ChangeOwner(handle, entry.Uid, entry.Gid, host);
-        ContainerLibC.ChangeMode(handle, entry.Mode & 0xFFF, host);
+        ContainerCalls.Truncate(handle, entry.Size, host);
+        ContainerCalls.ChangeOwner(handle, entry.Uid, entry.Gid, host);
+        ContainerCalls.ChangeMode(handle, entry.Mode & 0xFFF, host);
         foreach (var xattr in entry.Xattrs)
         {
             try
             {
-                ContainerLibC.SetXattr(handle, xattr.Name, xattr.Value.Span, host);
+                ContainerCalls.SetXattr(handle, xattr.Name, xattr.Value.Span, host);
             }
-            catch (IOException e) when (e.HResult == ContainerLibC.EOPNOTSUPP)
+            catch (IOException e) when (e.HResult == Errno.EOPNOTSUPP)
             {
                 Interlocked.Increment(ref _xattrsSkipped);
             }
         }
 
-        ContainerLibC.SetTimes(handle, entry.ModificationTimeNs, host);
+        ContainerCalls.SetTimes(handle, entry.ModificationTimeNs, host);
     }
 
     /// <summary>Waits until every submitted file is finished; rethrows the first failure.</summary>

@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text;
-using Engine.Backup.Repository.Native;
+using Engine.Backup.Repository;
 
 namespace Engine.Backup.Containers.Tar;
 
@@ -125,7 +125,7 @@ public sealed class ContainerTarWriter
             throw;
         }
 
-        RepositoryLibC.FSyncDirectory(directory);
+        RepositoryCalls.FSyncDirectory(directory);
         return summary;
     }
 

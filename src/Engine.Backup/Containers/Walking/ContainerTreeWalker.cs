@@ -1,5 +1,6 @@
 using System.IO.Enumeration;
-using Engine.Backup.Containers.Native;
+using Engine.Blocks;
+using Engine.Blocks.Native;
 using Engine.Sources;
 
 namespace Engine.Backup.Containers.Walking;
@@ -96,7 +97,7 @@ public sealed class ContainerTreeWalker
             RequireDirectory(source);
         }
 
-        var rootStat = ContainerLibC.LStat(Root);
+        var rootStat = ContainerCalls.LStat(Root);
         var rootIsSource = _sources[0].Length == 0;
         yield return new WalkedEntry(Build(".", Root, rootStat), Root);
 
@@ -122,9 +123,9 @@ public sealed class ContainerTreeWalker
             }
 
             var host = frame.Host + "/" + name;
-            if (!ContainerLibC.TryLStat(host, out var stat, out var errno))
+            if (!ContainerCalls.TryLStat(host, out var stat, out var errno))
             {
-                if (errno == ContainerLibC.ENOENT && name.Contains('\uFFFD', StringComparison.Ordinal))
+                if (errno == Errno.ENOENT && name.Contains('\uFFFD', StringComparison.Ordinal))
                 {
                     // The name's bytes are not UTF-8: the decoded name does not exist. Entry paths are strings, so
                     // such a file cannot be archived; it is reported, never silently lost.
@@ -132,16 +133,16 @@ public sealed class ContainerTreeWalker
                     continue;
                 }
 
-                if (errno == ContainerLibC.ENOENT)
+                if (errno == Errno.ENOENT)
                 {
                     Vanished++;
                     continue;
                 }
 
-                throw ContainerLibC.Error(errno, "lstat", host);
+                throw ContainerCalls.Error(errno, "lstat", host);
             }
 
-            var isDirectory = stat.FileType == ContainerStatx.Directory;
+            var isDirectory = stat.FileType == Statx.Directory;
             if (!leadsToSource && _excludes.IsExcluded(relative, isDirectory))
             {
                 continue;
@@ -152,7 +153,7 @@ public sealed class ContainerTreeWalker
             {
                 entry = Build(relative, host, stat);
             }
-            catch (IOException e) when (e.HResult == ContainerLibC.ENOENT)
+            catch (IOException e) when (e.HResult == Errno.ENOENT)
             {
                 Vanished++;
                 continue;
@@ -218,18 +219,18 @@ public sealed class ContainerTreeWalker
         foreach (var part in source.Split('/', StringSplitOptions.RemoveEmptyEntries).Prepend("."))
         {
             path = part == "." ? path : path + "/" + part;
-            if (!ContainerLibC.TryLStat(path, out var stat, out _) || stat.FileType != ContainerStatx.Directory)
+            if (!ContainerCalls.TryLStat(path, out var stat, out _) || stat.FileType != Statx.Directory)
             {
                 throw new DirectoryNotFoundException($"source '{(source.Length == 0 ? "." : "./" + source)}' is not a directory below {Root}: {path} is missing or not a directory (symlinks are not followed)");
             }
         }
     }
 
-    private ContainerEntry Build(string relative, string host, in ContainerStatx stat)
+    private ContainerEntry Build(string relative, string host, in Statx stat)
     {
         var mode = stat.Mode & 0xFFF;
         var type = stat.FileType;
-        if (type == ContainerStatx.RegularFile && stat.LinkCount > 1)
+        if (type == Statx.RegularFile && stat.LinkCount > 1)
         {
             var key = (stat.Device, stat.Inode);
             if (_linkTargets.TryGetValue(key, out var first))
@@ -246,13 +247,13 @@ public sealed class ContainerTreeWalker
 
         var kind = type switch
         {
-            ContainerStatx.Directory => ContainerEntryKind.Directory,
-            ContainerStatx.RegularFile => ContainerEntryKind.RegularFile,
-            ContainerStatx.SymbolicLink => ContainerEntryKind.Symlink,
-            ContainerStatx.CharacterDevice => ContainerEntryKind.CharacterDevice,
-            ContainerStatx.BlockDevice => ContainerEntryKind.BlockDevice,
-            ContainerStatx.Fifo => ContainerEntryKind.Fifo,
-            ContainerStatx.Socket => ContainerEntryKind.Socket,
+            Statx.Directory => ContainerEntryKind.Directory,
+            Statx.RegularFile => ContainerEntryKind.RegularFile,
+            Statx.SymbolicLink => ContainerEntryKind.Symlink,
+            Statx.CharacterDevice => ContainerEntryKind.CharacterDevice,
+            Statx.BlockDevice => ContainerEntryKind.BlockDevice,
+            Statx.Fifo => ContainerEntryKind.Fifo,
+            Statx.Socket => ContainerEntryKind.Socket,
             _ => throw new IOException($"{host}: unknown file type 0{type:o}"),
         };
         var isDevice = kind is ContainerEntryKind.CharacterDevice or ContainerEntryKind.BlockDevice;
@@ -266,10 +267,10 @@ public sealed class ContainerTreeWalker
             Gid = stat.Gid,
             ModificationTimeNs = stat.ModificationTimeNs,
             Size = size,
-            LinkTarget = kind == ContainerEntryKind.Symlink ? ContainerLibC.ReadLinkTarget(host) : null,
+            LinkTarget = kind == ContainerEntryKind.Symlink ? ContainerCalls.ReadLinkTarget(host) : null,
             DeviceMajor = isDevice ? (int)stat.RdevMajor : 0,
             DeviceMinor = isDevice ? (int)stat.RdevMinor : 0,
-            Xattrs = ContainerLibC.ListXattrs(host),
+            Xattrs = ContainerCalls.ListXattrs(host),
             DataExtents = kind == ContainerEntryKind.RegularFile ? DataExtentsOf(host, size, (long)stat.Blocks) : null,
         };
     }
@@ -286,17 +287,17 @@ public sealed class ContainerTreeWalker
         }
 
         var extents = new List<SourceRange>();
-        using var handle = ContainerLibC.OpenRead(host);
+        using var handle = ContainerCalls.OpenRead(host);
         var position = 0L;
         while (position < size)
         {
-            var data = ContainerLibC.Seek(handle, position, ContainerLibC.SEEK_DATA, host);
+            var data = ContainerCalls.Seek(handle, position, LibC.SEEK_DATA, host);
             if (data < 0 || data >= size)
             {
                 break;
             }
 
-            var hole = ContainerLibC.Seek(handle, data, ContainerLibC.SEEK_HOLE, host);
+            var hole = ContainerCalls.Seek(handle, data, LibC.SEEK_HOLE, host);
             hole = hole < 0 ? size : Math.Min(hole, size);
             extents.Add(new SourceRange(data, hole - data));
             position = hole;

@@ -11,17 +11,6 @@ internal sealed class InFlightGate(int maxRequests, long maxBytes)
     private long _bytes;
     private int _waiters;
 
-    public int Requests
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _requests;
-            }
-        }
-    }
-
     /// <summary>Waits for room for one more request holding <paramref name="bytes"/> bytes (a lone request always fits).</summary>
     public void Enter(long bytes)
     {

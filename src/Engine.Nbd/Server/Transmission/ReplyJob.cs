@@ -54,7 +54,12 @@ internal sealed class ReplyJob(TransmissionSession owner) : IThreadPoolWorkItem
         Buffer = null;
     }
 
-    void IThreadPoolWorkItem.Execute() => _ = owner.ExecuteAsync(this);
+    void IThreadPoolWorkItem.Execute()
+    {
+        var mark = RequestAllocationMeter.Begin();
+        _ = owner.ExecuteAsync(this);
+        RequestAllocationMeter.End(mark);
+    }
 
     public void AppendSimpleReply(NbdError error)
     {

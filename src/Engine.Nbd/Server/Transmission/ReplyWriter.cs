@@ -1,4 +1,4 @@
-using Engine.Nbd.Native;
+using Engine.Blocks.Native;
 using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
@@ -123,7 +123,9 @@ internal sealed class ReplyWriter
                 more = _queue.Count > 0;
             }
 
+            var mark = RequestAllocationMeter.Begin();
             SendAndRecycle(job, more);
+            RequestAllocationMeter.End(mark);
             lock (_queue)
             {
                 _sending = false;
@@ -158,7 +160,7 @@ internal sealed class ReplyWriter
 
     private unsafe void Send(ReplyJob job, bool more)
     {
-        Span<SocketCalls.IoVec> vectors = stackalloc SocketCalls.IoVec[MaxVectors];
+        Span<LibC.IoVec> vectors = stackalloc LibC.IoVec[MaxVectors];
         var count = 0;
         var segments = job.Segments;
         fixed (byte* wire = job.Wire)
@@ -175,7 +177,7 @@ internal sealed class ReplyWriter
                         count = 0;
                     }
 
-                    var rc = SocketCalls.SendFileAll(_channel.Fd, _fileFd, segment.Start, segment.Length);
+                    var rc = LibC.SendFileAll(_channel.Fd, _fileFd, segment.Start, segment.Length);
                     if (rc != 0)
                     {
                         // Part of the promised data may be on the wire: the stream cannot be resynchronised.
@@ -194,7 +196,7 @@ internal sealed class ReplyWriter
                 }
 
                 var origin = segment.Kind == ReplySegmentKind.Wire ? wire : data;
-                vectors[count++] = new SocketCalls.IoVec { Base = origin + segment.Start, Length = (nuint)segment.Length };
+                vectors[count++] = new LibC.IoVec { Base = origin + segment.Start, Length = (nuint)segment.Length };
             }
 
             if (count > 0)

@@ -17,7 +17,7 @@ internal readonly record struct RequestHeader(CommandFlags Flags, NbdCommand Com
         if (extended)
         {
             var length = BinaryPrimitives.ReadUInt64BigEndian(bytes[24..]);
-            header = new RequestHeader(flags, command, cookie, offset, length, flags.HasFlag(CommandFlags.PayloadLength) ? length : 0);
+            header = new RequestHeader(flags, command, cookie, offset, length, (flags & CommandFlags.PayloadLength) != 0 ? length : 0);
             return magic == NbdMagic.ExtendedRequest;
         }
         else

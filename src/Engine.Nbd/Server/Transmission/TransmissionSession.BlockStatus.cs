@@ -15,7 +15,7 @@ internal sealed partial class TransmissionSession
         var offset = (long)request.Offset;
         var length = (long)request.Length;
         var end = offset + length;
-        var reqOne = request.Flags.HasFlag(CommandFlags.ReqOne);
+        var reqOne = (request.Flags & CommandFlags.ReqOne) != 0;
         var ids = _session.MetaContextIds;
         for (var i = 0; i < ids.Length; i++)
         {

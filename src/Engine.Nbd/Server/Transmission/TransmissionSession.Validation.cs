@@ -26,7 +26,7 @@ internal sealed partial class TransmissionSession
 
         if (_extended && request.Command == NbdCommand.Write)
         {
-            if (!request.Flags.HasFlag(CommandFlags.PayloadLength))
+            if ((request.Flags & CommandFlags.PayloadLength) == 0)
             {
                 return (NbdError.Invalid, "WRITE without NBD_CMD_FLAG_PAYLOAD_LEN under extended headers");
             }
@@ -50,7 +50,7 @@ internal sealed partial class TransmissionSession
             return (NbdError.None, null);
         }
 
-        if (request.Command == NbdCommand.WriteZeroes && !_capabilities.HasFlag(BlockDeviceCapabilities.WriteZeroes))
+        if (request.Command == NbdCommand.WriteZeroes && (_capabilities & BlockDeviceCapabilities.WriteZeroes) == 0)
         {
             return (NbdError.Invalid, "write-zeroes is not supported by this export");
         }

@@ -9,15 +9,15 @@ internal sealed partial class TransmissionSession
     private async ValueTask WriteZeroesAsync(ReplyJob job)
     {
         var request = job.Request;
-        var flags = request.Flags.HasFlag(CommandFlags.NoHole) ? WriteZeroesFlags.None : WriteZeroesFlags.MayPunchHole;
-        if (request.Flags.HasFlag(CommandFlags.Fua))
+        var flags = (request.Flags & CommandFlags.NoHole) != 0 ? WriteZeroesFlags.None : WriteZeroesFlags.MayPunchHole;
+        if ((request.Flags & CommandFlags.Fua) != 0)
         {
             flags |= WriteZeroesFlags.Fua;
         }
 
-        if (request.Flags.HasFlag(CommandFlags.FastZero))
+        if ((request.Flags & CommandFlags.FastZero) != 0)
         {
-            if (!_capabilities.HasFlag(BlockDeviceCapabilities.FastZero))
+            if ((_capabilities & BlockDeviceCapabilities.FastZero) == 0)
             {
                 // The point of FAST_ZERO is to fail at once when zeroing would be as slow as writing.
                 AppendError(job, NbdError.NotSupported, "zeroing is not faster than writing on this export");

@@ -70,6 +70,7 @@ internal sealed partial class TransmissionSession
         {
             while (!_writer.Broken)
             {
+                var mark = RequestAllocationMeter.Begin();
                 if (!_channel.TryFill(headerLength))
                 {
                     ServerLog.ClientLeft(_logger, _peer, "closed the socket");
@@ -89,6 +90,7 @@ internal sealed partial class TransmissionSession
                 }
 
                 Accept(request);
+                RequestAllocationMeter.End(mark);
             }
         }
         finally
@@ -124,7 +126,7 @@ internal sealed partial class TransmissionSession
                     AppendSuccess(job);
                     break;
                 case NbdCommand.Trim:
-                    if (_capabilities.HasFlag(BlockDeviceCapabilities.Trim))
+                    if ((_capabilities & BlockDeviceCapabilities.Trim) != 0)
                     {
                         await _device.TrimAsync((long)request.Offset, (long)request.Length, FuaOf(request), _aborted).ConfigureAwait(false);
                     }
@@ -201,8 +203,9 @@ internal sealed partial class TransmissionSession
             return;
         }
 
-        if (request.Command == NbdCommand.Read && _sendFileSource is not null && TryReadWithSendFile(job))
+        if (request.Command == NbdCommand.Read && _sendFileSource is not null)
         {
+            ReadWithSendFile(job);
             _writer.SendOrEnqueue(job);
             return;
         }
@@ -236,7 +239,7 @@ internal sealed partial class TransmissionSession
     }
 
     private static WriteFlags FuaOf(in RequestHeader request) =>
-        request.Flags.HasFlag(CommandFlags.Fua) ? WriteFlags.Fua : WriteFlags.None;
+        (request.Flags & CommandFlags.Fua) != 0 ? WriteFlags.Fua : WriteFlags.None;
 
     private void AppendSuccess(ReplyJob job)
     {

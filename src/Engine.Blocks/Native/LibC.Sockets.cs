@@ -1,22 +1,34 @@
 using System.Runtime.InteropServices;
 
-namespace Engine.Nbd.Native;
+namespace Engine.Blocks.Native;
 
 /// <summary>
-/// The socket syscalls the server issues directly. .NET's Socket cannot sendfile(2) from an arbitrary offset of an
-/// open handle, and its async engine adds an epoll round trip and a thread-pool hop per operation; the connection
-/// threads instead make blocking calls on a blocking descriptor, which is the cheapest path per byte.
+/// The socket calls .NET's <see cref="System.Net.Sockets.Socket"/> cannot make: sendfile(2) from an arbitrary offset
+/// of an open handle, gather lists without an async engine round trip per operation, and SCM_RIGHTS descriptors. The
+/// NBD connection threads make blocking calls on blocking descriptors, the cheapest path per byte; they pass raw
+/// numbers because their channel holds a reference on the socket handle for its whole life. Layouts are Linux's on
+/// 64-bit targets (<c>struct msghdr</c> 56 bytes, <c>struct cmsghdr</c> a 16-byte header before the data).
 /// </summary>
-internal static unsafe partial class SocketCalls
+internal static unsafe partial class LibC
 {
-    public const int MsgNoSignal = 0x4000;
-    public const int MsgMore = 0x8000;
-    public const int ShutRead = 0;
-    public const int ShutReadWrite = 2;
-    private const int FGetFl = 3;
-    private const int FSetFl = 4;
-    private const int ONonBlock = 0x800;
+    public const int AF_UNIX = 1;
+    public const int SOCK_STREAM = 1;
+    public const int SOCK_SEQPACKET = 5;
+    public const int SOCK_CLOEXEC = 0x80000;
 
+    public const int SOL_SOCKET = 1;
+    public const int SCM_RIGHTS = 1;
+
+    public const int MSG_CTRUNC = 0x08;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int MSG_MORE = 0x8000;
+    public const int MSG_CMSG_CLOEXEC = 0x40000000;
+
+    public const int SHUT_RD = 0;
+    public const int SHUT_RDWR = 2;
+
+    /// <summary><c>struct iovec</c>: one piece of a gather list.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct IoVec
     {
@@ -24,8 +36,9 @@ internal static unsafe partial class SocketCalls
         public nuint Length;
     }
 
+    /// <summary><c>struct msghdr</c>.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    private struct MsgHdr
+    public struct MessageHeader
     {
         public void* Name;
         public uint NameLength;
@@ -36,23 +49,35 @@ internal static unsafe partial class SocketCalls
         public int Flags;
     }
 
+    /// <summary><c>struct cmsghdr</c>, the header of one ancillary message; its data follows.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ControlHeader
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+    }
+
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
-    private static partial nint Recv(int fd, byte* buffer, nuint length, int flags);
+    public static partial nint Recv(int fd, byte* buffer, nuint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "send", SetLastError = true)]
-    private static partial nint Send(int fd, byte* buffer, nuint length, int flags);
+    public static partial nint Send(int fd, byte* buffer, nuint length, int flags);
 
     [LibraryImport("libc", EntryPoint = "sendmsg", SetLastError = true)]
-    private static partial nint SendMsg(int fd, MsgHdr* message, int flags);
+    public static partial nint SendMsg(int fd, MessageHeader* message, int flags);
+
+    [LibraryImport("libc", EntryPoint = "recvmsg", SetLastError = true)]
+    public static partial nint RecvMsg(SafeHandle socket, MessageHeader* message, int flags);
 
     [LibraryImport("libc", EntryPoint = "sendfile64", SetLastError = true)]
-    private static partial nint SendFile(int outFd, int inFd, long* offset, nuint count);
-
-    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
-    private static partial int Fcntl(int fd, int command, int argument);
+    public static partial nint SendFile(int outFd, int inFd, long* offset, nuint count);
 
     [LibraryImport("libc", EntryPoint = "shutdown", SetLastError = true)]
-    private static partial int ShutdownNative(int fd, int how);
+    public static partial int ShutdownSocket(int fd, int how);
+
+    [LibraryImport("libc", EntryPoint = "socketpair", SetLastError = true)]
+    public static partial int SocketPair(int domain, int type, int protocol, int* fds);
 
     /// <summary>recv(2), retried on EINTR. Returns bytes read, 0 at end of stream, or -errno.</summary>
     public static nint Receive(int fd, Span<byte> buffer)
@@ -67,8 +92,8 @@ internal static unsafe partial class SocketCalls
                     return n;
                 }
 
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != Blocks.Errno.EINTR)
+                var errno = LastErrno;
+                if (errno != Errno.EINTR)
                 {
                     return -errno;
                 }
@@ -84,11 +109,11 @@ internal static unsafe partial class SocketCalls
             var done = 0;
             while (done < data.Length)
             {
-                var n = Send(fd, p + done, (nuint)(data.Length - done), flags | MsgNoSignal);
+                var n = Send(fd, p + done, (nuint)(data.Length - done), flags | MSG_NOSIGNAL);
                 if (n < 0)
                 {
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Blocks.Errno.EINTR)
+                    var errno = LastErrno;
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
@@ -111,12 +136,12 @@ internal static unsafe partial class SocketCalls
             var first = 0;
             while (first < vectors.Length)
             {
-                var message = new MsgHdr { Iov = iov + first, IovLength = (nuint)Math.Min(vectors.Length - first, 1024) };
-                var n = SendMsg(fd, &message, flags | MsgNoSignal);
+                var message = new MessageHeader { Iov = iov + first, IovLength = (nuint)Math.Min(vectors.Length - first, 1024) };
+                var n = SendMsg(fd, &message, flags | MSG_NOSIGNAL);
                 if (n < 0)
                 {
-                    var errno = Marshal.GetLastPInvokeError();
-                    if (errno == Blocks.Errno.EINTR)
+                    var errno = LastErrno;
+                    if (errno == Errno.EINTR)
                     {
                         continue;
                     }
@@ -145,7 +170,7 @@ internal static unsafe partial class SocketCalls
 
     /// <summary>
     /// sendfile(2) of <paramref name="count"/> bytes from <paramref name="fileFd"/> at <paramref name="offset"/>.
-    /// Returns 0, -errno, or -EIO-like <c>int.MinValue</c> when the file ended early (it shrank under us).
+    /// Returns 0, -errno, or <c>int.MinValue</c> when the file ended early (it shrank under us).
     /// </summary>
     public static int SendFileAll(int socketFd, int fileFd, long offset, long count)
     {
@@ -154,8 +179,8 @@ internal static unsafe partial class SocketCalls
             var n = SendFile(socketFd, fileFd, &offset, (nuint)Math.Min(count, 1L << 30));
             if (n < 0)
             {
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno == Blocks.Errno.EINTR)
+                var errno = LastErrno;
+                if (errno == Errno.EINTR)
                 {
                     continue;
                 }
@@ -174,18 +199,6 @@ internal static unsafe partial class SocketCalls
         return 0;
     }
 
-    /// <summary>Clears O_NONBLOCK so that the connection threads can block in recv/send.</summary>
-    public static int MakeBlocking(int fd)
-    {
-        var flags = Fcntl(fd, FGetFl, 0);
-        if (flags < 0)
-        {
-            return -Marshal.GetLastPInvokeError();
-        }
-
-        return (flags & ONonBlock) == 0 || Fcntl(fd, FSetFl, flags & ~ONonBlock) == 0 ? 0 : -Marshal.GetLastPInvokeError();
-    }
-
     /// <summary>shutdown(2); errors are ignored because the peer may already be gone.</summary>
-    public static void Shutdown(int fd, int how) => _ = ShutdownNative(fd, how);
+    public static void Shutdown(int fd, int how) => _ = ShutdownSocket(fd, how);
 }
