@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using BenchmarkDotNet.Attributes;
-using Engine.Backup.Sources;
+using Engine.Sources;
 
-namespace Engine.Benchmarks.Backup;
+namespace Engine.Benchmarks.Sources;
 
 /// <summary>
 /// Parsing a dirty map in <c>nbdinfo --map=qemu:dirty-bitmap:NAME</c> layout, as PVE hands it over for the
