@@ -8,7 +8,7 @@ namespace Engine.Cli;
 /// <summary>
 /// Every command's usage errors, handled in one place: an unknown command or option, a missing argument or required
 /// option, a value that does not parse. Each is printed to stderr as "engine COMMAND: problem", followed by where to
-/// find the usage, and the exit code is <see cref="ExitCodes.Usage"/> (README "Exit codes"). Nothing goes to stdout,
+/// find the usage, and the exit code is <see cref="ExitCodes.Usage"/> (docs/cli.md, "Exit codes and errors"). Nothing goes to stdout,
 /// so a script reading <c>--json</c> never gets help text instead of a document.
 /// </summary>
 internal static partial class UsageErrors

@@ -8,7 +8,7 @@ namespace Engine.Cli.Commands;
 /// <summary>
 /// <c>engine provider --repo DIR [--mechanism nbd|file-handle] [--fd-channel N]</c>: the long-lived process behind PVE's backup
 /// provider plugin. Reads one JSON request per line on stdin, answers one JSON line each on stdout, with log lines
-/// interleaved (README "Provider protocol"); ends at end of input.
+/// interleaved (docs/provider-protocol.md); ends at end of input.
 /// </summary>
 internal static class ProviderCommand
 {

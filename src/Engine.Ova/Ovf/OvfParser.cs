@@ -9,7 +9,7 @@ namespace Engine.Ova.Ovf;
 /// <summary>
 /// Parses an OVF descriptor (OVF 1.x and 2.x envelopes) safely: no DTDs, no resolver, a size cap; then resolves
 /// each virtual system's disks (item → controller → disk definition → file) and NICs the way PVE does, and
-/// further where PVE stops (see the README's "OVA import" section for every divergence).
+/// further where PVE stops (docs/ova.md lists every divergence).
 /// </summary>
 public static class OvfParser
 {

@@ -9,7 +9,7 @@ namespace Engine.Provider.Protocol;
 /// <summary>
 /// Serves an <see cref="IBackupProvider"/> over JSON lines: one request <c>{"id":N,"method":"...","params":{...}}</c>
 /// per input line, answered by <c>{"id":N,"result":...}</c> or <c>{"id":N,"error":{"message":"..."}}</c>, with
-/// <c>{"log":{...}}</c> lines interleaved. Method and parameter names are PVE's (see README "Provider protocol").
+/// <c>{"log":{...}}</c> lines interleaved. Method and parameter names are PVE's (see docs/provider-protocol.md).
 /// Requests are served one at a time; while one runs the host keeps reading, because the request may call back into
 /// the plugin (<c>{"call":...}</c> out, <c>{"reply":...}</c> in) for a volume's <c>next-dirty-region</c>. A failed
 /// call answers with an error and the host serves on; end of input ends it.

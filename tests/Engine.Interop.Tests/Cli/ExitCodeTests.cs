@@ -4,8 +4,9 @@ using Engine.Tests.Shared;
 namespace Engine.Interop.Tests.Cli;
 
 /// <summary>
-/// The README's promise for every command: 64 for any usage error, help and errors on stderr only (so a script reading
-/// <c>--json</c> never parses help text), and no .NET text (stack traces, type names, "(Parameter 'x')") for anything.
+/// The promise docs/cli.md ("Exit codes and errors") makes for every command: 64 for any usage error, help and
+/// errors on stderr only (so a script reading <c>--json</c> never parses help text), and no .NET text (stack traces,
+/// type names, "(Parameter 'x')") for anything.
 /// </summary>
 public sealed class ExitCodeTests
 {

@@ -2,7 +2,7 @@ package PVE::BackupProvider::Plugin::Engine;
 
 # Proxmox VE's backup provider API (PVE::BackupProvider::Plugin::Base) forwarded to Engine: every callback becomes
 # one request to a long-lived `engine provider` child process, spoken to in JSON lines on its stdin and stdout (see
-# README, "Provider protocol"). Positional arguments become the named params documented there; log lines go to the
+# docs/provider-protocol.md). Positional arguments become the named params documented there; log lines go to the
 # $log_function PVE handed to new(); an error response dies with the engine's message.
 #
 # The file-handle mechanism: PVE's open file handles cross to the child over a Unix socketpair (SCM_RIGHTS) that
