@@ -1,6 +1,7 @@
 using Engine.Backup.Containers.Native;
 using Engine.Backup.Sources;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Work;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Containers.Restore;
@@ -13,12 +14,12 @@ namespace Engine.Backup.Containers.Restore;
 /// </summary>
 internal sealed class FileFinisher : IAsyncDisposable
 {
-    private readonly WorkerQueue<Job> _queue;
+    private readonly WorkerPipeline<Job> _queue;
     private long _xattrsSkipped;
 
     public FileFinisher(int workers, CancellationToken cancellationToken)
     {
-        _queue = new WorkerQueue<Job>(workers, workers * 4, FinishAsync, static job => job.Release(), cancellationToken);
+        _queue = new WorkerPipeline<Job>(workers, workers * 4, FinishAsync, static job => job.Release(), cancellationToken);
     }
 
     /// <summary>Extended attributes the target filesystem does not support, left out.</summary>
