@@ -27,23 +27,38 @@ internal static class RepositoryFiles
     /// <summary>Creates a directory and any missing parents with mode 0700 (one that exists is left as it is).</summary>
     public static void CreateDirectory(string path, int mode = PrivateDirectoryMode)
     {
-        if (RepositoryLibC.MkDir(path, mode) == 0)
+        // A guest's snapshot folder is removed (rmdir) by its failed first backup while another writer may be creating
+        // it: whenever it vanishes between two of these steps (ENOENT on the retry, or EEXIST but gone by the check),
+        // go round again instead of failing that writer.
+        for (var attempt = 0; ; attempt++)
         {
-            return;
-        }
+            if (RepositoryLibC.MkDir(path, mode) == 0)
+            {
+                return;
+            }
 
-        var errno = RepositoryLibC.LastErrno;
-        if (errno == RepositoryLibC.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
-        {
-            CreateDirectory(parent, mode);
-            errno = RepositoryLibC.MkDir(path, mode) == 0 ? 0 : RepositoryLibC.LastErrno;
-        }
+            var errno = RepositoryLibC.LastErrno;
+            if (errno == RepositoryLibC.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
+            {
+                CreateDirectory(parent, mode);
+                errno = RepositoryLibC.MkDir(path, mode) == 0 ? 0 : RepositoryLibC.LastErrno;
+            }
 
-        if (errno != 0 && !(errno == RepositoryLibC.EEXIST && Directory.Exists(path)))
-        {
-            throw RepositoryLibC.Error(errno, "mkdir", path);
+            if (errno == 0 || (errno == RepositoryLibC.EEXIST && Directory.Exists(path)))
+            {
+                return;
+            }
+
+            var vanished = errno == RepositoryLibC.ENOENT || (errno == RepositoryLibC.EEXIST && !Path.Exists(path));
+            if (!vanished || attempt >= MaxCreateAttempts)
+            {
+                throw RepositoryLibC.Error(errno, "mkdir", path);
+            }
         }
     }
+
+    /// <summary>Rounds of <see cref="CreateDirectory"/> while a concurrent rmdir keeps removing the folder or its parent.</summary>
+    private const int MaxCreateAttempts = 1000;
 
     /// <summary>
     /// Makes the chunk folders of a repository an older Engine created (0755: anybody could list and read the chunks)
