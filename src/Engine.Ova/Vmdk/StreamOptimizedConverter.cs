@@ -10,9 +10,9 @@ using Engine.Blocks.Work;
 namespace Engine.Ova.Vmdk;
 
 /// <summary>
-/// Converts the marker stream of a streamOptimized VMDK: one reader thread splits the input into batches of whole
-/// grain blocks (no copy: each batch owns the buffer it was read into), and workers inflate the grains in parallel
-/// and write them at their LBA. Grain order does not matter; the GD/GT blocks are skipped since every grain marker
+/// Converts the marker stream of a streamOptimized VMDK: the producer of a <see cref="WorkerPipeline{T}"/> splits the
+/// input into batches of whole grain blocks (no copy: each batch owns the buffer it was read into, and batches are
+/// reused once written), and its workers inflate the grains in parallel and write them at their LBA. Grain order does not matter; the GD/GT blocks are skipped since every grain marker
 /// carries its LBA. A footer, if present, must agree with the header; the stream may end without EOS.
 /// </summary>
 internal sealed class StreamOptimizedConverter
