@@ -334,8 +334,21 @@ public sealed partial class BackupRepository : IDisposable
         }
     }
 
-    private static IEnumerable<string> EnumerateDirectories(string path) =>
-        System.IO.Directory.Exists(path) ? System.IO.Directory.EnumerateDirectories(path) : [];
+    /// <summary>
+    /// The subdirectories of <paramref name="path"/>, none when it is missing. Read at once rather than lazily: a
+    /// guest's folder disappears whenever its failed first backup removes it, possibly between a check and the read.
+    /// </summary>
+    private static string[] EnumerateDirectories(string path)
+    {
+        try
+        {
+            return System.IO.Directory.GetDirectories(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return [];
+        }
+    }
 
     private static int CompareIds(SnapshotId a, SnapshotId b)
     {

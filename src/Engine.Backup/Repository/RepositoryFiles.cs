@@ -28,23 +28,38 @@ internal static class RepositoryFiles
     /// <summary>Creates a directory and any missing parents with mode 0700 (one that exists is left as it is).</summary>
     public static void CreateDirectory(string path, int mode = PrivateDirectoryMode)
     {
-        if (LibC.MkDir(path, mode) == 0)
+        // A guest's snapshot folder is removed (rmdir) by its failed first backup while another writer may be creating
+        // it: whenever it vanishes between two of these steps (ENOENT on the retry, or EEXIST but gone by the check),
+        // go round again instead of failing that writer.
+        for (var attempt = 0; ; attempt++)
         {
-            return;
-        }
+            if (LibC.MkDir(path, mode) == 0)
+            {
+                return;
+            }
 
-        var errno = LibC.LastErrno;
-        if (errno == Errno.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
-        {
-            CreateDirectory(parent, mode);
-            errno = LibC.MkDir(path, mode) == 0 ? 0 : LibC.LastErrno;
-        }
+            var errno = LibC.LastErrno;
+            if (errno == Errno.ENOENT && Path.GetDirectoryName(path) is { } parent && parent != path)
+            {
+                CreateDirectory(parent, mode);
+                errno = LibC.MkDir(path, mode) == 0 ? 0 : LibC.LastErrno;
+            }
 
-        if (errno != 0 && !(errno == Errno.EEXIST && Directory.Exists(path)))
-        {
-            throw RepositoryCalls.Error(errno, "mkdir", path);
+            if (errno == 0 || (errno == Errno.EEXIST && Directory.Exists(path)))
+            {
+                return;
+            }
+
+            var vanished = errno == Errno.ENOENT || (errno == Errno.EEXIST && !Path.Exists(path));
+            if (!vanished || attempt >= MaxCreateAttempts)
+            {
+                throw RepositoryCalls.Error(errno, "mkdir", path);
+            }
         }
     }
+
+    /// <summary>Rounds of <see cref="CreateDirectory"/> while a concurrent rmdir keeps removing the folder or its parent.</summary>
+    private const int MaxCreateAttempts = 1000;
 
     /// <summary>
     /// Makes the chunk folders of a repository an older Engine created (0755: anybody could list and read the chunks)

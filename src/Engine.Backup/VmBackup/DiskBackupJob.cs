@@ -1,8 +1,8 @@
 using System.Diagnostics;
-using System.Runtime.ExceptionServices;
-using System.Threading.Channels;
+using System.Runtime.CompilerServices;
 using Engine.Backup.Repository;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Work;
 using Engine.Sources;
 
 namespace Engine.Backup.VmBackup;
@@ -24,6 +24,7 @@ internal sealed class DiskBackupJob
     private readonly int _chunkSize;
     private readonly ChunkDigest[] _digests;
     private readonly bool[] _processed;
+    private SourceDiscarder? _discarder;
 
     public DiskBackupJob(BackupRepository repository, IVolumeSource source, DeviceIndex? previous, VmBackupOptions options,
         BackupCounters counters, BandwidthLimiter limiter, Stopwatch clock)
@@ -45,133 +46,81 @@ internal sealed class DiskBackupJob
         }
     }
 
-    /// <summary>Whether the chunks not read come from the previous snapshot.</summary>
-    public bool IsIncremental => _previous is not null;
-
     /// <summary>The digests, in order, once <see cref="RunAsync"/> finished.</summary>
     public ReadOnlySpan<ChunkDigest> Digests => _digests;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var workers = _options.Parallelism > 0 ? _options.Parallelism : Math.Max(2, Environment.ProcessorCount * 2);
-        var queue = Channel.CreateBounded<ChunkWork>(new BoundedChannelOptions(workers * 2) { SingleWriter = true });
         using var discarder = new SourceDiscarder(_source, _repository, _options.DiscardBatchBytes, _options.DiscardSource);
-        using var failure = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var tasks = new Task[workers + 1];
-        tasks[0] = CancelOthersOnFailureAsync(() => PlanAsync(queue.Writer, failure.Token), failure);
-        for (var i = 1; i < tasks.Length; i++)
+        _discarder = discarder;
+        await using (var pipeline = new WorkerPipeline<ChunkWork>(workers, workers * 2, ProcessAsync, discard: null, cancellationToken))
         {
-            tasks[i] = CancelOthersOnFailureAsync(() => WorkAsync(queue.Reader, discarder, failure.Token), failure);
-        }
-
-        try
-        {
-            await Task.WhenAll(tasks).ConfigureAwait(false);
-        }
-        catch (Exception) when (FirstCause(tasks) is { } cause)
-        {
-            // Report the cause, not the cancellations it triggered in the other workers.
-            ExceptionDispatchInfo.Throw(cause);
+            // The first failure cancels the rest (a dead source never leaves workers waiting on it) and is the one thrown.
+            await pipeline.RunAsync(PlanAsync).ConfigureAwait(false);
         }
 
         AccountUntouchedChunks();
         await discarder.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The first failure cancels the rest, so a dead source never leaves workers waiting on it.</summary>
-    private static async Task CancelOthersOnFailureAsync(Func<Task> body, CancellationTokenSource failure)
+    private async Task PlanAsync(WorkerPipeline<ChunkWork> pipeline, CancellationToken cancellationToken)
     {
-        try
+        var ranges = _previous is not null ? _source.GetDirtyRegionsAsync(cancellationToken) : _source.GetDataRangesAsync(cancellationToken);
+        ChunkWork? current = null;
+        await foreach (var range in ranges.ConfigureAwait(false))
         {
-            await body().ConfigureAwait(false);
-        }
-        catch
-        {
-            await failure.CancelAsync().ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    private static Exception? FirstCause(Task[] tasks)
-    {
-        foreach (var task in tasks)
-        {
-            if (task.Exception?.InnerException is { } e and not OperationCanceledException)
+            if (range.Offset < 0 || range.Length <= 0 || range.End > _source.Size)
             {
-                return e;
+                throw new InvalidDataException($"{_source.Device}: the source reported range {range.Offset}+{range.Length} outside its size {_source.Size}");
             }
-        }
 
-        return null;
-    }
-
-    private async Task PlanAsync(ChannelWriter<ChunkWork> writer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var ranges = _previous is not null ? _source.GetDirtyRegionsAsync(cancellationToken) : _source.GetDataRangesAsync(cancellationToken);
-            ChunkWork? current = null;
-            await foreach (var range in ranges.ConfigureAwait(false))
+            var offset = range.Offset;
+            while (offset < range.End)
             {
-                if (range.Offset < 0 || range.Length <= 0 || range.End > _source.Size)
+                var index = (int)(offset / _chunkSize);
+                if (current is not null && current.Index != index)
                 {
-                    throw new InvalidDataException($"{_source.Device}: the source reported range {range.Offset}+{range.Length} outside its size {_source.Size}");
-                }
-
-                var offset = range.Offset;
-                while (offset < range.End)
-                {
-                    var index = (int)(offset / _chunkSize);
-                    if (current is not null && current.Index != index)
+                    if (index < current.Index)
                     {
-                        if (index < current.Index)
-                        {
-                            throw new InvalidDataException($"{_source.Device}: the source reported ranges out of order at {range.Offset}");
-                        }
-
-                        await writer.WriteAsync(current, cancellationToken).ConfigureAwait(false);
-                        current = null;
+                        throw new InvalidDataException($"{_source.Device}: the source reported ranges out of order at {range.Offset}");
                     }
 
-                    if (current is null)
-                    {
-                        var chunkOffset = (long)index * _chunkSize;
-                        var baseChecksum = _previous?.PayloadChecksum(index) ?? ChunkStore.UnknownPayloadChecksum;
-                        current = new ChunkWork(index, chunkOffset, (int)Math.Min(_chunkSize, _source.Size - chunkOffset), _digests[index], baseChecksum);
-                    }
-
-                    var end = Math.Min(range.End, current.Offset + current.Length);
-                    current.Add(offset, end - offset);
-                    _counters.Planned(end - offset);
-                    offset = end;
+                    await pipeline.SubmitAsync(current).ConfigureAwait(false);
+                    current = null;
                 }
-            }
 
-            if (current is not null)
-            {
-                await writer.WriteAsync(current, cancellationToken).ConfigureAwait(false);
-            }
+                if (current is null)
+                {
+                    var chunkOffset = (long)index * _chunkSize;
+                    var baseChecksum = _previous?.PayloadChecksum(index) ?? ChunkStore.UnknownPayloadChecksum;
+                    current = new ChunkWork(index, chunkOffset, (int)Math.Min(_chunkSize, _source.Size - chunkOffset), _digests[index], baseChecksum);
+                }
 
-            writer.Complete();
+                var end = Math.Min(range.End, current.Offset + current.Length);
+                current.Add(offset, end - offset);
+                _counters.Planned(end - offset);
+                offset = end;
+            }
         }
-        catch (Exception e)
+
+        if (current is not null)
         {
-            writer.Complete(e);
-            throw;
+            await pipeline.SubmitAsync(current).ConfigureAwait(false);
         }
     }
 
-    private async Task WorkAsync(ChannelReader<ChunkWork> reader, SourceDiscarder discarder, CancellationToken cancellationToken)
-    {
-        await foreach (var work in reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-        {
-            await ProcessAsync(work, cancellationToken).ConfigureAwait(false);
-            await discarder.AddAsync(work.Ranges, cancellationToken).ConfigureAwait(false);
-            Report();
-        }
-    }
-
+    /// <summary>Reads, hashes and stores one chunk, then lets the source discard what it read.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ProcessAsync(ChunkWork work, CancellationToken cancellationToken)
+    {
+        await StoreChunkAsync(work, cancellationToken).ConfigureAwait(false);
+        await _discarder!.AddAsync(work.Ranges, cancellationToken).ConfigureAwait(false);
+        Report();
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask StoreChunkAsync(ChunkWork work, CancellationToken cancellationToken)
     {
         await _limiter.WaitAsync(work.BytesToRead, cancellationToken).ConfigureAwait(false);
         NativeBuffer? buffer = null;

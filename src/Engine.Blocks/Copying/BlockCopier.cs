@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Work;
 
 namespace Engine.Blocks.Copying;
 
@@ -33,21 +35,11 @@ public static class BlockCopier
             throw new BlockDeviceException(Errno.EPERM, "target is read-only (EPERM)");
         }
 
-        using var state = new CopyState(source, target, options, cancellationToken);
-        var workers = new Task[Math.Max(1, options.RequestsInFlight)];
-        for (var i = 0; i < workers.Length; i++)
+        var state = new CopyState(source, target, options);
+        var workers = Math.Max(1, options.RequestsInFlight);
+        await using (var pipeline = new WorkerPipeline<Extent>(workers, workers * 2, state.CopyAsync, discard: null, cancellationToken))
         {
-            workers[i] = Task.Run(state.WorkAsync, cancellationToken);
-        }
-
-        try
-        {
-            await Task.WhenAll(workers).ConfigureAwait(false);
-        }
-        finally
-        {
-            // On failure a window may still be being fetched ahead: let it end before the caller closes the source.
-            await state.AbandonPrefetchAsync().ConfigureAwait(false);
+            await pipeline.RunAsync(state.ProduceAsync).ConfigureAwait(false);
         }
 
         if (options.FlushTarget)
@@ -59,16 +51,14 @@ public static class BlockCopier
     }
 
     /// <summary>
-    /// The shared cursor over the source's extents that the workers take pieces from. While the workers copy one
-    /// window of extents, the next is fetched ahead, so that they do not all stop for a block-status round trip.
+    /// The walk over the source's extents (the producer) and the copy of one piece (the workers). While the workers
+    /// copy one window of extents, the producer fetches the next, so that they do not all stop for a block-status
+    /// round trip.
     /// </summary>
-    private sealed class CopyState(IBlockDevice source, IBlockDevice target, BlockCopyOptions options, CancellationToken cancellationToken) : IDisposable
+    private sealed class CopyState(IBlockDevice source, IBlockDevice target, BlockCopyOptions options)
     {
-        private readonly Lock _sync = new();
-        private readonly SemaphoreSlim _refillLock = new(1, 1);
         private ExtentList _extents = new(256);
         private ExtentList _spare = new(256);
-        private Task<long>? _ahead; // fills _spare with the next window; only the refill-lock holder touches both
         private readonly int _alignment = Math.Max(source.MinimumBlockSize, target.MinimumBlockSize);
         private int _extentIndex;
         private long _position;
@@ -80,103 +70,63 @@ public static class BlockCopier
 
         public long ZeroBytes => Interlocked.Read(ref _zeroBytes);
 
-        public void Dispose() => _refillLock.Dispose();
-
-        /// <summary>Waits for a window still being fetched ahead, ignoring its outcome (the copy has already failed).</summary>
-        public async Task AbandonPrefetchAsync()
-        {
-            if (_ahead is { } ahead)
-            {
-                await ((Task)ahead).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
-
-        public async Task WorkAsync()
+        /// <summary>Hands the workers pieces: whole zero extents, or at most one request of data each.</summary>
+        public async Task ProduceAsync(WorkerPipeline<Extent> pipeline, CancellationToken cancellationToken)
         {
             var requestSize = Math.Max(options.RequestSize & ~(_alignment - 1), _alignment);
+            var end = await FetchAsync(_extents, 0, FirstExtentWindow, cancellationToken).ConfigureAwait(false);
             while (true)
             {
-                var piece = await NextAsync(requestSize).ConfigureAwait(false);
-                if (piece.Length == 0)
+                // Fetch the window after this one while this one is copied.
+                var ahead = end < source.Size ? FetchAsync(_spare, end, ExtentWindow, cancellationToken) : null;
+                try
                 {
+                    while (TryTake(requestSize, out var piece))
+                    {
+                        await pipeline.SubmitAsync(piece).ConfigureAwait(false);
+                    }
+                }
+                catch when (ahead is not null)
+                {
+                    // Let the window being fetched end before the caller closes the source.
+                    await ((Task)ahead).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    throw;
+                }
+
+                if (ahead is null || _position >= source.Size)
+                {
+                    if (ahead is not null)
+                    {
+                        await ((Task)ahead).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
+
                     return;
                 }
 
-                if ((piece.Flags & ExtentFlags.Zero) != 0)
-                {
-                    await ZeroAsync(piece.Offset, piece.Length).ConfigureAwait(false);
-                }
-                else
-                {
-                    await CopyDataAsync(piece.Offset, (int)piece.Length).ConfigureAwait(false);
-                }
-
-                options.Progress?.Report(Interlocked.Add(ref _done, piece.Length));
+                end = await ahead.ConfigureAwait(false);
+                (_extents, _spare) = (_spare, _extents);
+                _extentIndex = 0;
             }
         }
 
-        /// <summary>The next piece: a whole zero extent, or at most <paramref name="requestSize"/> bytes of data.</summary>
-        private ValueTask<Extent> NextAsync(int requestSize)
+        /// <summary>Copies (or zeroes) one piece; runs on many workers at once.</summary>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        public async ValueTask CopyAsync(Extent piece, CancellationToken cancellationToken)
         {
-            // Hundreds of workers share the cursor: take pieces under a plain lock and only go async to refill.
-            lock (_sync)
+            if ((piece.Flags & ExtentFlags.Zero) != 0)
             {
-                if (TryTake(requestSize, out var piece))
-                {
-                    return ValueTask.FromResult(piece);
-                }
+                await ZeroAsync(piece.Offset, piece.Length, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await CopyDataAsync(piece.Offset, (int)piece.Length, cancellationToken).ConfigureAwait(false);
             }
 
-            return RefillAndTakeAsync(requestSize);
-        }
-
-        private async ValueTask<Extent> RefillAndTakeAsync(int requestSize)
-        {
-            await _refillLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                while (true)
-                {
-                    long position;
-                    lock (_sync)
-                    {
-                        if (TryTake(requestSize, out var piece))
-                        {
-                            return piece;
-                        }
-
-                        if (_position >= source.Size)
-                        {
-                            return default;
-                        }
-
-                        position = _position;
-                    }
-
-                    // The window in use is spent, so the cursor stands where it ends: swap in the one fetched ahead
-                    // from there (fetching it now the first time), then fetch the window after it while this one is copied.
-                    var end = await (_ahead ?? FetchAsync(_spare, position, FirstExtentWindow)).ConfigureAwait(false);
-                    _ahead = null;
-                    lock (_sync)
-                    {
-                        (_extents, _spare) = (_spare, _extents);
-                        _extentIndex = 0;
-                    }
-
-                    if (end < source.Size)
-                    {
-                        _ahead = FetchAsync(_spare, end, ExtentWindow);
-                    }
-                }
-            }
-            finally
-            {
-                _refillLock.Release();
-            }
+            options.Progress?.Report(Interlocked.Add(ref _done, piece.Length));
         }
 
         /// <summary>Fills <paramref name="extents"/> from <paramref name="offset"/> on; returns where they end.</summary>
-        private async Task<long> FetchAsync(ExtentList extents, long offset, long window)
+        private async Task<long> FetchAsync(ExtentList extents, long offset, long window, CancellationToken cancellationToken)
         {
             extents.Clear();
             await (options.Selection ?? source.GetExtentsAsync)(offset, Math.Min(window, source.Size - offset), extents, cancellationToken).ConfigureAwait(false);
@@ -189,7 +139,7 @@ public static class BlockCopier
             return end;
         }
 
-        /// <summary>Takes a piece from the extents already fetched; false when they are used up. Caller holds <see cref="_sync"/>.</summary>
+        /// <summary>Takes a piece from the extents already fetched; false when they are used up. Only the producer calls it.</summary>
         private bool TryTake(int requestSize, out Extent piece)
         {
             while (_extentIndex < _extents.Count && _position < source.Size)
@@ -205,7 +155,7 @@ public static class BlockCopier
                 if (options.Selection is not null && ((uint)extent.Flags & options.SelectionMask) == 0)
                 {
                     // Not selected: skip it without touching the target.
-                    _done += end - _position;
+                    Interlocked.Add(ref _done, end - _position);
                     _position = end;
                     _extentIndex++;
                     continue;
@@ -227,13 +177,14 @@ public static class BlockCopier
             return false;
         }
 
-        private async ValueTask CopyDataAsync(long offset, int length)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        private async ValueTask CopyDataAsync(long offset, int length, CancellationToken cancellationToken)
         {
             using var buffer = BufferPool.Shared.Rent(length);
             await source.ReadAsync(offset, buffer.Memory, cancellationToken).ConfigureAwait(false);
             if (options.DetectZeroes && !buffer.Span.ContainsAnyExcept((byte)0))
             {
-                await ZeroAsync(offset, length).ConfigureAwait(false);
+                await ZeroAsync(offset, length, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
@@ -241,7 +192,8 @@ public static class BlockCopier
             Interlocked.Add(ref _dataBytes, length);
         }
 
-        private async ValueTask ZeroAsync(long offset, long length)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        private async ValueTask ZeroAsync(long offset, long length, CancellationToken cancellationToken)
         {
             Interlocked.Add(ref _zeroBytes, length);
             if (options.TargetIsZeroed && !options.Allocated)

@@ -1,4 +1,5 @@
 using Engine.Blocks;
+using Engine.Blocks.Copying;
 
 namespace Engine.Ova.Import;
 

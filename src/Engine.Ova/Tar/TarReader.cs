@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Engine.Blocks.Tar;
 
 namespace Engine.Ova.Tar;
 
@@ -15,7 +16,7 @@ namespace Engine.Ova.Tar;
 public sealed class TarReader : IDisposable
 {
     /// <summary>Size of a tar block.</summary>
-    public const int BlockSize = 512;
+    public const int BlockSize = UstarLayout.BlockSize;
 
     /// <summary>Longest GNU long name or pax record block accepted.</summary>
     public const int MaxMetadataSize = 1 << 20;
@@ -106,8 +107,8 @@ public sealed class TarReader : IDisposable
             }
 
             VerifyChecksum(blockOffset);
-            var typeflag = (char)_block[156];
-            var size = ParseNumber(_block.AsSpan(124, 12), blockOffset, "size");
+            var typeflag = (char)_block[UstarLayout.TypeFlagOffset];
+            var size = ParseNumber(_block.AsSpan(UstarLayout.SizeOffset, UstarLayout.LongFieldLength), blockOffset, "size");
             switch (typeflag)
             {
                 case 'L':
@@ -129,7 +130,7 @@ public sealed class TarReader : IDisposable
             }
 
             var name = pax.SparseName ?? pax.Path ?? longName ?? HeaderName();
-            var linkName = pax.LinkPath ?? longLink ?? NullTerminated(_block.AsSpan(157, 100));
+            var linkName = pax.LinkPath ?? longLink ?? NullTerminated(_block.AsSpan(UstarLayout.LinkNameOffset, UstarLayout.NameLength));
             var dataSize = pax.Size ?? size;
             var type = typeflag switch
             {
@@ -367,8 +368,8 @@ public sealed class TarReader : IDisposable
     private (List<SparseRegion> Regions, long RealSize) ReadOldGnuSparseMap(long blockOffset, string name)
     {
         var regions = new List<SparseRegion>();
-        var realSize = ParseNumber(_block.AsSpan(483, 12), blockOffset, "sparse real size");
-        var extended = AddOldGnuRegions(regions, 386, 4, blockOffset) && _block[482] != 0;
+        var realSize = ParseNumber(_block.AsSpan(UstarLayout.GnuRealSizeOffset, UstarLayout.LongFieldLength), blockOffset, "sparse real size");
+        var extended = AddOldGnuRegions(regions, UstarLayout.GnuSparseOffset, UstarLayout.GnuSparseHeaderPairs, blockOffset) && _block[UstarLayout.GnuIsExtendedOffset] != 0;
         while (extended)
         {
             var extensionOffset = _position;
@@ -378,7 +379,7 @@ public sealed class TarReader : IDisposable
             }
 
             ReadBlock(allowEnd: false);
-            extended = AddOldGnuRegions(regions, 0, 21, extensionOffset) && _block[504] != 0;
+            extended = AddOldGnuRegions(regions, 0, UstarLayout.GnuExtensionPairs, extensionOffset) && _block[UstarLayout.GnuExtensionIsExtendedOffset] != 0;
         }
 
         return (regions, realSize);
@@ -389,13 +390,13 @@ public sealed class TarReader : IDisposable
     {
         for (var i = 0; i < count; i++)
         {
-            var field = _block.AsSpan(start + i * 24, 24);
+            var field = _block.AsSpan(start + i * UstarLayout.GnuSparsePairLength, UstarLayout.GnuSparsePairLength);
             if (field[0] == 0)
             {
                 return false;
             }
 
-            regions.Add(new SparseRegion(ParseNumber(field[..12], blockOffset, "sparse offset"), ParseNumber(field[12..], blockOffset, "sparse length")));
+            regions.Add(new SparseRegion(ParseNumber(field[..UstarLayout.LongFieldLength], blockOffset, "sparse offset"), ParseNumber(field[UstarLayout.LongFieldLength..], blockOffset, "sparse length")));
         }
 
         return true;
@@ -548,12 +549,12 @@ public sealed class TarReader : IDisposable
 
     private string HeaderName()
     {
-        var name = NullTerminated(_block.AsSpan(0, 100));
+        var name = NullTerminated(_block.AsSpan(UstarLayout.NameOffset, UstarLayout.NameLength));
 
         // POSIX ustar ("ustar\0") splits long names into prefix/name; GNU's "ustar  \0" uses those bytes for times.
-        if (_block.AsSpan(257, 6).SequenceEqual("ustar\0"u8))
+        if (_block.AsSpan(UstarLayout.MagicOffset, UstarLayout.MagicLength).SequenceEqual(UstarLayout.PosixMagic))
         {
-            var prefix = NullTerminated(_block.AsSpan(345, 155));
+            var prefix = NullTerminated(_block.AsSpan(UstarLayout.PrefixOffset, UstarLayout.PrefixLength));
             if (prefix.Length > 0)
             {
                 return prefix + "/" + name;
@@ -565,16 +566,8 @@ public sealed class TarReader : IDisposable
 
     private void VerifyChecksum(long blockOffset)
     {
-        var stored = ParseNumber(_block.AsSpan(148, 8), blockOffset, "checksum");
-        long unsigned = 0;
-        long signed = 0;
-        for (var i = 0; i < BlockSize; i++)
-        {
-            var b = i is >= 148 and < 156 ? (byte)' ' : _block[i];
-            unsigned += b;
-            signed += (sbyte)b;
-        }
-
+        var stored = ParseNumber(_block.AsSpan(UstarLayout.ChecksumOffset, UstarLayout.ChecksumLength), blockOffset, "checksum");
+        var (unsigned, signed) = UstarChecksum.Compute(_block);
         if (stored != unsigned && stored != signed)
         {
             throw Error(blockOffset, $"header checksum mismatch (stored {stored}, computed {unsigned}): not a tar archive, or corrupt");
@@ -582,54 +575,14 @@ public sealed class TarReader : IDisposable
     }
 
     /// <summary>Octal (NUL/space padded) or GNU base-256 (high bit of the first byte set).</summary>
-    private long ParseNumber(ReadOnlySpan<byte> field, long blockOffset, string what)
-    {
-        if ((field[0] & 0x80) != 0)
+    private long ParseNumber(ReadOnlySpan<byte> field, long blockOffset, string what) =>
+        UstarNumber.TryParse(field, out var value) switch
         {
-            if (field[0] == 0xFF)
-            {
-                throw Error(blockOffset, $"negative base-256 {what}");
-            }
-
-            long value = field[0] & 0x7F;
-            for (var i = 1; i < field.Length; i++)
-            {
-                if (value > (long.MaxValue >> 8))
-                {
-                    throw Error(blockOffset, $"base-256 {what} overflows");
-                }
-
-                value = (value << 8) | field[i];
-            }
-
-            return value;
-        }
-
-        long result = 0;
-        var i2 = 0;
-        while (i2 < field.Length && field[i2] is (byte)' ' or 0)
-        {
-            i2++;
-        }
-
-        for (; i2 < field.Length; i2++)
-        {
-            var b = field[i2];
-            if (b is (byte)' ' or 0)
-            {
-                break;
-            }
-
-            if (b is < (byte)'0' or > (byte)'7')
-            {
-                throw Error(blockOffset, $"{what} field is not octal: not a tar archive, or corrupt");
-            }
-
-            result = (result << 3) | (long)(b - '0');
-        }
-
-        return result;
-    }
+            UstarNumberStatus.Valid => value,
+            UstarNumberStatus.NegativeBase256 => throw Error(blockOffset, $"negative base-256 {what}"),
+            UstarNumberStatus.Overflow => throw Error(blockOffset, $"base-256 {what} overflows"),
+            _ => throw Error(blockOffset, $"{what} field is not octal: not a tar archive, or corrupt"),
+        };
 
     private static string NullTerminated(ReadOnlySpan<byte> bytes)
     {

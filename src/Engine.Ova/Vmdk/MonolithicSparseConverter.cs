@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using Engine.Blocks;
-using Engine.Ova.Import;
+using Engine.Blocks.Copying;
 
 namespace Engine.Ova.Vmdk;
 

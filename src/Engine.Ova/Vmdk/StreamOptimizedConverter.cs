@@ -1,17 +1,18 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Collections.Concurrent;
-using System.Runtime.ExceptionServices;
+using System.Runtime.CompilerServices;
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
-using Engine.Ova.Import;
+using Engine.Blocks.Copying;
+using Engine.Blocks.Work;
 
 namespace Engine.Ova.Vmdk;
 
 /// <summary>
-/// Converts the marker stream of a streamOptimized VMDK: one reader thread splits the input into batches of whole
-/// grain blocks (no copy: each batch owns the buffer it was read into), and workers inflate the grains in parallel
-/// and write them at their LBA. Grain order does not matter; the GD/GT blocks are skipped since every grain marker
+/// Converts the marker stream of a streamOptimized VMDK: the producer of a <see cref="WorkerPipeline{T}"/> splits the
+/// input into batches of whole grain blocks (no copy: each batch owns the buffer it was read into, and batches are
+/// reused once written), and its workers inflate the grains in parallel and write them at their LBA. Grain order does not matter; the GD/GT blocks are skipped since every grain marker
 /// carries its LBA. A footer, if present, must agree with the header; the stream may end without EOS.
 /// </summary>
 internal sealed class StreamOptimizedConverter
@@ -32,6 +33,7 @@ internal sealed class StreamOptimizedConverter
     private readonly int _batchBytes;
     private readonly long _capacityBytes;
     private readonly ulong[]?[] _seenPages;
+    private readonly ConcurrentQueue<Batch> _freeBatches = new();
     private long _consumed;
 
     public StreamOptimizedConverter(Stream source, string name, SparseExtentHeader header, long prologueBytes, IBlockDevice target, IProgress<long>? progress)
@@ -51,83 +53,43 @@ internal sealed class StreamOptimizedConverter
 
     private const int SeenPageBits = 1 << 18;
 
-    /// <summary>
-    /// Runs the reader and the workers on dedicated threads: they block on I/O and inflate for seconds at a time, which
-    /// on thread-pool threads would starve every other continuation until the pool grows.
-    /// </summary>
-    public Task<long> RunAsync(int workers, CancellationToken cancellationToken) =>
-        Task.Factory.StartNew(() => Run(workers, cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-    private long Run(int workers, CancellationToken cancellationToken)
+    /// <summary>Reads the marker stream and hands batches of grains to <paramref name="workers"/> inflating workers.</summary>
+    /// <returns>Bytes of data written (zero grains excluded).</returns>
+    public async Task<long> RunAsync(int workers, CancellationToken cancellationToken)
     {
-        using var queue = new BlockingCollection<Batch>(workers * 2);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var tasks = new Task<long>[workers];
-        for (var i = 0; i < workers; i++)
-        {
-            tasks[i] = Task.Factory.StartNew(() => Work(queue, cts), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        }
-
-        Exception? readerFailure = null;
+        var inflaters = new List<GrainWorker>(workers);
         try
         {
-            Read(queue, cts.Token);
-        }
-        catch (Exception e)
-        {
-            readerFailure = e;
-            cts.Cancel();
+            await using var pipeline = new WorkerPipeline<Batch>(workers, workers * 2, () => AddWorker(inflaters), ReturnBatch, cancellationToken);
+            await pipeline.RunAsync(ReadAsync).ConfigureAwait(false);
         }
         finally
         {
-            queue.CompleteAdding();
+            while (_freeBatches.TryDequeue(out var batch))
+            {
+                batch.Dispose();
+            }
         }
 
         long written = 0;
-        Exception? workerFailure = null;
-        foreach (var task in tasks)
+        foreach (var inflater in inflaters)
         {
-            try
-            {
-                written += task.GetAwaiter().GetResult();
-            }
-            catch (Exception e) when (workerFailure is null || workerFailure is OperationCanceledException)
-            {
-                workerFailure = e;
-            }
-            catch (Exception)
-            {
-                // The first real failure is the one to report.
-            }
-        }
-
-        while (queue.TryTake(out var leftover))
-        {
-            leftover.Dispose();
-        }
-
-        // A worker's own error beats the cancellation it caused in the reader, and vice versa.
-        if (workerFailure is not null and not OperationCanceledException)
-        {
-            ExceptionDispatchInfo.Capture(workerFailure).Throw();
-        }
-
-        if (readerFailure is not null)
-        {
-            ExceptionDispatchInfo.Capture(readerFailure).Throw();
-        }
-
-        if (workerFailure is not null)
-        {
-            ExceptionDispatchInfo.Capture(workerFailure).Throw();
+            written += inflater.DataBytes;
         }
 
         return written;
     }
 
-    private void Read(BlockingCollection<Batch> output, CancellationToken cancellationToken)
+    private GrainWorker AddWorker(List<GrainWorker> workers)
     {
-        Batch? batch = new Batch(_batchBytes);
+        var worker = new GrainWorker(this);
+        workers.Add(worker);
+        return worker;
+    }
+
+    private async Task ReadAsync(WorkerPipeline<Batch> output, CancellationToken cancellationToken)
+    {
+        Batch? batch = RentBatch();
         try
         {
             var filled = 0;
@@ -141,6 +103,8 @@ internal sealed class StreamOptimizedConverter
                 if (!eof)
                 {
                     var want = batch.Buffer.Length - filled;
+                    // The source is the tar reader's forward-only stream, synchronous all the way down to a file read
+                    // (mostly from the page cache): Stream's async fallback would only add a copy and a thread hop.
                     var read = _source.ReadAtLeast(batch.Buffer.Span[filled..], want, throwOnEndOfStream: false);
                     eof = read < want;
                     filled += read;
@@ -235,7 +199,7 @@ internal sealed class StreamOptimizedConverter
                     done = true;
                 }
 
-                var next = done ? null : new Batch(_batchBytes);
+                var next = done ? null : RentBatch();
                 var leftover = filled - pos;
                 if (next is not null)
                 {
@@ -247,57 +211,36 @@ internal sealed class StreamOptimizedConverter
                 filled = leftover;
                 if (current.Grains.Count == 0)
                 {
-                    current.Dispose();
+                    ReturnBatch(current);
                     continue;
                 }
 
-                try
-                {
-                    output.Add(current, cancellationToken);
-                }
-                catch
-                {
-                    current.Dispose();
-                    throw;
-                }
+                // The pipeline owns the batch from here on, and returns it even if it fails.
+                await output.SubmitAsync(current).ConfigureAwait(false);
             }
         }
         finally
         {
-            batch?.Dispose();
-        }
-    }
-
-    private long Work(BlockingCollection<Batch> input, CancellationTokenSource cts)
-    {
-        var cancellationToken = cts.Token;
-        try
-        {
-            using var writer = new SparseRunWriter(_target, _grainBytes);
-            using var inflater = new GrainInflater();
-            foreach (var batch in input.GetConsumingEnumerable(cancellationToken))
+            if (batch is not null)
             {
-                using (batch)
-                {
-                    foreach (var grain in batch.Grains)
-                    {
-                        var expected = (int)Math.Min(_grainBytes, _capacityBytes - grain.Offset);
-                        var slot = writer.GetSlot(grain.Offset, expected, cancellationToken);
-                        inflater.Inflate(batch.Buffer.Memory.Slice(grain.DataStart, grain.DataLength), slot.Span, _name, grain.Offset);
-                        writer.Commit(grain.Offset, expected, cancellationToken);
-                    }
-                }
+                ReturnBatch(batch);
             }
-
-            writer.Flush(cancellationToken);
-            return writer.DataBytes;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            cts.Cancel();
-            throw;
         }
     }
+
+    /// <summary>A batch whose buffer was written and handed back, or a new one: at most a few per worker are ever made.</summary>
+    private Batch RentBatch()
+    {
+        if (_freeBatches.TryDequeue(out var batch))
+        {
+            batch.Grains.Clear();
+            return batch;
+        }
+
+        return new Batch(_batchBytes);
+    }
+
+    private void ReturnBatch(Batch batch) => _freeBatches.Enqueue(batch);
 
     private void CheckLba(ulong lba, long at)
     {
@@ -358,6 +301,44 @@ internal sealed class StreamOptimizedConverter
         public List<Grain> Grains { get; } = new(64);
 
         public void Dispose() => Buffer.Dispose();
+    }
+
+    /// <summary>One inflating worker: its own inflater and run writer, so grains that follow each other go out in one write.</summary>
+    private sealed class GrainWorker(StreamOptimizedConverter converter) : IPipelineWorker<Batch>, IDisposable
+    {
+        private readonly SparseRunWriter _writer = new(converter._target, converter._grainBytes);
+        private readonly GrainInflater _inflater = new();
+
+        /// <summary>Bytes this worker wrote (zero grains excluded).</summary>
+        public long DataBytes => _writer.DataBytes;
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        public async ValueTask ProcessAsync(Batch batch, CancellationToken cancellationToken)
+        {
+            try
+            {
+                for (var i = 0; i < batch.Grains.Count; i++)
+                {
+                    var grain = batch.Grains[i];
+                    var expected = (int)Math.Min(converter._grainBytes, converter._capacityBytes - grain.Offset);
+                    var slot = await _writer.GetSlotAsync(grain.Offset, expected, cancellationToken).ConfigureAwait(false);
+                    _inflater.Inflate(batch.Buffer.Memory.Slice(grain.DataStart, grain.DataLength), slot.Span, converter._name, grain.Offset);
+                    await _writer.CommitAsync(grain.Offset, expected, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                converter.ReturnBatch(batch);
+            }
+        }
+
+        public ValueTask FinishAsync(CancellationToken cancellationToken) => _writer.FlushAsync(cancellationToken);
+
+        public void Dispose()
+        {
+            _writer.Dispose();
+            _inflater.Dispose();
+        }
     }
 
     /// <summary>Inflates one zlib grain into exactly the expected length; more output is a decompression bomb.</summary>

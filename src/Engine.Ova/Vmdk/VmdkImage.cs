@@ -77,7 +77,7 @@ public sealed class VmdkImage
 
     /// <summary>Writes the disk's data into <paramref name="target"/> (at least <see cref="CapacityBytes"/> long), skipping zero grains.</summary>
     /// <param name="target">A raw device, already zero (a fresh sparse file).</param>
-    /// <param name="workers">Threads inflating grains in parallel (streamOptimized).</param>
+    /// <param name="workers">Workers inflating grains in parallel (streamOptimized).</param>
     /// <param name="progress">Receives the number of VMDK bytes consumed so far.</param>
     /// <param name="cancellationToken">Cancels the conversion.</param>
     /// <returns>Bytes of data written.</returns>

@@ -1,6 +1,7 @@
 using Engine.Backup.Repository;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Work;
 
 namespace Engine.Backup.Containers.Archive;
 
@@ -13,14 +14,14 @@ internal sealed class ChunkUploader : IAsyncDisposable
 {
     private readonly ChunkStore _store;
     private readonly BackupCounters _counters;
-    private readonly WorkerQueue<Upload> _queue;
+    private readonly WorkerPipeline<Upload> _queue;
     private readonly HashSet<ChunkDigest> _seen = [];
 
     public ChunkUploader(ChunkStore store, BackupCounters counters, int workers, CancellationToken cancellationToken)
     {
         _store = store;
         _counters = counters;
-        _queue = new WorkerQueue<Upload>(workers, workers * 2, StoreAsync, static upload => upload.Data.Dispose(), cancellationToken);
+        _queue = new WorkerPipeline<Upload>(workers, workers * 2, StoreAsync, static upload => upload.Data.Dispose(), cancellationToken);
     }
 
     /// <summary>
@@ -29,7 +30,7 @@ internal sealed class ChunkUploader : IAsyncDisposable
     /// </summary>
     public ValueTask SubmitAsync(ChunkDigest digest, ReadOnlyMemory<byte> data)
     {
-        _queue.ThrowIfFailed();
+        _queue.ThrowIfStopped();
         if (digest.IsZero)
         {
             _counters.Zero();

@@ -1,6 +1,7 @@
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Native;
+using Engine.Blocks.Work;
 using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
 
@@ -14,12 +15,12 @@ namespace Engine.Backup.Containers.Restore;
 /// </summary>
 internal sealed class FileFinisher : IAsyncDisposable
 {
-    private readonly WorkerQueue<Job> _queue;
+    private readonly WorkerPipeline<Job> _queue;
     private long _xattrsSkipped;
 
     public FileFinisher(int workers, CancellationToken cancellationToken)
     {
-        _queue = new WorkerQueue<Job>(workers, workers * 4, FinishAsync, static job => job.Release(), cancellationToken);
+        _queue = new WorkerPipeline<Job>(workers, workers * 4, FinishAsync, static job => job.Release(), cancellationToken);
     }
 
     /// <summary>Extended attributes the target filesystem does not support, left out.</summary>

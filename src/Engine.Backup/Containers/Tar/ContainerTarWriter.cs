@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Engine.Backup.Repository;
+using Engine.Blocks.Tar;
 
 namespace Engine.Backup.Containers.Tar;
 
@@ -89,7 +90,7 @@ public sealed class ContainerTarWriter
             await writer.WriteMemberAsync(entry, cancellationToken);
         }
 
-        await output.WriteZerosAsync(2 * UstarHeader.BlockSize, cancellationToken);
+        await output.WriteZerosAsync(2 * UstarLayout.BlockSize, cancellationToken);
         await output.FlushAsync(cancellationToken);
         await destination.FlushAsync(cancellationToken);
         return new ContainerTarSummary(writer._members, writer._skippedSockets, output.Position);
@@ -154,7 +155,7 @@ public sealed class ContainerTarWriter
             await WritePaxHeaderAsync(seconds, cancellationToken);
         }
 
-        var header = (await _output.ReserveAsync(UstarHeader.BlockSize, cancellationToken)).Span;
+        var header = (await _output.ReserveAsync(UstarLayout.BlockSize, cancellationToken)).Span;
         UstarHeader.Write(header, new UstarFields
         {
             Name = sparse ? SparseStandInName() : _name.WrittenSpan,
@@ -168,7 +169,7 @@ public sealed class ContainerTarWriter
             DeviceMajor = entry.DeviceMajor,
             DeviceMinor = entry.DeviceMinor,
         });
-        _output.Advance(UstarHeader.BlockSize);
+        _output.Advance(UstarLayout.BlockSize);
         _members++;
 
         if (sparse)
@@ -219,8 +220,8 @@ public sealed class ContainerTarWriter
                 Append(_linkName, entry.LinkTarget ?? throw MissingLinkTarget(entry));
                 break;
             case ContainerEntryKind.CharacterDevice or ContainerEntryKind.BlockDevice:
-                if (!UstarHeader.FitsOctal(entry.DeviceMajor, UstarHeader.ShortFieldLength)
-                    || !UstarHeader.FitsOctal(entry.DeviceMinor, UstarHeader.ShortFieldLength))
+                if (!UstarNumber.FitsOctal(entry.DeviceMajor, UstarLayout.ShortFieldLength)
+                    || !UstarNumber.FitsOctal(entry.DeviceMinor, UstarLayout.ShortFieldLength))
                 {
                     // GNU tar has no pax record for device numbers.
                     throw new InvalidDataException($"{entry.Path}: device {entry.DeviceMajor}:{entry.DeviceMinor} does not fit a tar header");
@@ -246,22 +247,22 @@ public sealed class ContainerTarWriter
         }
 
         // GNU tar decodes GNU.sparse.realsize after size, so size must come first.
-        if (!UstarHeader.FitsOctal(storedSize, UstarHeader.LongFieldLength))
+        if (!UstarNumber.FitsOctal(storedSize, UstarLayout.LongFieldLength))
         {
             _pax.Add("size"u8, storedSize);
         }
 
-        if (!UstarHeader.FitsOctal(entry.Uid, UstarHeader.ShortFieldLength))
+        if (!UstarNumber.FitsOctal(entry.Uid, UstarLayout.ShortFieldLength))
         {
             _pax.Add("uid"u8, entry.Uid);
         }
 
-        if (!UstarHeader.FitsOctal(entry.Gid, UstarHeader.ShortFieldLength))
+        if (!UstarNumber.FitsOctal(entry.Gid, UstarLayout.ShortFieldLength))
         {
             _pax.Add("gid"u8, entry.Gid);
         }
 
-        if (hasFraction || !UstarHeader.FitsOctal(seconds, UstarHeader.LongFieldLength))
+        if (hasFraction || !UstarNumber.FitsOctal(seconds, UstarLayout.LongFieldLength))
         {
             _pax.AddTime("mtime"u8, entry.ModificationTimeNs);
         }
@@ -313,16 +314,16 @@ public sealed class ContainerTarWriter
     /// <summary>The <c>x</c> member carrying this entry's records, named <c>DIR/PaxHeaders/NAME</c> as GNU tar names them.</summary>
     private async ValueTask WritePaxHeaderAsync(long seconds, CancellationToken cancellationToken)
     {
-        var header = (await _output.ReserveAsync(UstarHeader.BlockSize, cancellationToken)).Span;
+        var header = (await _output.ReserveAsync(UstarLayout.BlockSize, cancellationToken)).Span;
         UstarHeader.Write(header, new UstarFields
         {
             Name = NameWithDirectoryInserted("PaxHeaders/"u8),
             Mode = 0x1A4, // 0644
             Size = _pax.Length,
             ModificationTime = seconds,
-            TypeFlag = UstarHeader.PaxExtendedHeader,
+            TypeFlag = UstarLayout.PaxExtendedHeader,
         });
-        _output.Advance(UstarHeader.BlockSize);
+        _output.Advance(UstarLayout.BlockSize);
         await _output.WriteAsync(_pax.Written, cancellationToken);
         await _output.PadToBlockAsync(cancellationToken);
     }
@@ -376,17 +377,17 @@ public sealed class ContainerTarWriter
     }
 
     private static bool NeedsRecord(ReadOnlySpan<byte> name) =>
-        name.Length > UstarHeader.NameFieldLength || !Ascii.IsValid(name);
+        name.Length > UstarLayout.NameLength || !Ascii.IsValid(name);
 
     private static byte TypeFlagOf(ContainerEntry entry) => entry.Kind switch
     {
-        ContainerEntryKind.Directory => UstarHeader.Directory,
-        ContainerEntryKind.RegularFile => UstarHeader.RegularFile,
-        ContainerEntryKind.Symlink => UstarHeader.Symlink,
-        ContainerEntryKind.HardLink => UstarHeader.HardLink,
-        ContainerEntryKind.CharacterDevice => UstarHeader.CharacterDevice,
-        ContainerEntryKind.BlockDevice => UstarHeader.BlockDevice,
-        ContainerEntryKind.Fifo => UstarHeader.Fifo,
+        ContainerEntryKind.Directory => UstarLayout.Directory,
+        ContainerEntryKind.RegularFile => UstarLayout.RegularFile,
+        ContainerEntryKind.Symlink => UstarLayout.Symlink,
+        ContainerEntryKind.HardLink => UstarLayout.HardLink,
+        ContainerEntryKind.CharacterDevice => UstarLayout.CharacterDevice,
+        ContainerEntryKind.BlockDevice => UstarLayout.BlockDevice,
+        ContainerEntryKind.Fifo => UstarLayout.Fifo,
         _ => throw new InvalidDataException($"{entry.Path}: entry kind {entry.Kind} has no tar type"),
     };
 

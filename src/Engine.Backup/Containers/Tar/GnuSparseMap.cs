@@ -1,3 +1,5 @@
+using Engine.Blocks.Tar;
+
 namespace Engine.Backup.Containers.Tar;
 
 /// <summary>
@@ -49,7 +51,7 @@ internal sealed class GnuSparseMap
             }
 
             previousEnd = extent.End;
-            var start = extent.Offset & ~(long)(UstarHeader.BlockSize - 1);
+            var start = extent.Offset & ~(long)(UstarLayout.BlockSize - 1);
             var end = Math.Min(RoundUp(extent.End), entry.Size);
             if (_regions.Count > 0 && _regions[^1].End >= start)
             {
@@ -109,5 +111,5 @@ internal sealed class GnuSparseMap
         output.Advance(written);
     }
 
-    private static long RoundUp(long value) => (value + UstarHeader.BlockSize - 1) & ~(long)(UstarHeader.BlockSize - 1);
+    private static long RoundUp(long value) => (value + UstarLayout.BlockSize - 1) & ~(long)(UstarLayout.BlockSize - 1);
 }

@@ -1,4 +1,5 @@
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Tar;
 
 namespace Engine.Backup.Containers.Tar;
 
@@ -75,7 +76,7 @@ internal sealed class TarBlockWriter : IDisposable
 
     /// <summary>Pads with zeros to the next 512-byte boundary.</summary>
     public ValueTask PadToBlockAsync(CancellationToken cancellationToken) =>
-        WriteZerosAsync(-Position & (UstarHeader.BlockSize - 1), cancellationToken);
+        WriteZerosAsync(-Position & (UstarLayout.BlockSize - 1), cancellationToken);
 
     /// <summary>Hands everything buffered to the destination.</summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
