@@ -22,7 +22,8 @@ internal static class LayerRules
         [
             [""],
             ["Native"],
-            ["Buffers"],
+            ["Buffers", "Tar"],
+            ["Work"],
             ["Devices", "Copying"],
         ]),
         new("Engine.Nbd", ["Engine.Blocks"],
