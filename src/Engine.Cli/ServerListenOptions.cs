@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using Engine.Nbd.Server;
 using Engine.Nbd.Transport;
 
 namespace Engine.Cli;

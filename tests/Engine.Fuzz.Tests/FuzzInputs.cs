@@ -1,5 +1,3 @@
-using Engine.Fuzz;
-
 namespace Engine.Fuzz.Tests;
 
 /// <summary>The stored fuzz inputs (seed corpora and regressions) beside the test assembly, and how to run one.</summary>

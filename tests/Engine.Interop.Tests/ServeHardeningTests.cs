@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using Engine.Interop.Tests.Infrastructure;
 using Engine.Nbd.Client;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;
 

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Protocol;
 using Engine.Nbd.Server;

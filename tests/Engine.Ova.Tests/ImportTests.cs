@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 using Engine.Ova.Import;
 using Engine.Ova.Tests.Infrastructure;

@@ -1,4 +1,3 @@
-using System.Text;
 using Engine.Ova.Ovf;
 using Engine.Ova.Tests.Infrastructure;
 

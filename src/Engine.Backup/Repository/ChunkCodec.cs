@@ -15,13 +15,13 @@ internal static class ChunkCodec
     private const double MaxRatio = 0.95;
 
     [ThreadStatic]
-    private static Compressor? t_compressor;
+    private static Compressor? _compressor;
 
     [ThreadStatic]
-    private static int t_level;
+    private static int _level;
 
     [ThreadStatic]
-    private static Decompressor? t_decompressor;
+    private static Decompressor? _decompressor;
 
     /// <summary>Room <see cref="TryCompress"/> may need for <paramref name="length"/> bytes.</summary>
     public static int Bound(int length) => Compressor.GetCompressBound(length);
@@ -50,10 +50,10 @@ internal static class ChunkCodec
     /// <summary>Decompresses into <paramref name="destination"/>; returns the length, or -1 when the payload is not valid zstd or does not fit.</summary>
     public static int TryDecompress(ReadOnlySpan<byte> payload, Span<byte> destination)
     {
-        t_decompressor ??= new Decompressor();
+        _decompressor ??= new Decompressor();
         try
         {
-            return t_decompressor.TryUnwrap(payload, destination, out var written) ? written : -1;
+            return _decompressor.TryUnwrap(payload, destination, out var written) ? written : -1;
         }
         catch (ZstdException)
         {
@@ -63,13 +63,13 @@ internal static class ChunkCodec
 
     private static Compressor CompressorFor(int level)
     {
-        if (t_compressor is null || t_level != level)
+        if (_compressor is null || _level != level)
         {
-            t_compressor?.Dispose();
-            t_compressor = new Compressor(level);
-            t_level = level;
+            _compressor?.Dispose();
+            _compressor = new Compressor(level);
+            _level = level;
         }
 
-        return t_compressor;
+        return _compressor;
     }
 }

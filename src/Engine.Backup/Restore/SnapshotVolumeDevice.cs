@@ -103,7 +103,7 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
     {
         CheckRange(offset, length);
         var chunkSize = _index.ChunkSize;
-        for (long position = offset; position < offset + length; position = ((position / chunkSize) + 1) * chunkSize)
+        for (var position = offset; position < offset + length; position = ((position / chunkSize) + 1) * chunkSize)
         {
             var chunk = (int)(position / chunkSize);
             if (!_index[chunk].IsZero)

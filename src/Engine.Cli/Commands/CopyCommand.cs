@@ -84,7 +84,7 @@ internal static class CopyCommand
         IBlockDevice? target = null;
 
         // Which side is being opened, so that a file error names it.
-        string? opening = sourceSpec;
+        var opening = sourceSpec;
         try
         {
             source = await Endpoints.OpenSourceAsync("copy", sourceSpec, nbdOptions, cancellationToken).ConfigureAwait(false);

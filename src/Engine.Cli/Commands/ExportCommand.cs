@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
-using Engine.Nbd.Server;
 using Engine.Nbd.Transport;
 
 namespace Engine.Cli.Commands;

@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Engine.Blocks;
 using Engine.Nbd.Protocol;

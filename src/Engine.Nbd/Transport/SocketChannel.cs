@@ -18,7 +18,7 @@ internal sealed class SocketChannel : IDisposable
     private readonly int _fd;
     private int _start;
     private int _end;
-    private bool _handleReferenced;
+    private readonly bool _handleReferenced;
     private readonly Lock _closeLock = new();
     private int _disposed;
 

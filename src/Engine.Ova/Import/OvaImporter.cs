@@ -1,5 +1,4 @@
 using System.IO.Compression;
-using System.Security.Cryptography;
 using Engine.Ova.Manifest;
 using Engine.Ova.Ovf;
 using Engine.Ova.Tar;

@@ -366,7 +366,7 @@ public static class OvfParser
 
         var type = ResourceType(controller);
         var subType = Value(controller, "ResourceSubType");
-        string? kind = type switch
+        var kind = type switch
         {
             ResourceIde => "ide",
             ResourceScsi => "scsi",

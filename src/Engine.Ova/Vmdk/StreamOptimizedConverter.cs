@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Engine.Blocks;

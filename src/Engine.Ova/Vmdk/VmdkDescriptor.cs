@@ -53,7 +53,7 @@ public sealed class VmdkDescriptor
 
         var end = data.IndexOf((byte)0);
         var text = Encoding.UTF8.GetString(end < 0 ? data : data[..end]);
-        string createType = string.Empty;
+        var createType = string.Empty;
         string? parentCid = null;
         string? parentHint = null;
         var extents = new List<VmdkExtent>();

@@ -1,5 +1,3 @@
-using Engine.Backup.Repository;
-
 namespace Engine.Backup.Tests.Repository;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using Engine.Fuzz.Support;
-using Engine.Nbd.Server;
 using Engine.Nbd.Server.Handshake;
 using Engine.Nbd.Transport;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Engine.Interop.Tests.Client;
 using Engine.Interop.Tests.Infrastructure;
 using static Engine.Interop.Tests.Backup.BackupTestKit;
 using static Engine.Interop.Tests.Client.ClientInterop;

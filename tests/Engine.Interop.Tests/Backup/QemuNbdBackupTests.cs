@@ -1,5 +1,4 @@
 using Engine.Backup.Repository;
-using Engine.Interop.Tests.Infrastructure;
 using static Engine.Interop.Tests.Backup.BackupTestKit;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Engine.Tests.Shared;
 
 namespace Engine.Interop.Tests.Cli;
 

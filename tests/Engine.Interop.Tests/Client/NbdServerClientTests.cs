@@ -1,5 +1,4 @@
 using Engine.Blocks;
-using Engine.Interop.Tests.Infrastructure;
 using Engine.Nbd.Client;
 using static Engine.Interop.Tests.Client.ClientInterop;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Engine.Blocks;
-using Engine.Interop.Tests.Infrastructure;
 using Engine.Nbd.Client;
 using static Engine.Interop.Tests.Client.ClientInterop;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;

@@ -179,7 +179,7 @@ internal static class HostileCases
                 _ => (uint)rng.Next() | 0x8000_0000,
             };
             var data = OptionData(rng, option);
-            uint declared = rng.Next(10) switch
+            var declared = rng.Next(10) switch
             {
                 < 6 => (uint)data.Length,
                 6 => (uint)Math.Max(0, data.Length - rng.Next(1, 8)),
@@ -273,7 +273,7 @@ internal static class HostileCases
                 _ => (ushort)0,
             };
             var cookie = (ulong)rng.NextInt64();
-            ulong offset = valid ? (ulong)rng.Next(0, (int)ExportSize - 4096) : rng.Next(10) switch
+            var offset = valid ? (ulong)rng.Next(0, (int)ExportSize - 4096) : rng.Next(10) switch
             {
                 < 4 => (ulong)rng.NextInt64(0, ExportSize),
                 4 => (ulong)ExportSize,
@@ -283,7 +283,7 @@ internal static class HostileCases
                 8 => 0,
                 _ => (ulong)rng.NextInt64() * 2,
             };
-            ulong length = valid ? (ulong)rng.Next(1, 4096) : rng.Next(12) switch
+            var length = valid ? (ulong)rng.Next(1, 4096) : rng.Next(12) switch
             {
                 < 4 => (ulong)rng.Next(0, 8192),
                 4 => 0,

@@ -2,8 +2,8 @@ using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Transport;
 using Engine.Nbd.Server.Handshake;
+using Engine.Nbd.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Nbd.Server.Transmission;
