@@ -1,5 +1,4 @@
 using Engine.Backup.Repository;
-using Engine.Blocks;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
 using Engine.Blocks.Native;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Engine.Backup.Repository;
 using Engine.Sources;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Engine.Backup.VmBackup;

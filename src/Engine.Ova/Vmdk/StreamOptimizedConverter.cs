@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.IO.Compression;
 using System.Runtime.CompilerServices;
 using Engine.Blocks;
 using Engine.Blocks.Buffers;

@@ -2,7 +2,6 @@ using Engine.Backup.Containers.Chunking;
 using Engine.Backup.Repository;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Buffers;
-using Engine.Blocks.Native;
 using Engine.Sources;
 
 namespace Engine.Backup.Containers.Archive;

@@ -1,6 +1,5 @@
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
-using Engine.Blocks.Native;
 using Engine.Blocks.Work;
 using Engine.Sources;
 using Microsoft.Win32.SafeHandles;
