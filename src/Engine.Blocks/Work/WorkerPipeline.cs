@@ -16,7 +16,7 @@ namespace Engine.Blocks.Work;
 /// channel instead, which wakes them all.
 /// </remarks>
 /// <typeparam name="T">The items the producer hands over; the pipeline owns each one from <see cref="SubmitAsync"/> on.</typeparam>
-public sealed class WorkerPipeline<T> : IAsyncDisposable
+internal sealed class WorkerPipeline<T> : IAsyncDisposable
 {
     private readonly Channel<T> _queue;
     private readonly Action<T>? _discard;
