@@ -9,6 +9,11 @@ public sealed class MetaContextRegistry
     private readonly List<IMetaContext> _contexts = [];
     private readonly Lock _lock = new();
 
+    /// <summary>Each <see cref="NbdExport"/> makes its own, with <c>base:allocation</c> in it.</summary>
+    internal MetaContextRegistry()
+    {
+    }
+
     /// <summary>Adds a context. Contexts may be added while the server runs; new connections see them.</summary>
     /// <exception cref="ArgumentException">The name is malformed or already registered.</exception>
     public void Register(IMetaContext context)
