@@ -8,7 +8,7 @@ namespace Engine.Backup.Restore;
 /// zeroes without touching the store and are reported as holes, so restores stay sparse and NBD clients get
 /// OFFSET_HOLE replies. A reader moving forward through the disk has the next chunks decompressed ahead of it.
 /// </summary>
-public sealed class SnapshotVolumeDevice : IBlockDevice
+internal sealed class SnapshotVolumeDevice : IBlockDevice
 {
     // Caps the chunks one extent query looks at.
     private const int MaxChunksPerExtentQuery = 1 << 16;
