@@ -20,7 +20,9 @@ namespace Engine.Nbd.Tests;
 /// <item><see cref="RequestAllocationMeter"/> reads <see cref="GC.GetAllocatedBytesForCurrentThread"/> around every
 /// unit of request work on the threads that do it: the connection's reader (which also answers sendfile and small
 /// reads inline), its writer, and the pool thread of a dispatched request. Nothing else runs there, so the test host's
-/// own chatter cannot hide in it; its tolerance is a byte per 8 requests (in practice it reads 0).</item>
+/// own chatter cannot hide in it; its tolerance is a byte per request. It reads 0 on a quiet machine; under load the
+/// pool adds threads, and a pool thread's first unit of work may allocate once (0.2 bytes per READ seen at a load of
+/// 30), while a per-request allocation costs at least the 24 bytes of the smallest object on every READ.</item>
 /// <item><see cref="GC.GetTotalAllocatedBytes(bool)"/> with <c>precise: true</c> counts every thread of the process,
 /// so it also sees work the meter cannot (continuations of asynchronous device calls, timers). The test host
 /// allocates in sporadic bursts (up to ~90 KiB in one run here), so the READs are counted in four windows and the
@@ -110,7 +112,7 @@ public sealed class SteadyStateAllocationTests(ITestOutputHelper output)
             var measured = rounds * Depth * Windows;
             var what = $"{measured} READs on the {path} path (structured={structured}, {length}-byte reads)";
             output.WriteLine($"{what}: server threads {serverThreads} bytes ({(double)serverThreads / measured:F3} per READ); whole process in the quietest of {Windows} windows {quietest} bytes ({(double)quietest * Windows / measured:F3} per READ)");
-            Assert.True(serverThreads <= measured / 8, $"the server's request threads allocated {serverThreads} bytes over {what}");
+            Assert.True(serverThreads <= measured, $"the server's request threads allocated {serverThreads} bytes over {what}");
             Assert.True(quietest <= measured / Windows, $"the process allocated {quietest} bytes over {measured / Windows} of {what}, in the quietest window");
         }
         finally
