@@ -16,7 +16,7 @@ public class ClientReadBenchmarks : ReadRoundTripBenchmark
 {
     private NbdClient _client = null!;
 
-    /// <summary>Not async itself, so the Allocated column is the client's (and the server's): nothing once warm.</summary>
+    /// <summary>Not async itself: the only state machine allocated is the client's.</summary>
     [Benchmark]
     public ValueTask Read() => _client.ReadAsync(NextOffset(), Buffer);
 

@@ -154,52 +154,59 @@ public sealed class NbdClient : IBlockDevice
         OptionSessionAsync(uri, options, handshake => (IReadOnlyList<string>)handshake.ListMetaContexts(uri.ExportName, []), cancellationToken);
 
     /// <inheritdoc />
-    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        // Not async: a READ that fits one request returns that request's own task, so it allocates nothing.
-        try
+        CheckRange(offset, destination.Length);
+        var minimum = _export.MinimumBlockSize;
+        if (minimum > 1 && ((offset | (long)destination.Length) & (minimum - 1)) != 0)
         {
-            CheckRange(offset, destination.Length);
-            var minimum = _export.MinimumBlockSize;
-            if (minimum > 1 && ((offset | (long)destination.Length) & (minimum - 1)) != 0)
-            {
-                return ReadUnalignedAsync(offset, destination, cancellationToken);
-            }
+            await ReadUnalignedAsync(offset, destination, cancellationToken).ConfigureAwait(false);
+            return;
+        }
 
-            var max = MaxRequest();
-            return destination.Length <= max
-                ? Next().SendAsync(NbdCommand.Read, CommandFlags.None, offset, destination.Length, default, destination, 0, null, cancellationToken)
-                : SendPiecesAsync(NbdCommand.Read, CommandFlags.None, offset, destination.Length, default, destination, max, cancellationToken);
-        }
-        catch (Exception ex) when (IsCallerError(ex))
+        var max = MaxRequest();
+        if (destination.Length <= max)
         {
-            return ValueTask.FromException(ex);
+            await Next().SendAsync(NbdCommand.Read, CommandFlags.None, offset, destination.Length, default, destination, 0, null, cancellationToken).ConfigureAwait(false);
+            return;
         }
+
+        var pieces = new List<Task>();
+        for (var done = 0; done < destination.Length; done += max)
+        {
+            var length = Math.Min(max, destination.Length - done);
+            pieces.Add(Next().SendAsync(NbdCommand.Read, CommandFlags.None, offset + done, length, default, destination.Slice(done, length), 0, null, cancellationToken).AsTask());
+        }
+
+        await Task.WhenAll(pieces).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default)
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, WriteFlags flags = WriteFlags.None, CancellationToken cancellationToken = default)
     {
-        // Not async, like ReadAsync: a WRITE that fits one request allocates nothing.
-        try
+        CheckRange(offset, source.Length);
+        var minimum = _export.MinimumBlockSize;
+        if (minimum > 1 && ((offset | (long)source.Length) & (minimum - 1)) != 0)
         {
-            CheckRange(offset, source.Length);
-            var minimum = _export.MinimumBlockSize;
-            if (minimum > 1 && ((offset | (long)source.Length) & (minimum - 1)) != 0)
-            {
-                throw new ArgumentException($"{Uri}: write at {offset}+{source.Length} is not aligned to the server's {minimum}-byte minimum block size");
-            }
+            throw new ArgumentException($"{Uri}: write at {offset}+{source.Length} is not aligned to the server's {minimum}-byte minimum block size");
+        }
 
-            var commandFlags = flags.HasFlag(WriteFlags.Fua) ? CommandFlags.Fua : CommandFlags.None;
-            var max = MaxRequest();
-            return source.Length <= max
-                ? Next().SendAsync(NbdCommand.Write, commandFlags, offset, source.Length, source, default, 0, null, cancellationToken)
-                : SendPiecesAsync(NbdCommand.Write, commandFlags, offset, source.Length, source, default, max, cancellationToken);
-        }
-        catch (Exception ex) when (IsCallerError(ex))
+        var commandFlags = flags.HasFlag(WriteFlags.Fua) ? CommandFlags.Fua : CommandFlags.None;
+        var max = MaxRequest();
+        if (source.Length <= max)
         {
-            return ValueTask.FromException(ex);
+            await Next().SendAsync(NbdCommand.Write, commandFlags, offset, source.Length, source, default, 0, null, cancellationToken).ConfigureAwait(false);
+            return;
         }
+
+        var pieces = new List<Task>();
+        for (var done = 0; done < source.Length; done += max)
+        {
+            var length = Math.Min(max, source.Length - done);
+            pieces.Add(Next().SendAsync(NbdCommand.Write, commandFlags, offset + done, length, source.Slice(done, length), default, 0, null, cancellationToken).AsTask());
+        }
+
+        await Task.WhenAll(pieces).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -343,31 +350,6 @@ public sealed class NbdClient : IBlockDevice
                 break;
             }
         }
-    }
-
-    /// <summary>
-    /// The exceptions ReadAsync and WriteAsync raise before anything is sent. They reach the caller through the
-    /// returned task, as they did when those methods were async.
-    /// </summary>
-    private static bool IsCallerError(Exception ex) => ex is ArgumentException or ObjectDisposedException;
-
-    /// <summary>
-    /// A READ or WRITE larger than the server's maximum payload, as pieces of at most <paramref name="max"/> bytes in
-    /// parallel across the connections. <paramref name="payload"/> (WRITE) or <paramref name="destination"/> (READ)
-    /// is sliced to match.
-    /// </summary>
-    private async ValueTask SendPiecesAsync(NbdCommand command, CommandFlags flags, long offset, int length, ReadOnlyMemory<byte> payload, Memory<byte> destination, int max, CancellationToken cancellationToken)
-    {
-        var pieces = new List<Task>();
-        for (var done = 0; done < length; done += max)
-        {
-            var piece = Math.Min(max, length - done);
-            var pieceSource = payload.IsEmpty ? default : payload.Slice(done, piece);
-            var pieceDestination = destination.IsEmpty ? default : destination.Slice(done, piece);
-            pieces.Add(Next().SendAsync(command, flags, offset + done, piece, pieceSource, pieceDestination, 0, null, cancellationToken).AsTask());
-        }
-
-        await Task.WhenAll(pieces).ConfigureAwait(false);
     }
 
     private async ValueTask ReadUnalignedAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)

@@ -46,7 +46,7 @@ internal sealed class NbdClientConnection : IDisposable
         _free = new Stack<PendingRequest>(requestsInFlight);
         for (var i = requestsInFlight - 1; i >= 0; i--)
         {
-            _free.Push(new PendingRequest(i, inlineCompletions, Release));
+            _free.Push(new PendingRequest(i, inlineCompletions));
         }
 
         _slots = new SemaphoreSlim(requestsInFlight, requestsInFlight);
@@ -90,31 +90,42 @@ internal sealed class NbdClientConnection : IDisposable
         }
     }
 
-    /// <summary>
-    /// Sends one request; the task completes with its reply. <paramref name="payload"/> is sent for WRITE. Failures,
-    /// even those known before anything is sent, come through the task, never as a synchronous throw.
-    /// </summary>
-    /// <remarks>
-    /// Not async: while a slot is free (the steady state of a caller that keeps no more requests in flight than there
-    /// are slots), the task handed back is the pooled request's own, so a request allocates no state machine. Only a
-    /// caller that has to wait for a slot goes through <see cref="SendWhenSlotFreeAsync"/>.
-    /// </remarks>
-    public ValueTask SendAsync(NbdCommand command, CommandFlags flags, long offset, long length, ReadOnlyMemory<byte> payload, Memory<byte> destination, uint contextId, ExtentList? extents, CancellationToken cancellationToken)
+    /// <summary>Sends one request and waits for its reply. <paramref name="payload"/> is sent for WRITE.</summary>
+    public async ValueTask SendAsync(NbdCommand command, CommandFlags flags, long offset, long length, ReadOnlyMemory<byte> payload, Memory<byte> destination, uint contextId, ExtentList? extents, CancellationToken cancellationToken)
     {
-        Task slot;
-        try
+        ThrowIfFailed();
+        await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        PendingRequest request;
+        lock (_stateLock)
         {
-            ThrowIfFailed();
-            slot = _slots.WaitAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is NbdConnectionException or ObjectDisposedException)
-        {
-            return ValueTask.FromException(ex);
+            request = _free.Pop();
+            request.Prepare(++_generation & 0xFFFF_FFFF_FFFF, command, offset, length, destination, contextId, extents);
+            _inFlight[request.Slot] = request;
         }
 
-        return slot.IsCompletedSuccessfully
-            ? Issue(command, flags, offset, length, payload, destination, contextId, extents)
-            : SendWhenSlotFreeAsync(slot, command, flags, offset, length, payload, destination, contextId, extents);
+        try
+        {
+            if (Failure is { } failure)
+            {
+                // The reader may already have failed everything; make sure this request is not left behind.
+                FailOne(request, failure);
+            }
+            else
+            {
+                Send(request, flags, payload.Span);
+            }
+
+            await request.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_stateLock)
+            {
+                _free.Push(request);
+            }
+
+            _slots.Release();
+        }
     }
 
     public void Dispose()
@@ -162,55 +173,6 @@ internal sealed class NbdClientConnection : IDisposable
         }
 
         Dispose();
-    }
-
-    private async ValueTask SendWhenSlotFreeAsync(Task slot, NbdCommand command, CommandFlags flags, long offset, long length, ReadOnlyMemory<byte> payload, Memory<byte> destination, uint contextId, ExtentList? extents)
-    {
-        await slot.ConfigureAwait(false);
-        await Issue(command, flags, offset, length, payload, destination, contextId, extents).ConfigureAwait(false);
-    }
-
-    /// <summary>Sends a request on a slot the caller holds; the request's task gives the slot back once it is read.</summary>
-    private ValueTask Issue(NbdCommand command, CommandFlags flags, long offset, long length, ReadOnlyMemory<byte> payload, Memory<byte> destination, uint contextId, ExtentList? extents)
-    {
-        PendingRequest request;
-        lock (_stateLock)
-        {
-            request = _free.Pop();
-            request.Prepare(++_generation & 0xFFFF_FFFF_FFFF, command, offset, length, destination, contextId, extents);
-            _inFlight[request.Slot] = request;
-        }
-
-        if (Failure is { } failure)
-        {
-            // The reader may already have failed everything; make sure this request is not left behind.
-            FailOne(request, failure);
-        }
-        else
-        {
-            try
-            {
-                Send(request, flags, payload.Span);
-            }
-            catch (Exception ex)
-            {
-                // Whatever went wrong reaches the caller through the request's task, which also gives the slot back.
-                FailOne(request, ex);
-            }
-        }
-
-        return request.Task;
-    }
-
-    /// <summary>Takes back a request whose result its caller has read, and frees its slot.</summary>
-    private void Release(PendingRequest request)
-    {
-        lock (_stateLock)
-        {
-            _free.Push(request);
-        }
-
-        _slots.Release();
     }
 
     private void Send(PendingRequest request, CommandFlags flags, ReadOnlySpan<byte> payload)
