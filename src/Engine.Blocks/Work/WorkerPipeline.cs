@@ -43,9 +43,22 @@ internal sealed class WorkerPipeline<T> : IAsyncDisposable
         _callerToken = cancellationToken;
         _queue = Channel.CreateBounded<T>(new BoundedChannelOptions(capacity) { SingleWriter = true });
         var created = new IPipelineWorker<T>[workers];
-        for (var i = 0; i < workers; i++)
+        try
         {
-            created[i] = createWorker();
+            for (var i = 0; i < workers; i++)
+            {
+                created[i] = createWorker();
+            }
+        }
+        catch
+        {
+            // No task runs yet, so nothing else would ever release the workers already made (their buffers).
+            foreach (var worker in created)
+            {
+                (worker as IDisposable)?.Dispose();
+            }
+
+            throw;
         }
 
         _workers = new Task[workers];
