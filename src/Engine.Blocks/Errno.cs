@@ -4,7 +4,7 @@ namespace Engine.Blocks;
 /// The Linux errno values Engine names: the only table of them (the native layer, the NBD server's error mapping and
 /// the repository all use these). x86-64 and arm64 share the generic numbering.
 /// </summary>
-public static class Errno
+internal static class Errno
 {
 #pragma warning disable CS1591 // the names are the documentation
     public const int EPERM = 1;

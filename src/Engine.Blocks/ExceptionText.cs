@@ -1,7 +1,7 @@
 namespace Engine.Blocks;
 
 /// <summary>An exception's message as a user may read it: without .NET's " (Parameter 'x')" suffix.</summary>
-public static class ExceptionText
+internal static class ExceptionText
 {
     /// <summary>
     /// <paramref name="exception"/>'s message; for an <see cref="ArgumentException"/> the parameter name .NET appends

@@ -7,7 +7,7 @@ namespace Engine.Ova;
 /// Text from an archive made safe to print: names and ids come from whoever built the OVA, and an escape sequence
 /// in a message could rewrite the terminal (or a log viewer) the operator reads it on.
 /// </summary>
-public static class DisplayText
+internal static class DisplayText
 {
     /// <summary>The text with control characters shown as <c>\uXXXX</c>.</summary>
     public static string Printable(string text)

@@ -13,8 +13,6 @@ namespace Engine.Sources;
 /// </summary>
 public sealed class NbdVolumeSource : IVolumeSource
 {
-    private const string DirtyBitmapPrefix = "qemu:dirty-bitmap:";
-
     // A chunk is read as concurrent requests of this size, nbdcopy's default: qemu-nbd spends about 40 % less CPU
     // serving 256 KiB requests than 1-4 MiB ones, and it is the bottleneck of a full backup on two cores
     // (bench/RESULTS.md, "Full backup, third run").
@@ -27,7 +25,7 @@ public sealed class NbdVolumeSource : IVolumeSource
         Device = device;
         _client = client;
         Bitmap = bitmap;
-        _bitmapContext = bitmap is null ? null : DirtyBitmapPrefix + bitmap;
+        _bitmapContext = bitmap is null ? null : NbdWire.QemuDirtyBitmapPrefix + bitmap;
     }
 
     /// <inheritdoc />
@@ -54,7 +52,7 @@ public sealed class NbdVolumeSource : IVolumeSource
     {
         ArgumentException.ThrowIfNullOrEmpty(device);
         ArgumentException.ThrowIfNullOrEmpty(uri);
-        var contexts = bitmap is null ? new[] { NbdWire.BaseAllocation } : [NbdWire.BaseAllocation, DirtyBitmapPrefix + bitmap];
+        var contexts = bitmap is null ? new[] { NbdWire.BaseAllocation } : [NbdWire.BaseAllocation, NbdWire.QemuDirtyBitmapPrefix + bitmap];
         var baseOptions = options ?? new NbdClientOptions();
         var client = await NbdClient.ConnectAsync(uri, new NbdClientOptions
         {
@@ -68,10 +66,10 @@ public sealed class NbdVolumeSource : IVolumeSource
             RequestTimeout = baseOptions.RequestTimeout,
             InlineCompletions = baseOptions.InlineCompletions,
         }, cancellationToken).ConfigureAwait(false);
-        if (bitmap is not null && !client.Export.MetaContexts.ContainsKey(DirtyBitmapPrefix + bitmap))
+        if (bitmap is not null && !client.Export.MetaContexts.ContainsKey(NbdWire.QemuDirtyBitmapPrefix + bitmap))
         {
             await client.DisposeAsync().ConfigureAwait(false);
-            throw new NbdException($"{uri}: the server does not export the dirty bitmap '{bitmap}' (meta context {DirtyBitmapPrefix}{bitmap})");
+            throw new NbdException($"{uri}: the server does not export the dirty bitmap '{bitmap}' (meta context {NbdWire.QemuDirtyBitmapPrefix}{bitmap})");
         }
 
         return new NbdVolumeSource(device, client, bitmap);

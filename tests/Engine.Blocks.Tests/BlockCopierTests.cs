@@ -12,6 +12,24 @@ public sealed class BlockCopierTests
     private const int Page = MemoryBlockDevice.PageSize;
 
     [Fact]
+    public async Task An_empty_file_is_copied_as_nothing_without_asking_for_its_extents()
+    {
+        // A zero-size disk (an empty raw image, a restored 0-byte device) has no extents to ask for: files refuse a
+        // zero-length block-status query (EINVAL), so the copy must not make one.
+        using var temp = new TempDirectory();
+        var sourcePath = temp.CreateSparseFile(0, "empty.raw");
+        var targetPath = temp.CreateSparseFile(0, "copy.raw");
+        await using var source = FileBlockDevice.Open(sourcePath, new FileBlockDeviceOptions { ReadOnly = true });
+        await using var target = FileBlockDevice.Open(targetPath, FileBlockDeviceOptions.Default);
+
+        var result = await BlockCopier.CopyAsync(source, target, new BlockCopyOptions { TargetIsZeroed = true });
+
+        Assert.Equal(0, result.Bytes);
+        Assert.Equal(0, result.DataBytes);
+        Assert.Equal(0, new FileInfo(targetPath).Length);
+    }
+
+    [Fact]
     public async Task Sparse_source_over_several_extent_windows_is_copied_byte_exact_and_stays_sparse()
     {
         // 3 GiB: the first window (64 MiB), a full 1 GiB window fetched ahead, and a short one at the end, with data

@@ -12,6 +12,36 @@ public sealed class WorkerPipelineTests
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     [Fact]
+    public void Workers_already_made_are_disposed_when_making_a_later_one_fails()
+    {
+        var made = new List<DisposableWorker>();
+
+        var failure = Assert.Throws<InvalidOperationException>(() => new WorkerPipeline<int>(3, 1, () =>
+        {
+            if (made.Count == 2)
+            {
+                throw new InvalidOperationException("no buffer for the third worker");
+            }
+
+            var worker = new DisposableWorker();
+            made.Add(worker);
+            return worker;
+        }, discard: null, CancellationToken.None));
+
+        Assert.Equal("no buffer for the third worker", failure.Message);
+        Assert.All(made, worker => Assert.True(worker.Disposed));
+    }
+
+    private sealed class DisposableWorker : IPipelineWorker<int>, IDisposable
+    {
+        public bool Disposed { get; private set; }
+
+        public ValueTask ProcessAsync(int item, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public void Dispose() => Disposed = true;
+    }
+
+    [Fact]
     public async Task Every_item_is_processed_once_and_each_worker_finishes_once()
     {
         var seen = new int[1000];

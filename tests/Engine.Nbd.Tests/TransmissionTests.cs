@@ -152,13 +152,15 @@ public sealed class TransmissionTests
     }
 
     [Theory]
-    [InlineData(CommandFlags.None)]
-    [InlineData(CommandFlags.NoHole)]
-    [InlineData(CommandFlags.Fua | CommandFlags.NoHole)]
-    [InlineData(CommandFlags.FastZero)]
-    [InlineData(CommandFlags.FastZero | CommandFlags.NoHole)]
-    public async Task WriteZeroes_ReadsBackZero(CommandFlags flags)
+    [InlineData((ushort)CommandFlags.None)]
+    [InlineData((ushort)CommandFlags.NoHole)]
+    [InlineData((ushort)(CommandFlags.Fua | CommandFlags.NoHole))]
+    [InlineData((ushort)CommandFlags.FastZero)]
+    [InlineData((ushort)(CommandFlags.FastZero | CommandFlags.NoHole))]
+    public async Task WriteZeroes_ReadsBackZero(ushort flagsValue)
     {
+        // CommandFlags is internal to Engine.Nbd, so the public theory takes its wire value.
+        var flags = (CommandFlags)flagsValue;
         await using var ts = StartServer();
         await using var client = await ts.OpenAsync("disk", structured: true);
         var pattern = NbdData.Pattern(256 << 10, 8);
@@ -309,13 +311,16 @@ public sealed class TransmissionTests
     }
 
     [Theory]
-    [InlineData(NbdCommand.Write, CommandFlags.None)]
-    [InlineData(NbdCommand.Write, CommandFlags.Fua)]
-    [InlineData(NbdCommand.Trim, CommandFlags.None)]
-    [InlineData(NbdCommand.WriteZeroes, CommandFlags.None)]
-    [InlineData(NbdCommand.WriteZeroes, CommandFlags.NoHole)]
-    public async Task WriteToReadOnly_IsEperm_PayloadDrained(NbdCommand command, CommandFlags flags)
+    [InlineData((ushort)NbdCommand.Write, (ushort)CommandFlags.None)]
+    [InlineData((ushort)NbdCommand.Write, (ushort)CommandFlags.Fua)]
+    [InlineData((ushort)NbdCommand.Trim, (ushort)CommandFlags.None)]
+    [InlineData((ushort)NbdCommand.WriteZeroes, (ushort)CommandFlags.None)]
+    [InlineData((ushort)NbdCommand.WriteZeroes, (ushort)CommandFlags.NoHole)]
+    public async Task WriteToReadOnly_IsEperm_PayloadDrained(ushort commandValue, ushort flagsValue)
     {
+        // The protocol enums are internal to Engine.Nbd, so the public theory takes their wire values.
+        var command = (NbdCommand)commandValue;
+        var flags = (CommandFlags)flagsValue;
         await using var ts = StartServer();
         await using var client = await ts.OpenAsync("ro", structured: true);
         var payload = command == NbdCommand.Write ? RequestLookingPayload(28 * 20) : [];
@@ -326,12 +331,13 @@ public sealed class TransmissionTests
     }
 
     [Theory]
-    [InlineData(NbdCommand.Trim, (ulong)Size - 512, 1024u, EINVAL)]
-    [InlineData(NbdCommand.WriteZeroes, (ulong)Size - 512, 1024u, ENOSPC)]
-    [InlineData(NbdCommand.BlockStatus, (ulong)Size, 512u, EINVAL)]
-    [InlineData(NbdCommand.Cache, ulong.MaxValue - 511, 1024u, 0u)] // any error
-    public async Task OtherCommandsPastEnd_Fail(NbdCommand command, ulong offset, uint length, uint error)
+    [InlineData((ushort)NbdCommand.Trim, (ulong)Size - 512, 1024u, EINVAL)]
+    [InlineData((ushort)NbdCommand.WriteZeroes, (ulong)Size - 512, 1024u, ENOSPC)]
+    [InlineData((ushort)NbdCommand.BlockStatus, (ulong)Size, 512u, EINVAL)]
+    [InlineData((ushort)NbdCommand.Cache, ulong.MaxValue - 511, 1024u, 0u)] // any error
+    public async Task OtherCommandsPastEnd_Fail(ushort commandValue, ulong offset, uint length, uint error)
     {
+        var command = (NbdCommand)commandValue; // NbdCommand is internal to Engine.Nbd: the public theory takes the wire value
         await using var ts = StartServer();
         await using var client = await ts.OpenAsync("disk", structured: true, metaContexts: ["base:allocation"]);
         var reply = await client.CommandAsync(command, CommandFlags.None, offset, length);
@@ -362,15 +368,16 @@ public sealed class TransmissionTests
     }
 
     [Theory]
-    [InlineData(NbdCommand.Read, (ushort)0x8000)]
-    [InlineData(NbdCommand.Read, (ushort)(1 << 10))]
-    [InlineData(NbdCommand.Read, (ushort)CommandFlags.ReqOne)] // valid only for BLOCK_STATUS
-    [InlineData(NbdCommand.Flush, (ushort)0x4000)]
-    [InlineData(NbdCommand.Trim, (ushort)(1 << 6))]
-    [InlineData(NbdCommand.BlockStatus, (ushort)(1 << 9))]
-    [InlineData(NbdCommand.Read, (ushort)CommandFlags.PayloadLength)] // only meaningful with extended headers
-    public async Task UnknownOrInapplicableFlag_IsEinval(NbdCommand command, ushort flags)
+    [InlineData((ushort)NbdCommand.Read, (ushort)0x8000)]
+    [InlineData((ushort)NbdCommand.Read, (ushort)(1 << 10))]
+    [InlineData((ushort)NbdCommand.Read, (ushort)CommandFlags.ReqOne)] // valid only for BLOCK_STATUS
+    [InlineData((ushort)NbdCommand.Flush, (ushort)0x4000)]
+    [InlineData((ushort)NbdCommand.Trim, (ushort)(1 << 6))]
+    [InlineData((ushort)NbdCommand.BlockStatus, (ushort)(1 << 9))]
+    [InlineData((ushort)NbdCommand.Read, (ushort)CommandFlags.PayloadLength)] // only meaningful with extended headers
+    public async Task UnknownOrInapplicableFlag_IsEinval(ushort commandValue, ushort flags)
     {
+        var command = (NbdCommand)commandValue; // NbdCommand is internal to Engine.Nbd: the public theory takes the wire value
         await using var ts = StartServer();
         await using var client = await ts.OpenAsync("disk", structured: true, metaContexts: ["base:allocation"]);
         await client.SendAsync(RawNbdClient.CompactRequest(flags, (ushort)command, 78, 0, 512));
@@ -418,14 +425,15 @@ public sealed class TransmissionTests
     }
 
     [Theory]
-    [InlineData(NbdCommand.Read)]
-    [InlineData(NbdCommand.Write)]
-    [InlineData(NbdCommand.Trim)]
-    [InlineData(NbdCommand.WriteZeroes)]
-    [InlineData(NbdCommand.Cache)]
-    [InlineData(NbdCommand.BlockStatus)]
-    public async Task ZeroLengthRequests_DoNotDisconnect(NbdCommand command)
+    [InlineData((ushort)NbdCommand.Read)]
+    [InlineData((ushort)NbdCommand.Write)]
+    [InlineData((ushort)NbdCommand.Trim)]
+    [InlineData((ushort)NbdCommand.WriteZeroes)]
+    [InlineData((ushort)NbdCommand.Cache)]
+    [InlineData((ushort)NbdCommand.BlockStatus)]
+    public async Task ZeroLengthRequests_DoNotDisconnect(ushort commandValue)
     {
+        var command = (NbdCommand)commandValue; // NbdCommand is internal to Engine.Nbd: the public theory takes the wire value
         await using var ts = StartServer();
         await using var client = await ts.OpenAsync("disk", structured: true, metaContexts: ["base:allocation"]);
         await client.CommandAsync(command, CommandFlags.None, 4096, 0);

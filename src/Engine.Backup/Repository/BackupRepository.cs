@@ -23,7 +23,7 @@ namespace Engine.Backup.Repository;
 public sealed partial class BackupRepository : IDisposable
 {
     /// <summary>The manifest's file name in a snapshot directory.</summary>
-    public const string ManifestFileName = "manifest.json";
+    internal const string ManifestFileName = "manifest.json";
 
     // Opened on first use: a container's mapped root opens the repository to reach its staging folder, and may
     // pass through the repository's folder but not open it.
@@ -53,7 +53,7 @@ public sealed partial class BackupRepository : IDisposable
     public int CompressionLevel { get; }
 
     /// <summary>The chunk files.</summary>
-    public ChunkStore Chunks { get; }
+    internal ChunkStore Chunks { get; }
 
     internal string SnapshotsDirectory { get; }
 
@@ -150,7 +150,7 @@ public sealed partial class BackupRepository : IDisposable
     /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
     /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
     /// <exception cref="RepositoryCorruptException">The index is truncated, damaged or does not match the manifest.</exception>
-    public DeviceIndex ReadIndex(SnapshotId id, string device)
+    internal DeviceIndex ReadIndex(SnapshotId id, string device)
     {
         var manifest = ReadManifest(id);
         foreach (var entry in manifest.Devices)
@@ -176,7 +176,7 @@ public sealed partial class BackupRepository : IDisposable
     /// taken the next free second is used. Dispose the writer without committing to abort.
     /// </summary>
     /// <exception cref="ArgumentException">Type is not vm/ct or vmid is not a number.</exception>
-    public SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null)
+    internal SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var id = new SnapshotId(type, vmid, time ?? DateTimeOffset.UtcNow);
@@ -225,7 +225,7 @@ public sealed partial class BackupRepository : IDisposable
     }
 
     /// <summary>Whether <paramref name="name"/> is a safe device name: <c>[A-Za-z0-9_.+-]+</c>, not <c>.</c> or <c>..</c>.</summary>
-    public static bool IsValidDeviceName(string? name)
+    internal static bool IsValidDeviceName(string? name)
     {
         if (string.IsNullOrEmpty(name) || name.Length > 128 || name is "." or "..")
         {

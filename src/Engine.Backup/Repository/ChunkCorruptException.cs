@@ -18,7 +18,7 @@ public sealed class ChunkCorruptException : RepositoryException
     public ChunkCheck Check { get; }
 
     /// <summary>A few words on what a check result means, for messages.</summary>
-    public static string Describe(ChunkCheck check) => check switch
+    internal static string Describe(ChunkCheck check) => check switch
     {
         ChunkCheck.Ok => "ok",
         ChunkCheck.Missing => "missing",

@@ -13,7 +13,7 @@ namespace Engine.Backup.Repository;
 public readonly struct ChunkDigest : IEquatable<ChunkDigest>
 {
     /// <summary>Bytes in a digest.</summary>
-    public const int Length = 32;
+    internal const int Length = 32;
 
     private readonly ulong _a;
     private readonly ulong _b;
@@ -27,7 +27,7 @@ public readonly struct ChunkDigest : IEquatable<ChunkDigest>
     public bool IsZero => (_a | _b | _c | _d) == 0;
 
     /// <summary>SHA-256 of <paramref name="data"/> (hardware accelerated where the CPU has SHA extensions).</summary>
-    public static ChunkDigest Compute(ReadOnlySpan<byte> data)
+    internal static ChunkDigest Compute(ReadOnlySpan<byte> data)
     {
         Span<byte> hash = stackalloc byte[Length];
         SHA256.HashData(data, hash);
@@ -35,12 +35,12 @@ public readonly struct ChunkDigest : IEquatable<ChunkDigest>
     }
 
     /// <summary><see cref="Zero"/> when every byte of <paramref name="data"/> is zero, otherwise <see cref="Compute"/>.</summary>
-    public static ChunkDigest ComputeOrZero(ReadOnlySpan<byte> data) =>
+    internal static ChunkDigest ComputeOrZero(ReadOnlySpan<byte> data) =>
         data.IndexOfAnyExcept((byte)0) < 0 ? Zero : Compute(data);
 
     /// <summary>Reads a digest from its 32-byte binary form.</summary>
     /// <exception cref="ArgumentException">Fewer than 32 bytes.</exception>
-    public static ChunkDigest Read(ReadOnlySpan<byte> source)
+    internal static ChunkDigest Read(ReadOnlySpan<byte> source)
     {
         if (source.Length < Length)
         {
@@ -52,7 +52,7 @@ public readonly struct ChunkDigest : IEquatable<ChunkDigest>
 
     /// <summary>Writes the 32-byte binary form.</summary>
     /// <exception cref="ArgumentException">Fewer than 32 bytes of room.</exception>
-    public void CopyTo(Span<byte> destination)
+    internal void CopyTo(Span<byte> destination)
     {
         if (destination.Length < Length)
         {

@@ -12,7 +12,7 @@ namespace Engine.Backup.Repository;
 /// put into one store at once (identical chunks arriving together are harmless: the later rename replaces an
 /// identical file).
 /// </summary>
-public sealed class ChunkStore
+internal sealed class ChunkStore
 {
     /// <summary>The largest chunk the store accepts.</summary>
     public const int MaxChunkLength = 32 << 20;

@@ -6,7 +6,7 @@ namespace Engine.Backup.Repository;
 /// Next to each digest the index keeps the payload checksum of the chunk file it was recorded with, so that every
 /// read can tell cheaply whether the file is still that chunk (<see cref="ChunkStore.Read(ChunkDigest, ulong, Span{byte})"/>).
 /// </summary>
-public sealed class DeviceIndex
+internal sealed class DeviceIndex
 {
     private readonly ChunkDigest[] _digests;
     private readonly ulong[]? _payloadChecksums;

@@ -1,7 +1,7 @@
 namespace Engine.Backup.Repository;
 
 /// <summary><c>engine-repository.json</c>: marks a directory as a repository and fixes its chunk format.</summary>
-public sealed class RepositoryConfig
+internal sealed class RepositoryConfig
 {
     /// <summary>The only layout version so far.</summary>
     public const int CurrentFormat = 1;

@@ -1,41 +1,61 @@
+using System.Text.Json.Serialization;
+
 namespace Engine.Backup.Repository;
 
 /// <summary>
 /// The <c>manifest.json</c> of a snapshot: what was backed up and how. A snapshot exists exactly when its manifest
-/// does. Mutable only through a <see cref="SnapshotWriter"/> before it commits.
+/// does. Read-only to callers: the backup engines fill it in before the snapshot commits (the setters are internal;
+/// <c>[JsonInclude]</c> lets the repository's JSON context read it back).
 /// </summary>
 public sealed class SnapshotManifest
 {
+    /// <summary>An empty one, for the backup engines to fill in and for the JSON context to read into.</summary>
+    [JsonConstructor]
+    internal SnapshotManifest()
+    {
+    }
+
     /// <summary>The snapshot's id.</summary>
-    public SnapshotId Id { get; set; }
+    [JsonInclude]
+    public SnapshotId Id { get; internal set; }
 
     /// <summary>The guest type (<c>vm</c> or <c>ct</c>).</summary>
-    public string Type { get; set; } = "vm";
+    [JsonInclude]
+    public string Type { get; internal set; } = "vm";
 
     /// <summary>The guest id.</summary>
-    public string Vmid { get; set; } = "";
+    [JsonInclude]
+    public string Vmid { get; internal set; } = "";
 
     /// <summary>When the backup started (UTC).</summary>
-    public DateTimeOffset Time { get; set; }
+    [JsonInclude]
+    public DateTimeOffset Time { get; internal set; }
 
     /// <summary>The snapshot this one is incremental to (whose bitmap lineage it continues), or null for a full backup.</summary>
-    public SnapshotId? Parent { get; set; }
+    [JsonInclude]
+    public SnapshotId? Parent { get; internal set; }
 
     /// <summary>The guest configuration file's text, or null.</summary>
-    public string? GuestConfig { get; set; }
+    [JsonInclude]
+    public string? GuestConfig { get; internal set; }
 
     /// <summary>The guest firewall configuration's text, or null.</summary>
-    public string? FirewallConfig { get; set; }
+    [JsonInclude]
+    public string? FirewallConfig { get; internal set; }
 
     /// <summary>Bytes read, reused and stored.</summary>
-    public SnapshotStats Stats { get; set; } = new();
+    [JsonInclude]
+    public SnapshotStats Stats { get; internal set; } = new();
 
     /// <summary>The devices, in the order they were added.</summary>
-    public IReadOnlyList<DeviceEntry> Devices { get; set; } = [];
+    [JsonInclude]
+    public IReadOnlyList<DeviceEntry> Devices { get; internal set; } = [];
 
     /// <summary>The file-level archive of a container snapshot, or null (a VM snapshot holds devices only).</summary>
-    public ArchiveEntry? Archive { get; set; }
+    [JsonInclude]
+    public ArchiveEntry? Archive { get; internal set; }
 
     /// <summary>Free-form annotations (provider notes, tool versions).</summary>
-    public IDictionary<string, string> Extra { get; set; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
+    [JsonInclude]
+    public IDictionary<string, string> Extra { get; internal set; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 }

@@ -1,29 +1,45 @@
+using System.Text.Json.Serialization;
+
 namespace Engine.Backup.Repository;
 
 /// <summary>What one backup read, reused and wrote.</summary>
 public sealed class SnapshotStats
 {
+    /// <summary>An empty one, for the backup engines to fill in and for the JSON context to read into.</summary>
+    [JsonConstructor]
+    internal SnapshotStats()
+    {
+    }
+
     /// <summary>Bytes read from the sources.</summary>
-    public long BytesRead { get; set; }
+    [JsonInclude]
+    public long BytesRead { get; internal set; }
 
     /// <summary>Bytes of the devices that came from chunks already in the repository.</summary>
-    public long BytesReused { get; set; }
+    [JsonInclude]
+    public long BytesReused { get; internal set; }
 
     /// <summary>Bytes written to the repository for new chunks (compressed, headers included).</summary>
-    public long BytesStored { get; set; }
+    [JsonInclude]
+    public long BytesStored { get; internal set; }
 
     /// <summary>Uncompressed bytes of the new chunks.</summary>
-    public long BytesNew { get; set; }
+    [JsonInclude]
+    public long BytesNew { get; internal set; }
 
     /// <summary>Chunks written.</summary>
-    public long ChunksNew { get; set; }
+    [JsonInclude]
+    public long ChunksNew { get; internal set; }
 
     /// <summary>Chunks already present.</summary>
-    public long ChunksReused { get; set; }
+    [JsonInclude]
+    public long ChunksReused { get; internal set; }
 
     /// <summary>All-zero chunks (never stored).</summary>
-    public long ZeroChunks { get; set; }
+    [JsonInclude]
+    public long ZeroChunks { get; internal set; }
 
     /// <summary>Wall-clock duration of the backup.</summary>
-    public double DurationSeconds { get; set; }
+    [JsonInclude]
+    public double DurationSeconds { get; internal set; }
 }

@@ -9,7 +9,7 @@ namespace Engine.Backup.Repository;
 /// place. Disposing without committing aborts: the directory is removed and the writer unregistered. While the writer
 /// lives, garbage collection keeps every chunk touched since it started.
 /// </summary>
-public sealed class SnapshotWriter : IAsyncDisposable
+internal sealed class SnapshotWriter : IAsyncDisposable
 {
     private readonly BackupRepository _repository;
     private readonly WriterRegistration _registration;

@@ -54,7 +54,7 @@ public sealed class SnapshotExport : IAsyncDisposable
         {
             foreach (var entry in manifest.Devices)
             {
-                var device = new SnapshotVolumeDevice(repository, repository.ReadIndex(snapshot, entry.Name));
+                var device = SnapshotVolumeDevice.Open(repository, snapshot, entry.Name);
                 export._devices.Add(device);
                 export._server.AddExport(new NbdExport(entry.Name, device, $"{snapshot} {entry.Name}", readOnly: true));
                 export._uris[entry.Name] = $"nbd+unix:///{Uri.EscapeDataString(entry.Name)}?socket={export.SocketPath}";

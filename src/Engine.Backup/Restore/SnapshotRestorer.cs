@@ -118,13 +118,13 @@ public static class SnapshotRestorer
     }
 
     /// <summary>Whether a restore to <paramref name="targetPath"/> writes in place (a block device) rather than a new file.</summary>
-    public static bool WritesInPlace(string targetPath) =>
+    internal static bool WritesInPlace(string targetPath) =>
         RepositoryCalls.FileType(targetPath, out _) == Statx.BlockDevice;
 
     /// <summary>The index of one device of a snapshot, with an error that lists the devices there are.</summary>
     /// <exception cref="SnapshotNotFoundException">The snapshot does not exist.</exception>
     /// <exception cref="DeviceNotFoundException">The snapshot has no such device.</exception>
-    public static DeviceIndex OpenIndex(BackupRepository repository, SnapshotId snapshot, string device)
+    internal static DeviceIndex OpenIndex(BackupRepository repository, SnapshotId snapshot, string device)
     {
         ArgumentNullException.ThrowIfNull(repository);
         return repository.ReadIndex(snapshot, device);

@@ -22,13 +22,27 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
     /// <param name="repository">The repository holding the chunks.</param>
     /// <param name="index">The device's index.</param>
     /// <param name="readAheadChunks">Chunks decompressed ahead of a sequential reader.</param>
-    public SnapshotVolumeDevice(BackupRepository repository, DeviceIndex index, int readAheadChunks = 4)
+    internal SnapshotVolumeDevice(BackupRepository repository, DeviceIndex index, int readAheadChunks = 4)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(index);
         _index = index;
         _readAhead = Math.Max(0, readAheadChunks);
         _cache = new ChunkCache(repository.Chunks, Math.Max(8, (_readAhead * 2) + 4));
+    }
+
+    /// <summary>Opens disk <paramref name="device"/> of a snapshot as a read-only block device.</summary>
+    /// <param name="repository">The repository holding the snapshot; it must stay open while the device is used.</param>
+    /// <param name="snapshot">The snapshot.</param>
+    /// <param name="device">The device name in the snapshot (<c>drive-scsi0</c>).</param>
+    /// <param name="readAheadChunks">Chunks decompressed ahead of a sequential reader.</param>
+    /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
+    /// <exception cref="DeviceNotFoundException">The snapshot has no such device (the message lists those it has).</exception>
+    /// <exception cref="RepositoryCorruptException">The device's index is truncated, damaged or does not match the manifest.</exception>
+    public static SnapshotVolumeDevice Open(BackupRepository repository, SnapshotId snapshot, string device, int readAheadChunks = 4)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        return new SnapshotVolumeDevice(repository, repository.ReadIndex(snapshot, device), readAheadChunks);
     }
 
     /// <summary>The device name in the snapshot.</summary>

@@ -4,7 +4,7 @@ namespace Engine.Backup.VmBackup;
 /// Paces source reads to a byte rate (PVE's <c>bandwidth-limit</c>, bytes per second). A token bucket that may run
 /// a quarter of a second ahead, so parallel readers keep the pipe full without exceeding the average rate.
 /// </summary>
-public sealed class BandwidthLimiter
+internal sealed class BandwidthLimiter
 {
     private static readonly TimeSpan Burst = TimeSpan.FromMilliseconds(250);
     private readonly TimeProvider _time;

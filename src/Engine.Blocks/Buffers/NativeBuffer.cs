@@ -28,7 +28,7 @@ public sealed unsafe class NativeBuffer : MemoryManager<byte>
     public int Length { get; private set; }
 
     /// <summary>Address of the first byte; stable for the buffer's life.</summary>
-    public byte* Pointer => _pointer;
+    internal byte* Pointer => _pointer;
 
     /// <summary>The rented bytes as a span.</summary>
     public Span<byte> Span => new(_pointer, Length);

@@ -73,6 +73,12 @@ public static class BlockCopier
         /// <summary>Hands the workers pieces: whole zero extents, or at most one request of data each.</summary>
         public async Task ProduceAsync(WorkerPipeline<Extent> pipeline, CancellationToken cancellationToken)
         {
+            if (source.Size == 0)
+            {
+                // Nothing to copy, and no block-status range to ask for: devices refuse a zero-length query.
+                return;
+            }
+
             var requestSize = Math.Max(options.RequestSize & ~(_alignment - 1), _alignment);
             var end = await FetchAsync(_extents, 0, FirstExtentWindow, cancellationToken).ConfigureAwait(false);
             while (true)

@@ -10,7 +10,7 @@ namespace Engine.Blocks.Copying;
 /// Generic over any <see cref="IBlockDevice"/>: the OVA importer's raw copy and both VMDK converters write through it,
 /// which is why it lives here rather than beside either of them.
 /// </remarks>
-public sealed class SparseRunWriter : IDisposable
+internal sealed class SparseRunWriter : IDisposable
 {
     /// <summary>Largest run written at once.</summary>
     public const int RunBytes = 1 << 20;

@@ -57,11 +57,13 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
     /// <inheritdoc />
     public int PreferredBlockSize { get; }
 
-    /// <inheritdoc />
+    /// <summary>The descriptor the device reads and writes. Owned by the device: do not dispose it, and only use positional calls on it.</summary>
     public SafeFileHandle Handle => _handle;
 
-    /// <inheritdoc />
-    public bool CanSendFile => !_direct;
+    /// <summary>Whether the server may answer reads with sendfile(2) from <see cref="Handle"/> (not for O_DIRECT handles).</summary>
+    internal bool CanSendFile => !_direct;
+
+    bool IFileHandleSource.CanSendFile => CanSendFile;
 
     /// <summary>Opens a regular file or a block device.</summary>
     /// <exception cref="FileNotFoundException">The path does not exist.</exception>

@@ -15,7 +15,7 @@ namespace Engine.Blocks.Devices;
 /// kill the process, while pread turns it into an errno the caller can report. The descriptor stays owned by the
 /// caller unless <c>ownsHandle</c> is set.
 /// </remarks>
-public sealed unsafe class FileHandleReader : IDisposable
+internal sealed unsafe class FileHandleReader : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly bool _ownsHandle;

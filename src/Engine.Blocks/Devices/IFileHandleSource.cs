@@ -6,7 +6,7 @@ namespace Engine.Blocks.Devices;
 /// A device backed by one open file descriptor. The NBD server checks for this interface to answer reads with
 /// sendfile(2) straight from the descriptor to the socket instead of copying through user memory.
 /// </summary>
-public interface IFileHandleSource
+internal interface IFileHandleSource
 {
     /// <summary>The descriptor reads come from. Owned by the device: do not dispose it, and only use positional calls on it.</summary>
     SafeFileHandle Handle { get; }

@@ -1,7 +1,7 @@
 namespace Engine.Blocks.Devices;
 
 /// <summary>A sink of a given size: writes vanish, reads return zeroes, everything reads as a hole. The target <c>null:</c>.</summary>
-public sealed class NullBlockDevice(long size) : IBlockDevice
+internal sealed class NullBlockDevice(long size) : IBlockDevice
 {
     /// <inheritdoc />
     public long Size { get; } = size;

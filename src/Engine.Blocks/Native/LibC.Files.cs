@@ -28,8 +28,17 @@ internal static partial class LibC
     public const uint SYNC_FILE_RANGE_WRITE = 2;
     public const uint SYNC_FILE_RANGE_WAIT_AFTER = 4;
 
-    /// <summary>arm and arm64 number O_DIRECTORY, O_NOFOLLOW and O_DIRECT differently from x86 and the generic ABI.</summary>
-    private static readonly bool ArmOpenFlags = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
+    /// <summary>
+    /// arm and arm64 number O_DIRECTORY, O_NOFOLLOW and O_DIRECT differently from x86 and the generic ABI. powerpc
+    /// numbers them differently again (its generic O_NOFOLLOW value is O_DIRECT there), so an architecture outside
+    /// these two tables is refused rather than handed flags that would silently mean something else.
+    /// </summary>
+    private static readonly bool ArmOpenFlags = RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.Arm64 or Architecture.Arm or Architecture.Armv6 => true,
+        Architecture.X64 or Architecture.X86 or Architecture.S390x or Architecture.RiscV64 or Architecture.LoongArch64 => false,
+        var other => throw new PlatformNotSupportedException($"Engine does not know the open(2) flag values of {other}"),
+    };
 
     /// <summary>Generic 0x10000; arm and arm64 0x4000.</summary>
     public static int O_DIRECTORY => ArmOpenFlags ? 0x4000 : 0x10000;

@@ -5,7 +5,7 @@ namespace Engine.Blocks.Tar;
 /// Writers store it as six octal digits, NUL, space; readers accept the unsigned sum and, for old archivers that
 /// summed signed chars, the signed one.
 /// </summary>
-public static class UstarChecksum
+internal static class UstarChecksum
 {
     /// <summary>The unsigned and the signed sum of <paramref name="block"/> (at least 512 bytes).</summary>
     public static (long Unsigned, long Signed) Compute(ReadOnlySpan<byte> block)

@@ -5,7 +5,7 @@ namespace Engine.Blocks.Tar;
 /// reader needs, and the type flags. The one description of the layout: the OVA tar reader and the container tar
 /// writer both index the block through these names.
 /// </summary>
-public static class UstarLayout
+internal static class UstarLayout
 {
     /// <summary>Size of a header block and of the unit member data is padded to.</summary>
     public const int BlockSize = 512;

@@ -4,7 +4,7 @@ namespace Engine.Blocks.Tar;
 /// The numeric header fields: zero-padded octal ending in NUL (what a writer stores), and on reading also space or
 /// NUL padded octal and GNU base-256 (high bit of the first byte set, big-endian after it).
 /// </summary>
-public static class UstarNumber
+internal static class UstarNumber
 {
     /// <summary>Whether <paramref name="value"/> fits an octal field of <paramref name="fieldLength"/> bytes (one is the NUL).</summary>
     public static bool FitsOctal(long value, int fieldLength) =>

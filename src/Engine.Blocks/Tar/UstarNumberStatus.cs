@@ -1,7 +1,7 @@
 namespace Engine.Blocks.Tar;
 
 /// <summary>How reading a numeric header field went; the reader words the error, naming its archive and offset.</summary>
-public enum UstarNumberStatus
+internal enum UstarNumberStatus
 {
     /// <summary>A valid number.</summary>
     Valid,

@@ -6,7 +6,7 @@ namespace Engine.Blocks.Work;
 /// <see cref="IDisposable"/> is disposed when its task ends, whether the pipeline succeeded or failed.
 /// </summary>
 /// <typeparam name="T">The items the producer hands over.</typeparam>
-public interface IPipelineWorker<in T>
+internal interface IPipelineWorker<in T>
 {
     /// <summary>Processes one item and releases whatever it owns, even when it fails.</summary>
     /// <param name="item">The item, owned by the worker from here on.</param>

@@ -16,7 +16,7 @@ namespace Engine.Blocks.Work;
 /// channel instead, which wakes them all.
 /// </remarks>
 /// <typeparam name="T">The items the producer hands over; the pipeline owns each one from <see cref="SubmitAsync"/> on.</typeparam>
-public sealed class WorkerPipeline<T> : IAsyncDisposable
+internal sealed class WorkerPipeline<T> : IAsyncDisposable
 {
     private readonly Channel<T> _queue;
     private readonly Action<T>? _discard;
@@ -43,9 +43,22 @@ public sealed class WorkerPipeline<T> : IAsyncDisposable
         _callerToken = cancellationToken;
         _queue = Channel.CreateBounded<T>(new BoundedChannelOptions(capacity) { SingleWriter = true });
         var created = new IPipelineWorker<T>[workers];
-        for (var i = 0; i < workers; i++)
+        try
         {
-            created[i] = createWorker();
+            for (var i = 0; i < workers; i++)
+            {
+                created[i] = createWorker();
+            }
+        }
+        catch
+        {
+            // No task runs yet, so nothing else would ever release the workers already made (their buffers).
+            foreach (var worker in created)
+            {
+                (worker as IDisposable)?.Dispose();
+            }
+
+            throw;
         }
 
         _workers = new Task[workers];

@@ -1,7 +1,7 @@
 namespace Engine.Nbd.Protocol;
 
 /// <summary>Magic numbers of the NBD wire protocol.</summary>
-public static class NbdMagic
+internal static class NbdMagic
 {
     /// <summary>"NBDMAGIC": the first 8 bytes a server sends.</summary>
     public const ulong InitPassword = 0x4e42444d41474943;

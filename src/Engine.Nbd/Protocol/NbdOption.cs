@@ -1,7 +1,7 @@
 namespace Engine.Nbd.Protocol;
 
 /// <summary>Option haggling requests (<c>NBD_OPT_*</c>).</summary>
-public enum NbdOption : uint
+internal enum NbdOption : uint
 {
 #pragma warning disable CS1591 // names mirror the specification
     ExportName = 1,
@@ -19,7 +19,7 @@ public enum NbdOption : uint
 }
 
 /// <summary>Option reply types (<c>NBD_REP_*</c>); values with bit 31 set are errors.</summary>
-public enum NbdOptionReply : uint
+internal enum NbdOptionReply : uint
 {
 #pragma warning disable CS1591
     Ack = 1,
@@ -40,7 +40,7 @@ public enum NbdOptionReply : uint
 }
 
 /// <summary>Information types in <c>NBD_OPT_INFO</c>/<c>NBD_OPT_GO</c> (<c>NBD_INFO_*</c>).</summary>
-public enum NbdInfo : ushort
+internal enum NbdInfo : ushort
 {
 #pragma warning disable CS1591
     Export = 0,

@@ -25,25 +25,25 @@ public sealed class OvaPackage
     public string SourceName { get; }
 
     /// <summary>All members in archive order.</summary>
-    public IReadOnlyList<TarEntry> Members { get; }
+    internal IReadOnlyList<TarEntry> Members { get; }
 
     /// <summary>The descriptor member's normalised name.</summary>
     public string DescriptorName { get; }
 
     /// <summary>The descriptor's bytes.</summary>
-    public byte[] DescriptorBytes { get; }
+    internal byte[] DescriptorBytes { get; }
 
     /// <summary>The parsed descriptor.</summary>
     public OvfDescriptor Descriptor { get; }
 
     /// <summary>The manifest, if the archive has one.</summary>
-    public OvfManifest? Manifest { get; }
+    internal OvfManifest? Manifest { get; }
 
     /// <summary>The folder of the descriptor inside the archive ("" at the top).</summary>
-    public string Folder => FolderOf(DescriptorName);
+    internal string Folder => FolderOf(DescriptorName);
 
     /// <summary>The member name of a package file (hrefs are relative to the descriptor's folder).</summary>
-    public string MemberNameOf(string href) => Join(Folder, href);
+    internal string MemberNameOf(string href) => Join(Folder, href);
 
     /// <summary>Scans a seekable archive from its start and leaves it positioned at the start again.</summary>
     /// <exception cref="OvaFormatException">Not a tar, truncated, no or several descriptors, or an invalid descriptor/manifest.</exception>
@@ -116,7 +116,7 @@ public sealed class OvaPackage
 
     /// <summary>The one member with this normalised name; null if absent.</summary>
     /// <exception cref="OvaFormatException">The name occurs more than once (tar would extract the last; refused).</exception>
-    public TarEntry? FindMember(string name)
+    internal TarEntry? FindMember(string name)
     {
         TarEntry? found = null;
         foreach (var member in Members)
@@ -136,7 +136,7 @@ public sealed class OvaPackage
     }
 
     /// <summary>Members whose names are not safe (absolute, climbing, backslashes); they are never used.</summary>
-    public IEnumerable<TarEntry> UnsafeMembers()
+    internal IEnumerable<TarEntry> UnsafeMembers()
     {
         foreach (var member in Members)
         {

@@ -4,7 +4,7 @@ using Engine.Ova.Ovf;
 namespace Engine.Ova.Json;
 
 /// <summary>Builds the <c>inspect --json</c> document from a parsed descriptor.</summary>
-public static class OvaInspection
+internal static class OvaInspection
 {
     /// <summary>The document for one virtual system.</summary>
     /// <param name="descriptor">The parsed descriptor.</param>

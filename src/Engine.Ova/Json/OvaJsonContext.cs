@@ -9,4 +9,4 @@ namespace Engine.Ova.Json;
     WriteIndented = true)]
 [JsonSerializable(typeof(OvaInspectJson))]
 [JsonSerializable(typeof(OvaImportJson))]
-public sealed partial class OvaJsonContext : JsonSerializerContext;
+internal sealed partial class OvaJsonContext : JsonSerializerContext;

@@ -5,7 +5,7 @@ namespace Engine.Ova.Json;
 /// <c>parse_ovf</c> result (plus <c>format</c> per disk), so scripts can compare the two; everything PVE does not
 /// know lives under <c>extra</c>.
 /// </summary>
-public sealed class OvaInspectJson
+internal sealed class OvaInspectJson
 {
     /// <summary>PVE's <c>qm</c> hash: qm.conf keys.</summary>
     public required PveQmJson Qm { get; init; }
@@ -21,7 +21,7 @@ public sealed class OvaInspectJson
 }
 
 /// <summary>qm.conf settings derived from the descriptor.</summary>
-public sealed class PveQmJson
+internal sealed class PveQmJson
 {
     /// <summary>The sanitised VM name.</summary>
     public string? Name { get; init; }
@@ -43,7 +43,7 @@ public sealed class PveQmJson
 }
 
 /// <summary>One disk as PVE reports it.</summary>
-public sealed class PveDiskJson
+internal sealed class PveDiskJson
 {
     /// <summary>The drive key (<c>scsi0</c>).</summary>
     public required string DiskAddress { get; init; }
@@ -62,14 +62,14 @@ public sealed class PveDiskJson
 }
 
 /// <summary>A NIC as PVE reports it.</summary>
-public sealed class PveNetJson
+internal sealed class PveNetJson
 {
     /// <summary>NIC model.</summary>
     public required string Model { get; init; }
 }
 
 /// <summary>Descriptor facts beyond PVE's result.</summary>
-public sealed class OvaExtraJson
+internal sealed class OvaExtraJson
 {
     /// <summary>OVF envelope major version (1 or 2).</summary>
     public int OvfVersion { get; init; }
@@ -118,7 +118,7 @@ public sealed class OvaExtraJson
 }
 
 /// <summary>Disk facts PVE does not report.</summary>
-public sealed class OvaDiskExtraJson
+internal sealed class OvaDiskExtraJson
 {
     /// <summary>The drive key, as in <c>disks</c>.</summary>
     public required string DiskAddress { get; init; }
@@ -164,7 +164,7 @@ public sealed class OvaDiskExtraJson
 }
 
 /// <summary>NIC facts PVE does not report.</summary>
-public sealed class OvaNicExtraJson
+internal sealed class OvaNicExtraJson
 {
     /// <summary>net0...</summary>
     public required string Key { get; init; }
@@ -177,7 +177,7 @@ public sealed class OvaNicExtraJson
 }
 
 /// <summary>The manifest's entries.</summary>
-public sealed class OvaManifestJson
+internal sealed class OvaManifestJson
 {
     /// <summary>Member name of the manifest.</summary>
     public required string Name { get; init; }
@@ -187,7 +187,7 @@ public sealed class OvaManifestJson
 }
 
 /// <summary>One archive member.</summary>
-public sealed class OvaMemberJson
+internal sealed class OvaMemberJson
 {
     /// <summary>Name as stored.</summary>
     public required string Name { get; init; }
@@ -203,14 +203,14 @@ public sealed class OvaMemberJson
 }
 
 /// <summary><c>engine ova import --json</c>: one entry per disk written.</summary>
-public sealed class OvaImportJson
+internal sealed class OvaImportJson
 {
     /// <summary>The disks written.</summary>
     public required List<OvaImportedDiskJson> Disks { get; init; }
 }
 
 /// <summary>A disk the importer wrote.</summary>
-public sealed class OvaImportedDiskJson
+internal sealed class OvaImportedDiskJson
 {
     /// <summary>The drive key.</summary>
     public required string DiskAddress { get; init; }

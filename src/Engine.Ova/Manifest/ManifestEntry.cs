@@ -6,7 +6,7 @@ namespace Engine.Ova.Manifest;
 /// <param name="FileName">The file, relative to the manifest.</param>
 /// <param name="Algorithm">SHA1, SHA256 or SHA512.</param>
 /// <param name="Digest">The expected digest bytes.</param>
-public sealed record ManifestEntry(string FileName, HashAlgorithmName Algorithm, byte[] Digest)
+internal sealed record ManifestEntry(string FileName, HashAlgorithmName Algorithm, byte[] Digest)
 {
     /// <summary>"SHA256:hex", for messages and JSON.</summary>
     public override string ToString() => $"{Algorithm.Name}:{Convert.ToHexStringLower(Digest)}";

@@ -6,7 +6,7 @@ namespace Engine.Ova.Manifest;
 /// Hashes a member's bytes as they stream past, with the manifest's algorithm, or with all three when the manifest
 /// has not been seen yet (a pipe whose manifest comes after the disks).
 /// </summary>
-public sealed class MemberDigest : IDisposable
+internal sealed class MemberDigest : IDisposable
 {
     private readonly IncrementalHash?[] _hashes = new IncrementalHash?[3];
 

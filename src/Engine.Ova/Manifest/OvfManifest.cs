@@ -8,7 +8,7 @@ namespace Engine.Ova.Manifest;
 /// An OVF manifest (<c>.mf</c>): lines <c>SHA256(disk.vmdk)= hex</c> as ovftool writes them, or
 /// <c>SHA256 (disk.vmdk) = hex</c> as <c>sha256sum --tag</c> does, CRLF tolerated.
 /// </summary>
-public sealed class OvfManifest
+internal sealed class OvfManifest
 {
     /// <summary>Largest manifest accepted.</summary>
     public const int MaxBytes = 1 << 20;

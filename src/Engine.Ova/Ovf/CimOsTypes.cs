@@ -4,7 +4,7 @@ namespace Engine.Ova.Ovf;
 /// CIM_OperatingSystem ids (DMTF schema 2.55) mapped to PVE ostypes, with the same answers as PVE's OVF importer so
 /// that an imported VM gets the same ostype either way.
 /// </summary>
-public static class CimOsTypes
+internal static class CimOsTypes
 {
     /// <summary>The PVE ostype for a CIM id; <c>other</c> when the id is unknown or missing.</summary>
     public static string ToPveOsType(int? cimId) => cimId switch

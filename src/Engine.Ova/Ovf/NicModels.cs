@@ -6,7 +6,7 @@ namespace Engine.Ova.Ovf;
 /// only e1000, e1000e and vmxnet3 and turns everything else into e1000, which is also the answer here for names no
 /// emulated model matches (VMware's VmxNet/VmxNet2, Flexible, unknown).
 /// </summary>
-public static class NicModels
+internal static class NicModels
 {
     /// <summary>The model for unknown subtypes, as in PVE.</summary>
     public const string Fallback = "e1000";

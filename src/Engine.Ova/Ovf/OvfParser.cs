@@ -516,7 +516,7 @@ public static class OvfParser
     }
 
     /// <summary>PVE's rule for VM names: keep letters, digits, '-' and '.'.</summary>
-    public static string SanitizeName(string? name)
+    internal static string SanitizeName(string? name)
     {
         if (string.IsNullOrEmpty(name))
         {

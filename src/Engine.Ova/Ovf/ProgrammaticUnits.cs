@@ -6,7 +6,7 @@ namespace Engine.Ova.Ovf;
 /// DSP0004 programmatic units as OVF writers use them: <c>byte</c>, <c>byte * 2^30</c>, <c>byte*1024^3</c>,
 /// <c>byte * 10^9</c>, and VirtualBox's <c>MegaBytes</c>/<c>GigaBytes</c>.
 /// </summary>
-public static class ProgrammaticUnits
+internal static class ProgrammaticUnits
 {
     /// <summary>The number of bytes one unit stands for; a missing unit is one byte (the OVF default for capacities).</summary>
     public static bool TryParseMultiplier(string? units, out long multiplier)

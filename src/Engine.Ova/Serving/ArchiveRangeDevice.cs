@@ -7,7 +7,7 @@ namespace Engine.Ova.Serving;
 /// A read-only block device over a byte range of an archive file: an OVA's inner raw or flat disk, served in
 /// place like nbdkit's tar filter, without extracting it. Reads are positional, so any number run at once.
 /// </summary>
-public sealed class ArchiveRangeDevice : IBlockDevice
+internal sealed class ArchiveRangeDevice : IBlockDevice
 {
     private readonly SafeFileHandle _handle;
     private readonly long _start;

@@ -10,13 +10,13 @@ namespace Engine.Ova.Serving;
 /// <param name="Offset">Archive offset of the disk's first byte.</param>
 /// <param name="Length">The disk's size.</param>
 /// <param name="Description">What is served (member name, and the flat extent for a descriptor).</param>
-public sealed record InnerDiskLocation(string Address, long Offset, long Length, string Description);
+internal sealed record InnerDiskLocation(string Address, long Offset, long Length, string Description);
 
 /// <summary>
 /// Finds the bytes of a raw disk, or of a monolithicFlat VMDK's extent, inside the archive. The extent must be
 /// another member of the same archive: a descriptor naming anything else (a host path) is refused.
 /// </summary>
-public static class InnerDiskLocator
+internal static class InnerDiskLocator
 {
     /// <summary>Locates the disk chosen by <paramref name="selector"/> (drive key, file name or disk id), or the first disk.</summary>
     /// <exception cref="OvaFormatException">The disk is missing, not a regular member, or its descriptor points outside the archive.</exception>

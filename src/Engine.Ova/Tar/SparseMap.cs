@@ -3,7 +3,7 @@ namespace Engine.Ova.Tar;
 /// <summary>One run of data in a sparse member: <see cref="Length"/> stored bytes belong at <see cref="Offset"/> of the file.</summary>
 /// <param name="Offset">Where the run starts in the file.</param>
 /// <param name="Length">How many bytes it holds (0 for GNU tar's end marker).</param>
-public readonly record struct SparseRegion(long Offset, long Length)
+internal readonly record struct SparseRegion(long Offset, long Length)
 {
     /// <summary>The file offset just past the run.</summary>
     public long End => Offset + Length;
@@ -13,7 +13,7 @@ public readonly record struct SparseRegion(long Offset, long Length)
 /// The map of a GNU sparse member (<c>tar --sparse</c>): the file is <see cref="RealSize"/> bytes long, holes (zeros)
 /// everywhere except in the regions, whose bytes are stored one after the other as the member's data.
 /// </summary>
-public sealed class SparseMap
+internal sealed class SparseMap
 {
     /// <summary>Most regions accepted (16 bytes each in memory); a raw disk packed by GNU tar has one per data run.</summary>
     public const int MaxRegions = 1 << 20;

@@ -7,7 +7,7 @@ namespace Engine.Ova.Tar;
 /// <param name="LinkName">The link target of a link member.</param>
 /// <param name="HeaderOffset">Offset of the member's first header block (long-name and pax blocks included) in the archive.</param>
 /// <param name="DataOffset">Offset of the member's data in the archive.</param>
-public sealed record TarEntry(string Name, TarEntryType Type, long Size, string? LinkName, long HeaderOffset, long DataOffset)
+internal sealed record TarEntry(string Name, TarEntryType Type, long Size, string? LinkName, long HeaderOffset, long DataOffset)
 {
     /// <summary>The name with leading <c>./</c> removed, or null if it is absolute, climbs with <c>..</c> or holds a backslash or NUL.</summary>
     public string? SafeName => TarNames.Normalize(Name);

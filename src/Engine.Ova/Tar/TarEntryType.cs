@@ -1,7 +1,7 @@
 namespace Engine.Ova.Tar;
 
 /// <summary>What a tar member is, from its typeflag.</summary>
-public enum TarEntryType
+internal enum TarEntryType
 {
     /// <summary>A regular file (<c>'0'</c>, NUL, or the contiguous-file <c>'7'</c>).</summary>
     RegularFile,

@@ -1,7 +1,7 @@
 namespace Engine.Ova.Tar;
 
 /// <summary>Member names as an importer may trust them: relative, no <c>..</c>, no backslashes or NULs.</summary>
-public static class TarNames
+internal static class TarNames
 {
     /// <summary>
     /// Strips leading <c>./</c> and duplicate slashes; returns null for names that are absolute, contain a <c>..</c> or

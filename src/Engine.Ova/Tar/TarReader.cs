@@ -13,7 +13,7 @@ namespace Engine.Ova.Tar;
 /// Every read is checked against the source's end: a member whose size runs past the end of the archive ("lying
 /// size") or a header cut short is an <see cref="OvaFormatException"/> naming the member and offset.
 /// </remarks>
-public sealed class TarReader : IDisposable
+internal sealed class TarReader : IDisposable
 {
     /// <summary>Size of a tar block.</summary>
     public const int BlockSize = UstarLayout.BlockSize;

@@ -1,7 +1,7 @@
 namespace Engine.Ova.Vmdk;
 
 /// <summary>What a disk file is, judged by its first bytes (the OVF's format URI is only advisory).</summary>
-public enum ImageFormat
+internal enum ImageFormat
 {
     /// <summary>No known magic: raw.</summary>
     Raw,
@@ -14,7 +14,7 @@ public enum ImageFormat
 }
 
 /// <summary>Detects <see cref="ImageFormat"/> from a file's first sector.</summary>
-public static class ImageFormatDetector
+internal static class ImageFormatDetector
 {
     /// <summary>Classifies a file by its first bytes.</summary>
     public static ImageFormat Detect(ReadOnlySpan<byte> firstSector)

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Engine.Ova.Vmdk;
 
 /// <summary>The 512-byte header of a hosted sparse VMDK extent (<c>KDMV</c>), also used as a stream's footer.</summary>
-public readonly record struct SparseExtentHeader
+internal readonly record struct SparseExtentHeader
 {
     /// <summary>Size of the header.</summary>
     public const int Size = 512;

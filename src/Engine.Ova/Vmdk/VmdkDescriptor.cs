@@ -7,7 +7,7 @@ namespace Engine.Ova.Vmdk;
 /// A VMDK text descriptor (embedded in a sparse extent, or a descriptor-only file), parsed with a size cap. It is
 /// only ever interpreted here: it is never handed to a tool that would open the host files it names.
 /// </summary>
-public sealed class VmdkDescriptor
+internal sealed class VmdkDescriptor
 {
     /// <summary>Largest descriptor accepted, as in qemu (which reads at most 1 MiB).</summary>
     public const int MaxBytes = 1 << 20;

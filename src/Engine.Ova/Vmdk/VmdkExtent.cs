@@ -6,4 +6,4 @@ namespace Engine.Ova.Vmdk;
 /// <param name="Type">SPARSE, FLAT, ZERO, VMFS...</param>
 /// <param name="FileName">The extent's file, as written.</param>
 /// <param name="Offset">Start offset in the file for FLAT extents, in sectors.</param>
-public sealed record VmdkExtent(string Access, long Sectors, string Type, string? FileName, long Offset);
+internal sealed record VmdkExtent(string Access, long Sectors, string Type, string? FileName, long Offset);

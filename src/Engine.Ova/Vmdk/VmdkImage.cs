@@ -7,7 +7,7 @@ namespace Engine.Ova.Vmdk;
 /// area are read by <see cref="Open"/>, the grains by <see cref="ConvertAsync"/>, which writes them into a raw
 /// target without any temporary copy.
 /// </summary>
-public sealed class VmdkImage
+internal sealed class VmdkImage
 {
     private readonly Stream _source;
     private readonly byte[] _prologue;

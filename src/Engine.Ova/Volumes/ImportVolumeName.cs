@@ -8,7 +8,7 @@ namespace Engine.Ova.Volumes;
 /// <param name="Archive">The archive's file name in the import folder (<c>appliance.ova</c>).</param>
 /// <param name="InnerFile">The member inside the archive (<c>disk-1.vmdk</c>).</param>
 /// <param name="Format">The inner file's format from its extension: <c>vmdk</c>, <c>qcow2</c> or <c>raw</c>.</param>
-public sealed record ImportVolumeName(string Storage, string Archive, string InnerFile, string Format)
+internal sealed record ImportVolumeName(string Storage, string Archive, string InnerFile, string Format)
 {
     private const string ImportPrefix = "import/";
 

@@ -46,7 +46,7 @@ public sealed class DescriptorChannel : IDisposable
     /// for their own requests.
     /// </summary>
     /// <exception cref="ProtocolException">No such token was sent, or a message was malformed.</exception>
-    public SafeFileHandle Take(long token)
+    internal SafeFileHandle Take(long token)
     {
         lock (_lock)
         {

@@ -43,10 +43,10 @@ public sealed class ProtocolWriter
     /// How many responses (results and errors) were written: a request whose response is out is over for the peer,
     /// which may send the next one before the request's task has returned.
     /// </summary>
-    public long ResponseCount => Interlocked.Read(ref _responses);
+    internal long ResponseCount => Interlocked.Read(ref _responses);
 
     /// <summary>A call back into the plugin: <c>{"call":{"id":ID,"method":METHOD,"device":DEVICE,"max":MAX}}</c>.</summary>
-    public void Call(string id, string method, string device, int max)
+    internal void Call(string id, string method, string device, int max)
     {
         WriteLine(writer =>
         {
@@ -62,7 +62,7 @@ public sealed class ProtocolWriter
     }
 
     /// <summary><c>{"id":ID,"result":RESULT}</c>, the result written by <paramref name="writeResult"/>.</summary>
-    public void Result(JsonElement id, Action<Utf8JsonWriter> writeResult)
+    internal void Result(JsonElement id, Action<Utf8JsonWriter> writeResult)
     {
         WriteLine(writer =>
         {
@@ -76,7 +76,7 @@ public sealed class ProtocolWriter
     }
 
     /// <summary><c>{"id":ID,"error":{"message":"..."}}</c>.</summary>
-    public void Error(JsonElement id, string message)
+    internal void Error(JsonElement id, string message)
     {
         WriteLine(writer =>
         {

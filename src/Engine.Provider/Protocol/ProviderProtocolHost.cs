@@ -20,7 +20,7 @@ public sealed partial class ProviderProtocolHost
     /// Longest input line accepted, in bytes without the newline; a guest configuration is a few KiB. A longer line is
     /// dropped as it arrives, so it never costs more memory than this.
     /// </summary>
-    public const int MaxLineBytes = 16 << 20;
+    internal const int MaxLineBytes = 16 << 20;
 
     private readonly IBackupProvider _provider;
     private readonly ProtocolWriter _writer;
@@ -113,7 +113,7 @@ public sealed partial class ProviderProtocolHost
     }
 
     /// <summary>Answers one request line; the request cannot call back into the plugin (use <see cref="RunAsync"/>).</summary>
-    public async Task HandleLineAsync(string line, CancellationToken cancellationToken)
+    internal async Task HandleLineAsync(string line, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(line);
         if (TryParse(ProtocolLine.Of(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(line))), out var document) && document is not null)

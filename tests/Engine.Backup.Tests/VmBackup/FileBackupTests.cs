@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Engine.Backup.Repository;
 using Engine.Backup.Restore;
 using Engine.Backup.Tests.Repository;
@@ -141,6 +142,30 @@ public sealed class FileBackupTests
         await device.GetExtentsAsync(0, content.Length, extents);
         var holes = extents.AsSpan().ToArray().Where(e => e.Flags.HasFlag(ExtentFlags.Zero)).Sum(e => e.Length);
         Assert.Equal(3L * Chunk, holes);
+    }
+
+    [Fact]
+    public async Task SnapshotDevice_OpenedByName_ReadsTheBackedUpBytesAndNamesAMissingDevice()
+    {
+        // The public way in (no device index in sight): what an embedder serving or copying a snapshot disk calls.
+        using var repo = new TempRepository();
+        var path = Path.Combine(repo.Root, "disk.raw");
+        var content = Disk(19);
+        await File.WriteAllBytesAsync(path, content);
+        var snapshot = await BackupAsync(repo, path);
+
+        await using (var device = SnapshotVolumeDevice.Open(repo.Repository, snapshot.Id, "drive-virtio0"))
+        {
+            var read = new byte[content.Length];
+            await device.ReadAsync(0, read);
+            Assert.Equal(content.Length, device.Size);
+            Assert.Equal("drive-virtio0", device.Device);
+            Assert.Equal(SHA256.HashData(content), SHA256.HashData(read));
+        }
+
+        var missing = Assert.Throws<DeviceNotFoundException>(() => SnapshotVolumeDevice.Open(repo.Repository, snapshot.Id, "drive-scsi9"));
+        Assert.Contains("drive-scsi9", missing.Message);
+        Assert.Contains("drive-virtio0", missing.Message);
     }
 
     [Fact]

@@ -5,4 +5,4 @@ namespace Engine.Backup.Containers.Archive;
 /// <summary>One content-defined chunk of a regular file's data.</summary>
 /// <param name="Length">Uncompressed length in bytes.</param>
 /// <param name="Digest">The chunk's SHA-256 in the store, or <see cref="ChunkDigest.Zero"/> for all zeros (not stored).</param>
-public readonly record struct FileChunk(int Length, ChunkDigest Digest);
+internal readonly record struct FileChunk(int Length, ChunkDigest Digest);

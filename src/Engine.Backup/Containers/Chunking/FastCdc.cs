@@ -18,7 +18,7 @@ namespace Engine.Backup.Containers.Chunking;
 /// small (36 bytes per chunk). Files smaller than the minimum are one chunk each. The gear table and the masks define
 /// where chunks start: changing either changes every boundary and so loses deduplication against older backups.
 /// </remarks>
-public readonly struct FastCdc
+internal readonly struct FastCdc
 {
     /// <summary>Default smallest chunk (except a stream's last).</summary>
     public const int DefaultMinSize = 64 << 10;

@@ -49,7 +49,7 @@ namespace Engine.Backup.Containers.Tar;
 public sealed class ContainerTarWriter
 {
     /// <summary>The staging buffer: headers are encoded and file content is read into it.</summary>
-    public const int BufferSize = 1 << 20;
+    internal const int BufferSize = 1 << 20;
 
     /// <summary>Smallest read worth issuing: below this much free room the buffer is flushed first.</summary>
     private const int MinimumRead = 64 << 10;

@@ -13,7 +13,7 @@ namespace Engine.Backup.Containers.Walking;
 /// directory) except into other sources. Entries come depth-first, a directory before its children, children sorted
 /// by name (code point order), so an unchanged tree gives an identical sequence.
 /// </summary>
-public sealed class ContainerTreeWalker
+internal sealed class ContainerTreeWalker
 {
     private readonly string[] _sources;
     private readonly ExcludeFilter _excludes;

@@ -1,7 +1,7 @@
 namespace Engine.Backup.Containers.Walking;
 
 /// <summary>A set of <see cref="ExcludePattern"/>s: a path is excluded when any of them matches.</summary>
-public sealed class ExcludeFilter
+internal sealed class ExcludeFilter
 {
     private readonly ExcludePattern[] _patterns;
 

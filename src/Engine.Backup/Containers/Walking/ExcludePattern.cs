@@ -14,7 +14,7 @@ namespace Engine.Backup.Containers.Walking;
 /// </list>
 /// An excluded directory is skipped with everything below it.
 /// </summary>
-public sealed class ExcludePattern
+internal sealed class ExcludePattern
 {
     private readonly string _glob;
 

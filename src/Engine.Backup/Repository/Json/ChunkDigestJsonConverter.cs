@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Engine.Backup.Repository.Json;
 
 /// <summary>A <see cref="ChunkDigest"/> as 64 lowercase hex digits.</summary>
-public sealed class ChunkDigestJsonConverter : JsonConverter<ChunkDigest>
+internal sealed class ChunkDigestJsonConverter : JsonConverter<ChunkDigest>
 {
     /// <inheritdoc />
     public override ChunkDigest Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

@@ -19,4 +19,4 @@ namespace Engine.Backup.Repository.Json;
 [JsonSerializable(typeof(VerifyReport))]
 [JsonSerializable(typeof(PruneResult))]
 [JsonSerializable(typeof(GcReport))]
-public sealed partial class RepositoryJsonContext : JsonSerializerContext;
+internal sealed partial class RepositoryJsonContext : JsonSerializerContext;

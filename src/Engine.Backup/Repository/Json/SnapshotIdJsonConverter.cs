@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Engine.Backup.Repository.Json;
 
 /// <summary>A <see cref="SnapshotId"/> as its text form, <c>vm/100/2026-11-26T06:30:00Z</c>.</summary>
-public sealed class SnapshotIdJsonConverter : JsonConverter<SnapshotId>
+internal sealed class SnapshotIdJsonConverter : JsonConverter<SnapshotId>
 {
     /// <inheritdoc />
     public override SnapshotId Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)

@@ -4,7 +4,7 @@ using Engine.Nbd.Protocol;
 namespace Engine.Nbd.Server.MetaContexts;
 
 /// <summary><c>base:allocation</c>: holes and zeroes, straight from the device's extents.</summary>
-public sealed class BaseAllocationContext(IBlockDevice device) : IMetaContext
+internal sealed class BaseAllocationContext(IBlockDevice device) : IMetaContext
 {
     /// <inheritdoc />
     public string Name => NbdWire.BaseAllocation;

@@ -9,6 +9,11 @@ public sealed class MetaContextRegistry
     private readonly List<IMetaContext> _contexts = [];
     private readonly Lock _lock = new();
 
+    /// <summary>Each <see cref="NbdExport"/> makes its own, with <c>base:allocation</c> in it.</summary>
+    internal MetaContextRegistry()
+    {
+    }
+
     /// <summary>Adds a context. Contexts may be added while the server runs; new connections see them.</summary>
     /// <exception cref="ArgumentException">The name is malformed or already registered.</exception>
     public void Register(IMetaContext context)
@@ -44,7 +49,7 @@ public sealed class MetaContextRegistry
     }
 
     /// <summary>The context with the given ID, or null.</summary>
-    public IMetaContext? this[uint id]
+    internal IMetaContext? this[uint id]
     {
         get
         {
@@ -56,7 +61,7 @@ public sealed class MetaContextRegistry
     }
 
     /// <summary>Finds the ID of the context with exactly this name.</summary>
-    public bool TryFind(string name, out uint id)
+    internal bool TryFind(string name, out uint id)
     {
         lock (_lock)
         {
@@ -70,7 +75,7 @@ public sealed class MetaContextRegistry
     /// IDs of the contexts a <c>NBD_OPT_LIST_META_CONTEXT</c> query names: an exact name, or a prefix ending in ':'
     /// (<c>base:</c>, <c>qemu:</c>, <c>qemu:dirty-bitmap:</c>) which lists every context under it.
     /// </summary>
-    public void MatchQuery(string query, List<uint> ids)
+    internal void MatchQuery(string query, List<uint> ids)
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(ids);
@@ -91,7 +96,7 @@ public sealed class MetaContextRegistry
     }
 
     /// <summary>IDs of every context.</summary>
-    public void All(List<uint> ids)
+    internal void All(List<uint> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
         lock (_lock)

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Engine.Cli.Commands;
 
-namespace Engine.Cli;
+namespace Engine.Cli.Startup;
 
 /// <summary>Entry point of the <c>engine</c> command-line tool.</summary>
 internal static class Program
