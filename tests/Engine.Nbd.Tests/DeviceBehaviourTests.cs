@@ -60,6 +60,42 @@ public sealed class DeviceBehaviourTests
     }
 
     [Fact]
+    public async Task DeviceOverflow_IsEoverflowOnlyForAReadWithDontFragment_ElseEinval()
+    {
+        // The spec reserves NBD_EOVERFLOW for a READ with DF (the reply would have to be fragmented); a client that did
+        // not ask for that must not see it.
+        await using var ts = StartFaulty(() => new BlockDeviceException(Errno.EOVERFLOW, "injected"));
+        await using var client = await ts.OpenAsync("faulty", structured: true);
+
+        var plain = await client.CommandAsync(NbdCommand.Read, CommandFlags.None, 512 << 10, 4096);
+        var dontFragment = await client.CommandAsync(NbdCommand.Read, CommandFlags.DontFragment, 512 << 10, 4096);
+        var write = await client.CommandAsync(NbdCommand.Write, CommandFlags.None, 512 << 10, 4096, new byte[4096]);
+
+        Assert.True(plain.Error == (uint)NbdError.Invalid, $"READ: {plain}");
+        Assert.True(dontFragment.Error == (uint)NbdError.Overflow, $"READ with DF: {dontFragment}");
+        Assert.True(write.Error == (uint)NbdError.Invalid, $"WRITE: {write}");
+        await TransmissionTests.AssertInSyncAsync(client);
+    }
+
+    [Fact]
+    public async Task DeviceNotSupported_IsEnotsupOnlyForAFastZero_ElseEio()
+    {
+        // The spec reserves NBD_ENOTSUP for WRITE_ZEROES with FAST_ZERO ("not faster than writing"); anywhere else a
+        // device's ENOTSUP means the export failed the request.
+        await using var ts = StartFaulty(() => new BlockDeviceException(Errno.ENOTSUP, "injected"));
+        await using var client = await ts.OpenAsync("faulty", structured: true);
+
+        var read = await client.CommandAsync(NbdCommand.Read, CommandFlags.None, 512 << 10, 4096);
+        var write = await client.CommandAsync(NbdCommand.Write, CommandFlags.None, 512 << 10, 4096, new byte[4096]);
+        var zeroes = await client.CommandAsync(NbdCommand.WriteZeroes, CommandFlags.None, 512 << 10, 4096);
+
+        Assert.True(read.Error == (uint)NbdError.Io, $"READ: {read}");
+        Assert.True(write.Error == (uint)NbdError.Io, $"WRITE: {write}");
+        Assert.True(zeroes.Error == (uint)NbdError.Io, $"WRITE_ZEROES without FAST_ZERO: {zeroes}");
+        await TransmissionTests.AssertInSyncAsync(client);
+    }
+
+    [Fact]
     public async Task UnexpectedException_IsEio_AndConnectionSurvives()
     {
         await using var ts = StartFaulty(() => new InvalidOperationException("bug in a device"));

@@ -255,7 +255,7 @@ internal sealed partial class TransmissionSession
 
     private void Fail(ReplyJob job, Exception exception)
     {
-        var error = NbdErrorMapper.FromException(exception);
+        var error = NbdErrorMapper.ForRequest(exception, job.Request);
         if (error == NbdError.Io || exception is not BlockDeviceException)
         {
             ServerLog.RequestFailed(_logger, exception, _peer, job.Request.Command, job.Request.Offset, job.Request.Length);
