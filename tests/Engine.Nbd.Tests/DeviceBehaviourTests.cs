@@ -59,39 +59,32 @@ public sealed class DeviceBehaviourTests
         }
     }
 
-    [Fact]
-    public async Task DeviceOverflow_IsEoverflowOnlyForAReadWithDontFragment_ElseEinval()
+    /// <summary>
+    /// The spec reserves NBD_EOVERFLOW for a READ with DF (the reply would have to be fragmented) and NBD_ENOTSUP for
+    /// WRITE_ZEROES with FAST_ZERO ("not faster than writing"); a client that asked neither must not see them, so a
+    /// device's EOVERFLOW becomes EINVAL and its ENOTSUP becomes EIO.
+    /// </summary>
+    public static TheoryData<int, ushort, ushort, uint> ReservedErrors => new()
     {
-        // The spec reserves NBD_EOVERFLOW for a READ with DF (the reply would have to be fragmented); a client that did
-        // not ask for that must not see it.
-        await using var ts = StartFaulty(() => new BlockDeviceException(Errno.EOVERFLOW, "injected"));
-        await using var client = await ts.OpenAsync("faulty", structured: true);
+        { Errno.EOVERFLOW, (ushort)NbdCommand.Read, (ushort)CommandFlags.None, (uint)NbdError.Invalid },
+        { Errno.EOVERFLOW, (ushort)NbdCommand.Read, (ushort)CommandFlags.DontFragment, (uint)NbdError.Overflow },
+        { Errno.EOVERFLOW, (ushort)NbdCommand.Write, (ushort)CommandFlags.None, (uint)NbdError.Invalid },
+        { Errno.ENOTSUP, (ushort)NbdCommand.Read, (ushort)CommandFlags.None, (uint)NbdError.Io },
+        { Errno.ENOTSUP, (ushort)NbdCommand.Write, (ushort)CommandFlags.None, (uint)NbdError.Io },
+        { Errno.ENOTSUP, (ushort)NbdCommand.WriteZeroes, (ushort)CommandFlags.None, (uint)NbdError.Io },
+    };
 
-        var plain = await client.CommandAsync(NbdCommand.Read, CommandFlags.None, 512 << 10, 4096);
-        var dontFragment = await client.CommandAsync(NbdCommand.Read, CommandFlags.DontFragment, 512 << 10, 4096);
-        var write = await client.CommandAsync(NbdCommand.Write, CommandFlags.None, 512 << 10, 4096, new byte[4096]);
-
-        Assert.True(plain.Error == (uint)NbdError.Invalid, $"READ: {plain}");
-        Assert.True(dontFragment.Error == (uint)NbdError.Overflow, $"READ with DF: {dontFragment}");
-        Assert.True(write.Error == (uint)NbdError.Invalid, $"WRITE: {write}");
-        await TransmissionTests.AssertInSyncAsync(client);
-    }
-
-    [Fact]
-    public async Task DeviceNotSupported_IsEnotsupOnlyForAFastZero_ElseEio()
+    [Theory]
+    [MemberData(nameof(ReservedErrors))]
+    public async Task ReservedErrors_ReachOnlyTheRequestsTheSpecAllowsThemFor(int errno, ushort command, ushort flags, uint expected)
     {
-        // The spec reserves NBD_ENOTSUP for WRITE_ZEROES with FAST_ZERO ("not faster than writing"); anywhere else a
-        // device's ENOTSUP means the export failed the request.
-        await using var ts = StartFaulty(() => new BlockDeviceException(Errno.ENOTSUP, "injected"));
+        await using var ts = StartFaulty(() => new BlockDeviceException(errno, "injected"));
         await using var client = await ts.OpenAsync("faulty", structured: true);
+        var payload = (NbdCommand)command == NbdCommand.Write ? new byte[4096] : null;
 
-        var read = await client.CommandAsync(NbdCommand.Read, CommandFlags.None, 512 << 10, 4096);
-        var write = await client.CommandAsync(NbdCommand.Write, CommandFlags.None, 512 << 10, 4096, new byte[4096]);
-        var zeroes = await client.CommandAsync(NbdCommand.WriteZeroes, CommandFlags.None, 512 << 10, 4096);
+        var reply = await client.CommandAsync((NbdCommand)command, (CommandFlags)flags, 512 << 10, 4096, payload);
 
-        Assert.True(read.Error == (uint)NbdError.Io, $"READ: {read}");
-        Assert.True(write.Error == (uint)NbdError.Io, $"WRITE: {write}");
-        Assert.True(zeroes.Error == (uint)NbdError.Io, $"WRITE_ZEROES without FAST_ZERO: {zeroes}");
+        Assert.True(reply.Error == expected, $"{(NbdCommand)command} flags={flags}: {reply}");
         await TransmissionTests.AssertInSyncAsync(client);
     }
 
