@@ -107,20 +107,20 @@ internal sealed class TarReader : IDisposable
             }
 
             VerifyChecksum(blockOffset);
-            var typeflag = (char)_block[UstarLayout.TypeFlagOffset];
+            var typeflag = _block[UstarLayout.TypeFlagOffset];
             var size = ParseNumber(_block.AsSpan(UstarLayout.SizeOffset, UstarLayout.LongFieldLength), blockOffset, "size");
             switch (typeflag)
             {
-                case 'L':
+                case UstarLayout.GnuLongName:
                     longName = ReadMetadataString(size, blockOffset, "GNU long name");
                     continue;
-                case 'K':
+                case UstarLayout.GnuLongLink:
                     longLink = ReadMetadataString(size, blockOffset, "GNU long link name");
                     continue;
-                case 'x':
+                case UstarLayout.PaxExtendedHeader:
                     pax.Parse(ReadMetadata(size, blockOffset, "pax header"), blockOffset);
                     continue;
-                case 'g':
+                case UstarLayout.PaxGlobalHeader:
                     // Global pax records apply to later members; the keys that matter here (path, size) make no sense
                     // globally, so the block is read (bounded) and ignored.
                     ReadMetadata(size, blockOffset, "pax global header");
@@ -134,14 +134,14 @@ internal sealed class TarReader : IDisposable
             var dataSize = pax.Size ?? size;
             var type = typeflag switch
             {
-                '0' or '\0' or '7' => pax.IsSparse ? TarEntryType.SparseFile : TarEntryType.RegularFile,
-                '1' => TarEntryType.HardLink,
-                '2' => TarEntryType.SymbolicLink,
-                '3' => TarEntryType.CharacterDevice,
-                '4' => TarEntryType.BlockDevice,
-                '5' => TarEntryType.Directory,
-                '6' => TarEntryType.Fifo,
-                'S' => TarEntryType.SparseFile,
+                UstarLayout.RegularFile or 0 or UstarLayout.ContiguousFile => pax.IsSparse ? TarEntryType.SparseFile : TarEntryType.RegularFile,
+                UstarLayout.HardLink => TarEntryType.HardLink,
+                UstarLayout.Symlink => TarEntryType.SymbolicLink,
+                UstarLayout.CharacterDevice => TarEntryType.CharacterDevice,
+                UstarLayout.BlockDevice => TarEntryType.BlockDevice,
+                UstarLayout.Directory => TarEntryType.Directory,
+                UstarLayout.Fifo => TarEntryType.Fifo,
+                UstarLayout.GnuSparse => TarEntryType.SparseFile,
                 _ => TarEntryType.Other,
             };
 
@@ -152,7 +152,7 @@ internal sealed class TarReader : IDisposable
             }
 
             // The old GNU format keeps the map in the header and in extension blocks after it, before the data.
-            (List<SparseRegion> Regions, long RealSize)? oldGnuMap = typeflag == 'S' ? ReadOldGnuSparseMap(blockOffset, name) : null;
+            (List<SparseRegion> Regions, long RealSize)? oldGnuMap = typeflag == UstarLayout.GnuSparse ? ReadOldGnuSparseMap(blockOffset, name) : null;
             var dataOffset = _position;
             if (_length >= 0 && dataSize > _length - dataOffset)
             {
