@@ -7,7 +7,8 @@ namespace Engine.Backup;
 /// <summary>
 /// The repository's rules over <see cref="LibC"/>: what a path or descriptor is, opening only regular files and never
 /// through a symbolic link, blocking locks that survive signals, durable directory entries, and errors that name the
-/// call and the path.
+/// call and the path. It sits in the project's root namespace because the repository's children, its storage
+/// backends, restores and the container tar writer (a durable directory entry) all follow these rules.
 /// </summary>
 internal static class RepositoryCalls
 {

@@ -51,9 +51,10 @@ internal static class LayerRules
             // repository, its storage backends, the container code and restores all use. Containers' root holds the
             // entries a catalog records, which the catalog format encodes.
             ["", "Containers"],
-            // The object-store seam depends on nothing of the repository but the shared vocabulary.
-            ["Repository.Storage", "Repository.Chunks"],
-            ["Repository.Snapshots"],
+            // The object-store seam depends on nothing of the repository but the shared vocabulary; chunks and snapshot
+            // vocabulary (ids, manifests, stats) know nothing of each other.
+            ["Repository.Storage", "Repository.Chunks", "Repository.Snapshots"],
+            // The index, catalog and JSON formats encode both.
             ["Repository.Formats"],
             // The repository's root is the facade over its children (BackupRepository and what only it uses), so it
             // sits above them, unlike a parent namespace elsewhere: its children must never use it.
