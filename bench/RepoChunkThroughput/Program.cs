@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
 
 // Single-core throughput of the repository's chunk path: SHA-256 alone, then ChunkStore.PutAsync (hash + zstd probe
 // or compression + checksum + temporary file + rename) for new random, compressible and 50/50 mixed 4 MiB chunks,

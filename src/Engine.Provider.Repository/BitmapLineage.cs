@@ -1,4 +1,6 @@
+using Engine.Backup;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Provider.Repository;
 

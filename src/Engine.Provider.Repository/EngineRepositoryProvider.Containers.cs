@@ -3,6 +3,7 @@ using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Restore;
 using Engine.Backup.Containers.Tar;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks.Native;
 using Engine.Provider.Api;
 

@@ -1,4 +1,4 @@
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Provider.Api;
 
 namespace Engine.Provider.Repository;

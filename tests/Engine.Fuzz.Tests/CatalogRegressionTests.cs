@@ -1,5 +1,5 @@
-using Engine.Backup.Containers.Archive;
-using Engine.Backup.Repository;
+using Engine.Backup;
+using Engine.Backup.Repository.Formats;
 using Engine.Fuzz.Support;
 
 namespace Engine.Fuzz.Tests;

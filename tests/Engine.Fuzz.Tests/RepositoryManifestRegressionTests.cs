@@ -1,5 +1,7 @@
 using System.Globalization;
+using Engine.Backup;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Fuzz.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Provider.Tests.Infrastructure;
 
 namespace Engine.Provider.Tests;

@@ -1,4 +1,5 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Provider.Api;
 using Engine.Provider.Repository;
 using Engine.Provider.Tests.Infrastructure;

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
 using Engine.Benchmarks.Support;
 
 namespace Engine.Benchmarks.Backup;

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
-using Engine.Backup.Containers.Archive;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks.Buffers;
 
 namespace Engine.Backup.Repository;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Repository;
 

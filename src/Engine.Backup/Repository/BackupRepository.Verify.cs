@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
-using Engine.Backup.Containers.Archive;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Repository;
 

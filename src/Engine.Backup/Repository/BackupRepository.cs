@@ -1,5 +1,7 @@
 using System.Text.Json;
-using Engine.Backup.Repository.Json;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks;
 using Engine.Blocks.Native;
 using Microsoft.Win32.SafeHandles;
@@ -112,6 +114,99 @@ public sealed partial class BackupRepository : IDisposable
         }
     }
 
+    /// <summary>
+    /// The first entry of <paramref name="directory"/> that a repository being created would not have made, or null.
+    /// Our own sub-directories may exist without a configuration: a creation was interrupted, and is finished now.
+    /// </summary>
+    private static string? ForeignEntry(string directory)
+    {
+        if (!System.IO.Directory.Exists(directory))
+        {
+            return null;
+        }
+
+        foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(directory))
+        {
+            if (Path.GetFileName(entry) is not ("chunks" or "snapshots" or "tmp" or "writers"))
+            {
+                return Path.GetFileName(entry);
+            }
+        }
+
+        return null;
+    }
+
+    private static RepositoryConfig Initialize(string directory, RepositoryOptions options)
+    {
+        ValidateFormat(directory, options.ChunkSize, options.CompressionLevel);
+
+        // Folders above the repository are the user's: made with the usual mode, only the repository is private.
+        if (Path.GetDirectoryName(Path.GetFullPath(directory)) is { } parent)
+        {
+            System.IO.Directory.CreateDirectory(parent);
+        }
+
+        RepositoryFiles.CreateDirectory(directory, RepositoryFiles.SearchOnlyDirectoryMode);
+        var chunks = Path.Combine(directory, "chunks");
+        for (var prefix = 0; prefix < 256; prefix++)
+        {
+            RepositoryFiles.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)), RepositoryFiles.SearchOnlyDirectoryMode);
+        }
+
+        var tmp = Path.Combine(directory, "tmp");
+        RepositoryFiles.CreateDirectory(tmp);
+        var config = new RepositoryConfig { ChunkSize = options.ChunkSize, CompressionLevel = options.CompressionLevel };
+        var temporary = Path.Combine(tmp, "config-" + Guid.NewGuid().ToString("N"));
+        // Readable by all: it holds only the format, and a container's mapped root must read it to open the repository.
+        RepositoryFiles.WriteNew(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig), mode: RepositoryFiles.PublicFileMode);
+        // A concurrent creator may win; its configuration then stands and ours is discarded.
+        try
+        {
+            File.Move(temporary, Path.Combine(directory, RepositoryConfig.FileName));
+        }
+        catch (IOException) when (File.Exists(Path.Combine(directory, RepositoryConfig.FileName)))
+        {
+            File.Delete(temporary);
+            return ReadConfig(Path.Combine(directory, RepositoryConfig.FileName));
+        }
+
+        return config;
+    }
+
+    private static RepositoryConfig ReadConfig(string path)
+    {
+        RepositoryConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize(File.ReadAllBytes(path), RepositoryJsonContext.Default.RepositoryConfig);
+        }
+        catch (JsonException e)
+        {
+            throw new RepositoryCorruptException(path, $"{path} is not a valid repository configuration: {e.Message}", e);
+        }
+
+        if (config is null || config.Format != RepositoryConfig.CurrentFormat)
+        {
+            throw new RepositoryCorruptException(path, $"{path}: unsupported repository format {config?.Format} (this Engine reads format {RepositoryConfig.CurrentFormat})");
+        }
+
+        ValidateFormat(path, config.ChunkSize, config.CompressionLevel);
+        return config;
+    }
+
+    private static void ValidateFormat(string path, int chunkSize, int compressionLevel)
+    {
+        if (chunkSize < 4096 || chunkSize > ChunkStore.MaxChunkLength || chunkSize % 4096 != 0)
+        {
+            throw new RepositoryException(path, $"chunk size {chunkSize} must be a multiple of 4 KiB between 4 KiB and {ChunkStore.MaxChunkLength >> 20} MiB");
+        }
+
+        if (compressionLevel < 1 || compressionLevel > 22)
+        {
+            throw new RepositoryException(path, $"compression level {compressionLevel} must be 1 to 22");
+        }
+    }
+
     /// <summary>Complete snapshots, oldest first, optionally only of one type and/or guest.</summary>
     /// <exception cref="RepositoryCorruptException">A manifest is unreadable.</exception>
     public IReadOnlyList<SnapshotManifest> ListSnapshots(string? type = null, string? vmid = null)
@@ -135,6 +230,13 @@ public sealed partial class BackupRepository : IDisposable
 
         manifests.Sort(static (a, b) => CompareIds(a.Id, b.Id));
         return manifests;
+    }
+
+    /// <summary>The newest complete snapshot of a guest, or null.</summary>
+    public SnapshotManifest? FindLatest(string type, string vmid)
+    {
+        var all = ListSnapshots(type, vmid);
+        return all.Count == 0 ? null : all[^1];
     }
 
     /// <summary>Reads a complete snapshot's manifest.</summary>
@@ -164,105 +266,6 @@ public sealed partial class BackupRepository : IDisposable
         throw new DeviceNotFoundException(id, device, SnapshotPath(id), manifest.Devices.Select(d => d.Name));
     }
 
-    /// <summary>The newest complete snapshot of a guest, or null.</summary>
-    public SnapshotManifest? FindLatest(string type, string vmid)
-    {
-        var all = ListSnapshots(type, vmid);
-        return all.Count == 0 ? null : all[^1];
-    }
-
-    /// <summary>
-    /// Starts a snapshot of a guest at <paramref name="time"/> (default now, UTC, whole seconds). When that second is
-    /// taken the next free second is used. Dispose the writer without committing to abort.
-    /// </summary>
-    /// <exception cref="ArgumentException">Type is not vm/ct or vmid is not a number.</exception>
-    internal SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var id = new SnapshotId(type, vmid, time ?? DateTimeOffset.UtcNow);
-        id.Validate();
-        var registration = WriterRegistration.Register(WritersDirectory, TmpDirectory);
-        try
-        {
-            var directory = ReserveDirectory(ref id);
-            registration.RecordSnapshot(id);
-            return new SnapshotWriter(this, id, directory, registration);
-        }
-        catch
-        {
-            registration.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>
-    /// Deletes a snapshot atomically (its directory is renamed out of <c>snapshots/</c> first). Its chunks stay until
-    /// garbage collection.
-    /// </summary>
-    /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
-    public void DeleteSnapshot(SnapshotId id)
-    {
-        id.Validate();
-        var directory = SnapshotPath(id);
-        if (!File.Exists(Path.Combine(directory, ManifestFileName)))
-        {
-            throw new SnapshotNotFoundException(id, directory);
-        }
-
-        var trash = Path.Combine(TmpDirectory, "deleted-" + Guid.NewGuid().ToString("N"));
-        System.IO.Directory.Move(directory, trash);
-        System.IO.Directory.Delete(trash, recursive: true);
-    }
-
-    /// <summary>Closes the repository.</summary>
-    public void Dispose()
-    {
-        if (!_disposed)
-        {
-            _disposed = true;
-            Interlocked.Exchange(ref _directoryHandle, null)?.Dispose();
-        }
-    }
-
-    /// <summary>Whether <paramref name="name"/> is a safe device name: <c>[A-Za-z0-9_.+-]+</c>, not <c>.</c> or <c>..</c>.</summary>
-    internal static bool IsValidDeviceName(string? name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Length > 128 || name is "." or "..")
-        {
-            return false;
-        }
-
-        foreach (var c in name)
-        {
-            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '.' or '+' or '-'))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>The directory of a snapshot (complete or not).</summary>
-    internal string SnapshotPath(SnapshotId id) => Path.Combine(SnapshotsDirectory, id.Type, id.Vmid, id.TimeText);
-
-    internal string ManifestPath(SnapshotId id) => Path.Combine(SnapshotPath(id), ManifestFileName);
-
-    /// <summary>The catalog file of a snapshot's container archive; its name must be a plain <c>*.catalog</c> file name.</summary>
-    /// <exception cref="RepositoryCorruptException">The manifest names something else.</exception>
-    internal string ArchiveCatalogPath(SnapshotId id, ArchiveEntry archive)
-    {
-        var name = archive.Catalog;
-        var path = Path.Combine(SnapshotPath(id), name ?? "");
-        if (string.IsNullOrEmpty(name) || !name.EndsWith(".catalog", StringComparison.Ordinal) ||
-            !IsValidDeviceName(name[..^".catalog".Length]))
-        {
-            throw new RepositoryCorruptException(path, $"manifest of {id} names a bad catalog file '{name}'");
-        }
-
-        return path;
-    }
-
     internal DeviceIndex ReadIndex(SnapshotId id, DeviceEntry entry)
     {
         var path = Path.Combine(SnapshotPath(id), entry.Index);
@@ -280,25 +283,25 @@ public sealed partial class BackupRepository : IDisposable
         return index;
     }
 
-    /// <summary>syncfs(2) of the repository's filesystem: every chunk and index written so far becomes durable.</summary>
-    internal void SyncFileSystem()
+    /// <summary>The catalog file of a snapshot's container archive; its name must be a plain <c>*.catalog</c> file name.</summary>
+    /// <exception cref="RepositoryCorruptException">The manifest names something else.</exception>
+    internal string ArchiveCatalogPath(SnapshotId id, ArchiveEntry archive)
     {
-        var handle = _directoryHandle;
-        if (handle is null)
+        var name = archive.Catalog;
+        var path = Path.Combine(SnapshotPath(id), name ?? "");
+        if (string.IsNullOrEmpty(name) || !name.EndsWith(".catalog", StringComparison.Ordinal) ||
+            !IsValidDeviceName(name[..^".catalog".Length]))
         {
-            handle = RepositoryCalls.OpenOrThrow(Directory, LibC.O_RDONLY | LibC.O_DIRECTORY);
-            if (Interlocked.CompareExchange(ref _directoryHandle, handle, null) is { } opened)
-            {
-                handle.Dispose();
-                handle = opened;
-            }
+            throw new RepositoryCorruptException(path, $"manifest of {id} names a bad catalog file '{name}'");
         }
 
-        if (LibC.SyncFs(handle) != 0)
-        {
-            throw RepositoryCalls.Error(LibC.LastErrno, "syncfs", Directory);
-        }
+        return path;
     }
+
+    /// <summary>The directory of a snapshot (complete or not).</summary>
+    internal string SnapshotPath(SnapshotId id) => Path.Combine(SnapshotsDirectory, id.Type, id.Vmid, id.TimeText);
+
+    internal string ManifestPath(SnapshotId id) => Path.Combine(SnapshotPath(id), ManifestFileName);
 
     /// <summary>Every snapshot directory with a well-formed name (complete or not).</summary>
     internal IEnumerable<SnapshotId> EnumerateSnapshotIds(string? type, string? vmid)
@@ -400,6 +403,30 @@ public sealed partial class BackupRepository : IDisposable
         return manifest;
     }
 
+    /// <summary>
+    /// Starts a snapshot of a guest at <paramref name="time"/> (default now, UTC, whole seconds). When that second is
+    /// taken the next free second is used. Dispose the writer without committing to abort.
+    /// </summary>
+    /// <exception cref="ArgumentException">Type is not vm/ct or vmid is not a number.</exception>
+    internal SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var id = new SnapshotId(type, vmid, time ?? DateTimeOffset.UtcNow);
+        id.Validate();
+        var registration = WriterRegistration.Register(WritersDirectory, TmpDirectory);
+        try
+        {
+            var directory = ReserveDirectory(ref id);
+            registration.RecordSnapshot(id);
+            return new SnapshotWriter(this, id, directory, registration);
+        }
+        catch
+        {
+            registration.Dispose();
+            throw;
+        }
+    }
+
     private string ReserveDirectory(ref SnapshotId id)
     {
         for (var attempt = 0; attempt < 100_000; attempt++)
@@ -429,100 +456,71 @@ public sealed partial class BackupRepository : IDisposable
         throw new RepositoryException(SnapshotPath(id), $"no free snapshot time for {id.Type}/{id.Vmid}");
     }
 
-    /// <summary>
-    /// Whether a directory without a configuration holds anything but the repository's own subdirectories (a
-    /// concurrent creator may be half-way through initializing it).
-    /// </summary>
-    /// <summary>
-    /// The first entry of <paramref name="directory"/> that a repository being created would not have made, or null.
-    /// Our own sub-directories may exist without a configuration: a creation was interrupted, and is finished now.
-    /// </summary>
-    private static string? ForeignEntry(string directory)
+    /// <summary>Whether <paramref name="name"/> is a safe device name: <c>[A-Za-z0-9_.+-]+</c>, not <c>.</c> or <c>..</c>.</summary>
+    internal static bool IsValidDeviceName(string? name)
     {
-        if (!System.IO.Directory.Exists(directory))
+        if (string.IsNullOrEmpty(name) || name.Length > 128 || name is "." or "..")
         {
-            return null;
+            return false;
         }
 
-        foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(directory))
+        foreach (var c in name)
         {
-            if (Path.GetFileName(entry) is not ("chunks" or "snapshots" or "tmp" or "writers"))
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '.' or '+' or '-'))
             {
-                return Path.GetFileName(entry);
+                return false;
             }
         }
 
-        return null;
+        return true;
     }
 
-    private static RepositoryConfig ReadConfig(string path)
+    /// <summary>syncfs(2) of the repository's filesystem: every chunk and index written so far becomes durable.</summary>
+    internal void SyncFileSystem()
     {
-        RepositoryConfig? config;
-        try
+        var handle = _directoryHandle;
+        if (handle is null)
         {
-            config = JsonSerializer.Deserialize(File.ReadAllBytes(path), RepositoryJsonContext.Default.RepositoryConfig);
-        }
-        catch (JsonException e)
-        {
-            throw new RepositoryCorruptException(path, $"{path} is not a valid repository configuration: {e.Message}", e);
-        }
-
-        if (config is null || config.Format != RepositoryConfig.CurrentFormat)
-        {
-            throw new RepositoryCorruptException(path, $"{path}: unsupported repository format {config?.Format} (this Engine reads format {RepositoryConfig.CurrentFormat})");
+            handle = RepositoryCalls.OpenOrThrow(Directory, LibC.O_RDONLY | LibC.O_DIRECTORY);
+            if (Interlocked.CompareExchange(ref _directoryHandle, handle, null) is { } opened)
+            {
+                handle.Dispose();
+                handle = opened;
+            }
         }
 
-        ValidateFormat(path, config.ChunkSize, config.CompressionLevel);
-        return config;
+        if (LibC.SyncFs(handle) != 0)
+        {
+            throw RepositoryCalls.Error(LibC.LastErrno, "syncfs", Directory);
+        }
     }
 
-    private static RepositoryConfig Initialize(string directory, RepositoryOptions options)
+    /// <summary>
+    /// Deletes a snapshot atomically (its directory is renamed out of <c>snapshots/</c> first). Its chunks stay until
+    /// garbage collection.
+    /// </summary>
+    /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
+    public void DeleteSnapshot(SnapshotId id)
     {
-        ValidateFormat(directory, options.ChunkSize, options.CompressionLevel);
-
-        // Folders above the repository are the user's: made with the usual mode, only the repository is private.
-        if (Path.GetDirectoryName(Path.GetFullPath(directory)) is { } parent)
+        id.Validate();
+        var directory = SnapshotPath(id);
+        if (!File.Exists(Path.Combine(directory, ManifestFileName)))
         {
-            System.IO.Directory.CreateDirectory(parent);
+            throw new SnapshotNotFoundException(id, directory);
         }
 
-        RepositoryFiles.CreateDirectory(directory, RepositoryFiles.SearchOnlyDirectoryMode);
-        var chunks = Path.Combine(directory, "chunks");
-        for (var prefix = 0; prefix < 256; prefix++)
-        {
-            RepositoryFiles.CreateDirectory(Path.Combine(chunks, prefix.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)), RepositoryFiles.SearchOnlyDirectoryMode);
-        }
-
-        var tmp = Path.Combine(directory, "tmp");
-        RepositoryFiles.CreateDirectory(tmp);
-        var config = new RepositoryConfig { ChunkSize = options.ChunkSize, CompressionLevel = options.CompressionLevel };
-        var temporary = Path.Combine(tmp, "config-" + Guid.NewGuid().ToString("N"));
-        // Readable by all: it holds only the format, and a container's mapped root must read it to open the repository.
-        RepositoryFiles.WriteNew(temporary, JsonSerializer.SerializeToUtf8Bytes(config, RepositoryJsonContext.Default.RepositoryConfig), mode: RepositoryFiles.PublicFileMode);
-        // A concurrent creator may win; its configuration then stands and ours is discarded.
-        try
-        {
-            File.Move(temporary, Path.Combine(directory, RepositoryConfig.FileName));
-        }
-        catch (IOException) when (File.Exists(Path.Combine(directory, RepositoryConfig.FileName)))
-        {
-            File.Delete(temporary);
-            return ReadConfig(Path.Combine(directory, RepositoryConfig.FileName));
-        }
-
-        return config;
+        var trash = Path.Combine(TmpDirectory, "deleted-" + Guid.NewGuid().ToString("N"));
+        System.IO.Directory.Move(directory, trash);
+        System.IO.Directory.Delete(trash, recursive: true);
     }
 
-    private static void ValidateFormat(string path, int chunkSize, int compressionLevel)
+    /// <summary>Closes the repository.</summary>
+    public void Dispose()
     {
-        if (chunkSize < 4096 || chunkSize > ChunkStore.MaxChunkLength || chunkSize % 4096 != 0)
+        if (!_disposed)
         {
-            throw new RepositoryException(path, $"chunk size {chunkSize} must be a multiple of 4 KiB between 4 KiB and {ChunkStore.MaxChunkLength >> 20} MiB");
-        }
-
-        if (compressionLevel < 1 || compressionLevel > 22)
-        {
-            throw new RepositoryException(path, $"compression level {compressionLevel} must be 1 to 22");
+            _disposed = true;
+            Interlocked.Exchange(ref _directoryHandle, null)?.Dispose();
         }
     }
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
-using Engine.Backup.Repository.Json;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks.Native;
 
 namespace Engine.Backup.Repository;

@@ -1,3 +1,6 @@
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
+
 namespace Engine.Backup.Repository;
 
 /// <summary>What <see cref="BackupRepository.VerifyAsync"/> found.</summary>

@@ -1,4 +1,4 @@
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
 using Engine.Blocks.Buffers;
 
 namespace Engine.Backup.Restore;

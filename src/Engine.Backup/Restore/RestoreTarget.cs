@@ -1,4 +1,3 @@
-using Engine.Backup.Repository;
 using Engine.Blocks;
 using Engine.Blocks.Native;
 

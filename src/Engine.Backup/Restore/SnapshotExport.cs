@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Nbd.Server;
 using Microsoft.Extensions.Logging;
 

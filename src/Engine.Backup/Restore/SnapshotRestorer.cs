@@ -1,4 +1,7 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
 using Engine.Blocks.Native;

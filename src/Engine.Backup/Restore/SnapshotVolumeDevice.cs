@@ -1,4 +1,6 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks;
 
 namespace Engine.Backup.Restore;

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Transfer;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Work;
 using Engine.Sources;

@@ -1,5 +1,10 @@
 using System.Diagnostics;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
+using Engine.Backup.Transfer;
+using Engine.Blocks.Work;
 using Engine.Sources;
 using Microsoft.Extensions.Logging.Abstractions;
 

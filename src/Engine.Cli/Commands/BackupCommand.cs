@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
+using Engine.Backup;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.VmBackup;
 using Engine.Nbd.Client;
 using Engine.Sources;

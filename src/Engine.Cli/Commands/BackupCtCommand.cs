@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
+using Engine.Backup;
 using Engine.Backup.Containers.Archive;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Engine.Backup;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Restore;
 using Engine.Nbd.Transport;
 

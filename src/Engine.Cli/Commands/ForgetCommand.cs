@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Engine.Backup;
 using Engine.Backup.Repository;
 using Engine.Provider.Protocol;
 using Engine.Provider.Repository;

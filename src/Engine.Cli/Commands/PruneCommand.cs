@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

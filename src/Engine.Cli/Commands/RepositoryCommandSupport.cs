@@ -2,8 +2,9 @@ using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Engine.Backup;
 using Engine.Backup.Repository;
-using Engine.Backup.Repository.Json;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Restore;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Engine.Backup.Containers.Archive;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Formats;
 using Engine.Backup.Tests.Repository;
 
 namespace Engine.Backup.Tests.Containers;

@@ -3,7 +3,8 @@ using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Chunking;
 using Engine.Backup.Containers.Restore;
 using Engine.Backup.Containers.Walking;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Tests.Repository;
 
 namespace Engine.Backup.Tests.Containers;

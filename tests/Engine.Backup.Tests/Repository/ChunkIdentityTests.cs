@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text.Json.Nodes;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Restore;
 
 namespace Engine.Backup.Tests.Repository;

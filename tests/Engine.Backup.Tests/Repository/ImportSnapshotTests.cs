@@ -1,6 +1,8 @@
 using Engine.Backup.Containers.Archive;
 using Engine.Backup.Containers.Restore;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Tests.Repository;
 

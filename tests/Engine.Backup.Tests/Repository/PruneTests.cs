@@ -1,4 +1,4 @@
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Tests.Repository;
 

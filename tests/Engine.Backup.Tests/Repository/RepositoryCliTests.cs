@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
 
 namespace Engine.Backup.Tests.Repository;
 

@@ -1,4 +1,5 @@
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Tests.Repository;
 

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Tests.Repository;
 

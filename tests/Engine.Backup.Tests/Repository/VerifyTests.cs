@@ -1,4 +1,6 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 
 namespace Engine.Backup.Tests.Repository;
 

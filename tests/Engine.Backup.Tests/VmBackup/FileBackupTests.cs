@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Restore;
 using Engine.Backup.Tests.Repository;
 using Engine.Backup.VmBackup;

@@ -1,6 +1,6 @@
+using Engine.Backup;
 using Engine.Backup.Containers;
-using Engine.Backup.Containers.Archive;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Formats;
 using Engine.Fuzz.Support;
 using Engine.Sources;
 

@@ -1,4 +1,5 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Interop.Tests.Client;
 using Engine.Interop.Tests.Infrastructure;
 using Engine.Nbd.Client;

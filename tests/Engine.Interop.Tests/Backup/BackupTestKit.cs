@@ -1,5 +1,6 @@
 using System.Globalization;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Restore;
 using Engine.Backup.VmBackup;
 using Engine.Interop.Tests.Client;

@@ -1,4 +1,5 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using static Engine.Interop.Tests.Backup.BackupTestKit;
 using static Engine.Interop.Tests.Infrastructure.DiskFiles;
 

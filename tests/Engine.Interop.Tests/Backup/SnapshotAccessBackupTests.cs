@@ -1,4 +1,5 @@
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.VmBackup;
 using Engine.Blocks.Devices;
 using Engine.Interop.Tests.Infrastructure;

@@ -1,5 +1,5 @@
-using Engine.Backup.Repository;
-using Engine.Backup.VmBackup;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Transfer;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Work;
 

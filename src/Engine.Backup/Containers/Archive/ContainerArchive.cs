@@ -1,5 +1,8 @@
 using System.Runtime.CompilerServices;
 using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
 using Engine.Blocks.Buffers;
 
 namespace Engine.Backup.Containers.Archive;

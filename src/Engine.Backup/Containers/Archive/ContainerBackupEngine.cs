@@ -2,7 +2,10 @@ using System.Diagnostics;
 using Engine.Backup.Containers.Chunking;
 using Engine.Backup.Containers.Walking;
 using Engine.Backup.Repository;
-using Engine.Backup.VmBackup;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Repository.Snapshots;
+using Engine.Backup.Transfer;
+using Engine.Blocks.Work;
 
 namespace Engine.Backup.Containers.Archive;
 

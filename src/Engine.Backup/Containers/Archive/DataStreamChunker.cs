@@ -1,7 +1,9 @@
 using Engine.Backup.Containers.Chunking;
-using Engine.Backup.Repository;
-using Engine.Backup.VmBackup;
+using Engine.Backup.Repository.Chunks;
+using Engine.Backup.Repository.Formats;
+using Engine.Backup.Transfer;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Work;
 using Engine.Sources;
 
 namespace Engine.Backup.Containers.Archive;

@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Engine.Backup.Repository;
+using Engine.Backup.Repository.Chunks;
 
 namespace Engine.Backup.Containers.Chunking;
 

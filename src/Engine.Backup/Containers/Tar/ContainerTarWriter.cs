@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text;
-using Engine.Backup.Repository;
 using Engine.Blocks.Tar;
 
 namespace Engine.Backup.Containers.Tar;

@@ -1,8 +1,0 @@
-using Engine.Backup.Repository;
-
-namespace Engine.Backup.Containers.Archive;
-
-/// <summary>One content-defined chunk of a regular file's data.</summary>
-/// <param name="Length">Uncompressed length in bytes.</param>
-/// <param name="Digest">The chunk's SHA-256 in the store, or <see cref="ChunkDigest.Zero"/> for all zeros (not stored).</param>
-internal readonly record struct FileChunk(int Length, ChunkDigest Digest);
