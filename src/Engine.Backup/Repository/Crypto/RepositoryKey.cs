@@ -56,6 +56,9 @@ public sealed class RepositoryKey : IDisposable
     /// <summary>Chunk naming by HMAC-SHA256 (subkey <c>chunk-naming</c>).</summary>
     public KeyedChunkNaming CreateChunkNaming() => WithSubkey(KeyPurpose.ChunkNaming, static subkey => new KeyedChunkNaming(subkey));
 
+    /// <summary>Keyed snapshot object names (subkey <c>object-names</c>).</summary>
+    public KeyedSnapshotNames CreateSnapshotNames() => WithSubkey(KeyPurpose.ObjectNames, static subkey => new KeyedSnapshotNames(subkey));
+
     /// <summary>Writes the subkey for <paramref name="purpose"/> (32 bytes) into <paramref name="destination"/>.</summary>
     public void Derive(KeyPurpose purpose, Span<byte> destination)
     {
