@@ -16,8 +16,8 @@ public sealed class KeyedSnapshotNamesTests
         using var other = RepositoryKey.Generate();
         var names = key.CreateSnapshotNames();
 
-        var manifest = names.NameOf(Snapshot, "manifest.json");
-        var index = names.NameOf(Snapshot, "drive-scsi0.img.fidx");
+        var manifest = new ObjectName(ObjectKind.Snapshot, names.NameOf(Snapshot, "manifest.json"));
+        var index = new ObjectName(ObjectKind.Snapshot, names.NameOf(Snapshot, "drive-scsi0.img.fidx"));
 
         Assert.Equal(ObjectKind.Snapshot, index.Kind);
         Assert.Matches("^snapshots/[0-9a-f]{32}/manifest.json$", manifest.Key);
@@ -28,9 +28,9 @@ public sealed class KeyedSnapshotNamesTests
             Assert.DoesNotContain(leak, index.Name, StringComparison.Ordinal);
         }
 
-        Assert.Equal(index, key.CreateSnapshotNames().NameOf(Snapshot, "drive-scsi0.img.fidx"));
-        Assert.NotEqual(index, names.NameOf(Snapshot, "drive-scsi1.img.fidx"));
-        Assert.NotEqual(index, names.NameOf("vm/101/2026-12-06T10:00:00Z", "drive-scsi0.img.fidx"));
-        Assert.NotEqual(index, other.CreateSnapshotNames().NameOf(Snapshot, "drive-scsi0.img.fidx"));
+        Assert.Equal(index.Name, key.CreateSnapshotNames().NameOf(Snapshot, "drive-scsi0.img.fidx"));
+        Assert.NotEqual(index.Name, names.NameOf(Snapshot, "drive-scsi1.img.fidx"));
+        Assert.NotEqual(index.Name, names.NameOf("vm/101/2026-12-06T10:00:00Z", "drive-scsi0.img.fidx"));
+        Assert.NotEqual(index.Name, other.CreateSnapshotNames().NameOf(Snapshot, "drive-scsi0.img.fidx"));
     }
 }

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using Engine.Backup.Repository.Storage;
 
 namespace Engine.Backup.Repository.Crypto;
 
@@ -38,12 +37,16 @@ public sealed class KeyedSnapshotNames
         return Mac("snapshot\0" + snapshotId);
     }
 
-    /// <summary>The stored name of <paramref name="fileName"/> (a manifest, index or catalog) of snapshot <paramref name="snapshotId"/>.</summary>
-    public ObjectName NameOf(string snapshotId, string fileName)
+    /// <summary>
+    /// The stored name, within the snapshot kind (<c>F/manifest.json</c>, <c>F/D</c>), of <paramref name="fileName"/>
+    /// (a manifest, index or catalog) of snapshot <paramref name="snapshotId"/>. A string, not a storage name, so
+    /// these primitives stay below the storage layer whose decorator uses them.
+    /// </summary>
+    public string NameOf(string snapshotId, string fileName)
     {
         ArgumentNullException.ThrowIfNull(fileName);
         var file = fileName == ManifestFile ? ManifestFile : Mac(string.Concat("file\0", snapshotId, "\0", fileName));
-        return new ObjectName(ObjectKind.Snapshot, string.Concat(Folder(snapshotId), "/", file));
+        return string.Concat(Folder(snapshotId), "/", file);
     }
 
     private string Mac(string text)
