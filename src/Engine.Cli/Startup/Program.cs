@@ -24,6 +24,7 @@ internal static class Program
         root.Subcommands.Add(ProviderCommand.Create());
         root.Subcommands.Add(BackupCtCommand.Create());
         root.Subcommands.Add(RestoreCtCommand.Create());
+        root.Subcommands.Add(KeyCommand.Create());
         EmptyValues.Refuse(root);
         var parse = root.Parse(NormalizeOptionalValues(args));
         if (UsageErrors.Report(parse, Console.Error))
