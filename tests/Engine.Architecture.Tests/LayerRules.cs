@@ -51,9 +51,12 @@ internal static class LayerRules
             // repository, its storage backends, the container code and restores all use. Containers' root holds the
             // entries a catalog records, which the catalog format encodes.
             ["", "Containers"],
-            // The object-store seam depends on nothing of the repository but the shared vocabulary; chunks and snapshot
-            // vocabulary (ids, manifests, stats) know nothing of each other.
-            ["Repository.Storage", "Repository.Chunks", "Repository.Snapshots"],
+            // Chunks and snapshot vocabulary (ids, manifests, stats) know nothing of each other; the object-store seam
+            // depends on nothing of the repository but the shared vocabulary and the ciphers its decorator applies.
+            ["Repository.Chunks", "Repository.Snapshots"],
+            // Keys, ciphers and keyed chunk names: the encrypting store decorator uses them.
+            ["Repository.Crypto"],
+            ["Repository.Storage"],
             // The index, catalog and JSON formats encode both.
             ["Repository.Formats"],
             // The repository's root is the facade over its children (BackupRepository and what only it uses), so it

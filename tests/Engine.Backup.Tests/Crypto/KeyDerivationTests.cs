@@ -1,3 +1,4 @@
+using Engine.Backup.Repository.Chunks;
 using System.Security.Cryptography;
 using Engine.Backup.Repository;
 using Engine.Backup.Repository.Crypto;

@@ -1,3 +1,4 @@
+using Engine.Backup.Repository.Chunks;
 namespace Engine.Backup.Repository.Crypto;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Engine.Backup.Repository.Chunks;
 using System.Security.Cryptography;
 
 namespace Engine.Backup.Repository.Crypto;

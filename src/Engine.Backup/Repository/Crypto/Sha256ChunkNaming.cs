@@ -1,3 +1,4 @@
+using Engine.Backup.Repository.Chunks;
 namespace Engine.Backup.Repository.Crypto;
 
 /// <summary>Chunk names as today's unencrypted repositories have them: the SHA-256 of the content.</summary>
