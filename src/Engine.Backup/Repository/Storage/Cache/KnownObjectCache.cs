@@ -164,7 +164,7 @@ public sealed class KnownObjectCache : IDisposable
     private StreamWriter OpenWriter(string path, bool append)
     {
         RepositoryFiles.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        var handle = RepositoryCalls.OpenOrThrow(path, LibC.O_WRONLY | LibC.O_CREAT | LibC.O_NOFOLLOW, RepositoryFiles.PrivateFileMode);
+        var handle = RepositoryCalls.OpenOrThrow(path, LibC.O_RDWR | LibC.O_CREAT | LibC.O_NOFOLLOW, RepositoryFiles.PrivateFileMode);
         if (!append && LibC.FTruncate(handle, 0) != 0)
         {
             var errno = LibC.LastErrno;
@@ -173,11 +173,17 @@ public sealed class KnownObjectCache : IDisposable
         }
 
         var stream = new FileStream(handle, FileAccess.Write);
-        var empty = stream.Seek(0, SeekOrigin.End) == 0;
+        var length = stream.Seek(0, SeekOrigin.End);
+        Span<byte> last = stackalloc byte[1];
         var writer = new StreamWriter(stream, new UTF8Encoding(false)) { NewLine = "\n" };
-        if (empty)
+        if (length == 0)
         {
             writer.WriteLine($"{Magic} {_generation}");
+        }
+        else if (RandomAccess.Read(handle, last, length - 1) == 1 && last[0] != (byte)'\n')
+        {
+            // A line torn by a crash: end it, so the next entry starts a line of its own.
+            writer.WriteLine();
         }
 
         return writer;
