@@ -21,7 +21,8 @@ public sealed partial class LocalDirectoryStore
 
         cancellationToken.ThrowIfCancellationRequested();
         var key = name.Key;
-        using var temporaryFolder = OpenParent(TemporaryFolder + "/x", create: true, out _)!;
+        // The walk opens the folder holding its last segment: here "tmp" itself.
+        using var temporaryFolder = OpenParent(TemporaryFolder + "/-", create: true, out _)!;
         var temporary = "save-" + Guid.NewGuid().ToString("N");
         var placed = false;
         try
@@ -30,29 +31,14 @@ public sealed partial class LocalDirectoryStore
 
             // The last point of no return: a save cancelled before it leaves nothing behind.
             cancellationToken.ThrowIfCancellationRequested();
-            using var folder = OpenParent(key, create: true, out var leaf)!;
-            SaveOutcome outcome;
-            if (options.IfAbsent)
+            var outcome = Place(temporaryFolder, temporary, key, options.IfAbsent, out var folder);
+            using (folder)
             {
-                // link(2) fails with EEXIST when the name exists, atomically: exactly one of many concurrent writers
-                // wins. The temporary name is removed below either way.
-                outcome = LibC.LinkAt(temporaryFolder, temporary, folder, leaf, 0) == 0 ? SaveOutcome.Written : Existing(folder, leaf, key, LibC.LastErrno);
-            }
-            else
-            {
-                // rename(2) replaces whatever has the name (a link in the object's place too, never following it).
-                if (LibC.RenameAt(temporaryFolder, temporary, folder, leaf) != 0)
+                placed = !options.IfAbsent;
+                if (outcome == SaveOutcome.Written)
                 {
-                    throw Failure(LibC.LastErrno, "rename", key);
+                    Sync(folder, key);
                 }
-
-                placed = true;
-                outcome = SaveOutcome.Written;
-            }
-
-            if (outcome == SaveOutcome.Written)
-            {
-                Sync(folder, key);
             }
 
             return new ValueTask<SaveOutcome>(outcome);
@@ -65,6 +51,48 @@ public sealed partial class LocalDirectoryStore
             }
         }
     }
+
+    /// <summary>
+    /// Renames (or, absent-only, links) the temporary file to the object's name and returns the folder it went into.
+    /// A folder removed by a garbage collection's rmdir between our open and the rename (ENOENT: nothing can be made
+    /// in a removed folder) is made again and the step repeated.
+    /// </summary>
+    private SaveOutcome Place(SafeFileHandle temporaryFolder, string temporary, string key, bool ifAbsent, out SafeFileHandle folder)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            folder = OpenParent(key, create: true, out var leaf)!;
+            var failed = ifAbsent
+                ? LibC.LinkAt(temporaryFolder, temporary, folder, leaf, 0) != 0
+                : LibC.RenameAt(temporaryFolder, temporary, folder, leaf) != 0;
+            if (!failed)
+            {
+                return SaveOutcome.Written;
+            }
+
+            var errno = LibC.LastErrno;
+            if (errno == Errno.ENOENT && attempt < MaxPlaceAttempts)
+            {
+                folder.Dispose();
+                continue;
+            }
+
+            try
+            {
+                // link(2) fails with EEXIST when the name exists, atomically: exactly one of many concurrent writers
+                // wins. rename(2) replaces whatever has the name (a link in the object's place too, never following it).
+                return ifAbsent ? Existing(folder, leaf, key, errno) : throw Failure(errno, "rename", key);
+            }
+            catch
+            {
+                folder.Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>Rounds of <see cref="Place"/> while concurrent rmdirs keep removing the object's folder.</summary>
+    private const int MaxPlaceAttempts = 100;
 
     /// <summary>Creates the temporary file (0600, never through a link), writes the content and fsyncs it.</summary>
     private void WriteTemporary(SafeFileHandle folder, string temporary, ReadOnlySpan<byte> content, string key)
