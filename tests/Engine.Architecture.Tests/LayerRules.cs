@@ -47,6 +47,9 @@ internal static class LayerRules
         new("Engine.Backup", ["Engine.Sources"],
         [
             ["Repository", "Containers"],
+            // Issue 13's storage layer: the seam, then the backends and decorators over it (peers: none uses another).
+            ["Repository.Storage"],
+            ["Repository.Storage.Local", "Repository.Storage.Retry", "Repository.Storage.Limiter", "Repository.Storage.Cache"],
             ["Repository.Json", "Containers.Chunking", "Containers.Walking", "Containers.Tar", "Containers.Restore", "Restore"],
             // The two backup engines are peers: what both need (counters, bandwidth limits) belongs below them.
             ["Containers.Archive", "VmBackup"],
