@@ -17,6 +17,8 @@ internal static class Errno
     public const int ENOMEM = 12;
     public const int EFAULT = 14;
     public const int EINVAL = 22;
+    public const int ENOTDIR = 20;
+    public const int EISDIR = 21;
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
     public const int ESPIPE = 29;

@@ -57,6 +57,8 @@ internal static class LayerRules
             // Keys, ciphers and keyed chunk names: the encrypting store decorator uses them.
             ["Repository.Crypto"],
             ["Repository.Storage"],
+            // The storage backends and decorators over the seam (peers: none uses another).
+            ["Repository.Storage.Local", "Repository.Storage.Retry", "Repository.Storage.Limiter", "Repository.Storage.Cache"],
             // The index, catalog and JSON formats encode both.
             ["Repository.Formats"],
             // The repository's root is the facade over its children (BackupRepository and what only it uses), so it
