@@ -8,27 +8,39 @@ namespace Engine.Backup.S3;
 /// <summary>What <see cref="S3BucketSetup.QueryAsync"/> learnt of a bucket.</summary>
 /// <param name="Exists">The bucket exists (and the credentials may use it).</param>
 /// <param name="ObjectLock">It was created with Object Lock (and so is versioned).</param>
-internal readonly record struct S3BucketState(bool Exists, bool ObjectLock);
+/// <param name="Versioned">Versioning is on (always with Object Lock).</param>
+internal readonly record struct S3BucketState(bool Exists, bool ObjectLock, bool Versioned);
 
 /// <summary>Finds out whether a bucket exists and has Object Lock, and creates it.</summary>
 internal static class S3BucketSetup
 {
-    /// <summary>One request: GetObjectLockConfiguration answers both questions (NoSuchBucket, or the lock's state).</summary>
+    /// <summary>
+    /// GetObjectLockConfiguration tells whether the bucket exists (NoSuchBucket) and has Object Lock; a bucket without
+    /// it is asked for its versioning too.
+    /// </summary>
     public static async Task<S3BucketState> QueryAsync(AmazonS3Client client, S3RepositoryLocation location, S3StoreOptions options, CancellationToken cancellationToken)
     {
         try
         {
-            var answer = await client.GetObjectLockConfigurationAsync(new GetObjectLockConfigurationRequest { BucketName = location.Bucket }, cancellationToken).ConfigureAwait(false);
-            return new S3BucketState(true, answer.ObjectLockConfiguration?.ObjectLockEnabled == ObjectLockEnabled.Enabled);
+            try
+            {
+                var answer = await client.GetObjectLockConfigurationAsync(new GetObjectLockConfigurationRequest { BucketName = location.Bucket }, cancellationToken).ConfigureAwait(false);
+                if (answer.ObjectLockConfiguration?.ObjectLockEnabled == ObjectLockEnabled.Enabled)
+                {
+                    return new S3BucketState(true, ObjectLock: true, Versioned: true);
+                }
+            }
+            catch (Exception e) when (S3Errors.Status(e) == HttpStatusCode.NotFound && S3Errors.ErrorCode(e) != "NoSuchBucket")
+            {
+                // ObjectLockConfigurationNotFoundError: a bucket without Object Lock.
+            }
+
+            var versioning = await client.GetBucketVersioningAsync(new GetBucketVersioningRequest { BucketName = location.Bucket }, cancellationToken).ConfigureAwait(false);
+            return new S3BucketState(true, ObjectLock: false, Versioned: versioning.VersioningConfig?.Status == VersionStatus.Enabled);
         }
         catch (Exception e) when (S3Errors.ErrorCode(e) == "NoSuchBucket")
         {
-            return new S3BucketState(false, false);
-        }
-        catch (Exception e) when (S3Errors.Status(e) == HttpStatusCode.NotFound)
-        {
-            // ObjectLockConfigurationNotFoundError: a bucket without Object Lock.
-            return new S3BucketState(true, false);
+            return default;
         }
         catch (Exception e) when (S3Errors.IsMappable(e, cancellationToken))
         {

@@ -13,7 +13,10 @@ namespace Engine.Backup.S3;
 /// <summary>
 /// The repository's objects in an S3 bucket (any S3-compatible store; tested against Ceph radosgw). Each object is one
 /// S3 object at <c>PREFIX/</c> + <see cref="ObjectName.Key"/>. A save is durable when the PUT is answered 200;
-/// <see cref="SaveOptions.IfAbsent"/> is <c>If-None-Match: *</c> (412 means the object exists). On a bucket with Object
+/// <see cref="SaveOptions.IfAbsent"/> is <c>If-None-Match: *</c> (412 means the object exists); radosgw (Ceph 16)
+/// ignores that header on a versioned bucket, and so on every Object Lock bucket, where the store asks with a HEAD
+/// first and does not claim <see cref="ObjectStoreCapabilities.AtomicIfAbsent"/>: two writers of one content-addressed
+/// chunk may then both store it, as two identical versions, which costs space and nothing else. On a bucket with Object
 /// Lock the store deletes object versions, not just their names: S3's plain DELETE on a versioned bucket only adds a
 /// delete marker and leaves the data (and its retention) in place, which would let garbage collection believe it had
 /// freed what it had not.
@@ -29,13 +32,14 @@ public sealed class S3ObjectStore : IObjectStore
     private readonly S3StoreOptions _options;
     private int _disposed;
 
-    private S3ObjectStore(AmazonS3Client client, S3RepositoryLocation location, S3StoreOptions options, bool objectLock)
+    private S3ObjectStore(AmazonS3Client client, S3RepositoryLocation location, S3StoreOptions options, S3BucketState bucket)
     {
         _client = client;
         _location = location;
         _options = options;
         Location = location.ToString();
-        Capabilities = ObjectStoreCapabilities.AtomicIfAbsent | (objectLock ? ObjectStoreCapabilities.ObjectLock : ObjectStoreCapabilities.None);
+        Capabilities = (bucket.Versioned ? ObjectStoreCapabilities.None : ObjectStoreCapabilities.AtomicIfAbsent)
+            | (bucket.ObjectLock ? ObjectStoreCapabilities.ObjectLock : ObjectStoreCapabilities.None);
     }
 
     /// <inheritdoc/>
@@ -65,7 +69,7 @@ public sealed class S3ObjectStore : IObjectStore
                 throw new ObjectStoreException(location.ToString(), "", $"bucket {location.Bucket} does not exist at {options.EndpointText} (engine init creates it)");
             }
 
-            return new S3ObjectStore(client, location, options, bucket.ObjectLock);
+            return new S3ObjectStore(client, location, options, bucket);
         }
         catch
         {
@@ -75,13 +79,19 @@ public sealed class S3ObjectStore : IObjectStore
     }
 
     /// <summary>Wraps a client whose bucket the caller has already checked (<see cref="S3Repository"/>).</summary>
-    internal static S3ObjectStore Wrap(AmazonS3Client client, S3RepositoryLocation location, S3StoreOptions options, bool objectLock) =>
-        new(client, location, options, objectLock);
+    internal static S3ObjectStore Wrap(AmazonS3Client client, S3RepositoryLocation location, S3StoreOptions options, S3BucketState bucket) =>
+        new(client, location, options, bucket);
 
     /// <inheritdoc/>
     public async ValueTask<SaveOutcome> SaveAsync(ObjectName name, ReadOnlyMemory<byte> content, SaveOptions options, CancellationToken cancellationToken)
     {
         var key = name.Key;
+        if (options.IfAbsent && (Capabilities & ObjectStoreCapabilities.AtomicIfAbsent) == 0
+            && await HeadAsync(key, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return SaveOutcome.AlreadyExists;
+        }
+
         var request = new PutObjectRequest
         {
             BucketName = _location.Bucket,

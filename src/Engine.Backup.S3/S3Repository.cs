@@ -23,8 +23,19 @@ public static class S3Repository
         }
 
         var client = S3ClientFactory.Create(options);
-        await using var store = S3ObjectStore.Wrap(client, location, options, objectLock: false);
-        var (created, state) = await S3BucketSetup.EnsureAsync(client, location, options, retention is not null, cancellationToken).ConfigureAwait(false);
+        S3BucketState state;
+        bool created;
+        try
+        {
+            (created, state) = await S3BucketSetup.EnsureAsync(client, location, options, retention is not null, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+
+        await using var store = S3ObjectStore.Wrap(client, location, options, state);
         var result = new S3InitResult(location.ToString(), options.EndpointText, created, state.ObjectLock, AlreadyRepository: true);
         if (await store.StatAsync(ObjectName.Config, cancellationToken).ConfigureAwait(false) is not null)
         {

@@ -54,41 +54,19 @@ public sealed class CephGateway : IAsyncLifetime
         }
 
         _directory = "/tmp/eit-ceph-" + Guid.NewGuid().ToString("N")[..10];
-        var info = new ProcessStartInfo("/bin/bash")
+        var (exitCode, stdout, stderr) = await RunScriptAsync(StartTimeout, "start", new Dictionary<string, string>
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(Script);
-        info.ArgumentList.Add("start");
-        info.ArgumentList.Add(_directory);
-        info.Environment["RGW_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        info.Environment["MON_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        // The OSD keeps everything in RAM; the tests store a few MiB, and the machine is shared.
-        info.Environment["MEMSTORE_BYTES"] = (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using (var cts = new CancellationTokenSource(StartTimeout))
+            ["RGW_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["MON_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // The OSD keeps everything in RAM; the tests store a few MiB, and the machine is shared.
+            ["MEMSTORE_BYTES"] = (1L << 30).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        if (exitCode != 0)
         {
-            try
-            {
-                await process.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new InvalidOperationException($"ceph-rgw.sh start did not finish in {StartTimeout.TotalSeconds} s; logs in {_directory}/log");
-            }
+            throw new InvalidOperationException($"ceph-rgw.sh start failed (exit {exitCode}): {stderr}{stdout}; logs in {_directory}/log");
         }
 
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"ceph-rgw.sh start failed (exit {process.ExitCode}): {await stderr}{await stdout}; logs in {_directory}/log");
-        }
-
-        var values = (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        var values = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('=', 2))
             .Where(pair => pair.Length == 2)
             .ToDictionary(pair => pair[0], pair => pair[1], StringComparer.Ordinal);
@@ -108,13 +86,36 @@ public sealed class CephGateway : IAsyncLifetime
             return;
         }
 
+        await RunScriptAsync(TimeSpan.FromSeconds(60), "stop", new Dictionary<string, string>());
+    }
+
+    /// <summary>Runs <c>ceph-rgw.sh COMMAND DIR</c>; kills it and fails when it takes longer than <paramref name="timeout"/>.</summary>
+    private async Task<(int ExitCode, string Stdout, string Stderr)> RunScriptAsync(TimeSpan timeout, string command, Dictionary<string, string> environment)
+    {
         var info = new ProcessStartInfo("/bin/bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(Script);
-        info.ArgumentList.Add("stop");
-        info.ArgumentList.Add(_directory);
+        info.ArgumentList.Add(command);
+        info.ArgumentList.Add(_directory!);
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         using var process = Process.Start(info)!;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"ceph-rgw.sh {command} did not finish in {timeout.TotalSeconds} s; logs in {_directory}/log");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     /// <summary>fixtures/services/ceph-rgw.sh of the checkout the tests were built in.</summary>
