@@ -52,6 +52,25 @@ public sealed class S3ErrorTests(CephGateway gateway)
     }
 
     [Fact]
+    public async Task Saves_and_loads_with_a_wrong_secret_key_name_bucket_and_key()
+    {
+        await using var good = await S3Stores.CreateAsync(gateway, purpose: "badkey");
+        var bad = S3Stores.Options(gateway, secretKey: "not-the-secret-key-at-all");
+        await using var store = S3ObjectStore.Wrap(S3ClientFactory.Create(bad), good.Repository, bad, new S3BucketState(Exists: true, ObjectLock: false, Versioned: false));
+        var name = S3Stores.Chunk(22);
+
+        var save = await Assert.ThrowsAsync<ObjectStoreException>(async () => await store.SaveAsync(name, new byte[1], default, None));
+        var load = await Assert.ThrowsAsync<ObjectStoreException>(async () => await store.LoadAsync(name, 0, new byte[1], None));
+
+        foreach (var e in (ObjectStoreException[])[save, load])
+        {
+            Assert.Contains($"access denied to bucket {good.Repository.Bucket}, key {name.Key}", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"s3://{good.Repository.Bucket}/repo/{name.Key}", e.Message, StringComparison.Ordinal);
+            Assert.False(e.IsTransient);
+        }
+    }
+
+    [Fact]
     public async Task An_unknown_access_key_is_access_denied_naming_the_variable()
     {
         var location = S3RepositoryLocation.Parse($"s3://{CephGateway.NewBucketName("who")}");
