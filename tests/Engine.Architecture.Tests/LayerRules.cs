@@ -73,6 +73,11 @@ internal static class LayerRules
         [
             [""],
         ]),
+        // The S3 backend of the repository's object store: on Engine.Backup only, so the AWS SDK stays out of it.
+        new("Engine.Backup.S3", ["Engine.Backup"],
+        [
+            [""],
+        ]),
         new("Engine.Ova", ["Engine.Blocks"],
         [
             [""],
@@ -81,7 +86,7 @@ internal static class LayerRules
             ["Import"],
             ["Serving", "Json"],
         ]),
-        new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Ova"],
+        new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova"],
         [
             ["", "Json"],
             ["Commands"],

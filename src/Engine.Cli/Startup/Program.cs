@@ -19,6 +19,7 @@ internal static class Program
         root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(PruneCommand.Create());
         root.Subcommands.Add(GcCommand.Create());
+        root.Subcommands.Add(InitCommand.Create());
         root.Subcommands.Add(ForgetCommand.Create());
         root.Subcommands.Add(OvaCommand.Create());
         root.Subcommands.Add(ProviderCommand.Create());
