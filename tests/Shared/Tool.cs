@@ -95,6 +95,9 @@ internal static class Tool
         ["prove"] = "perl",
         ["perl"] = "perl-base",
         ["openssl"] = "openssl",
+        ["psktool"] = "gnutls-bin",
+        ["gnutls-cli"] = "gnutls-bin",
+        ["gnutls-serv"] = "gnutls-bin",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>
