@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
@@ -80,9 +81,9 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         X509Certificate2 certificate;
         try
         {
-            certificate = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+            certificate = LoadCertificate(certificatePath, keyPath);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or FormatException or AsnContentException)
         {
             throw new NbdTlsException($"{certificatePath} with {keyPath}: not a certificate and its matching private key ({ex.Message})", ex);
         }
@@ -167,6 +168,54 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         }
 
         return chain.Build(certificate);
+    }
+
+    private static X509Certificate2 LoadCertificate(string certificatePath, string keyPath)
+    {
+        try
+        {
+            return X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        }
+        catch (CryptographicException) when (LoadWithPaddedEcKey(certificatePath, keyPath) is { } certificate)
+        {
+            return certificate;
+        }
+    }
+
+    /// <summary>
+    /// GnuTLS's certtool (3.7) writes an EC key's private scalar with a leading zero byte when its top bit is set, one
+    /// byte longer than the curve's; .NET rejects such a SEC1 key as corrupt. Strips the padding and pairs the key with
+    /// the certificate's public key (which also proves they match). Null if the key is not a SEC1 EC key.
+    /// </summary>
+    private static X509Certificate2? LoadWithPaddedEcKey(string certificatePath, string keyPath)
+    {
+        var text = File.ReadAllText(keyPath);
+        if (!PemEncoding.TryFind(text, out var fields) || text[fields.Label] != "EC PRIVATE KEY")
+        {
+            return null;
+        }
+
+        var sequence = new AsnReader(Convert.FromBase64String(text[fields.Base64Data]), AsnEncodingRules.DER).ReadSequence();
+        _ = sequence.ReadInteger();
+        var scalar = sequence.ReadOctetString();
+        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
+        using var publicKey = certificate.GetECDsaPublicKey();
+        if (publicKey is null)
+        {
+            return null;
+        }
+
+        var parameters = publicKey.ExportParameters(includePrivateParameters: false);
+        var length = parameters.Q.X!.Length;
+        var start = 0;
+        while (scalar.Length - start > length && scalar[start] == 0)
+        {
+            start++;
+        }
+
+        parameters.D = scalar[start..];
+        using var key = ECDsa.Create(parameters);
+        return certificate.CopyWithPrivateKey(key);
     }
 
     private static void RequireReadable(string path)
