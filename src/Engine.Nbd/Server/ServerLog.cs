@@ -42,8 +42,8 @@ internal static partial class ServerLog
     [LoggerMessage(203, LogLevel.Debug, "{Peer}: TLS established ({Protocol}, {Authentication}) with {Client}")]
     public static partial void TlsEstablished(ILogger logger, string peer, string protocol, string authentication, string client);
 
-    [LoggerMessage(202, LogLevel.Debug, "{Peer}: serving export '{Export}' (structured={Structured}, extended={Extended})")]
-    public static partial void Serving(ILogger logger, string peer, string export, bool structured, bool extended);
+    [LoggerMessage(202, LogLevel.Debug, "{Peer}: serving export '{Export}' (structured={Structured}, extended={Extended}, {Security})")]
+    public static partial void Serving(ILogger logger, string peer, string export, bool structured, bool extended, string security);
 
     [LoggerMessage(300, LogLevel.Debug, "{Peer}: {Command} at {Offset}+{Length} refused: {Message}")]
     public static partial void RequestRefused(ILogger logger, string peer, NbdCommand command, ulong offset, ulong length, string? message);

@@ -125,7 +125,7 @@ internal sealed class NbdConnection
                 }
             }
 
-            ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders);
+            ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders, transport.Security);
             new TransmissionSession(session, transport, _server.Options, _logger, _peer, _abort.Token).Run();
             RecordClose(ConnectionCloseReason.ClientDisconnected, "client disconnected");
         }
