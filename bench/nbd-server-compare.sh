@@ -24,10 +24,16 @@
 # left (all exited and reaped) before reading the "after" numbers, so the
 # children's CPU is in the daemon's cutime/cstime.
 #
+# With --tls (TLS=1) every server serves over X.509 TLS and requires it
+# (engine --tls require, nbdkit --tls=require, qemu-nbd --tls-creds), with
+# credentials certtool makes in OUT/pki; clients use nbds+unix://…
+# ?tls-certificates=DIR. nbd-server is left out and the latency test is off by
+# default in that mode.
+#
 # Usage: bench/nbd-server-compare.sh [options]      (see --help)
 # Every option also has an environment variable: SIZE, RUNS, SERVERS, WORKDIR,
 # OUT, ENGINE_BIN, WARMUP, LAT_SERVERS, LAT_COUNT, LAT_WARMUP, LAT_RUNS,
-# READY_TIMEOUT, FRESH.
+# READY_TIMEOUT, FRESH, TLS.
 #
 # Output: a Markdown summary on stdout (also OUT/summary.md), per-run numbers
 # in OUT/raw.tsv and OUT/latency.tsv, server/client logs in OUT/logs/, tool
@@ -56,6 +62,7 @@ LAT_WARMUP=${LAT_WARMUP:-1000}
 LAT_RUNS=${LAT_RUNS:-3}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 FRESH=${FRESH:-}
+TLS=${TLS:-}
 
 usage() {
     cat <<EOF
@@ -74,6 +81,7 @@ Usage: $0 [options]
   --lat-runs N      latency runs per server (median reported)           [LAT_RUNS=$LAT_RUNS]
   --ready-timeout S seconds to wait for a server's socket               [READY_TIMEOUT=$READY_TIMEOUT]
   --fresh           regenerate the test image even if a matching one exists [FRESH=1]
+  --tls             serve and read over X.509 TLS (servers: engine nbdkit qemu-nbd) [TLS=1]
 EOF
 }
 
@@ -92,12 +100,19 @@ while (($#)); do
         --lat-runs) LAT_RUNS=$2; shift 2 ;;
         --ready-timeout) READY_TIMEOUT=$2; shift 2 ;;
         --fresh) FRESH=1; shift ;;
+        --tls) TLS=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "nbd-server-compare: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
 done
 
 # ---------------------------------------------------------------- arguments
+
+if [[ -n $TLS ]]; then
+    # nbd-server's TLS needs its own configuration and gains nothing here; latency over TLS is not the question.
+    [[ $SERVERS == "$ALL_SERVERS" ]] && SERVERS="engine nbdkit qemu-nbd"
+    LAT_RUNS=${LAT_RUNS_TLS:-0}
+fi
 
 SIZE_BYTES=$(parse_size SIZE "$SIZE")
 ((SIZE_BYTES >= 4096)) || die "SIZE must be at least 4096 bytes"
@@ -123,6 +138,7 @@ need pgrep procps
 wants nbdkit && need nbdkit nbdkit
 wants nbd-server && need nbd-server nbd-server
 wants qemu-nbd && need qemu-nbd qemu-utils
+[[ -n $TLS ]] && need certtool gnutls-bin
 if wants engine && [[ -z $ENGINE_BIN ]]; then need_publish_toolchain; fi
 need_latency=
 for s in "${SERVER_LIST[@]}"; do wants_latency "$s" && need_latency=1; done
@@ -152,7 +168,7 @@ printf 'server\trun\tcount\tp50_us\tp90_us\tp99_us\tp999_us\tmean_us\tmin_us\tma
 printf 'server\tstatus\n' >"$STATUS"
 printf '%q ' "$0" "$@" >"$OUT/command.txt"
 {
-    echo "SIZE=$SIZE RUNS=$RUNS SERVERS=\"$SERVERS\" WARMUP=$WARMUP LAT_SERVERS=\"$LAT_SERVERS\" LAT_COUNT=$LAT_COUNT LAT_WARMUP=$LAT_WARMUP LAT_RUNS=$LAT_RUNS"
+    echo "TLS=${TLS:-0} SIZE=$SIZE RUNS=$RUNS SERVERS=\"$SERVERS\" WARMUP=$WARMUP LAT_SERVERS=\"$LAT_SERVERS\" LAT_COUNT=$LAT_COUNT LAT_WARMUP=$LAT_WARMUP LAT_RUNS=$LAT_RUNS"
 } >>"$OUT/command.txt"
 
 # ---------------------------------------------------------------- server bookkeeping
@@ -192,6 +208,35 @@ log "pre-reading the image into the page cache"
 precache "$IMG"
 echo "image: $IMG, $(fincore -b -n -o RES "$IMG" 2>/dev/null | tr -d ' ' || echo '?') bytes resident in page cache of $SIZE_BYTES" >>"$OUT/env.txt"
 
+# ---------------------------------------------------------------- TLS credentials
+
+# make_pki DIR: a CA, DIR/server (ca-cert.pem, server-cert.pem, server-key.pem
+# for localhost) and DIR/client (ca-cert.pem, client-cert.pem, client-key.pem),
+# the layout engine, nbdkit, qemu and libnbd share. ECDSA P-256 keys.
+make_pki() {
+    local dir=$1
+    mkdir -p "$dir/ca" "$dir/server" "$dir/client"
+    printf 'cn = bench CA\nca\ncert_signing_key\nexpiration_days = 30\n' >"$dir/ca.info"
+    printf 'cn = localhost\ndns_name = localhost\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/server.info"
+    printf 'cn = bench-client\ntls_www_client\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/client.info"
+    certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/ca/ca-key.pem" 2>/dev/null
+    certtool --generate-self-signed --load-privkey "$dir/ca/ca-key.pem" --template "$dir/ca.info" --no-text --outfile "$dir/ca/ca-cert.pem" 2>/dev/null
+    local who
+    for who in server client; do
+        certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/$who/$who-key.pem" 2>/dev/null
+        certtool --generate-certificate --load-privkey "$dir/$who/$who-key.pem" --load-ca-certificate "$dir/ca/ca-cert.pem" \
+            --load-ca-privkey "$dir/ca/ca-key.pem" --template "$dir/$who.info" --no-text --outfile "$dir/$who/$who-cert.pem" 2>/dev/null
+        cp "$dir/ca/ca-cert.pem" "$dir/$who/"
+    done
+}
+
+PKI=
+if [[ -n $TLS ]]; then
+    PKI="$OUT/pki"
+    make_pki "$PKI"
+    echo "TLS: X.509, ECDSA P-256 credentials in $PKI" >>"$OUT/env.txt"
+fi
+
 # ---------------------------------------------------------------- per-process CPU
 
 # Prints "utime stime cutime cstime" (clock ticks) of PID: fields 14-17 of
@@ -222,23 +267,30 @@ wait_children_gone() {
 
 start_server() { # start_server NAME; sets PID, CHILD, URI; returns 1 with FAIL_MSG set on failure
     local name=$1 sock="$SOCKDIR/$1.sock" slog="$OUT/logs/$1.server.log"
+    local engine_tls=() nbdkit_tls=() qemu_tls=()
     URI[$name]="nbd+unix:///?socket=$sock"
+    if [[ -n $TLS ]]; then
+        URI[$name]="nbds+unix:///?socket=$sock&tls-certificates=$PKI/client"
+        engine_tls=(--tls require --tls-certificates "$PKI/server")
+        nbdkit_tls=(--tls=require --tls-certificates "$PKI/server")
+        qemu_tls=(--object "tls-creds-x509,id=tls0,dir=$PKI/server,endpoint=server" --tls-creds tls0)
+    fi
     rm -f "$sock"
     case $name in
         engine)
-            "$ENGINE_BIN" serve "$IMG" --socket "$sock" --read-only >"$slog" 2>&1 &
+            "$ENGINE_BIN" serve "$IMG" --socket "$sock" --read-only "${engine_tls[@]}" >"$slog" 2>&1 &
             PID[$name]=$! CHILD[$name]=$!
             ;;
         nbdkit)
             # -f: foreground, so $! is the server. Default 16 worker threads.
-            nbdkit -f -r -U "$sock" file "$IMG" >"$slog" 2>&1 &
+            nbdkit -f -r -U "$sock" "${nbdkit_tls[@]}" file "$IMG" >"$slog" 2>&1 &
             PID[$name]=$! CHILD[$name]=$!
             ;;
         qemu-nbd)
             # -r plus --shared>1 makes qemu-nbd advertise multi-conn (and
             # accept nbdcopy's parallel connections); --persistent keeps it
             # alive between clients.
-            qemu-nbd -f raw -r -k "$sock" --persistent --shared=8 "$IMG" >"$slog" 2>&1 &
+            qemu-nbd -f raw -r -k "$sock" --persistent --shared=8 "${qemu_tls[@]}" "$IMG" >"$slog" 2>&1 &
             PID[$name]=$! CHILD[$name]=$!
             ;;
         nbd-server)

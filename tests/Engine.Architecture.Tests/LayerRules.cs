@@ -29,8 +29,10 @@ internal static class LayerRules
         ]),
         new("Engine.Nbd", ["Engine.Blocks"],
         [
+            // TLS credentials and sessions (issue 12) sit below the transports that run on them.
+            ["Transport.Tls"],
             ["Protocol", "Transport"],
-            ["Client", "Server.MetaContexts"],
+            ["Client", "Server.MetaContexts", "Server.Access"],
             ["Server"],
             ["Server.Handshake"],
             ["Server.Transmission"],

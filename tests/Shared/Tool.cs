@@ -98,6 +98,7 @@ internal static class Tool
         ["psktool"] = "gnutls-bin",
         ["gnutls-cli"] = "gnutls-bin",
         ["gnutls-serv"] = "gnutls-bin",
+        ["certtool"] = "gnutls-bin",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>

@@ -17,6 +17,7 @@ internal static unsafe partial class LibC
     public const int SOCK_CLOEXEC = 0x80000;
 
     public const int SOL_SOCKET = 1;
+    public const int SO_PEERCRED = 17;
     public const int SCM_RIGHTS = 1;
 
     public const int MSG_CTRUNC = 0x08;
@@ -197,6 +198,49 @@ internal static unsafe partial class LibC
         }
 
         return 0;
+    }
+
+    /// <summary><c>struct ucred</c>: the process at the other end of a Unix socket, as the kernel recorded it at connect.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PeerCredentials
+    {
+        public int Pid;
+        public uint Uid;
+        public uint Gid;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(SafeHandle socket, int level, int name, void* value, uint* length);
+
+    /// <summary>getsockopt(SO_PEERCRED) on a connected Unix socket. Returns 0 or -errno.</summary>
+    public static int GetPeerCredentials(SafeHandle socket, out PeerCredentials credentials)
+    {
+        PeerCredentials value;
+        var length = (uint)sizeof(PeerCredentials);
+        if (GetSockOpt(socket, SOL_SOCKET, SO_PEERCRED, &value, &length) != 0)
+        {
+            credentials = default;
+            return -LastErrno;
+        }
+
+        credentials = value;
+        return 0;
+    }
+
+    /// <summary>
+    /// Sets O_NONBLOCK again on a socket a connection thread made blocking, before .NET's asynchronous socket engine
+    /// (a TLS stream) takes it over: that engine waits in epoll and expects EAGAIN, not a receive that blocks a pool
+    /// thread. Returns 0 or -errno.
+    /// </summary>
+    public static int MakeNonBlocking(SafeHandle socket)
+    {
+        var flags = Fcntl(socket, F_GETFL, 0);
+        if (flags < 0)
+        {
+            return -LastErrno;
+        }
+
+        return (flags & O_NONBLOCK) != 0 || Fcntl(socket, F_SETFL, flags | O_NONBLOCK) == 0 ? 0 : -LastErrno;
     }
 
     /// <summary>shutdown(2); errors are ignored because the peer may already be gone.</summary>

@@ -2,14 +2,17 @@ using System.CommandLine;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
 using Engine.Nbd.Server;
+using Engine.Nbd.Server.Access;
 using Engine.Nbd.Transport;
+using Engine.Nbd.Transport.Tls;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--max-connections N] [--handshake-timeout SECONDS]
-/// [--export NAME] [--export NAME=FILE ...] [--read-only] [--description TEXT] [--direct]</c>: serve files over NBD
+/// [--export NAME] [--export NAME=FILE ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
+/// --tls-certificates DIR [--tls-verify-peer]] [--allow CLIENT ...] [--allow-uid UID ...]</c>: serve files over NBD
 /// until SIGINT or SIGTERM.
 /// </summary>
 internal static class ServeCommand
@@ -18,6 +21,8 @@ internal static class ServeCommand
     {
         var file = new Argument<string?>("FILE") { Arity = ArgumentArity.ZeroOrOne, Description = "Raw image or block device to serve as the default export ('memory:SIZE' for a sparse RAM disk)." };
         var listen = new ServerListenOptions();
+        var tls = new ServeTlsOptions();
+        var access = new ServeAccessOptions();
         var export = new Option<string[]>("--export", "-e") { Description = "NAME names FILE's export; NAME=FILE adds another export. Repeatable.", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Refuse writes (EPERM)." };
         var description = new Option<string?>("--description", "-D") { Description = "Export description shown by 'nbdinfo'." };
@@ -26,12 +31,19 @@ internal static class ServeCommand
 
         var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, readOnly, description, direct, verbose };
         listen.AddTo(command);
+        tls.AddTo(command);
+        access.AddTo(command);
         command.SetAction((parse, _) =>
         {
             ServerListenSettings listening;
+            ServeTlsSettings tlsSettings;
+            Dictionary<int, ExportAccess> rules;
             try
             {
                 listening = listen.Read(parse);
+                tlsSettings = tls.Read(parse);
+                rules = access.Read(parse, export);
+                CheckAccess(rules, tlsSettings, listening);
             }
             catch (FormatException ex)
             {
@@ -45,14 +57,16 @@ internal static class ServeCommand
                 parse.GetValue(readOnly),
                 parse.GetValue(description),
                 parse.GetValue(direct),
-                parse.GetValue(verbose)));
+                parse.GetValue(verbose),
+                tlsSettings,
+                rules));
         });
         return command;
     }
 
     private static async Task<int> RunAsync(ServeSettings settings)
     {
-        var exports = new List<(string Name, string Path)>();
+        var exports = new List<(string Name, string Path, ExportAccess? Access)>();
         string? defaultName = null;
         foreach (var spec in settings.Exports)
         {
@@ -68,13 +82,13 @@ internal static class ServeCommand
             }
             else
             {
-                exports.Add((spec[..equals], spec[(equals + 1)..]));
+                exports.Add((spec[..equals], spec[(equals + 1)..], settings.Access.GetValueOrDefault(exports.Count)));
             }
         }
 
         if (settings.File is not null)
         {
-            exports.Insert(0, (defaultName ?? string.Empty, settings.File));
+            exports.Insert(0, (defaultName ?? string.Empty, settings.File, settings.Access.GetValueOrDefault(ServeAccessOptions.FileExport)));
         }
         else if (defaultName is not null)
         {
@@ -86,6 +100,32 @@ internal static class ServeCommand
             return Usage("nothing to serve: give FILE or --export NAME=FILE");
         }
 
+        if (settings.File is null && settings.Access.ContainsKey(ServeAccessOptions.FileExport))
+        {
+            return Usage("--allow and --allow-uid apply to the export before them: put them after --export NAME=FILE");
+        }
+
+        X509TlsServer? tlsServer = null;
+        if (settings.Tls.CertificatesDirectory is { } directory)
+        {
+            try
+            {
+                tlsServer = X509TlsServer.Load(directory, settings.Tls.VerifyPeer);
+            }
+            catch (FileNotFoundException ex)
+            {
+                Console.Error.WriteLine($"engine serve: {ex.Message}");
+                return ExitCodes.NoInput;
+            }
+            catch (NbdTlsException ex)
+            {
+                Console.Error.WriteLine($"engine serve: {ex.Message}");
+                return ExitCodes.DataError;
+            }
+        }
+
+        using var credentials = tlsServer;
+
         using var signal = new ShutdownSignal();
         using var loggerFactory = LoggerFactory.Create(b => b
             .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
@@ -93,10 +133,18 @@ internal static class ServeCommand
             .SetMinimumLevel(settings.Verbose ? LogLevel.Debug : LogLevel.Warning));
 
         var devices = new List<IBlockDevice>();
-        await using var server = new NbdServer(settings.Listening.ServerOptions(loggerFactory));
+        var options = settings.Listening.ServerOptions(loggerFactory);
+        await using var server = new NbdServer(new NbdServerOptions
+        {
+            LoggerFactory = options.LoggerFactory,
+            MaxConnections = options.MaxConnections,
+            HandshakeTimeout = options.HandshakeTimeout,
+            TlsMode = settings.Tls.Mode,
+            TlsServer = tlsServer,
+        });
         try
         {
-            foreach (var (name, path) in exports)
+            foreach (var (name, path, rule) in exports)
             {
                 IBlockDevice device;
                 try
@@ -114,7 +162,7 @@ internal static class ServeCommand
                 }
 
                 devices.Add(device);
-                server.AddExport(new NbdExport(name, device, settings.Description, settings.ReadOnly));
+                server.AddExport(new NbdExport(name, device, settings.Description, settings.ReadOnly) { Access = rule });
             }
 
             Func<string, string> uriBase;
@@ -128,9 +176,10 @@ internal static class ServeCommand
                 return ExitCodes.Unavailable;
             }
 
-            foreach (var (name, _) in exports)
+            foreach (var (name, _, _) in exports)
             {
-                Console.Out.WriteLine(uriBase(name));
+                var uri = uriBase(name);
+                Console.Out.WriteLine(settings.Tls.Mode == NbdTlsMode.Off ? uri : $"nbds{uri["nbd".Length..]}");
             }
 
             await Console.Out.FlushAsync().ConfigureAwait(false);
@@ -166,11 +215,26 @@ internal static class ServeCommand
         return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
     }
 
+    /// <summary>Refuses access rules that could never match: names without TLS, uids without a Unix socket.</summary>
+    /// <exception cref="FormatException">The rules and the listening or TLS flags contradict each other.</exception>
+    private static void CheckAccess(Dictionary<int, ExportAccess> rules, ServeTlsSettings tls, ServerListenSettings listening)
+    {
+        if (tls.Mode == NbdTlsMode.Off && rules.Values.Any(r => r.Clients.Count > 0))
+        {
+            throw new FormatException("--allow names TLS clients (certificate subject or CN, PSK user); without --tls on or --tls require it can never match");
+        }
+
+        if (listening.SocketPath is null && rules.Values.Any(r => r.Uids.Count > 0))
+        {
+            throw new FormatException("--allow-uid checks the peer of a Unix socket; it needs --socket PATH");
+        }
+    }
+
     private static int Usage(string message)
     {
         Console.Error.WriteLine($"engine serve: {message}");
         return ExitCodes.Usage;
     }
 
-    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, bool ReadOnly, string? Description, bool Direct, bool Verbose);
+    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, bool ReadOnly, string? Description, bool Direct, bool Verbose, ServeTlsSettings Tls, Dictionary<int, ExportAccess> Access);
 }

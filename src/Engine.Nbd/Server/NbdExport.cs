@@ -39,6 +39,9 @@ public sealed class NbdExport
     /// <summary>Whether writes are refused with <c>EPERM</c>.</summary>
     public bool ReadOnly { get; }
 
+    /// <summary>Who may use the export (<c>--allow</c>, <c>--allow-uid</c>); null admits every client.</summary>
+    public Access.ExportAccess? Access { get; init; }
+
     /// <summary>Metadata contexts offered for <c>NBD_CMD_BLOCK_STATUS</c>.</summary>
     public MetaContextRegistry MetaContexts { get; } = new();
 }

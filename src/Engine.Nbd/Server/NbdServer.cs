@@ -44,6 +44,10 @@ public sealed class NbdServer : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxPayload, 4096);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxConnections, 1);
         HandshakeTimeouts.Check(Options.HandshakeTimeout, nameof(options));
+        if (Options.TlsMode != NbdTlsMode.Off && Options.TlsServer is null)
+        {
+            throw new ArgumentException($"TLS mode {Options.TlsMode} needs a TlsServer", nameof(options));
+        }
 
         _logger = Options.LoggerFactory?.CreateLogger("Engine.Nbd.Server") ?? NullLogger.Instance;
     }

@@ -30,6 +30,12 @@ public sealed class NbdServerOptions
     /// <summary>Whether reads from file-backed exports go from the page cache to the socket with sendfile(2).</summary>
     public bool ZeroCopyReads { get; init; } = true;
 
+    /// <summary>Whether TLS is off, offered, or required; anything but off needs <see cref="TlsServer"/>.</summary>
+    public NbdTlsMode TlsMode { get; init; } = NbdTlsMode.Off;
+
+    /// <summary>Runs the server side of the TLS handshake after NBD_OPT_STARTTLS (X.509 or PSK credentials).</summary>
+    public Transport.Tls.INbdTlsServer? TlsServer { get; init; }
+
     /// <summary>Where diagnostics go; null for none.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 }

@@ -24,8 +24,11 @@ internal static partial class ServerLog
     [LoggerMessage(107, LogLevel.Information, "{Peer}: dropped: handshake not finished within {Timeout}")]
     public static partial void HandshakeTimedOut(ILogger logger, string peer, TimeSpan timeout);
 
-    [LoggerMessage(104, LogLevel.Debug, "{Peer}: closed: {Reason}")]
-    public static partial void ConnectionClosed(ILogger logger, string peer, string? reason);
+    [LoggerMessage(104, LogLevel.Debug, "{Peer}: closed ({Reason}): {Detail}")]
+    public static partial void ConnectionClosed(ILogger logger, string peer, Transport.ConnectionCloseReason reason, string? detail);
+
+    [LoggerMessage(108, LogLevel.Information, "{Peer}: refused ({Reason}): {Detail}")]
+    public static partial void ConnectionRefused(ILogger logger, string peer, Transport.ConnectionCloseReason reason, string? detail);
 
     [LoggerMessage(105, LogLevel.Error, "{Peer}: connection failed")]
     public static partial void ConnectionFailed(ILogger logger, Exception exception, string peer);
@@ -36,8 +39,11 @@ internal static partial class ServerLog
     [LoggerMessage(201, LogLevel.Debug, "{Peer}: option {Option} refused with {Error}: {Message}")]
     public static partial void OptionRefused(ILogger logger, string peer, NbdOption option, NbdOptionReply error, string message);
 
-    [LoggerMessage(202, LogLevel.Debug, "{Peer}: serving export '{Export}' (structured={Structured}, extended={Extended})")]
-    public static partial void Serving(ILogger logger, string peer, string export, bool structured, bool extended);
+    [LoggerMessage(203, LogLevel.Debug, "{Peer}: TLS established ({Protocol}, {Authentication}) with {Client}")]
+    public static partial void TlsEstablished(ILogger logger, string peer, string protocol, string authentication, string client);
+
+    [LoggerMessage(202, LogLevel.Debug, "{Peer}: serving export '{Export}' (structured={Structured}, extended={Extended}, {Security})")]
+    public static partial void Serving(ILogger logger, string peer, string export, bool structured, bool extended, string security);
 
     [LoggerMessage(300, LogLevel.Debug, "{Peer}: {Command} at {Offset}+{Length} refused: {Message}")]
     public static partial void RequestRefused(ILogger logger, string peer, NbdCommand command, ulong offset, ulong length, string? message);

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using Engine.Blocks.Buffers;
 using Engine.Blocks.Native;
 
 namespace Engine.Nbd.Transport;
@@ -9,15 +8,10 @@ namespace Engine.Nbd.Transport;
 /// received straight into their destination, so a WRITE costs one copy (kernel to the destination buffer). Receiving
 /// belongs to the connection's reader thread, sending to its writer thread (or the reader during the handshake).
 /// </summary>
-internal sealed class SocketChannel : IDisposable
+internal sealed class SocketChannel : ConnectionTransport
 {
-    private const int InputCapacity = 64 << 10;
-
     private readonly Socket _socket;
-    private readonly NativeBuffer _input;
     private readonly int _fd;
-    private int _start;
-    private int _end;
     private readonly bool _handleReferenced;
     private readonly Lock _closeLock = new();
     private int _disposed;
@@ -34,128 +28,30 @@ internal sealed class SocketChannel : IDisposable
             Dispose();
             throw new ConnectionClosedException($"cannot make socket blocking: errno {-rc}");
         }
-
-        _input = BufferPool.Shared.Rent(InputCapacity);
     }
 
     public int Fd => _fd;
+
+    /// <summary>The socket, for handing it to a TLS handshake.</summary>
+    public Socket Socket => _socket;
 
     /// <summary>Sets SO_RCVTIMEO; zero means wait for ever.</summary>
     public void SetReceiveTimeout(TimeSpan timeout) =>
         _socket.ReceiveTimeout = timeout <= TimeSpan.Zero ? 0 : (int)Math.Min(timeout.TotalMilliseconds, int.MaxValue);
 
-    /// <summary>
-    /// Makes at least <paramref name="count"/> bytes available. Returns false if the peer closed cleanly before
-    /// sending any byte of them; throws if it closed mid-message. Each receive asks for at most
-    /// <paramref name="readAhead"/> bytes beyond what is missing: a small limit keeps bulk payload that follows a
-    /// header out of this buffer, so that <see cref="ReadExact"/> can receive it straight into its destination.
-    /// </summary>
-    public bool TryFill(int count, int readAhead = InputCapacity)
+    public override bool CanSendFileRanges => true;
+
+    public override string Security => "plain";
+
+    /// <inheritdoc/>
+    protected override int ReceiveSome(Span<byte> destination)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, InputCapacity);
-
-        if (_end - _start >= count)
-        {
-            return true;
-        }
-
-        if (InputCapacity - _start < count)
-        {
-            // Slide the partial message to the front; it is at most one header long.
-            _input.Span[_start.._end].CopyTo(_input.Span);
-            _end -= _start;
-            _start = 0;
-        }
-
-        while (_end - _start < count)
-        {
-            var want = Math.Min(InputCapacity - _end, count - (_end - _start) + readAhead);
-            var n = LibC.Receive(_fd, _input.Span.Slice(_end, want));
-            if (n == 0)
-            {
-                if (_end == _start)
-                {
-                    return false;
-                }
-
-                throw new ConnectionClosedException($"peer closed the connection mid-message ({_end - _start} of {count} bytes)");
-            }
-
-            if (n < 0)
-            {
-                throw ReceiveFailed((int)-n);
-            }
-
-            _end += (int)n;
-        }
-
-        return true;
-    }
-
-    /// <summary>Makes <paramref name="count"/> bytes available or throws.</summary>
-    public void Fill(int count, int readAhead = InputCapacity)
-    {
-        if (!TryFill(count, readAhead))
-        {
-            throw new ConnectionClosedException("peer closed the connection", clean: true);
-        }
-    }
-
-    /// <summary>The next <paramref name="count"/> buffered bytes; valid until the next receive.</summary>
-    public ReadOnlySpan<byte> Peek(int count) => _input.Span.Slice(_start, count);
-
-    /// <summary>Marks buffered bytes as used.</summary>
-    public void Consume(int count)
-    {
-        _start += count;
-        if (_start == _end)
-        {
-            _start = _end = 0;
-        }
-    }
-
-    /// <summary>Receives exactly <paramref name="destination"/>.Length bytes: buffered ones first, the rest straight in.</summary>
-    public void ReadExact(Span<byte> destination)
-    {
-        var fromBuffer = Math.Min(_end - _start, destination.Length);
-        _input.Span.Slice(_start, fromBuffer).CopyTo(destination);
-        Consume(fromBuffer);
-        var done = fromBuffer;
-        while (done < destination.Length)
-        {
-            var n = LibC.Receive(_fd, destination[done..]);
-            if (n == 0)
-            {
-                throw new ConnectionClosedException($"peer closed the connection mid-payload ({done} of {destination.Length} bytes)");
-            }
-
-            if (n < 0)
-            {
-                throw ReceiveFailed((int)-n);
-            }
-
-            done += (int)n;
-        }
-    }
-
-    /// <summary>Receives and discards <paramref name="count"/> bytes, keeping the stream in step after a refused request.</summary>
-    public void Skip(long count)
-    {
-        while (count > 0)
-        {
-            if (_end == _start && !TryFill(1))
-            {
-                throw new ConnectionClosedException("peer closed the connection mid-payload");
-            }
-
-            var n = (int)Math.Min(count, _end - _start);
-            Consume(n);
-            count -= n;
-        }
+        var n = LibC.Receive(_fd, destination);
+        return n >= 0 ? (int)n : throw ReceiveFailed((int)-n);
     }
 
     /// <summary>Sends all of <paramref name="data"/> or throws.</summary>
-    public void Send(ReadOnlySpan<byte> data, bool more = false)
+    public override void Send(ReadOnlySpan<byte> data, bool more = false)
     {
         var rc = LibC.SendAll(_fd, data, more ? LibC.MSG_MORE : 0);
         if (rc != 0)
@@ -165,7 +61,7 @@ internal sealed class SocketChannel : IDisposable
     }
 
     /// <summary>Sends a gather list or throws.</summary>
-    public void Send(Span<LibC.IoVec> vectors, bool more = false)
+    public override void Send(Span<LibC.IoVec> vectors, bool more = false)
     {
         var rc = LibC.SendVectors(_fd, vectors, more ? LibC.MSG_MORE : 0);
         if (rc != 0)
@@ -174,19 +70,51 @@ internal sealed class SocketChannel : IDisposable
         }
     }
 
-    /// <summary>Stops further receives: a blocked reader wakes up with end-of-stream.</summary>
-    public void ShutdownReceive() => Shutdown(LibC.SHUT_RD);
+    /// <inheritdoc/>
+    public override void SendFileRange(int fileFd, long offset, long length)
+    {
+        var rc = LibC.SendFileAll(_fd, fileFd, offset, length);
+        if (rc != 0)
+        {
+            // Part of the promised data may be on the wire: the stream cannot be resynchronised.
+            throw rc == int.MinValue
+                ? new ConnectionClosedException($"export file ended before offset {offset + length}")
+                : SendFailed(-rc);
+        }
+    }
 
-    /// <summary>Stops both directions: blocked reader and writer wake up with errors.</summary>
-    public void ShutdownBoth() => Shutdown(LibC.SHUT_RDWR);
+    /// <inheritdoc/>
+    public override void ShutdownReceive() => Shutdown(LibC.SHUT_RD);
 
-    public void Dispose()
+    /// <inheritdoc/>
+    public override void ShutdownBoth() => Shutdown(LibC.SHUT_RDWR);
+
+    /// <summary>
+    /// Gives the descriptor back to .NET's asynchronous socket engine (O_NONBLOCK again), for a TLS session whose
+    /// stream runs on it from now on. The plain receive buffer must be empty: bytes already read would be lost.
+    /// </summary>
+    public void HandOverToAsync()
+    {
+        if (Buffered != 0)
+        {
+            throw new ConnectionClosedException($"client sent {Buffered} bytes after STARTTLS before the TLS handshake");
+        }
+
+        var rc = LibC.MakeNonBlocking(_socket.SafeHandle);
+        if (rc != 0)
+        {
+            throw new ConnectionClosedException($"cannot make socket non-blocking: errno {-rc}");
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override bool Release()
     {
         lock (_closeLock)
         {
             if (_disposed != 0)
             {
-                return;
+                return false;
             }
 
             _disposed = 1;
@@ -198,11 +126,11 @@ internal sealed class SocketChannel : IDisposable
         }
 
         _socket.Dispose();
-        _input?.Dispose();
+        return true;
     }
 
     /// <summary>
-    /// shutdown(2) by descriptor number, never after <see cref="Dispose"/>: once closed, the number may already belong
+    /// shutdown(2) by descriptor number, never after <c>Dispose</c>: once closed, the number may already belong
     /// to another connection, and shutting that one down would break a stranger.
     /// </summary>
     private void Shutdown(int how)

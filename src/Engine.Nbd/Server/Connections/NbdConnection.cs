@@ -22,9 +22,11 @@ internal sealed class NbdConnection
     private readonly CancellationTokenSource _abort = new();
     private readonly Lock _lock = new();
     private SocketChannel? _channel;
+    private ConnectionTransport? _transport;
     private bool _inTransmission;
     private bool _shuttingDown;
-    private string? _closeReason;
+    private int _closeReason;
+    private string? _closeDetail;
 
     public NbdConnection(NbdServer server, Socket socket, long id, ILogger logger)
     {
@@ -38,7 +40,7 @@ internal sealed class NbdConnection
     public Task Completion => _completion.Task;
 
     /// <summary>Why the connection closed (the first reason recorded wins).</summary>
-    public string? CloseReason => _closeReason;
+    public ConnectionCloseReason CloseReason => (ConnectionCloseReason)Volatile.Read(ref _closeReason);
 
     public void Start()
     {
@@ -71,7 +73,7 @@ internal sealed class NbdConnection
     /// <summary>Drops the connection now: blocked sends and receives fail, device calls are cancelled.</summary>
     public void Abort(string reason)
     {
-        RecordClose(reason);
+        RecordClose(ConnectionCloseReason.Aborted, reason);
         _abort.Cancel();
         lock (_lock)
         {
@@ -89,19 +91,28 @@ internal sealed class NbdConnection
                 channel = _channel = new SocketChannel(_socket);
                 if (_shuttingDown)
                 {
-                    throw new ConnectionClosedException("server is shutting down");
+                    throw new ConnectionClosedException("server is shutting down", reason: ConnectionCloseReason.ServerShutdown);
                 }
             }
 
             NegotiatedSession? session;
+            ConnectionTransport transport;
             using (var clock = new HandshakeClock(_server.Options.HandshakeTimeout, OnHandshakeExpired))
             {
-                session = new HandshakeSession(_server, channel, clock, _logger, _peer).Run();
+                var handshake = new HandshakeSession(_server, channel, clock, _logger, _peer, PeerUid(), _abort.Token);
+                try
+                {
+                    session = handshake.Run();
+                }
+                finally
+                {
+                    _transport = transport = handshake.Transport;
+                }
             }
 
             if (session is null)
             {
-                RecordClose("client aborted the handshake");
+                RecordClose(ConnectionCloseReason.ClientAborted, "client aborted the handshake");
                 return;
             }
 
@@ -114,23 +125,25 @@ internal sealed class NbdConnection
                 }
             }
 
-            ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders);
-            new TransmissionSession(session, channel, _server.Options, _logger, _peer, _abort.Token).Run();
-            RecordClose("client disconnected");
+            ServerLog.Serving(_logger, _peer, session.Export.Name, session.StructuredReplies, session.ExtendedHeaders, transport.Security);
+            new TransmissionSession(session, transport, _server.Options, _logger, _peer, _abort.Token).Run();
+            RecordClose(ConnectionCloseReason.ClientDisconnected, "client disconnected");
         }
         catch (ConnectionClosedException ex)
         {
-            RecordClose(ex.Message);
+            RecordClose(ex.Reason, ex.Message);
         }
         catch (Exception ex)
         {
-            RecordClose(ex.Message);
+            RecordClose(ConnectionCloseReason.InternalError, ex.Message);
             ServerLog.ConnectionFailed(_logger, ex, _peer);
         }
         finally
         {
             lock (_lock)
             {
+                // The TLS transport owns the plain channel under it; disposing either is idempotent.
+                _transport?.Dispose();
                 _channel?.Dispose();
                 if (_channel is null)
                 {
@@ -138,7 +151,16 @@ internal sealed class NbdConnection
                 }
             }
 
-            ServerLog.ConnectionClosed(_logger, _peer, _closeReason);
+            var reason = CloseReason;
+            if (reason is ConnectionCloseReason.TlsFailed or ConnectionCloseReason.TlsRequired or ConnectionCloseReason.AccessDenied)
+            {
+                ServerLog.ConnectionRefused(_logger, _peer, reason, _closeDetail);
+            }
+            else
+            {
+                ServerLog.ConnectionClosed(_logger, _peer, reason, _closeDetail);
+            }
+
             _server.OnConnectionClosed(this);
             _completion.TrySetResult();
         }
@@ -147,7 +169,7 @@ internal sealed class NbdConnection
     /// <summary>The handshake clock ran out: wake the reader wherever it is blocked, in a receive or a send.</summary>
     private void OnHandshakeExpired()
     {
-        RecordClose($"handshake not finished within {_server.Options.HandshakeTimeout.TotalSeconds:0.###} s");
+        RecordClose(ConnectionCloseReason.HandshakeTimedOut, $"handshake not finished within {_server.Options.HandshakeTimeout.TotalSeconds:0.###} s");
         ServerLog.HandshakeTimedOut(_logger, _peer, _server.Options.HandshakeTimeout);
         lock (_lock)
         {
@@ -155,5 +177,18 @@ internal sealed class NbdConnection
         }
     }
 
-    private void RecordClose(string reason) => Interlocked.CompareExchange(ref _closeReason, reason, null);
+    /// <summary>Records why the connection closes; only the first call counts, later ones are consequences.</summary>
+    private void RecordClose(ConnectionCloseReason reason, string detail)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, (int)reason, (int)ConnectionCloseReason.None) == (int)ConnectionCloseReason.None)
+        {
+            Volatile.Write(ref _closeDetail, detail);
+        }
+    }
+
+    /// <summary>The uid of the process at the other end of a Unix socket (SO_PEERCRED); null on TCP.</summary>
+    private uint? PeerUid() =>
+        _socket.AddressFamily == AddressFamily.Unix && Blocks.Native.LibC.GetPeerCredentials(_socket.SafeHandle, out var credentials) == 0
+            ? credentials.Uid
+            : null;
 }

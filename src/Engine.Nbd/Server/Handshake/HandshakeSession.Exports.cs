@@ -12,7 +12,7 @@ internal sealed partial class HandshakeSession
     {
         if (_extended)
         {
-            throw new ConnectionClosedException("EXPORT_NAME after extended headers were negotiated");
+            throw new ConnectionClosedException("EXPORT_NAME after extended headers were negotiated", reason: ConnectionCloseReason.ProtocolError);
         }
 
         string name;
@@ -22,18 +22,28 @@ internal sealed partial class HandshakeSession
         }
         catch (DecoderFallbackException)
         {
-            throw new ConnectionClosedException("EXPORT_NAME is not valid UTF-8");
+            throw new ConnectionClosedException("EXPORT_NAME is not valid UTF-8", reason: ConnectionCloseReason.ProtocolError);
         }
 
         // EXPORT_NAME has no error reply: an unknown export can only be answered by closing.
-        var export = server.FindExport(name) ?? throw new ConnectionClosedException($"client asked for unknown export '{name}'");
+        var export = FindAdmittedExport(name, out var refused);
+        if (refused)
+        {
+            throw new ConnectionClosedException($"export '{name}' does not admit {Client}", reason: ConnectionCloseReason.AccessDenied);
+        }
+
+        if (export is null)
+        {
+            throw new ConnectionClosedException($"client asked for unknown export '{name}'", reason: ConnectionCloseReason.UnknownExport);
+        }
+
         var flags = ExportFlags.For(export, _structured || _extended);
         Span<byte> reply = stackalloc byte[10 + 124];
         reply.Clear();
         BinaryPrimitives.WriteInt64BigEndian(reply, export.Device.Size);
         BinaryPrimitives.WriteUInt16BigEndian(reply[8..], (ushort)flags);
         EnterTransmission();
-        channel.Send(_noZeroes ? reply[..10] : reply);
+        _transport.Send(_noZeroes ? reply[..10] : reply);
         _result = Finish(export, name, flags);
         return Outcome.Transmission;
     }
@@ -50,6 +60,11 @@ internal sealed partial class HandshakeSession
         server.ListExports(exports);
         foreach (var export in exports)
         {
+            if (!IsAdmitted(export))
+            {
+                continue;
+            }
+
             // The bytes after the name are free-form details; clients such as nbdinfo show them as the description.
             var name = Encoding.UTF8.GetBytes(export.Name);
             var description = export.Description is null ? [] : Encoding.UTF8.GetBytes(export.Description);
@@ -81,7 +96,13 @@ internal sealed partial class HandshakeSession
             return Outcome.Continue;
         }
 
-        var export = server.FindExport(name);
+        var export = FindAdmittedExport(name, out var refused);
+        if (refused)
+        {
+            SendAccessRefused(option, name);
+            return Outcome.Continue;
+        }
+
         if (export is null)
         {
             SendError(option, NbdOptionReply.ErrUnknown, $"export '{name}' not found");

@@ -53,7 +53,13 @@ internal sealed partial class HandshakeSession
             return;
         }
 
-        var export = server.FindExport(exportName);
+        var export = FindAdmittedExport(exportName, out var refused);
+        if (refused)
+        {
+            SendAccessRefused(option, exportName);
+            return;
+        }
+
         if (export is null)
         {
             SendError(option, NbdOptionReply.ErrUnknown, $"export '{exportName}' not found");

@@ -12,7 +12,8 @@ namespace Engine.Nbd.Server.Handshake;
 /// client enters transmission (GO or EXPORT_NAME), aborts, or breaks the protocol. One partial file per option
 /// group. Runs on the connection's reader thread with blocking I/O.
 /// </summary>
-internal sealed partial class HandshakeSession(NbdServer server, SocketChannel channel, HandshakeClock clock, ILogger logger, string peer)
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The transport belongs to the connection, which disposes whatever Transport ends up being.")]
+internal sealed partial class HandshakeSession(NbdServer server, ConnectionTransport channel, HandshakeClock clock, ILogger logger, string peer, uint? peerUid = null, CancellationToken cancellationToken = default)
 {
     /// <summary>Option payloads above this are refused with NBD_REP_ERR_TOO_BIG.</summary>
     private const int MaxOptionLength = 64 << 10;
@@ -30,6 +31,7 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
     private bool _noZeroes;
     private string? _selectedContextsExport;
     private NegotiatedSession? _result;
+    private ConnectionTransport _transport = channel;
 
     private enum Outcome
     {
@@ -38,22 +40,28 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
         Transmission,
     }
 
+    /// <summary>
+    /// The connection's byte stream: the plain channel it started on, or the TLS session NBD_OPT_STARTTLS set up.
+    /// Transmission runs on it, and whoever ends the connection disposes it.
+    /// </summary>
+    public ConnectionTransport Transport => _transport;
+
     /// <summary>Runs the handshake. Returns the session to serve, or null if the client aborted.</summary>
     /// <exception cref="ConnectionClosedException">The client left or broke the protocol.</exception>
     public NegotiatedSession? Run()
     {
         SendGreeting();
-        channel.Fill(4);
-        var clientFlags = (ClientFlags)BinaryPrimitives.ReadUInt32BigEndian(channel.Peek(4));
-        channel.Consume(4);
+        _transport.Fill(4);
+        var clientFlags = (ClientFlags)BinaryPrimitives.ReadUInt32BigEndian(_transport.Peek(4));
+        _transport.Consume(4);
         if (!clientFlags.HasFlag(ClientFlags.FixedNewstyle))
         {
-            throw new ConnectionClosedException("client does not speak fixed newstyle");
+            throw new ConnectionClosedException("client does not speak fixed newstyle", reason: ConnectionCloseReason.ProtocolError);
         }
 
         if ((clientFlags & ~(ClientFlags.FixedNewstyle | ClientFlags.NoZeroes)) != 0)
         {
-            throw new ConnectionClosedException($"client set unknown flags 0x{(uint)clientFlags:x}");
+            throw new ConnectionClosedException($"client set unknown flags 0x{(uint)clientFlags:x}", reason: ConnectionCloseReason.ProtocolError);
         }
 
         _noZeroes = clientFlags.HasFlag(ClientFlags.NoZeroes);
@@ -61,28 +69,28 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
         {
             if (count >= _options.MaxOptions)
             {
-                throw new ConnectionClosedException($"client sent more than {_options.MaxOptions} options");
+                throw new ConnectionClosedException($"client sent more than {_options.MaxOptions} options", reason: ConnectionCloseReason.ProtocolError);
             }
 
-            channel.Fill(NbdWire.OptionHeaderLength);
-            var header = channel.Peek(NbdWire.OptionHeaderLength);
+            _transport.Fill(NbdWire.OptionHeaderLength);
+            var header = _transport.Peek(NbdWire.OptionHeaderLength);
             var magic = BinaryPrimitives.ReadUInt64BigEndian(header);
             var option = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header[8..]);
             var length = BinaryPrimitives.ReadUInt32BigEndian(header[12..]);
-            channel.Consume(NbdWire.OptionHeaderLength);
+            _transport.Consume(NbdWire.OptionHeaderLength);
             if (magic != NbdMagic.IHaveOpt)
             {
-                throw new ConnectionClosedException($"bad option magic 0x{magic:x16}");
+                throw new ConnectionClosedException($"bad option magic 0x{magic:x16}", reason: ConnectionCloseReason.ProtocolError);
             }
 
             if (length > MaxOptionLength)
             {
                 if (length > MaxDrainLength)
                 {
-                    throw new ConnectionClosedException($"option {option} claims {length} bytes of data");
+                    throw new ConnectionClosedException($"option {option} claims {length} bytes of data", reason: ConnectionCloseReason.ProtocolError);
                 }
 
-                channel.Skip(length);
+                _transport.Skip(length);
                 SendError(option, NbdOptionReply.ErrTooBig, "option data too large");
                 continue;
             }
@@ -90,7 +98,7 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
             var data = ArrayPool<byte>.Shared.Rent((int)length);
             try
             {
-                channel.ReadExact(data.AsSpan(0, (int)length));
+                _transport.ReadExact(data.AsSpan(0, (int)length));
                 var outcome = Handle(option, data.AsSpan(0, (int)length));
                 if (outcome == Outcome.Abort)
                 {
@@ -112,6 +120,18 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
     private Outcome Handle(NbdOption option, ReadOnlySpan<byte> data)
     {
         ServerLog.OptionReceived(logger, peer, option, data.Length);
+        if (TlsStillRequired(option))
+        {
+            if (option == NbdOption.ExportName)
+            {
+                // EXPORT_NAME has no error reply: the spec has the server end the session.
+                throw new ConnectionClosedException("client asked for an export in clear text, but TLS is required", reason: ConnectionCloseReason.TlsRequired);
+            }
+
+            SendError(option, NbdOptionReply.ErrTlsRequired, "TLS is required: send NBD_OPT_STARTTLS first");
+            return Outcome.Continue;
+        }
+
         switch (option)
         {
             case NbdOption.ExportName:
@@ -127,15 +147,7 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
             case NbdOption.Go:
                 return HandleInfoOrGo(option, data);
             case NbdOption.StartTls:
-                if (data.Length != 0)
-                {
-                    SendError(option, NbdOptionReply.ErrInvalid, "STARTTLS takes no data");
-                }
-                else
-                {
-                    SendError(option, NbdOptionReply.ErrPolicy, "TLS is not supported by this server");
-                }
-
+                HandleStartTls(option, data);
                 return Outcome.Continue;
             case NbdOption.StructuredReply:
             case NbdOption.ExtendedHeaders:
@@ -169,7 +181,7 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic.InitPassword);
         BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdMagic.IHaveOpt);
         BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], (ushort)(HandshakeFlags.FixedNewstyle | HandshakeFlags.NoZeroes));
-        channel.Send(greeting);
+        _transport.Send(greeting);
     }
 
     private void SendAck(NbdOption option) => SendReply(option, NbdOptionReply.Ack, []);
@@ -207,7 +219,7 @@ internal sealed partial class HandshakeSession(NbdServer server, SocketChannel c
         BinaryPrimitives.WriteUInt32BigEndian(span[12..], (uint)type);
         BinaryPrimitives.WriteUInt32BigEndian(span[16..], (uint)payload.Length);
         payload.CopyTo(span[20..]);
-        channel.Send(span);
+        _transport.Send(span);
     }
 
     /// <summary>Reads a length-prefixed UTF-8 string; null if it does not fit or is not valid UTF-8.</summary>

@@ -6,14 +6,15 @@ namespace Engine.Nbd.Server.Transmission;
 
 /// <summary>
 /// The only sender on a connection in transmission: a dedicated thread that takes finished replies from a queue
-/// and writes them with sendmsg(2) gather lists and sendfile(2). A client that stops reading blocks this thread
+/// and writes them as gather lists and file ranges (sendmsg(2) and sendfile(2) on a plain socket; into the TLS
+/// pipe, flushed once per burst of replies, under TLS). A client that stops reading blocks this thread
 /// alone, never a shared pool thread and never another client.
 /// </summary>
 internal sealed class ReplyWriter
 {
     private const int MaxVectors = 64;
 
-    private readonly SocketChannel _channel;
+    private readonly ConnectionTransport _channel;
     private readonly int _fileFd;
     private readonly Action<ReplyJob> _recycle;
     private readonly ILogger _logger;
@@ -25,7 +26,7 @@ internal sealed class ReplyWriter
     private bool _sending;
     private volatile bool _broken;
 
-    public ReplyWriter(SocketChannel channel, int fileFd, Action<ReplyJob> recycle, ILogger logger, string peer)
+    public ReplyWriter(ConnectionTransport channel, int fileFd, Action<ReplyJob> recycle, ILogger logger, string peer)
     {
         _channel = channel;
         _fileFd = fileFd;
@@ -177,15 +178,7 @@ internal sealed class ReplyWriter
                         count = 0;
                     }
 
-                    var rc = LibC.SendFileAll(_channel.Fd, _fileFd, segment.Start, segment.Length);
-                    if (rc != 0)
-                    {
-                        // Part of the promised data may be on the wire: the stream cannot be resynchronised.
-                        throw rc == int.MinValue
-                            ? new ConnectionClosedException($"export file ended before offset {segment.Start + segment.Length}")
-                            : SocketChannel.SendFailed(-rc);
-                    }
-
+                    _channel.SendFileRange(_fileFd, segment.Start, segment.Length);
                     continue;
                 }
 

@@ -20,7 +20,7 @@ internal sealed partial class TransmissionSession
     private const long MaxBytesInFlight = 256L << 20;
 
     private readonly NegotiatedSession _session;
-    private readonly SocketChannel _channel;
+    private readonly ConnectionTransport _channel;
     private readonly NbdServerOptions _options;
     private readonly ILogger _logger;
     private readonly string _peer;
@@ -36,7 +36,7 @@ internal sealed partial class TransmissionSession
     private readonly Stack<ReplyJob> _idleJobs = new();
     private readonly CancellationToken _aborted;
 
-    public TransmissionSession(NegotiatedSession session, SocketChannel channel, NbdServerOptions options, ILogger logger, string peer, CancellationToken aborted)
+    public TransmissionSession(NegotiatedSession session, ConnectionTransport channel, NbdServerOptions options, ILogger logger, string peer, CancellationToken aborted)
     {
         _session = session;
         _channel = channel;
@@ -52,7 +52,9 @@ internal sealed partial class TransmissionSession
         _structured = session.StructuredReplies;
         _gate = new InFlightGate(options.MaxRequestsInFlight, MaxBytesInFlight);
         var fileFd = -1;
-        if (options.ZeroCopyReads && _device is IFileHandleSource { CanSendFile: true } source)
+        // Zero-copy needs both ends: a device that exposes a file and a transport that can send file ranges (a plain
+        // socket; under TLS the data must pass through user space to be encrypted, so reads use pooled buffers).
+        if (options.ZeroCopyReads && channel.CanSendFileRanges && _device is IFileHandleSource { CanSendFile: true } source)
         {
             _sendFileSource = source;
             fileFd = (int)source.Handle.DangerousGetHandle();
@@ -79,7 +81,7 @@ internal sealed partial class TransmissionSession
 
                 if (!RequestHeader.TryParse(_channel.Peek(headerLength), _extended, out var request))
                 {
-                    throw new ConnectionClosedException("bad request magic: the stream is out of step");
+                    throw new ConnectionClosedException("bad request magic: the stream is out of step", reason: ConnectionCloseReason.ProtocolError);
                 }
 
                 _channel.Consume(headerLength);
@@ -166,7 +168,7 @@ internal sealed partial class TransmissionSession
             // to be anything but an attack, and never for those within the 32 MiB every server should accept.
             if (_extended && request.PayloadLength > (ulong)Math.Max(_options.MaxPayload, NbdWire.DefaultMaxPayload))
             {
-                throw new ConnectionClosedException($"payload of {request.PayloadLength} bytes exceeds the {_options.MaxPayload}-byte maximum");
+                throw new ConnectionClosedException($"payload of {request.PayloadLength} bytes exceeds the {_options.MaxPayload}-byte maximum", reason: ConnectionCloseReason.ProtocolError);
             }
 
             error = NbdError.Invalid;
