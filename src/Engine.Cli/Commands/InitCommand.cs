@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Engine.Backup;
 using Engine.Backup.Repository;
 using Engine.Backup.Repository.Storage;
 using Engine.Backup.S3;
