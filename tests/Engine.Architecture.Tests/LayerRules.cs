@@ -31,6 +31,8 @@ internal static class LayerRules
         [
             // TLS credentials and sessions (issue 12) sit below the transports that run on them.
             ["Transport.Tls"],
+            // TLS-PSK over OpenSSL implements the seam's server and client.
+            ["Transport.Tls.Psk"],
             ["Protocol", "Transport"],
             ["Client", "Server.MetaContexts", "Server.Access"],
             ["Server"],
