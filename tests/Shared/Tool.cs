@@ -94,6 +94,7 @@ internal static class Tool
         ["umount"] = "mount",
         ["prove"] = "perl",
         ["perl"] = "perl-base",
+        ["certtool"] = "gnutls-bin",
     };
 
     /// <summary>The absolute path of a tool; fails the test naming the Debian package if it is not installed.</summary>
