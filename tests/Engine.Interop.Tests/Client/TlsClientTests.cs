@@ -145,6 +145,12 @@ public sealed class TlsClientTests
         (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={empty}")).AssertFailure(1, $"{Path.Combine(empty, "ca-cert.pem")} does not exist").AssertNoRuntimeText();
     }
 
+    [Theory]
+    [InlineData("nbds://localhost/?tls-verify-peer=maybe", "tls-verify-peer must be 0 or 1, not 'maybe'")]
+    [InlineData("nbds+unix:///?socket=/s&tls-priority=NORMAL", "unsupported TLS query key 'tls-priority'")]
+    public async Task BadTlsQueryKey_IsAUsageError(string uri, string message) =>
+        (await EngineAsync("info", uri)).AssertFailure(64, message).AssertNoRuntimeText();
+
     private static Task<ServerProcess> NbdkitTlsAsync(TempDir dir, string certificates, params string[] args) =>
         ServerProcess.StartUnixAsync("nbdkit", dir["k.sock"], ["-U", dir["k.sock"], "-f", "--tls=require", "--tls-certificates", certificates, .. args]);
 
