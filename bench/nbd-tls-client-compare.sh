@@ -37,7 +37,7 @@ need cmp diffutils
 check_missing
 
 mkdir -p "$WORKDIR" "$OUT/logs"
-bytes=$(parse_size "$SIZE")
+bytes=$(parse_size SIZE "$SIZE")
 img=$(raw_image_path "$bytes")
 ensure_raw_image "$img" "$bytes"
 publish_engine "$OUT/logs" || die "$ENGINE_PROBLEM"
