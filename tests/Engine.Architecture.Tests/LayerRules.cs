@@ -29,6 +29,7 @@ internal static class LayerRules
         new("Engine.Nbd", ["Engine.Blocks"],
         [
             ["Protocol", "Transport"],
+            ["Transport.Tls"],
             ["Client", "Server.MetaContexts"],
             ["Server"],
             ["Server.Handshake"],

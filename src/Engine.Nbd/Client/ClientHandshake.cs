@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Text;
-using Engine.Nbd.Client.Channels;
 using Engine.Nbd.Protocol;
 using Engine.Nbd.Transport;
 

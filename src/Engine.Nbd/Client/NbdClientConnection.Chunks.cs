@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using Engine.Blocks;
-using Engine.Nbd.Client.Channels;
 using Engine.Nbd.Protocol;
 
 namespace Engine.Nbd.Client;

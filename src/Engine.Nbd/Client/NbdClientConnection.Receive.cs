@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using Engine.Nbd.Client.Channels;
 using Engine.Nbd.Protocol;
 using Engine.Nbd.Transport;
 

@@ -1,4 +1,3 @@
-using Engine.Nbd.Client.Channels;
 using Engine.Nbd.Protocol;
 
 namespace Engine.Nbd.Client;

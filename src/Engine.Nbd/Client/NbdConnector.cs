@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Engine.Blocks;
-using Engine.Nbd.Client.Channels;
 using Engine.Nbd.Transport;
 using Engine.Nbd.Transport.Tls;
 

@@ -1,4 +1,4 @@
-namespace Engine.Nbd.Client.Channels;
+namespace Engine.Nbd.Client;
 
 /// <summary>
 /// The byte stream of one client connection, as the handshake and the reply reader use it: parse headers in place

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Engine.Nbd.Transport;
 
-namespace Engine.Nbd.Client.Channels;
+namespace Engine.Nbd.Client;
 
 /// <summary>
 /// A connection without TLS: the transport's <see cref="SocketChannel"/> (blocking syscalls on the descriptor,

@@ -4,7 +4,7 @@ using Engine.Blocks.Buffers;
 using Engine.Nbd.Transport;
 using Engine.Nbd.Transport.Tls;
 
-namespace Engine.Nbd.Client.Channels;
+namespace Engine.Nbd.Client;
 
 /// <summary>
 /// A connection after NBD_OPT_STARTTLS: every byte goes through the TLS session's stream. Headers are parsed from a

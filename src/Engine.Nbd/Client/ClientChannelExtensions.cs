@@ -1,6 +1,6 @@
 using Engine.Nbd.Transport;
 
-namespace Engine.Nbd.Client.Channels;
+namespace Engine.Nbd.Client;
 
 /// <summary>The blocking helpers every <see cref="IClientChannel"/> shares.</summary>
 internal static class ClientChannelExtensions
