@@ -7,20 +7,22 @@ namespace Engine.Nbd.Client;
 
 /// <summary>
 /// The client side of the fixed-newstyle handshake, with blocking I/O on a fresh connection: greeting, extended
-/// headers or structured replies, meta contexts, then NBD_OPT_GO (falling back to NBD_OPT_EXPORT_NAME).
+/// headers or structured replies, meta contexts, then NBD_OPT_GO (falling back to NBD_OPT_EXPORT_NAME). Under TLS,
+/// NBD_OPT_STARTTLS comes first and everything after it goes through the TLS channel.
 /// </summary>
-internal sealed class ClientHandshake(SocketChannel channel, string where)
+internal sealed class ClientHandshake(IClientChannel channel, string where)
 {
     private const uint MaxReplyLength = 1 << 20;
     private const ulong OldstyleMagic = 0x00420281861253;
 
+    private IClientChannel _channel = channel;
     private bool _noZeroes;
 
     /// <summary>Reads the greeting and sends the client flags.</summary>
     public void Start()
     {
-        channel.Fill(18);
-        var header = channel.Peek(18);
+        _channel.Fill(18);
+        var header = _channel.Peek(18);
         var password = BinaryPrimitives.ReadUInt64BigEndian(header);
         var magic = BinaryPrimitives.ReadUInt64BigEndian(header[8..]);
         if (password != NbdMagic.InitPassword)
@@ -39,7 +41,7 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         }
 
         var flags = (HandshakeFlags)BinaryPrimitives.ReadUInt16BigEndian(header[16..]);
-        channel.Consume(18);
+        _channel.Consume(18);
         if (!flags.HasFlag(HandshakeFlags.FixedNewstyle))
         {
             throw Fail("the server does not speak fixed newstyle negotiation");
@@ -48,8 +50,31 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         _noZeroes = flags.HasFlag(HandshakeFlags.NoZeroes);
         Span<byte> clientFlags = stackalloc byte[4];
         BinaryPrimitives.WriteUInt32BigEndian(clientFlags, (uint)(ClientFlags.FixedNewstyle | (_noZeroes ? ClientFlags.NoZeroes : 0)));
-        channel.Send(clientFlags);
+        _channel.Send(clientFlags);
     }
+
+    /// <summary>
+    /// NBD_OPT_STARTTLS, before any other option so that nothing about the exports travels in clear. The reply is
+    /// received without read-ahead: bytes after it belong to the TLS handshake and must not sit in the plain buffer.
+    /// </summary>
+    /// <exception cref="NbdException">The server refused TLS.</exception>
+    public void StartTls()
+    {
+        SendOption(NbdOption.StartTls, []);
+        var (type, payload) = ReadReply(NbdOption.StartTls, readAhead: 0);
+        switch (type)
+        {
+            case NbdOptionReply.Ack:
+                return;
+            case NbdOptionReply.ErrPolicy or NbdOptionReply.ErrUnsupported or NbdOptionReply.ErrInvalid:
+                throw Fail($"the server does not offer TLS (it answered NBD_OPT_STARTTLS with {type}{Message(payload)}); use nbd:// or nbd+unix:// for a plaintext server");
+            default:
+                throw Fail($"unexpected reply {type} to NBD_OPT_STARTTLS{Message(payload)}");
+        }
+    }
+
+    /// <summary>Continues the handshake over <paramref name="tls"/> once the TLS session is up.</summary>
+    public void UseChannel(IClientChannel tls) => _channel = tls;
 
     /// <summary>Negotiates and enters transmission for <paramref name="exportName"/>.</summary>
     public NbdExportInfo Negotiate(string exportName, NbdClientOptions options)
@@ -162,17 +187,17 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         var length = _noZeroes ? 10 : 134;
         try
         {
-            channel.Fill(length);
+            _channel.Fill(length);
         }
         catch (ConnectionClosedException)
         {
             throw Fail($"the server closed the connection: export '{exportName}' probably does not exist");
         }
 
-        var reply = channel.Peek(length);
+        var reply = _channel.Peek(length);
         var size = BinaryPrimitives.ReadInt64BigEndian(reply);
         var flags = (TransmissionFlags)BinaryPrimitives.ReadUInt16BigEndian(reply[8..]);
-        channel.Consume(length);
+        _channel.Consume(length);
         return new NbdExportInfo
         {
             Name = exportName,
@@ -313,18 +338,18 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(8), (uint)option);
         BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(12), (uint)data.Length);
         data.CopyTo(message.AsSpan(16));
-        channel.Send(message);
+        _channel.Send(message);
     }
 
-    private (NbdOptionReply Type, byte[] Payload) ReadReply(NbdOption option)
+    private (NbdOptionReply Type, byte[] Payload) ReadReply(NbdOption option, int readAhead = 64 << 10)
     {
-        channel.Fill(NbdWire.OptionReplyHeaderLength);
-        var header = channel.Peek(NbdWire.OptionReplyHeaderLength);
+        _channel.Fill(NbdWire.OptionReplyHeaderLength, readAhead);
+        var header = _channel.Peek(NbdWire.OptionReplyHeaderLength);
         var magic = BinaryPrimitives.ReadUInt64BigEndian(header);
         var replyOption = (NbdOption)BinaryPrimitives.ReadUInt32BigEndian(header[8..]);
         var type = (NbdOptionReply)BinaryPrimitives.ReadUInt32BigEndian(header[12..]);
         var length = BinaryPrimitives.ReadUInt32BigEndian(header[16..]);
-        channel.Consume(NbdWire.OptionReplyHeaderLength);
+        _channel.Consume(NbdWire.OptionReplyHeaderLength);
         if (magic != NbdMagic.OptionReply)
         {
             throw Fail($"bad option reply magic 0x{magic:x16}");
@@ -341,7 +366,12 @@ internal sealed class ClientHandshake(SocketChannel channel, string where)
         }
 
         var payload = new byte[length];
-        channel.ReadExact(payload);
+        _channel.ReadExact(payload);
+        if (type == NbdOptionReply.ErrTlsRequired)
+        {
+            throw Fail($"the server requires TLS (it answered NBD_OPT_{option} with NBD_REP_ERR_TLS_REQD{Message(payload)}): use nbds:// or nbds+unix://");
+        }
+
         return (type, payload);
     }
 

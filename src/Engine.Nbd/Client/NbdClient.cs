@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Nbd.Protocol;
-using Engine.Nbd.Transport;
 
 namespace Engine.Nbd.Client;
 
@@ -167,7 +166,7 @@ public sealed class NbdClient : IBlockDevice
         var max = MaxRequest();
         if (destination.Length <= max)
         {
-            await Next().SendAsync(NbdCommand.Read, CommandFlags.None, offset, destination.Length, default, destination, 0, null, cancellationToken).ConfigureAwait(false);
+            await Next().SendAsync(NbdRequest.Read(offset, destination), cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -175,7 +174,7 @@ public sealed class NbdClient : IBlockDevice
         for (var done = 0; done < destination.Length; done += max)
         {
             var length = Math.Min(max, destination.Length - done);
-            pieces.Add(Next().SendAsync(NbdCommand.Read, CommandFlags.None, offset + done, length, default, destination.Slice(done, length), 0, null, cancellationToken).AsTask());
+            pieces.Add(Next().SendAsync(NbdRequest.Read(offset + done, destination.Slice(done, length)), cancellationToken).AsTask());
         }
 
         await Task.WhenAll(pieces).ConfigureAwait(false);
@@ -195,7 +194,7 @@ public sealed class NbdClient : IBlockDevice
         var max = MaxRequest();
         if (source.Length <= max)
         {
-            await Next().SendAsync(NbdCommand.Write, commandFlags, offset, source.Length, source, default, 0, null, cancellationToken).ConfigureAwait(false);
+            await Next().SendAsync(NbdRequest.Write(commandFlags, offset, source), cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -203,7 +202,7 @@ public sealed class NbdClient : IBlockDevice
         for (var done = 0; done < source.Length; done += max)
         {
             var length = Math.Min(max, source.Length - done);
-            pieces.Add(Next().SendAsync(NbdCommand.Write, commandFlags, offset + done, length, source.Slice(done, length), default, 0, null, cancellationToken).AsTask());
+            pieces.Add(Next().SendAsync(NbdRequest.Write(commandFlags, offset + done, source.Slice(done, length)), cancellationToken).AsTask());
         }
 
         await Task.WhenAll(pieces).ConfigureAwait(false);
@@ -216,7 +215,7 @@ public sealed class NbdClient : IBlockDevice
         var flushes = new Task[_connections.Length];
         for (var i = 0; i < _connections.Length; i++)
         {
-            flushes[i] = _connections[i].SendAsync(NbdCommand.Flush, CommandFlags.None, 0, 0, default, default, 0, null, cancellationToken).AsTask();
+            flushes[i] = _connections[i].SendAsync(NbdRequest.Effect(NbdCommand.Flush, CommandFlags.None, 0, 0), cancellationToken).AsTask();
         }
 
         await Task.WhenAll(flushes).ConfigureAwait(false);
@@ -270,7 +269,7 @@ public sealed class NbdClient : IBlockDevice
 
         var requestLength = _export.ExtendedHeaders ? length : Math.Min(length, uint.MaxValue & ~(long)(Math.Max(_export.MinimumBlockSize, 512) - 1));
         var before = extents.Count;
-        await Next().SendAsync(NbdCommand.BlockStatus, CommandFlags.None, offset, requestLength, default, default, id, extents, cancellationToken).ConfigureAwait(false);
+        await Next().SendAsync(NbdRequest.BlockStatus(offset, requestLength, id, extents), cancellationToken).ConfigureAwait(false);
         if (extents.Count == before)
         {
             throw new NbdConnectionException($"{Uri}: block status for {context} at {offset} returned no extents");
@@ -320,21 +319,14 @@ public sealed class NbdClient : IBlockDevice
     private static async Task<T> OptionSessionAsync<T>(NbdUri uri, NbdClientOptions? options, Func<ClientHandshake, T> query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(uri);
-        using var channel = await NbdConnector.OpenAsync(uri, options ?? new NbdClientOptions(), cancellationToken).ConfigureAwait(false);
-        try
+        var (result, channel) = await NbdConnector.NegotiateAsync(uri, options ?? new NbdClientOptions(), handshake =>
         {
-            return await Task.Run(() =>
-            {
-                var handshake = NbdConnector.StartHandshake(channel, uri);
-                var result = query(handshake);
-                handshake.Abort();
-                return result;
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ConnectionClosedException ex)
-        {
-            throw new NbdConnectionException($"{uri}: {ex.Message}", ex);
-        }
+            var result = query(handshake);
+            handshake.Abort();
+            return result;
+        }, cancellationToken).ConfigureAwait(false);
+        channel.Dispose();
+        return result;
     }
 
     private async ValueTask EffectCommandAsync(NbdCommand command, CommandFlags flags, long offset, long length, CancellationToken cancellationToken)
@@ -344,7 +336,7 @@ public sealed class NbdClient : IBlockDevice
         for (var done = 0L; done < length || (length == 0 && done == 0); done += max)
         {
             var piece = Math.Min(max, length - done);
-            await Next().SendAsync(command, flags, offset + done, piece, default, default, 0, null, cancellationToken).ConfigureAwait(false);
+            await Next().SendAsync(NbdRequest.Effect(command, flags, offset + done, piece), cancellationToken).ConfigureAwait(false);
             if (length == 0)
             {
                 break;

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Engine.Blocks;
 using Engine.Nbd.Transport;
+using Engine.Nbd.Transport.Tls;
 
 namespace Engine.Nbd.Client;
 
@@ -16,13 +17,8 @@ internal static class NbdConnector
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
 
     /// <exception cref="NbdConnectException">Nothing could be reached within the timeouts.</exception>
-    public static async Task<SocketChannel> OpenAsync(NbdUri uri, NbdClientOptions options, CancellationToken cancellationToken)
+    public static async Task<PlainClientChannel> OpenAsync(NbdUri uri, NbdClientOptions options, CancellationToken cancellationToken)
     {
-        if (uri.Tls)
-        {
-            throw new NbdException($"{uri}: TLS not supported yet");
-        }
-
         HandshakeTimeouts.Check(options.HandshakeTimeout, nameof(options));
 
         var clock = Stopwatch.StartNew();
@@ -34,7 +30,7 @@ internal static class NbdConnector
             try
             {
                 socket = await ConnectOnceAsync(uri, attempt.Token).ConfigureAwait(false);
-                var channel = new SocketChannel(socket);
+                var channel = new PlainClientChannel(socket);
                 channel.SetReceiveTimeout(options.HandshakeTimeout);
                 return channel;
             }
@@ -57,14 +53,56 @@ internal static class NbdConnector
         }
     }
 
-    /// <summary>Reads the greeting and sends the client flags; a server that hangs up first is unreachable, not broken.</summary>
-    /// <exception cref="NbdConnectException">The server closed the connection, or sent nothing, before its greeting.</exception>
-    public static ClientHandshake StartHandshake(SocketChannel channel, NbdUri uri)
+    /// <summary>
+    /// Opens a connection, greets (with STARTTLS under nbds://) and runs <paramref name="negotiate"/> on a worker
+    /// thread, the handshake being blocking I/O. Returns its result and the channel to go on with; on failure the
+    /// channel is closed.
+    /// </summary>
+    /// <exception cref="NbdConnectException">The server could not be reached, or hung up before its greeting.</exception>
+    /// <exception cref="NbdException">The handshake failed; the message says why.</exception>
+    public static async Task<(T Result, IClientChannel Channel)> NegotiateAsync<T>(NbdUri uri, NbdClientOptions options, Func<ClientHandshake, T> negotiate, CancellationToken cancellationToken)
     {
-        var handshake = new ClientHandshake(channel, uri.ToString());
+        // Credentials first: a missing certificate file is reported before any connection is made.
+        var tls = uri.Tls ? NbdTlsClients.For(uri) : null;
+        var plain = await OpenAsync(uri, options, cancellationToken).ConfigureAwait(false);
+        IClientChannel channel = plain;
         try
         {
-            handshake.Start();
+            (var handshake, channel) = await StartHandshakeAsync(plain, uri, tls, options, cancellationToken).ConfigureAwait(false);
+            var result = await Task.Run(() => negotiate(handshake), cancellationToken).ConfigureAwait(false);
+            return (result, channel);
+        }
+        catch (ConnectionClosedException ex)
+        {
+            channel.Dispose();
+
+            // A server that wants a client certificate (nbdkit --tls-verify-peer) ends the session right after the
+            // TLS handshake, which under TLS 1.3 the client only sees here.
+            var hint = channel is TlsClientChannel
+                ? $" (the server ended the TLS session: if it requires a client certificate, put client-cert.pem and client-key.pem in the tls-certificates directory{(uri.TlsCertificates is null ? string.Empty : $" {uri.TlsCertificates}")})"
+                : string.Empty;
+            throw new NbdConnectionException($"{uri}: handshake failed: {ex.Message}{hint}", ex);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the greeting and sends the client flags; a server that hangs up first is unreachable, not broken. Under
+    /// nbds:// it then runs NBD_OPT_STARTTLS and the TLS handshake, and the handshake goes on over TLS. Returns the
+    /// channel the connection now talks through (the caller disposes it; a TLS channel closes the socket too).
+    /// </summary>
+    /// <exception cref="NbdConnectException">The server closed the connection, or sent nothing, before its greeting.</exception>
+    /// <exception cref="NbdException">The server refused TLS, or the TLS handshake failed (the message says why).</exception>
+    private static async Task<(ClientHandshake Handshake, IClientChannel Channel)> StartHandshakeAsync(PlainClientChannel plain, NbdUri uri, INbdTlsClient? tls, NbdClientOptions options, CancellationToken cancellationToken)
+    {
+        var handshake = new ClientHandshake(plain, uri.ToString());
+        try
+        {
+            await Task.Run(handshake.Start, cancellationToken).ConfigureAwait(false);
         }
         catch (ConnectionClosedException ex)
         {
@@ -72,7 +110,31 @@ internal static class NbdConnector
             throw new NbdConnectException(uri, $"{uri}: the server at {uri.Endpoint} closed the connection before the handshake: {ex.Message}", ex);
         }
 
-        return handshake;
+        if (tls is null)
+        {
+            return (handshake, plain);
+        }
+
+        await Task.Run(handshake.StartTls, cancellationToken).ConfigureAwait(false);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(options.HandshakeTimeout);
+        TlsSession session;
+        try
+        {
+            session = await tls.ConnectAsync(plain.Socket, uri.TlsVerifyPeer ? uri.TlsCheckedHostname : null, deadline.Token).ConfigureAwait(false);
+        }
+        catch (NbdTlsException ex)
+        {
+            throw new NbdException($"{uri}: TLS handshake failed: {ex.Message}", ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new NbdException($"{uri}: TLS handshake failed: the server did not answer within {Seconds(options.HandshakeTimeout)}", ex);
+        }
+
+        var channel = new TlsClientChannel(plain, session);
+        handshake.UseChannel(channel);
+        return (handshake, channel);
     }
 
     private static async Task<Socket> ConnectOnceAsync(NbdUri uri, CancellationToken cancellationToken)

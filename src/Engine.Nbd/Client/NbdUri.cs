@@ -4,10 +4,8 @@ namespace Engine.Nbd.Client;
 /// A parsed NBD URI (<c>nbd://host[:port]/export</c>, <c>nbd+unix:///export?socket=PATH</c>, and the TLS forms
 /// <c>nbds://</c>, <c>nbds+unix://</c>), as defined by the NBD URI specification.
 /// </summary>
-public sealed record NbdUri
+public sealed partial record NbdUri
 {
-    private static readonly string[] TlsKeys = ["tls-type", "tls-hostname", "tls-verify-peer"];
-
     /// <summary>Host name or address for TCP; null for Unix sockets.</summary>
     public string? Host { get; init; }
 
@@ -22,6 +20,30 @@ public sealed record NbdUri
 
     /// <summary>Whether the scheme demands TLS.</summary>
     public bool Tls { get; init; }
+
+    /// <summary>
+    /// <c>tls-certificates=DIR</c>: the directory with <c>ca-cert.pem</c> (the CA that must have signed the server's
+    /// certificate) and, when present, <c>client-cert.pem</c>/<c>client-key.pem</c>. Null: the system's trusted CAs.
+    /// </summary>
+    public string? TlsCertificates { get; init; }
+
+    /// <summary><c>tls-verify-peer=0|1</c>: whether the server's certificate is checked (default true).</summary>
+    public bool TlsVerifyPeer { get; init; } = true;
+
+    /// <summary><c>tls-hostname=NAME</c>: the name the server's certificate must carry, instead of the URI's host.</summary>
+    public string? TlsHostname { get; init; }
+
+    /// <summary><c>tls-psk-file=FILE</c>: psktool's <c>username:hexkey</c> file; selects TLS-PSK instead of X.509.</summary>
+    public string? TlsPskFile { get; init; }
+
+    /// <summary>
+    /// The PSK user name: <c>tls-username=USER</c>, else the URI's user part (<c>nbds+unix://alice@/?…</c>), as
+    /// libnbd reads it; null when neither is given.
+    /// </summary>
+    public string? TlsUsername { get; init; }
+
+    /// <summary>The name the server's certificate is checked against: <see cref="TlsHostname"/>, else the TCP host; null on a Unix socket without tls-hostname.</summary>
+    public string? TlsCheckedHostname => TlsHostname ?? Host;
 
     /// <summary>Where the server is, for messages: <c>socket PATH</c> or <c>HOST:PORT</c>.</summary>
     public string Endpoint => SocketPath is not null
@@ -75,6 +97,7 @@ public sealed record NbdUri
         var path = pathStart >= 0 ? rest[(pathStart + 1)..] : string.Empty;
 
         string? socket = null;
+        var options = new TlsQuery();
         foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
@@ -84,18 +107,24 @@ public sealed record NbdUri
             {
                 socket = value;
             }
-            else if (Array.IndexOf(TlsKeys, key) >= 0)
+            else if (key.StartsWith("tls-", StringComparison.Ordinal))
             {
                 if (!tls)
                 {
                     throw new FormatException($"'{text}': query key '{key}' needs a TLS scheme (nbds:// or nbds+unix://)");
                 }
+
+                options.Set(text, key, value);
             }
             else if (!key.StartsWith("x-", StringComparison.Ordinal))
             {
                 throw new FormatException($"'{text}': unsupported query key '{key}'");
             }
         }
+
+        var userEnd = authority.LastIndexOf('@');
+        var user = userEnd > 0 ? Uri.UnescapeDataString(authority[..userEnd]) : null;
+        options.Check(text);
 
         string? host = null;
         var port = Protocol.NbdWire.DefaultPort;
@@ -113,8 +142,7 @@ public sealed record NbdUri
                 throw new FormatException($"'{text}': 'socket' is only valid with nbd+unix://");
             }
 
-            var at = authority.LastIndexOf('@');
-            var hostPort = at >= 0 ? authority[(at + 1)..] : authority;
+            var hostPort = userEnd >= 0 ? authority[(userEnd + 1)..] : authority;
             if (hostPort.StartsWith('['))
             {
                 var close = hostPort.IndexOf(']', StringComparison.Ordinal);
@@ -152,6 +180,11 @@ public sealed record NbdUri
             SocketPath = socket,
             ExportName = Uri.UnescapeDataString(path),
             Tls = tls,
+            TlsCertificates = options.Certificates,
+            TlsVerifyPeer = options.VerifyPeer,
+            TlsHostname = options.Hostname,
+            TlsPskFile = options.PskFile,
+            TlsUsername = options.Username ?? (tls ? user : null),
             Text = text,
         };
     }

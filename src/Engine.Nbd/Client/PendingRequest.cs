@@ -43,16 +43,16 @@ internal sealed class PendingRequest : IValueTaskSource
 
     public ValueTask Task => new(this, _core.Version);
 
-    public void Prepare(ulong generation, NbdCommand command, long offset, long length, Memory<byte> destination, uint contextId, ExtentList? extents)
+    public void Prepare(ulong generation, in NbdRequest request)
     {
         _core.Reset();
         Cookie = ((ulong)generation << 16) | (uint)Slot;
-        Command = command;
-        Offset = offset;
-        Length = length;
-        Destination = destination;
-        ContextId = contextId;
-        Extents = extents;
+        Command = request.Command;
+        Offset = request.Offset;
+        Length = request.Length;
+        Destination = request.Destination;
+        ContextId = request.ContextId;
+        Extents = request.Extents;
         Error = null;
         StartedAt = Environment.TickCount64;
     }

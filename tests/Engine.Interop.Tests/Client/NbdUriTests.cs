@@ -60,13 +60,53 @@ public sealed class NbdUriTests
     public void Parse_Invalid_ThrowsFormatException(string text) =>
         Assert.Throws<FormatException>(() => NbdUri.Parse(text));
 
-    [Theory]
-    [InlineData("nbds://127.0.0.1:1/disk")]
-    [InlineData("nbds+unix:///disk?socket=/tmp/none.sock")]
-    public async Task Connect_Tls_ThrowsNotSupported(string text)
+    [Fact]
+    public void Parse_TlsKeys_AsLibnbdReadsThem()
     {
-        var error = await Assert.ThrowsAnyAsync<NbdException>(() => NbdClient.ConnectAsync(text, new NbdClientOptions { ConnectTimeout = TimeSpan.FromSeconds(1) }));
-        Assert.Contains("TLS", error.Message, StringComparison.Ordinal);
+        var uri = NbdUri.Parse("nbds+unix://alice@/disk?socket=/s&tls-certificates=/etc/pki/nbd&tls-verify-peer=0&tls-hostname=server.example");
+        Assert.True(uri.Tls);
+        Assert.Equal("/etc/pki/nbd", uri.TlsCertificates);
+        Assert.False(uri.TlsVerifyPeer);
+        Assert.Equal("server.example", uri.TlsHostname);
+        Assert.Equal("server.example", uri.TlsCheckedHostname);
+        Assert.Equal("alice", uri.TlsUsername);
+        Assert.Null(uri.TlsPskFile);
+
+        var psk = NbdUri.Parse("nbds+unix://alice@/?socket=/s&tls-psk-file=/etc/keys.psk");
+        Assert.Equal("/etc/keys.psk", psk.TlsPskFile);
+        Assert.Equal("alice", psk.TlsUsername);
+        Assert.Equal("bob", NbdUri.Parse("nbds://alice@h/?tls-psk-file=/k&tls-username=bob").TlsUsername);
+
+        var tcp = NbdUri.Parse("nbds://bob@example.com:10810/disk");
+        Assert.Equal("example.com", tcp.Host);
+        Assert.Equal(10810, tcp.Port);
+        Assert.True(tcp.TlsVerifyPeer);
+        Assert.Equal("example.com", tcp.TlsCheckedHostname);
+        Assert.Null(NbdUri.Parse("nbds+unix:///?socket=/s").TlsCheckedHostname);
+        Assert.Null(NbdUri.Parse("nbd://alice@h/").TlsUsername);
+    }
+
+    [Theory]
+    [InlineData("nbds://h/?tls-verify-peer=maybe", "tls-verify-peer must be 0 or 1")]
+    [InlineData("nbds://h/?tls-certificates=", "tls-certificates needs a value")]
+    [InlineData("nbds://h/?tls-priority=NORMAL", "unsupported TLS query key 'tls-priority'")]
+    [InlineData("nbds://h/?tls-bogus=1", "unsupported TLS query key 'tls-bogus'")]
+    [InlineData("nbds://h/?tls-type=anon", "anonymous TLS is not supported")]
+    [InlineData("nbds://h/?tls-type=psk", "tls-type=psk needs tls-psk-file")]
+    [InlineData("nbds://h/?tls-psk-file=/k&tls-certificates=/d", "exclude each other")]
+    [InlineData("nbd://h/?tls-certificates=/d", "needs a TLS scheme")]
+    public void Parse_BadTlsKeys_SayWhatIsWrong(string text, string message)
+    {
+        var error = Assert.Throws<FormatException>(() => NbdUri.Parse(text));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Connect_Psk_IsRefusedUntilThePskClientIsWired()
+    {
+        // Nothing listens: the refusal has to come before the connection, naming the method.
+        var error = await Assert.ThrowsAnyAsync<NbdException>(() => NbdClient.ConnectAsync("nbds+unix://alice@/?socket=/tmp/none.sock&tls-psk-file=/tmp/k.psk"));
+        Assert.Contains("TLS-PSK", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
