@@ -34,7 +34,7 @@ internal sealed class NbdClientHandshakeTarget : IFuzzTarget
         }
 
         using var pair = new SocketPair(input[1..]);
-        using var channel = new SocketChannel(pair.Local);
+        using var channel = new PlainClientChannel(pair.Local);
         var handshake = new ClientHandshake(channel, "fuzz");
         try
         {
