@@ -71,13 +71,29 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
         await using var engine = await StartServeAsync(dir, image, "--tls", "require", "--tls-certificates", pki.ServerDir);
         var expected = Convert.ToHexString(File.ReadAllBytes(image).AsSpan(MiB + 17, 32)).ToLowerInvariant();
 
+        // /usr/bin/nbdsh is `exec python3 -mnbd "$@"`; PATH's python3 may lack the module, so run exactly that with
+        // the system interpreter (as NbdshTests does).
         var run = (await Tool.RunAsync(
-            "nbdsh",
+            "python3", "-m", "nbd",
             "-c", "h.set_uri_allow_local_file(True)",
             "-c", $"h.connect_uri('{TlsUri(dir, "alice")}')",
             "-c", "assert h.get_tls_negotiated()",
             "-c", $"print(h.pread(32, {MiB + 17}).hex())")).AssertSuccess();
         Assert.Equal(expected, run.Stdout.Trim());
+    }
+
+    [Fact]
+    public async Task EngineClient_WithCerttoolsZeroPaddedEcKey_IsAdmittedAsItsCn()
+    {
+        // Regression: the client loaded its own key with .NET's PEM loader alone, which refuses the zero-padded EC
+        // scalars certtool writes ("ASN1 corrupted data"); the server already had the workaround.
+        using var dir = new TempDir();
+        var image = CreateRandom(dir["disk.raw"], 1 * MiB, seed: 9);
+        await using var engine = await StartServeAsync(
+            dir, "--export", $"vm={image}", "--tls", "require", "--tls-certificates", pki.ServerDir, "--tls-verify-peer", "--allow", "padded");
+
+        var info = (await EngineCli.RunAsync("info", TlsUri(dir, "padded", "vm"))).AssertSuccess();
+        Assert.Contains("1048576", info.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

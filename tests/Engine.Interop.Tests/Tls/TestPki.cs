@@ -20,6 +20,7 @@ public sealed class TestPki : IDisposable
         MakeClient(ca, "alice", ca);
         MakeClient(ca, "bob", ca);
         MakeClient(ca, "mallory", otherCa);
+        MakePaddedClient(ca);
 
         // A client with the CA but no certificate of its own.
         Directory.CreateDirectory(ClientDir("anonymous"));
@@ -62,6 +63,44 @@ public sealed class TestPki : IDisposable
             "--generate-certificate", "--load-privkey", key,
             "--load-ca-certificate", Path.Combine(ca, "ca-cert.pem"), "--load-ca-privkey", Path.Combine(ca, "ca-key.pem"),
             "--template", Template(Path.GetDirectoryName(prefix)!, template + "expiration_days = 30\n"), "--no-text", "--outfile", prefix + "-cert.pem");
+    }
+
+    /// <summary>
+    /// <c>padded</c>: a client whose EC key certtool wrote with a zero-padded private scalar (33 bytes for P-256; about
+    /// two keys in five), which .NET's PEM loader refuses as corrupt. Keys are made until one is padded.
+    /// </summary>
+    private void MakePaddedClient(string ca)
+    {
+        for (var attempt = 0; attempt < 64; attempt++)
+        {
+            var dir = ClientDir("padded");
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+
+            MakeClient(ca, "padded", ca);
+            if (HasPaddedScalar(Path.Combine(dir, "client-key.pem")))
+            {
+                return;
+            }
+        }
+
+        throw new InvalidOperationException("certtool made no EC key with a padded scalar in 64 attempts");
+    }
+
+    private static bool HasPaddedScalar(string keyPath)
+    {
+        var text = File.ReadAllText(keyPath);
+        if (!System.Security.Cryptography.PemEncoding.TryFind(text, out var fields) || text[fields.Label] != "EC PRIVATE KEY")
+        {
+            return false;
+        }
+
+        var sequence = new System.Formats.Asn1.AsnReader(Convert.FromBase64String(text[fields.Base64Data]), System.Formats.Asn1.AsnEncodingRules.DER).ReadSequence();
+        _ = sequence.ReadInteger();
+        var scalar = sequence.ReadOctetString();
+        return scalar.Length == 33 && scalar[0] == 0;
     }
 
     private static string Template(string dir, string text)

@@ -69,9 +69,9 @@ internal sealed class X509TlsClient : INbdTlsClient
         }
 
         var peer = stream.RemoteCertificate is X509Certificate2 server
-            ? new TlsPeer(server.Subject, server.GetNameInfo(X509NameType.SimpleName, forIssuer: false), null)
+            ? new TlsPeer(server.Subject, TlsCertificateDirectory.CommonName(server), null)
             : TlsPeer.Anonymous;
-        return new TlsSession(stream, peer, stream.SslProtocol.ToString(), "x509");
+        return new TlsSession(stream, peer, TlsCertificateDirectory.ProtocolName(stream.SslProtocol), "x509");
     }
 
     /// <summary>Null when the server's certificate is acceptable, else why not.</summary>
@@ -98,15 +98,13 @@ internal sealed class X509TlsClient : INbdTlsClient
         else
         {
             using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(_ca);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            TlsCertificateDirectory.TrustOnly(chain, _ca, TlsCertificateDirectory.ServerAuthentication);
             if (!chain.Build(server))
             {
                 var expired = chain.ChainStatus.Any(s => s.Status.HasFlag(X509ChainStatusFlags.NotTimeValid));
                 return expired
                     ? $"the server's certificate '{server.Subject}' has expired or is not yet valid (checked against the CA in {_caPath})"
-                    : $"the server's certificate '{server.Subject}' is not signed by the CA in {_caPath}";
+                    : $"the server's certificate '{server.Subject}' is not signed by the CA in {_caPath} for use by a TLS server";
             }
         }
 

@@ -81,7 +81,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         X509Certificate2 certificate;
         try
         {
-            certificate = LoadCertificate(certificatePath, keyPath);
+            certificate = TlsCertificateDirectory.LoadPair(certificatePath, keyPath);
         }
         catch (Exception ex) when (ex is CryptographicException or FormatException or AsnContentException)
         {
@@ -123,7 +123,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
                 RemoteCertificateValidationCallback = check.Validate,
             };
             await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
-            return new TlsSession(ssl, check.Peer, ProtocolName(ssl.SslProtocol), "x509");
+            return new TlsSession(ssl, check.Peer, TlsCertificateDirectory.ProtocolName(ssl.SslProtocol), "x509");
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
         {
@@ -156,9 +156,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         }
 
         using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        TlsCertificateDirectory.TrustOnly(chain, _authorities, TlsCertificateDirectory.ClientAuthentication);
         if (presented is not null)
         {
             foreach (var element in presented.ChainElements)
@@ -168,54 +166,6 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         }
 
         return chain.Build(certificate);
-    }
-
-    private static X509Certificate2 LoadCertificate(string certificatePath, string keyPath)
-    {
-        try
-        {
-            return X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
-        }
-        catch (CryptographicException) when (LoadWithPaddedEcKey(certificatePath, keyPath) is { } certificate)
-        {
-            return certificate;
-        }
-    }
-
-    /// <summary>
-    /// GnuTLS's certtool (3.7) writes an EC key's private scalar with a leading zero byte when its top bit is set, one
-    /// byte longer than the curve's; .NET rejects such a SEC1 key as corrupt. Strips the padding and pairs the key with
-    /// the certificate's public key (which also proves they match). Null if the key is not a SEC1 EC key.
-    /// </summary>
-    private static X509Certificate2? LoadWithPaddedEcKey(string certificatePath, string keyPath)
-    {
-        var text = File.ReadAllText(keyPath);
-        if (!PemEncoding.TryFind(text, out var fields) || text[fields.Label] != "EC PRIVATE KEY")
-        {
-            return null;
-        }
-
-        var sequence = new AsnReader(Convert.FromBase64String(text[fields.Base64Data]), AsnEncodingRules.DER).ReadSequence();
-        _ = sequence.ReadInteger();
-        var scalar = sequence.ReadOctetString();
-        using var certificate = X509Certificate2.CreateFromPem(File.ReadAllText(certificatePath));
-        using var publicKey = certificate.GetECDsaPublicKey();
-        if (publicKey is null)
-        {
-            return null;
-        }
-
-        var parameters = publicKey.ExportParameters(includePrivateParameters: false);
-        var length = parameters.Q.X!.Length;
-        var start = 0;
-        while (scalar.Length - start > length && scalar[start] == 0)
-        {
-            start++;
-        }
-
-        parameters.D = scalar[start..];
-        using var key = ECDsa.Create(parameters);
-        return certificate.CopyWithPrivateKey(key);
     }
 
     private static void RequireReadable(string path)
@@ -237,13 +187,6 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
             throw new FileNotFoundException($"{path} is not readable (permission denied)", path);
         }
     }
-
-    private static string ProtocolName(SslProtocols protocol) => protocol switch
-    {
-        SslProtocols.Tls13 => "TLSv1.3",
-        SslProtocols.Tls12 => "TLSv1.2",
-        _ => protocol.ToString(),
-    };
 
     /// <summary>One handshake's verdict on the client certificate, and the peer it proves.</summary>
     private sealed class ClientCheck(X509TlsServer server)
@@ -269,7 +212,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
                 return !server._verifyPeer;
             }
 
-            Peer = new TlsPeer(client.Subject, client.GetNameInfo(X509NameType.SimpleName, forIssuer: false), null);
+            Peer = new TlsPeer(client.Subject, TlsCertificateDirectory.CommonName(client), null);
             return true;
         }
     }
