@@ -49,6 +49,20 @@ public sealed class CachingObjectStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_removal_is_on_file_before_the_store_is_asked_so_a_crash_cannot_bring_the_chunk_back()
+    {
+        var (name, content) = NewChunk(3);
+        var first = Caching();
+        await first.SaveAsync(name, content, new SaveOptions(IfAbsent: true), CancellationToken.None);
+        first.Cache.Flush();
+        Assert.True(await first.RemoveAsync(name, CancellationToken.None));
+
+        // No Dispose and no Flush: the process "dies" here. A cache opened from the file must not vouch for the chunk.
+        using var afterCrash = new KnownObjectCache(CachePath, "gc-1");
+        Assert.False(afterCrash.TryGet(name, out _));
+    }
+
+    [Fact]
     public async Task The_cache_file_survives_a_restart_of_the_same_generation_only()
     {
         var (name, content) = NewChunk(2);

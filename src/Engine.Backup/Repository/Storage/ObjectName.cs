@@ -7,7 +7,7 @@ namespace Engine.Backup.Repository.Storage;
 public readonly record struct ObjectName
 {
     /// <summary>Creates a name; <paramref name="name"/> is checked (see <see cref="IsValidName"/>).</summary>
-    /// <exception cref="ArgumentException">The name is empty, absolute, has an empty, <c>.</c> or <c>..</c> segment, or a character outside <c>[A-Za-z0-9._:+-]</c> and <c>/</c>; a chunk name also needs at least three characters and no <c>/</c>.</exception>
+    /// <exception cref="ArgumentException">The name is empty, absolute, has an empty, <c>.</c> or <c>..</c> segment, or a character outside <c>[A-Za-z0-9._:+-]</c> and <c>/</c>; a chunk name also needs at least three characters and no <c>/</c>; the configuration's name is <c>config</c>.</exception>
     public ObjectName(ObjectKind kind, string name)
     {
         if (!IsValidName(kind, name))
@@ -80,7 +80,7 @@ public readonly record struct ObjectName
             }
         }
 
-        if (!IsValidName(kind, candidate) || (kind == ObjectKind.Config && candidate != "config"))
+        if (!IsValidName(kind, candidate))
         {
             return false;
         }
@@ -98,6 +98,12 @@ public readonly record struct ObjectName
         }
 
         if (kind == ObjectKind.Chunk && (name.Length < 3 || name.Contains('/', StringComparison.Ordinal)))
+        {
+            return false;
+        }
+
+        // The configuration's key is its name: any other name would be a key of another kind's folder.
+        if (kind == ObjectKind.Config && name != "config")
         {
             return false;
         }

@@ -94,18 +94,40 @@ public sealed class KnownObjectCache : IDisposable
     public void Add(ObjectInfo info)
     {
         ArgumentNullException.ThrowIfNull(info);
-        if (info.Name.Kind == ObjectKind.Chunk && _entries.TryAdd(info.Name.Name, new Entry(info.Length, info.LastModified)))
+        if (info.Name.Kind != ObjectKind.Chunk)
         {
-            Append(string.Create(CultureInfo.InvariantCulture, $"{info.Name.Name} {info.Length} {info.LastModified.ToUnixTimeSeconds()}"));
+            return;
+        }
+
+        lock (_fileLock)
+        {
+            if (_entries.TryAdd(info.Name.Name, new Entry(info.Length, info.LastModified)))
+            {
+                _writer?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{info.Name.Name} {info.Length} {info.LastModified.ToUnixTimeSeconds()}"));
+            }
         }
     }
 
-    /// <summary>Forgets a chunk (removed, or found missing).</summary>
+    /// <summary>
+    /// Forgets a chunk (removed, or found missing). The tombstone reaches the file before this returns: the caller
+    /// removes the chunk next, and a crash in between must not leave a cache that still vouches for it.
+    /// </summary>
     public void Forget(ObjectName name)
     {
-        if (name.Kind == ObjectKind.Chunk && _entries.TryRemove(name.Name, out _))
+        if (name.Kind != ObjectKind.Chunk)
         {
-            Append("-" + name.Name);
+            return;
+        }
+
+        // Dictionary and file change under one lock, so the file's order of additions and tombstones is the order
+        // they happened in.
+        lock (_fileLock)
+        {
+            if (_entries.TryRemove(name.Name, out _) && _writer is { } writer)
+            {
+                writer.WriteLine("-" + name.Name);
+                writer.Flush();
+            }
         }
     }
 
@@ -149,14 +171,6 @@ public sealed class KnownObjectCache : IDisposable
         {
             _writer?.Dispose();
             _writer = null;
-        }
-    }
-
-    private void Append(string line)
-    {
-        lock (_fileLock)
-        {
-            _writer?.WriteLine(line);
         }
     }
 
