@@ -178,7 +178,11 @@ public sealed class RepositoryKeyFile
         {
             if (!IsWrapped)
             {
-                Convert.FromBase64String(_document.Key!).CopyTo(key);
+                // Straight into the stack span: a decoded heap array would keep the master key until the GC reuses it.
+                if (!Convert.TryFromBase64String(_document.Key!, key, out var written) || written != key.Length)
+                {
+                    throw KeyFileException.Damaged(Path, $"the key is not {RepositoryKey.Length} bytes of base64");
+                }
             }
             else if (passphrase.IsEmpty)
             {
