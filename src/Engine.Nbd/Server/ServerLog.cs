@@ -42,6 +42,9 @@ internal static partial class ServerLog
     [LoggerMessage(203, LogLevel.Debug, "{Peer}: TLS established ({Protocol}, {Authentication}) with {Client}")]
     public static partial void TlsEstablished(ILogger logger, string peer, string protocol, string authentication, string client);
 
+    [LoggerMessage(204, LogLevel.Information, "{Peer}: export '{Export}' refused to {Client} (--allow/--allow-uid); answered as unknown")]
+    public static partial void AccessRefused(ILogger logger, string peer, string export, string client);
+
     [LoggerMessage(202, LogLevel.Debug, "{Peer}: serving export '{Export}' (structured={Structured}, extended={Extended}, {Security})")]
     public static partial void Serving(ILogger logger, string peer, string export, bool structured, bool extended, string security);
 

@@ -183,7 +183,10 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
 
         var refused = await Tool.RunAsync("nbdinfo", "--size", TlsUri(dir, "bob", "secret"));
         Assert.True(refused.ExitCode != 0, $"bob was admitted to an export for alice only\n{refused}");
-        Assert.Contains("server policy prevents", refused.Stderr, StringComparison.Ordinal);
+        // Refused exactly as a name that does not exist, so probing cannot tell a hidden export from a missing one.
+        var missing = await Tool.RunAsync("nbdinfo", "--size", TlsUri(dir, "bob", "nosuch"));
+        Assert.True(missing.ExitCode == refused.ExitCode, $"{refused}\n{missing}");
+        Assert.Equal(missing.Stderr.Replace("nosuch", "NAME", StringComparison.Ordinal), refused.Stderr.Replace("secret", "NAME", StringComparison.Ordinal));
 
         var list = (await Tool.RunAsync("nbdinfo", "--list", "--json", TlsUri(dir, "bob"))).AssertSuccess();
         Assert.DoesNotContain("\"secret\"", list.Stdout, StringComparison.Ordinal);
@@ -209,7 +212,10 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
         Assert.Equal($"{MiB}", (await Tool.RunAsync("nbdinfo", "--size", $"nbd+unix:///mine?socket={dir.Socket}")).AssertSuccess().Stdout.Trim());
         var refused = await Tool.RunAsync("nbdinfo", "--size", $"nbd+unix:///theirs?socket={dir.Socket}");
         Assert.True(refused.ExitCode != 0, $"uid {uid} was admitted to an export for uid {other} only\n{refused}");
-        Assert.Contains("server policy prevents", refused.Stderr, StringComparison.Ordinal);
+        // Refused exactly as a name that does not exist, so probing cannot tell a hidden export from a missing one.
+        var missing = await Tool.RunAsync("nbdinfo", "--size", $"nbd+unix:///nosuch?socket={dir.Socket}");
+        Assert.True(missing.ExitCode == refused.ExitCode, $"{refused}\n{missing}");
+        Assert.Equal(missing.Stderr.Replace("nosuch", "NAME", StringComparison.Ordinal), refused.Stderr.Replace("theirs", "NAME", StringComparison.Ordinal));
 
         var list = (await Tool.RunAsync("nbdinfo", "--list", "--json", $"nbd+unix:///?socket={dir.Socket}")).AssertSuccess();
         Assert.DoesNotContain("\"theirs\"", list.Stdout, StringComparison.Ordinal);

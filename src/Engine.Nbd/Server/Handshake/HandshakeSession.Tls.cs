@@ -75,6 +75,13 @@ internal sealed partial class HandshakeSession
 
     private bool IsAdmitted(NbdExport export) => export.Access?.Admits(Client) ?? true;
 
-    private void SendAccessRefused(NbdOption option, string name) =>
-        SendError(option, NbdOptionReply.ErrPolicy, $"export '{name}' does not admit {Client}");
+    /// <summary>
+    /// Refuses an export this client may not use exactly as if it did not exist: LIST hides it, so any other answer
+    /// (ERR_POLICY) would tell a client probing names which exports are there. The log says why, for the admin.
+    /// </summary>
+    private void SendAccessRefused(NbdOption option, string name)
+    {
+        ServerLog.AccessRefused(logger, peer, name, Client.ToString());
+        SendError(option, NbdOptionReply.ErrUnknown, $"export '{name}' not found");
+    }
 }
