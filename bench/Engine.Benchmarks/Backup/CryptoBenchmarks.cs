@@ -1,5 +1,5 @@
-using Engine.Backup.Repository.Chunks;
 using BenchmarkDotNet.Attributes;
+using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Crypto;
 using Engine.Benchmarks.Support;
 

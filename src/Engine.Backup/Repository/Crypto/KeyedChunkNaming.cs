@@ -1,5 +1,5 @@
-using Engine.Backup.Repository.Chunks;
 using System.Security.Cryptography;
+using Engine.Backup.Repository.Chunks;
 
 namespace Engine.Backup.Repository.Crypto;
 
