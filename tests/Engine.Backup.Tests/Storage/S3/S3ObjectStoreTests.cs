@@ -7,7 +7,13 @@ namespace Engine.Backup.Tests.Storage.S3;
 [Collection(CephGateway.Collection)]
 public sealed class S3ObjectStoreTests(CephGateway gateway) : ObjectStoreContract
 {
-    protected override async Task<IObjectStore> CreateStoreAsync() => await S3Stores.CreateAsync(gateway, purpose: "contract");
+    /// <summary>The contract wants an empty store: a fresh bucket without the <c>config</c> that initialising writes.</summary>
+    protected override async Task<IObjectStore> CreateStoreAsync()
+    {
+        var store = await S3Stores.CreateAsync(gateway, purpose: "contract");
+        Assert.True(await store.RemoveAsync(ObjectName.Config, None));
+        return store;
+    }
 
     protected override Task PutRawAsync(IObjectStore store, string key, byte[] content) =>
         S3Stores.PutRawAsync(gateway, (S3ObjectStore)store, key, content);
