@@ -219,6 +219,26 @@ public abstract class ObjectChunkStoreContract
         Assert.Empty(await ListAsync(chunks));
     }
 
+    [Fact]
+    public async Task A_stored_payload_larger_than_its_content_is_loaded_whole_and_judged_by_its_payload()
+    {
+        await using var backend = await CreateBackendAsync();
+        var chunks = new ObjectChunkStore(backend, Level);
+        var digest = ChunkDigest.Compute("hostile"u8);
+        // A well-formed header for 100 bytes of content in a 5000-byte "zstd" payload that is no zstd: the first,
+        // destination-sized load cannot hold it, the second must, and the verdict is the payload's, not "truncated".
+        var payload = RandomBytes(5000, 9);
+        var raw = new byte[ChunkHeader.Size + payload.Length];
+        new ChunkHeader(ChunkEncoding.Zstd, 100, payload.Length, System.IO.Hashing.XxHash3.HashToUInt64(payload)).Write(raw);
+        payload.CopyTo(raw, ChunkHeader.Size);
+        await backend.SaveAsync(ObjectChunkStore.NameOf(digest), raw, default, None);
+
+        var e = await Assert.ThrowsAsync<ChunkCorruptException>(async () => await chunks.ReadAsync(digest, ChunkStore.UnknownPayloadChecksum, new byte[100], None));
+
+        Assert.Equal(ChunkCheck.BadPayload, e.Check);
+        Assert.Equal(ChunkCheck.BadPayload, await chunks.VerifyAsync(digest, rehash: true, None));
+    }
+
     protected static ulong PayloadChecksumOf(byte[] raw) => BinaryPrimitives.ReadUInt64LittleEndian(raw.AsSpan(24));
 
     private protected static async Task<List<ChunkObjectInfo>> ListAsync(ObjectChunkStore chunks)
