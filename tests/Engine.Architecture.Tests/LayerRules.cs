@@ -63,6 +63,9 @@ internal static class LayerRules
             ["Repository.Storage"],
             // The storage backends and decorators over the seam (peers: none uses another).
             ["Repository.Storage.Local", "Repository.Storage.Retry", "Repository.Storage.Limiter", "Repository.Storage.Cache"],
+            // The one order of decorators (the stack factory) and the chunk layer over any object store.
+            ["Repository.Storage.Stack"],
+            ["Repository.ChunkObjects"],
             // The index, catalog and JSON formats encode both.
             ["Repository.Formats"],
             // The repository's root is the facade over its children (BackupRepository and what only it uses), so it

@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Native;
@@ -15,7 +14,7 @@ namespace Engine.Backup.Repository.Chunks;
 internal sealed class ChunkStore
 {
     /// <summary>The largest chunk the store accepts.</summary>
-    public const int MaxChunkLength = 32 << 20;
+    public const int MaxChunkLength = ChunkFile.MaxChunkLength;
 
     /// <summary>
     /// The payload checksum of a chunk the caller knows only by its SHA-256 (a format 1 index, a container catalog):
@@ -305,18 +304,8 @@ internal sealed class ChunkStore
         // The whole file is built in one page-aligned buffer (a raw payload is copied behind its header) so that it
         // can go to the disk with O_DIRECT: a backup writes each chunk once and never reads it back soon, so the
         // page cache's copy and writeback are pure cost (the kernel time of a 4 GiB backup halved, bench/RESULTS.md).
-        using var buffer = BufferPool.Shared.Rent(ChunkHeader.Size + ChunkCodec.Bound(data.Length) + BufferPool.Alignment);
-        var span = buffer.Span;
-        var compressed = ChunkCodec.TryCompress(data, span[ChunkHeader.Size..], _compressionLevel);
-        if (compressed < 0)
-        {
-            data.CopyTo(span[ChunkHeader.Size..]);
-        }
-
-        var payload = span.Slice(ChunkHeader.Size, compressed < 0 ? data.Length : compressed);
-        var header = new ChunkHeader(compressed < 0 ? ChunkEncoding.Raw : ChunkEncoding.Zstd, data.Length, payload.Length, XxHash3.HashToUInt64(payload));
-        header.Write(span);
-        var file = span[..checked((int)header.FileLength)];
+        using var buffer = BufferPool.Shared.Rent(ChunkFile.EncodedBound(data.Length) + BufferPool.Alignment);
+        var file = buffer.Span[..ChunkFile.Encode(data, buffer.Span, _compressionLevel)];
 
         var temporary = System.IO.Path.Combine(_tmpDirectory, "chunk-" + Guid.NewGuid().ToString("N"));
         using (var handle = CreateTemporary(temporary, out var direct))
@@ -363,7 +352,7 @@ internal sealed class ChunkStore
             }
         }
 
-        storedBytes = header.FileLength;
+        storedBytes = file.Length;
         return temporary;
     }
 
@@ -484,33 +473,25 @@ internal sealed class ChunkStore
         length = 0;
         payloadChecksum = UnknownPayloadChecksum;
         Span<byte> bytes = stackalloc byte[ChunkHeader.Size];
-        if (ReadFully(handle, bytes, 0) != ChunkHeader.Size)
+        var check = ChunkFile.ReadHeader(bytes[..ReadFully(handle, bytes, 0)], out var header);
+        if (check != ChunkCheck.Ok)
         {
-            return ChunkCheck.Truncated;
-        }
-
-        if (!ChunkHeader.TryRead(bytes, out var header) || header.UncompressedLength > MaxChunkLength || header.StoredLength > MaxChunkLength)
-        {
-            return ChunkCheck.BadHeader;
+            return check;
         }
 
         payloadChecksum = header.PayloadChecksum;
-        if (requireFit && destination.Length < header.UncompressedLength)
+        if (requireFit)
         {
-            throw new ArgumentException($"destination of {destination.Length} bytes is smaller than the chunk ({header.UncompressedLength})", nameof(destination));
+            ChunkFile.EnsureFits(header, destination);
         }
 
-        var decode = requireFit;
-        if (header.Encoding == ChunkEncoding.Raw && decode)
+        if (header.Encoding == ChunkEncoding.Raw && requireFit)
         {
+            // Raw payloads are read straight into the destination (ChunkFile does not copy them again).
             var target = destination[..header.StoredLength];
-            if (ReadFully(handle, target, ChunkHeader.Size) != header.StoredLength)
-            {
-                return ChunkCheck.Truncated;
-            }
-
-            length = header.UncompressedLength;
-            return XxHash3.HashToUInt64(target) == header.PayloadChecksum ? ChunkCheck.Ok : ChunkCheck.ChecksumMismatch;
+            return ReadFully(handle, target, ChunkHeader.Size) != header.StoredLength
+                ? ChunkCheck.Truncated
+                : ChunkFile.DecodePayload(header, target, destination, out length);
         }
 
         using var stored = BufferPool.Shared.Rent(header.StoredLength);
@@ -520,18 +501,7 @@ internal sealed class ChunkStore
             return ChunkCheck.Truncated;
         }
 
-        if (XxHash3.HashToUInt64(payload) != header.PayloadChecksum)
-        {
-            return ChunkCheck.ChecksumMismatch;
-        }
-
-        if (!decode)
-        {
-            return ChunkCheck.Ok;
-        }
-
-        length = ChunkCodec.TryDecompress(payload, destination[..header.UncompressedLength]);
-        return length == header.UncompressedLength ? ChunkCheck.Ok : ChunkCheck.BadPayload;
+        return requireFit ? ChunkFile.DecodePayload(header, payload, destination, out length) : ChunkFile.CheckPayload(header, payload);
     }
 
     /// <summary>Reads until the span is full or the file ends; returns the bytes read.</summary>

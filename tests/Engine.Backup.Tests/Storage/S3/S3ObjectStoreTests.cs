@@ -1,11 +1,23 @@
 using Engine.Backup.Repository.Storage;
+using Engine.Backup.S3;
 
 namespace Engine.Backup.Tests.Storage.S3;
 
-/// <summary>The five operations of <see cref="IObjectStore"/> on Ceph radosgw.</summary>
+/// <summary>The five operations of <see cref="IObjectStore"/> on Ceph radosgw: the contract every backend passes, and S3's own cases.</summary>
 [Collection(CephGateway.Collection)]
-public sealed class S3ObjectStoreTests(CephGateway gateway)
+public sealed class S3ObjectStoreTests(CephGateway gateway) : ObjectStoreContract
 {
+    /// <summary>The contract wants an empty store: a fresh bucket without the <c>config</c> that initialising writes.</summary>
+    protected override async Task<IObjectStore> CreateStoreAsync()
+    {
+        var store = await S3Stores.CreateAsync(gateway, purpose: "contract");
+        Assert.True(await store.RemoveAsync(ObjectName.Config, None));
+        return store;
+    }
+
+    protected override Task PutRawAsync(IObjectStore store, string key, byte[] content) =>
+        S3Stores.PutRawAsync(gateway, (S3ObjectStore)store, key, content);
+
     private static readonly CancellationToken None = CancellationToken.None;
 
     [Fact]

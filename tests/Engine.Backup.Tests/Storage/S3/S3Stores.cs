@@ -27,6 +27,23 @@ internal static class S3Stores
         return await S3ObjectStore.OpenAsync(location, Options(gateway), CancellationToken.None);
     }
 
+    /// <summary>A second store on <paramref name="location"/> (another client, as another process would open it).</summary>
+    public static Task<S3ObjectStore> OpenAsync(CephGateway gateway, S3RepositoryLocation location) =>
+        S3ObjectStore.OpenAsync(location, Options(gateway), CancellationToken.None);
+
+    /// <summary>Puts <paramref name="content"/> at <paramref name="key"/> below the store's prefix with a plain client, bypassing the store.</summary>
+    public static async Task PutRawAsync(CephGateway gateway, S3ObjectStore store, string key, byte[] content)
+    {
+        using var client = S3ClientFactory.Create(Options(gateway));
+        await client.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+        {
+            BucketName = store.Repository.Bucket,
+            Key = store.Repository.KeyOf(key),
+            InputStream = new MemoryStream(content),
+            UseChunkEncoding = false,
+        });
+    }
+
     /// <summary>A chunk name: 64 hex digits from <paramref name="seed"/>.</summary>
     public static ObjectName Chunk(int seed) =>
         new(ObjectKind.Chunk, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(BitConverter.GetBytes(seed))));
