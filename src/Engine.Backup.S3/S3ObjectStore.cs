@@ -160,6 +160,13 @@ public sealed class S3ObjectStore : IObjectStore
         {
             using var response = await _client.GetObjectAsync(request, cancellationToken).ConfigureAwait(false);
             var stream = response.ResponseStream;
+            if (offset > 0 && response.HttpStatusCode != HttpStatusCode.PartialContent)
+            {
+                // A gateway that ignores Range answers 200 with the object from its first byte: returning that would
+                // hand out bytes of the wrong offset. Skip to the offset instead (slow, but never wrong).
+                await SkipAsync(stream, offset, cancellationToken).ConfigureAwait(false);
+            }
+
             var total = 0;
             while (total < destination.Length)
             {
@@ -246,7 +253,7 @@ public sealed class S3ObjectStore : IObjectStore
     public async ValueTask<bool> RemoveAsync(ObjectName name, CancellationToken cancellationToken)
     {
         var key = name.Key;
-        // S3's DELETE answers 204 whether or not the object existed; the HEAD tells, and gives the version to delete.
+        // S3's DELETE answers 204 whether or not the object existed; the HEAD tells, and gives the retention to report.
         var head = await HeadAsync(key, cancellationToken).ConfigureAwait(false);
         if (head is null)
         {
@@ -254,16 +261,25 @@ public sealed class S3ObjectStore : IObjectStore
         }
 
         var locked = (Capabilities & ObjectStoreCapabilities.ObjectLock) != 0;
-        var request = new DeleteObjectRequest
-        {
-            BucketName = _location.Bucket,
-            Key = _location.KeyOf(key),
-            // Versioned (Object Lock) bucket: delete the version itself, which the gateway refuses while it is retained.
-            VersionId = locked ? head.VersionId : null,
-        };
         try
         {
-            await _client.DeleteObjectAsync(request, cancellationToken).ConfigureAwait(false);
+            if (!locked)
+            {
+                await _client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _location.Bucket, Key = _location.KeyOf(key) }, cancellationToken)
+                    .ConfigureAwait(false);
+                return true;
+            }
+
+            // A versioned (Object Lock) bucket: a plain DELETE only adds a marker and keeps the data, and deleting the
+            // current version alone makes an older one (a retried PUT, the HEAD-then-PUT race) current again. So every
+            // version of exactly this key goes; the gateway refuses each that is still retained.
+            foreach (var versionId in await VersionsOfAsync(key, cancellationToken).ConfigureAwait(false))
+            {
+                await _client.DeleteObjectAsync(
+                    new DeleteObjectRequest { BucketName = _location.Bucket, Key = _location.KeyOf(key), VersionId = versionId }, cancellationToken)
+                    .ConfigureAwait(false);
+            }
+
             return true;
         }
         catch (Exception e) when (locked && S3Errors.Status(e) == HttpStatusCode.Forbidden && S3Errors.ErrorCode(e) == "AccessDenied")
@@ -273,6 +289,55 @@ public sealed class S3ObjectStore : IObjectStore
         catch (Exception e) when (S3Errors.IsMappable(e, cancellationToken))
         {
             throw S3Errors.Map(e, _location, _options, key);
+        }
+    }
+
+    /// <summary>The version ids (delete markers included) of exactly <paramref name="key"/>, not of keys it prefixes.</summary>
+    private async Task<List<string>> VersionsOfAsync(string key, CancellationToken cancellationToken)
+    {
+        var fullKey = _location.KeyOf(key);
+        var versions = new List<string>();
+        var request = new ListVersionsRequest { BucketName = _location.Bucket, Prefix = fullKey };
+        while (true)
+        {
+            var page = await _client.ListVersionsAsync(request, cancellationToken).ConfigureAwait(false);
+            foreach (var version in page.Versions ?? [])
+            {
+                if (version.Key == fullKey && !string.IsNullOrEmpty(version.VersionId))
+                {
+                    versions.Add(version.VersionId);
+                }
+            }
+
+            if (page.IsTruncated != true)
+            {
+                return versions;
+            }
+
+            request.KeyMarker = page.NextKeyMarker;
+            request.VersionIdMarker = page.NextVersionIdMarker;
+        }
+    }
+
+    private static async Task SkipAsync(Stream stream, long count, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (count > 0)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return;
+                }
+
+                count -= read;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

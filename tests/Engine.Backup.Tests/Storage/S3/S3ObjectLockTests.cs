@@ -81,6 +81,20 @@ public sealed class S3ObjectLockTests(CephGateway gateway)
     }
 
     [Fact]
+    public async Task Removing_an_object_written_twice_in_a_locked_bucket_leaves_no_older_version_behind()
+    {
+        // Regression: only the current version was deleted, so the first write became current again and gc freed nothing.
+        await using var store = await S3Stores.CreateAsync(gateway, new S3RetentionSettings(1), "versions");
+        var name = S3Stores.Chunk(14);
+        await store.SaveAsync(name, new byte[] { 1, 2, 3 }, default, None);
+        await store.SaveAsync(name, new byte[] { 1, 2, 3 }, default, None);
+
+        Assert.True(await store.RemoveAsync(name, None));
+        Assert.Null(await store.StatAsync(name, None));
+        Assert.False(await store.RemoveAsync(name, None));
+    }
+
+    [Fact]
     public async Task Init_with_retention_refuses_an_existing_bucket_without_object_lock()
     {
         var options = S3Stores.Options(gateway);
