@@ -31,6 +31,7 @@ internal sealed partial class TransmissionSession
     private readonly bool _extended;
     private readonly bool _structured;
     private readonly IFileHandleSource? _sendFileSource;
+    private readonly bool _readInline;
     private readonly InFlightGate _gate;
     private readonly ReplyWriter _writer;
     private readonly Stack<ReplyJob> _idleJobs = new();
@@ -58,6 +59,12 @@ internal sealed partial class TransmissionSession
         {
             _sendFileSource = source;
             fileFd = (int)source.Handle.DangerousGetHandle();
+        }
+        else
+        {
+            // Under TLS a file-backed export's reads are preads that finish at once: the reader thread does them
+            // itself rather than paying a thread-pool hand-off per request, and the writer encrypts meanwhile.
+            _readInline = !channel.CanSendFileRanges && _device is IFileHandleSource { CanSendFile: true };
         }
 
         _writer = new ReplyWriter(channel, fileFd, Recycle, logger, peer);
@@ -209,6 +216,22 @@ internal sealed partial class TransmissionSession
         {
             ReadWithSendFile(job);
             _writer.SendOrEnqueue(job);
+            return;
+        }
+
+        if (request.Command == NbdCommand.Read && _readInline)
+        {
+            ReadOnReader(job);
+            if (request.Length < SmallReadLimit)
+            {
+                _writer.SendOrEnqueue(job);
+            }
+            else
+            {
+                // The writer thread encrypts this one while the reader reads the next.
+                _writer.Enqueue(job);
+            }
+
             return;
         }
 
