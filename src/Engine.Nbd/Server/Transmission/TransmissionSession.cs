@@ -221,17 +221,10 @@ internal sealed partial class TransmissionSession
 
         if (request.Command == NbdCommand.Read && _readInline)
         {
+            // Encrypted on this thread too when the writer is idle: handing every reply to the writer measured more
+            // CPU (a wake-up per reply) and no more speed, multi-conn clients keep both cores busy (bench/RESULTS.md).
             ReadOnReader(job);
-            if (request.Length < SmallReadLimit)
-            {
-                _writer.SendOrEnqueue(job);
-            }
-            else
-            {
-                // The writer thread encrypts this one while the reader reads the next.
-                _writer.Enqueue(job);
-            }
-
+            _writer.SendOrEnqueue(job);
             return;
         }
 
