@@ -11,7 +11,8 @@ namespace Engine.Nbd.Server.Transmission;
 /// <summary>
 /// The transmission phase of one connection. The reader thread (this class's <see cref="Run"/>) parses requests in
 /// place, validates them, receives write payloads straight into pooled buffers and dispatches: reads of file-backed
-/// exports are answered inline with sendfile(2) segments, everything else runs on the thread pool. Replies go out
+/// exports are answered inline (sendfile(2) segments on a plain socket, preads into pooled buffers under TLS),
+/// everything else runs on the thread pool. Replies go out
 /// through the connection's <see cref="ReplyWriter"/> in completion order. One partial file per command group.
 /// </summary>
 internal sealed partial class TransmissionSession
