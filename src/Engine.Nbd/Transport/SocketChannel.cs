@@ -109,7 +109,7 @@ internal sealed class SocketChannel : ConnectionTransport
 
     /// <summary>
     /// Clears O_NONBLOCK again after a TLS handshake, for a session stream that makes its own syscalls on the
-    /// descriptor (<see cref="BlockingSocketStream"/>): a blocking receive or send is one syscall, a non-blocking one
+    /// descriptor (<see cref="Tls.BlockingSocketStream"/>): a blocking receive or send is one syscall, a non-blocking one
     /// that finds nothing to do costs a poll(2) and a retry.
     /// </summary>
     public void ReturnToBlocking()

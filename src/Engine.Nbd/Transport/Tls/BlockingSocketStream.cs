@@ -3,7 +3,7 @@ using Engine.Blocks;
 using Engine.Blocks.Buffers;
 using Engine.Blocks.Native;
 
-namespace Engine.Nbd.Transport;
+namespace Engine.Nbd.Transport.Tls;
 
 /// <summary>
 /// The ciphertext side under a server's SslStream: recv(2) and send(2) straight on the socket's descriptor, on the

@@ -1,4 +1,4 @@
-namespace Engine.Nbd.Transport;
+namespace Engine.Nbd.Transport.Tls;
 
 /// <summary>
 /// Holds back a stream's small writes while corked and sends them together when uncorked, as TCP_CORK does for a
