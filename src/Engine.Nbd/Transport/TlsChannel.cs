@@ -1,43 +1,56 @@
-using System.Buffers;
-using System.IO.Pipelines;
+using System.Net.Security;
+using Engine.Blocks.Buffers;
 using Engine.Blocks.Native;
 using Engine.Nbd.Transport.Tls;
-using Pipelines.Sockets.Unofficial;
 
 namespace Engine.Nbd.Transport;
 
 /// <summary>
-/// A connection's byte stream after NBD_OPT_STARTTLS: the decrypted side of a <see cref="TlsSession"/>, turned into
-/// a duplex pipe by <see cref="StreamConnection.GetDuplex(Stream, PipeOptions, string)"/>. The connection's blocking
-/// reader and writer threads use the pipe's synchronous fast paths (<c>TryRead</c>, a flush that completes at once)
-/// and block only when the pipe is empty or full; the pipe's pumps run the SslStream asynchronously. Sends gather into
-/// the pipe and are flushed once per reply, so the pump hands SslStream large writes that become full 16 KiB records.
-/// File ranges cannot be sent (the data must pass through here to be encrypted): reads are answered from pooled
-/// buffers instead. Shutdown goes to the socket underneath, which ends the TLS stream as it ends a plain one.
+/// A connection's byte stream after NBD_OPT_STARTTLS: the decrypted side of a <see cref="TlsSession"/>, used
+/// synchronously. The reader thread decrypts requests straight into the receive buffer (or a WRITE's payload buffer);
+/// the writer thread encrypts replies straight from their pooled buffers. Nothing sits between the threads and the
+/// session: no pipe, no pump, no task per write (bench/RESULTS.md measures this against the earlier
+/// Pipelines.Sockets.Unofficial duplex pipe). Small pieces of a reply (headers, short data) are staged until a full
+/// 16 KiB record's worth is there, so that a header never costs a record of its own; a burst of replies is corked
+/// (<see cref="ISendCork"/>) so its records leave in a few large sends. File ranges cannot be sent (the data must be
+/// encrypted here): reads are answered from pooled buffers instead. Shutdown goes to the socket underneath.
 /// </summary>
-internal sealed class TlsChannel : ConnectionTransport
+internal sealed unsafe class TlsChannel : ConnectionTransport
 {
-    /// <summary>Pipe segments: one SslStream write per segment, so they are as large as a batch of records.</summary>
-    private const int SegmentSize = 256 << 10;
-
-    /// <summary>How long closing waits for replies still in the send pipe to reach the socket.</summary>
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
-
-    private static readonly PipeOptions SendOptions = new(pauseWriterThreshold: 4L << 20, resumeWriterThreshold: 2L << 20, minimumSegmentSize: SegmentSize, useSynchronizationContext: false);
-    private static readonly PipeOptions ReceiveOptions = new(pauseWriterThreshold: 4L << 20, resumeWriterThreshold: 2L << 20, minimumSegmentSize: SegmentSize, useSynchronizationContext: false);
+    /// <summary>The largest TLS record's plaintext: staged bytes go out in records this size.</summary>
+    private const int RecordSize = 16 << 10;
 
     private readonly SocketChannel _socket;
     private readonly TlsSession _session;
-    private readonly IDuplexPipe _pipe;
+    private readonly Stream _stream;
+    private readonly ISendCork? _cork;
+    private readonly bool _memoryCalls;
+    private readonly PointerMemory _readView = new();
+    private readonly PointerMemory _writeView = new();
+    private readonly NativeBuffer _staging;
     private readonly Lock _closeLock = new();
-    private long _written;
+    private int _staged;
+    private bool _inBurst;
     private bool _released;
 
-    public TlsChannel(SocketChannel socket, TlsSession session, string name)
+    public TlsChannel(SocketChannel socket, TlsSession session)
     {
         _socket = socket;
         _session = session;
-        _pipe = StreamConnection.GetDuplex(session.Stream, SendOptions, ReceiveOptions, name);
+        _stream = session.Stream;
+        _cork = session.SendCork;
+
+        // SslStream has no span overloads (the base Stream copies through a rented array); its Memory overloads
+        // complete at once over a BlockingSocketStream, so they are used with a view of the caller's memory.
+        _memoryCalls = _stream is SslStream;
+        if (_cork is BlockingSocketStream)
+        {
+            // SslStream lets one thread block in a read while another blocks in a write: the descriptor can block
+            // again (the handshake ran on it non-blocking), which makes every receive and send a single syscall.
+            socket.ReturnToBlocking();
+        }
+
+        _staging = BufferPool.Shared.Rent(RecordSize);
     }
 
     /// <summary>Who the TLS handshake proved the peer to be.</summary>
@@ -50,87 +63,57 @@ internal sealed class TlsChannel : ConnectionTransport
     /// <inheritdoc/>
     public override void Send(ReadOnlySpan<byte> data, bool more = false)
     {
-        try
+        fixed (byte* p = data)
         {
-            _pipe.Output.Write(data);
-            _written += data.Length;
-            if (!more)
-            {
-                Flush();
-            }
-        }
-        catch (InvalidOperationException ex)
-        {
-            throw new ConnectionClosedException($"TLS session closed: {ex.Message}");
-        }
-    }
-
-    /// <inheritdoc/>
-    public override unsafe void Send(Span<LibC.IoVec> vectors, bool more = false)
-    {
-        for (var i = 0; i < vectors.Length; i++)
-        {
-            var vector = vectors[i];
-            Send(new ReadOnlySpan<byte>(vector.Base, checked((int)vector.Length)), more: true);
+            Stage(p, data.Length);
         }
 
         if (!more)
         {
-            Flush();
+            EndBurst();
         }
     }
 
     /// <inheritdoc/>
-    public override void ShutdownReceive()
+    public override void Send(Span<LibC.IoVec> vectors, bool more = false)
     {
-        _socket.ShutdownReceive();
-        _pipe.Input.CancelPendingRead();
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            Stage((byte*)vectors[i].Base, checked((int)vectors[i].Length));
+        }
+
+        if (!more)
+        {
+            EndBurst();
+        }
     }
 
     /// <inheritdoc/>
-    public override void ShutdownBoth()
-    {
-        _socket.ShutdownBoth();
-        _pipe.Input.CancelPendingRead();
-        _pipe.Output.CancelPendingFlush();
-    }
+    public override void ShutdownReceive() => _socket.ShutdownReceive();
+
+    /// <inheritdoc/>
+    public override void ShutdownBoth() => _socket.ShutdownBoth();
 
     /// <inheritdoc/>
     protected override int ReceiveSome(Span<byte> destination)
     {
-        var input = _pipe.Input;
-        while (true)
+        try
         {
-            ReadResult result;
-            try
+            if (!_memoryCalls)
             {
-                if (!input.TryRead(out result))
-                {
-                    var pending = input.ReadAsync();
-                    result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
-                }
-            }
-            catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
-            {
-                throw new ConnectionClosedException($"TLS session failed: {ex.Message}");
+                return _stream.Read(destination);
             }
 
-            var buffer = result.Buffer;
-            if (buffer.IsEmpty)
+            fixed (byte* p = destination)
             {
-                input.AdvanceTo(buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    return 0;
-                }
-
-                continue;
+                // The view does not outlive the call: the read completes before the pin ends.
+                var pending = _stream.ReadAsync(_readView.Aim(p, destination.Length));
+                return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
             }
-
-            var n = (int)Math.Min(buffer.Length, destination.Length);
-            buffer.Slice(0, n).CopyTo(destination);
-            input.AdvanceTo(buffer.GetPosition(n));
-            return n;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            throw new ConnectionClosedException($"TLS session failed: {ex.Message}");
         }
     }
 
@@ -147,31 +130,114 @@ internal sealed class TlsChannel : ConnectionTransport
             _released = true;
         }
 
-        // Replies still in the pipe (the ACK of an ABORT, the last error) go out before the session closes.
-        _pipe.Output.Complete();
-        if (_pipe is IMeasuredDuplexPipe measured)
+        try
         {
-            var deadline = Environment.TickCount64 + (long)DrainTimeout.TotalMilliseconds;
-            while (measured.TotalBytesReceived < _written && Environment.TickCount64 < deadline)
-            {
-                Thread.Sleep(1);
-            }
+            // Replies still staged (the ACK of an ABORT, the last error) go out before the session closes.
+            EndBurst();
+        }
+        catch (ConnectionClosedException)
+        {
+            // The peer is gone; nothing more to deliver.
         }
 
-        _pipe.Input.Complete();
-        _socket.ShutdownBoth();
         _session.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _socket.ShutdownBoth();
         _socket.Dispose();
+        _staging.Dispose();
+        ((IDisposable)_readView).Dispose();
+        ((IDisposable)_writeView).Dispose();
         return true;
     }
 
-    private void Flush()
+    /// <summary>
+    /// Adds <paramref name="length"/> bytes to the burst: large runs go to the session directly (it cuts them into
+    /// records), small ones are staged so that they share records with what follows.
+    /// </summary>
+    private void Stage(byte* data, int length)
     {
-        var pending = _pipe.Output.FlushAsync();
-        var result = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
-        if (result.IsCompleted || result.IsCanceled)
+        if (!_inBurst)
         {
-            throw new ConnectionClosedException("peer stopped reading");
+            _inBurst = true;
+            _cork?.Cork();
+        }
+
+        while (length > 0)
+        {
+            if (_staged == 0 && length >= RecordSize)
+            {
+                Write(data, length);
+                return;
+            }
+
+            var n = Math.Min(length, RecordSize - _staged);
+            new ReadOnlySpan<byte>(data, n).CopyTo(_staging.Span[_staged..]);
+            _staged += n;
+            data += n;
+            length -= n;
+            if (_staged == RecordSize)
+            {
+                WriteStaged();
+            }
+        }
+    }
+
+    /// <summary>The burst is over: everything staged and corked goes to the peer now.</summary>
+    private void EndBurst()
+    {
+        WriteStaged();
+        if (!_inBurst)
+        {
+            return;
+        }
+
+        _inBurst = false;
+        try
+        {
+            if (_cork is null)
+            {
+                _stream.Flush();
+            }
+            else
+            {
+                _cork.Uncork();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            throw new ConnectionClosedException($"TLS session failed: {ex.Message}");
+        }
+    }
+
+    private void WriteStaged()
+    {
+        if (_staged > 0)
+        {
+            var count = _staged;
+            _staged = 0;
+            Write(_staging.Pointer, count);
+        }
+    }
+
+    private void Write(byte* data, int length)
+    {
+        try
+        {
+            if (!_memoryCalls)
+            {
+                _stream.Write(new ReadOnlySpan<byte>(data, length));
+                return;
+            }
+
+            // The view does not outlive the call: the write completes before it returns.
+            var pending = _stream.WriteAsync(_writeView.Aim(data, length));
+            if (!pending.IsCompletedSuccessfully)
+            {
+                pending.AsTask().GetAwaiter().GetResult();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            throw new ConnectionClosedException($"TLS session failed: {ex.Message}");
         }
     }
 }

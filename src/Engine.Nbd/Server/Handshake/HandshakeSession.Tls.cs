@@ -52,7 +52,7 @@ internal sealed partial class HandshakeSession
             throw new ConnectionClosedException($"TLS handshake failed: {ex.Message}", reason: ConnectionCloseReason.TlsFailed);
         }
 
-        _transport = new TlsChannel(socket, session, peer);
+        _transport = new TlsChannel(socket, session);
         ServerLog.TlsEstablished(logger, peer, session.Protocol, session.Authentication, session.Peer.ToString());
 
         // Nothing negotiated in clear text carries over: a man in the middle may have chosen it.

@@ -6,8 +6,8 @@ namespace Engine.Nbd.Server.Transmission;
 
 /// <summary>
 /// The only sender on a connection in transmission: a dedicated thread that takes finished replies from a queue
-/// and writes them as gather lists and file ranges (sendmsg(2) and sendfile(2) on a plain socket; into the TLS
-/// pipe, flushed once per burst of replies, under TLS). A client that stops reading blocks this thread
+/// and writes them as gather lists and file ranges (sendmsg(2) and sendfile(2) on a plain socket; encrypted into the
+/// TLS session, corked per burst of replies, under TLS). A client that stops reading blocks this thread
 /// alone, never a shared pool thread and never another client.
 /// </summary>
 internal sealed class ReplyWriter

@@ -51,6 +51,26 @@ internal sealed partial class TransmissionSession
         }
     }
 
+    /// <summary>
+    /// Answers a read of a file-backed export into a pooled buffer on the reader thread (under TLS, where sendfile
+    /// cannot be used): the device's reads are preads that complete before they return.
+    /// </summary>
+    private void ReadOnReader(ReplyJob job)
+    {
+        try
+        {
+            var read = ReadAsync(job);
+            if (!read.IsCompletedSuccessfully)
+            {
+                read.AsTask().GetAwaiter().GetResult();
+            }
+        }
+        catch (Exception ex)
+        {
+            Fail(job, ex);
+        }
+    }
+
     /// <summary>Reads of exports without sendfile: only the data extents are read, into one pooled buffer.</summary>
     private async ValueTask ReadAsync(ReplyJob job)
     {

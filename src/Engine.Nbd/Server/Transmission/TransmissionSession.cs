@@ -11,7 +11,8 @@ namespace Engine.Nbd.Server.Transmission;
 /// <summary>
 /// The transmission phase of one connection. The reader thread (this class's <see cref="Run"/>) parses requests in
 /// place, validates them, receives write payloads straight into pooled buffers and dispatches: reads of file-backed
-/// exports are answered inline with sendfile(2) segments, everything else runs on the thread pool. Replies go out
+/// exports are answered inline (sendfile(2) segments on a plain socket, preads into pooled buffers under TLS),
+/// everything else runs on the thread pool. Replies go out
 /// through the connection's <see cref="ReplyWriter"/> in completion order. One partial file per command group.
 /// </summary>
 internal sealed partial class TransmissionSession
@@ -31,6 +32,7 @@ internal sealed partial class TransmissionSession
     private readonly bool _extended;
     private readonly bool _structured;
     private readonly IFileHandleSource? _sendFileSource;
+    private readonly bool _readInline;
     private readonly InFlightGate _gate;
     private readonly ReplyWriter _writer;
     private readonly Stack<ReplyJob> _idleJobs = new();
@@ -58,6 +60,12 @@ internal sealed partial class TransmissionSession
         {
             _sendFileSource = source;
             fileFd = (int)source.Handle.DangerousGetHandle();
+        }
+        else
+        {
+            // Under TLS a file-backed export's reads are preads that finish at once: the reader thread does them
+            // itself rather than paying a thread-pool hand-off per request, and the writer encrypts meanwhile.
+            _readInline = !channel.CanSendFileRanges && _device is IFileHandleSource { CanSendFile: true };
         }
 
         _writer = new ReplyWriter(channel, fileFd, Recycle, logger, peer);
@@ -208,6 +216,15 @@ internal sealed partial class TransmissionSession
         if (request.Command == NbdCommand.Read && _sendFileSource is not null)
         {
             ReadWithSendFile(job);
+            _writer.SendOrEnqueue(job);
+            return;
+        }
+
+        if (request.Command == NbdCommand.Read && _readInline)
+        {
+            // Encrypted on this thread too when the writer is idle: handing every reply to the writer measured more
+            // CPU (a wake-up per reply) and no more speed, multi-conn clients keep both cores busy (bench/RESULTS.md).
+            ReadOnReader(job);
             _writer.SendOrEnqueue(job);
             return;
         }

@@ -112,7 +112,9 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var check = new ClientCheck(this);
-        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        // Straight syscalls on the caller's thread rather than a NetworkStream: see BlockingSocketStream.
+        var inner = new BlockingSocketStream(socket);
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         try
         {
             var options = new SslServerAuthenticationOptions
@@ -123,7 +125,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
                 RemoteCertificateValidationCallback = check.Validate,
             };
             await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
-            return new TlsSession(ssl, check.Peer, TlsCertificateDirectory.ProtocolName(ssl.SslProtocol), "x509");
+            return new TlsSession(ssl, check.Peer, TlsCertificateDirectory.ProtocolName(ssl.SslProtocol), "x509") { SendCork = inner };
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
         {
