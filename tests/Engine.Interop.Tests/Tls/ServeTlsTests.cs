@@ -246,6 +246,68 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
     }
 
     [Fact]
+    public async Task ClientResetDuringLargeReads_EndsOnlyItsConnection()
+    {
+        // Regression (review): a client that asked for large READs and reset the connection instead of reading the
+        // replies made the reply writer throw an IOException no one caught, which ended the whole server process.
+        using var dir = new TempDir();
+        var image = CreateRandom(dir["disk.raw"], 32 * MiB, seed: 14);
+        await using var engine = await StartServeAsync(dir, image, "--tls", "require", "--tls-certificates", pki.ServerDir);
+
+        for (var round = 0; round < 3; round++)
+        {
+            var socket = await HandshakeAsync(dir.Socket);
+            await SendOptionAsync(socket, OptStartTls, []);
+            Assert.Equal(RepAck, (await ReadOptionReplyAsync(socket)).Type);
+            var tls = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false));
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                // The server's identity is not under test here (its own tests check it); any certificate will do.
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null,
+            });
+
+            var go = new byte[16 + 6];
+            "IHAVEOPT"u8.CopyTo(go);
+            BinaryPrimitives.WriteUInt32BigEndian(go.AsSpan(8), OptGo);
+            BinaryPrimitives.WriteUInt32BigEndian(go.AsSpan(12), 6);
+            await tls.WriteAsync(go);
+            var header = new byte[20];
+            while (true)
+            {
+                await tls.ReadExactlyAsync(header);
+                var data = new byte[BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(16))];
+                await tls.ReadExactlyAsync(data);
+                var type = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
+                Assert.True(type < 0x8000_0000, $"NBD_OPT_GO refused with {type:x}");
+                if (type == RepAck)
+                {
+                    break;
+                }
+            }
+
+            // Four 32 MiB READs whose replies are never read, then a reset (SO_LINGER 0) instead of a close.
+            var requests = new byte[4 * 28];
+            for (var i = 0; i < 4; i++)
+            {
+                var request = requests.AsSpan(i * 28, 28);
+                BinaryPrimitives.WriteUInt32BigEndian(request, 0x25609513);
+                BinaryPrimitives.WriteUInt64BigEndian(request[8..], (ulong)i);
+                BinaryPrimitives.WriteUInt32BigEndian(request[24..], 32 * MiB);
+            }
+
+            await tls.WriteAsync(requests);
+            await Task.Delay(300);
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+            await tls.DisposeAsync();
+        }
+
+        Assert.False(engine.HasExited, $"engine serve died:\n{engine.Stderr}");
+        Assert.Equal($"{32 * MiB}", (await Tool.RunAsync("nbdinfo", "--size", TlsUri(dir, "alice"))).AssertSuccess().Stdout.Trim());
+    }
+
+    [Fact]
     public async Task UsageAndCredentialErrors_NameTheFlagOrFile()
     {
         using var dir = new TempDir();
