@@ -71,7 +71,7 @@ internal sealed class X509TlsClient : INbdTlsClient
         var peer = stream.RemoteCertificate is X509Certificate2 server
             ? new TlsPeer(server.Subject, server.GetNameInfo(X509NameType.SimpleName, forIssuer: false), null)
             : TlsPeer.Anonymous;
-        return new TlsSession(stream, peer, stream.SslProtocol.ToString(), "x509");
+        return new TlsSession(stream, peer, X509TlsServer.ProtocolName(stream.SslProtocol), "x509");
     }
 
     /// <summary>Null when the server's certificate is acceptable, else why not.</summary>

@@ -238,7 +238,8 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         }
     }
 
-    private static string ProtocolName(SslProtocols protocol) => protocol switch
+    /// <summary>OpenSSL's and GnuTLS's spelling (<c>TLSv1.3</c>), which the PSK side reports too, rather than .NET's <c>Tls13</c>.</summary>
+    internal static string ProtocolName(SslProtocols protocol) => protocol switch
     {
         SslProtocols.Tls13 => "TLSv1.3",
         SslProtocols.Tls12 => "TLSv1.2",

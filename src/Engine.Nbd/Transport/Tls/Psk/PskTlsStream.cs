@@ -49,7 +49,17 @@ internal sealed class PskTlsStream : Stream
         }
 
         socket.SafeHandle.DangerousAddRef(ref _socketReferenced);
-        socket.Blocking = false;
+
+        // fcntl, not Socket.Blocking: the transport's SocketChannel set the descriptor blocking behind .NET's back, so
+        // .NET may believe it is still non-blocking and skip the change. A blocking SSL_read would then hold the lock
+        // while it waits and starve every write (the client hung sending NBD_CMD_DISC).
+        var rc = LibC.MakeNonBlocking(socket.SafeHandle);
+        if (rc != 0)
+        {
+            Dispose();
+            throw new NbdTlsException($"cannot make the socket non-blocking for TLS: errno {-rc}");
+        }
+
         _state = GCHandle.Alloc(state);
         if (OpenSsl.SSL_set_fd(_ssl, (int)socket.SafeHandle.DangerousGetHandle()) != 1
             || OpenSsl.SSL_set_ex_data(_ssl, PskCallbacks.StateSlot, GCHandle.ToIntPtr(_state)) != 1)
