@@ -9,7 +9,7 @@ namespace Engine.Nbd.Transport.Tls;
 /// a long run of records, so one receive of up to <see cref="Capacity"/> bytes serves many records, for one extra
 /// memmove of data already hot in the cache. The buffer is rented once per connection and returned on dispose.
 /// </summary>
-internal sealed class ReadAheadStream : Stream
+internal sealed class ReadAheadStream : DuplexByteStream
 {
     /// <summary>Bytes one receive may take: sixteen full TLS records.</summary>
     public const int Capacity = 256 << 10;
@@ -22,20 +22,6 @@ internal sealed class ReadAheadStream : Stream
     public ReadAheadStream(Stream inner)
     {
         _inner = inner;
-    }
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
     }
 
     public override int Read(Span<byte> buffer)
@@ -101,10 +87,6 @@ internal sealed class ReadAheadStream : Stream
     public override void Flush() => _inner.Flush();
 
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

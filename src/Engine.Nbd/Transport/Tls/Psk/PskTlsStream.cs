@@ -28,7 +28,7 @@ namespace Engine.Nbd.Transport.Tls.Psk;
 /// reused under OpenSSL.
 /// </para>
 /// </summary>
-internal sealed class PskTlsStream : Stream
+internal sealed class PskTlsStream : DuplexByteStream
 {
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
@@ -74,20 +74,6 @@ internal sealed class PskTlsStream : Stream
 
     /// <summary>The negotiated cipher suite.</summary>
     public string? Cipher => OpenSsl.CipherName(_ssl);
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Runs SSL_accept or SSL_connect to the end. Returns null when established, else OpenSSL's reason.</summary>
     public async ValueTask<string?> HandshakeAsync(bool server, CancellationToken cancellationToken)
@@ -220,10 +206,6 @@ internal sealed class PskTlsStream : Stream
     }
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
