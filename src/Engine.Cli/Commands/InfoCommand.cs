@@ -129,7 +129,10 @@ internal static class InfoCommand
                     export.PreferredBlockSize,
                     export.MaximumPayload,
                     protocol,
-                    contexts),
+                    contexts,
+                    export.Tls is not null,
+                    export.Tls?.Authentication,
+                    export.Tls?.Protocol),
                 CliJsonContext.Default.ExportReport);
             return;
         }
@@ -142,7 +145,10 @@ internal static class InfoCommand
         }
 
         output.WriteLine($"\texport-size: {export.Size} ({Sizes.Format(export.Size)})");
-        output.WriteLine($"\tprotocol: newstyle-fixed, {protocol}");
+        // nbdinfo's wording ("newstyle-fixed with TLS"), then how: x509 or psk, and the TLS version.
+        output.WriteLine(export.Tls is { } tls
+            ? $"\tprotocol: newstyle-fixed with TLS ({tls.Authentication}, {tls.Protocol}), {protocol}"
+            : $"\tprotocol: newstyle-fixed without TLS, {protocol}");
         output.WriteLine($"\turi: {uri.Text}");
         output.WriteLine("\tcontexts:");
         foreach (var context in contexts)

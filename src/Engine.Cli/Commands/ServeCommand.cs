@@ -5,6 +5,7 @@ using Engine.Nbd.Server;
 using Engine.Nbd.Server.Access;
 using Engine.Nbd.Transport;
 using Engine.Nbd.Transport.Tls;
+using Engine.Nbd.Transport.Tls.Psk;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli.Commands;
@@ -12,7 +13,7 @@ namespace Engine.Cli.Commands;
 /// <summary>
 /// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--max-connections N] [--handshake-timeout SECONDS]
 /// [--export NAME] [--export NAME=FILE ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
-/// --tls-certificates DIR [--tls-verify-peer]] [--allow CLIENT ...] [--allow-uid UID ...]</c>: serve files over NBD
+/// (--tls-certificates DIR [--tls-verify-peer] | --tls-psk FILE)] [--allow CLIENT ...] [--allow-uid UID ...]</c>: serve files over NBD
 /// until SIGINT or SIGTERM.
 /// </summary>
 internal static class ServeCommand
@@ -105,26 +106,24 @@ internal static class ServeCommand
             return Usage("--allow and --allow-uid apply to the export before them: put them after --export NAME=FILE");
         }
 
-        X509TlsServer? tlsServer = null;
-        if (settings.Tls.CertificatesDirectory is { } directory)
+        INbdTlsServer? tlsServer;
+        try
         {
-            try
-            {
-                tlsServer = X509TlsServer.Load(directory, settings.Tls.VerifyPeer);
-            }
-            catch (FileNotFoundException ex)
-            {
-                Console.Error.WriteLine($"engine serve: {ex.Message}");
-                return ExitCodes.NoInput;
-            }
-            catch (NbdTlsException ex)
-            {
-                Console.Error.WriteLine($"engine serve: {ex.Message}");
-                return ExitCodes.DataError;
-            }
+            tlsServer = LoadTlsServer(settings.Tls);
+        }
+        catch (FileNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine serve: {ex.Message}");
+            return ExitCodes.NoInput;
+        }
+        catch (NbdTlsException ex)
+        {
+            Console.Error.WriteLine($"engine serve: {ex.Message}");
+            // A PSK file that cannot be read is missing input; one that can but is malformed is bad data.
+            return ex.InnerException is IOException or UnauthorizedAccessException ? ExitCodes.NoInput : ExitCodes.DataError;
         }
 
-        using var credentials = tlsServer;
+        using var credentials = tlsServer as IDisposable;
 
         using var signal = new ShutdownSignal();
         using var loggerFactory = LoggerFactory.Create(b => b
@@ -203,6 +202,19 @@ internal static class ServeCommand
                 await device.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The TLS credentials the flags name: PSK keys, X.509 certificates, or none.</summary>
+    /// <exception cref="FileNotFoundException">A certificate file is missing (the message names it).</exception>
+    /// <exception cref="NbdTlsException">A file cannot be read (inner IOException) or is malformed (the message names file and line).</exception>
+    private static INbdTlsServer? LoadTlsServer(ServeTlsSettings tls)
+    {
+        if (tls.PskFile is { } pskFile)
+        {
+            return new PskTlsServer(PskKeyFile.Load(pskFile));
+        }
+
+        return tls.CertificatesDirectory is { } directory ? X509TlsServer.Load(directory, tls.VerifyPeer) : null;
     }
 
     private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct)

@@ -13,4 +13,7 @@ internal sealed record ExportReport(
     int BlockSizePreferred,
     int BlockSizeMaximum,
     string Protocol,
-    IReadOnlyList<string> Contexts);
+    IReadOnlyList<string> Contexts,
+    bool Tls,
+    string? TlsAuthentication,
+    string? TlsProtocol);

@@ -65,6 +65,11 @@ internal sealed partial class NbdClientConnection : IDisposable
     {
         var (export, channel) = await NbdConnector.NegotiateAsync(uri, options, handshake => handshake.Negotiate(uri.ExportName, options), cancellationToken).ConfigureAwait(false);
         channel.SetReceiveTimeout(TimeSpan.Zero);
+        if (channel is TlsClientChannel tls)
+        {
+            export.Tls = NbdTlsInfo.Of(tls.Session);
+        }
+
         return new NbdClientConnection(channel, export, Math.Max(1, options.RequestsInFlight), uri.ToString(), options.RequestTimeout, options.InlineCompletions);
     }
 

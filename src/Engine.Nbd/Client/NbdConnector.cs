@@ -64,6 +64,9 @@ internal static class NbdConnector
     {
         // Credentials first: a missing certificate file is reported before any connection is made.
         var tls = uri.Tls ? NbdTlsClients.For(uri) : null;
+
+        // A PSK client holds an OpenSSL context; the session it makes keeps its own reference, so it can go after the handshake.
+        using var credentials = tls as IDisposable;
         var plain = await OpenAsync(uri, options, cancellationToken).ConfigureAwait(false);
         IClientChannel channel = plain;
         try

@@ -41,6 +41,9 @@ public sealed class NbdExportInfo
     /// <summary>Every meta context the server offers for the export, when <see cref="NbdClientOptions.ListMetaContexts"/> asked.</summary>
     public IReadOnlyList<string> AvailableMetaContexts { get; internal set; } = [];
 
+    /// <summary>The TLS session the export was reached through (nbds://), or null in clear text.</summary>
+    public NbdTlsInfo? Tls { get; internal set; }
+
     /// <summary>Read-only export.</summary>
     public bool IsReadOnly => Flags.HasFlag(TransmissionFlags.ReadOnly);
 

@@ -1,22 +1,32 @@
 using Engine.Nbd.Transport.Tls;
+using Engine.Nbd.Transport.Tls.Psk;
 
 namespace Engine.Nbd.Client;
 
 /// <summary>Picks the TLS client an nbds:// URI asks for: PSK when it names a key file, X.509 otherwise.</summary>
 internal static class NbdTlsClients
 {
-    /// <exception cref="NbdException">The URI asks for a TLS method this build cannot do, or its credentials cannot be loaded (the message names the file).</exception>
+    /// <summary>
+    /// The PSK identity: the URI's <c>tls-username</c> or user part, else the local user name, as libnbd does
+    /// (<c>nbd_set_tls_username</c>: "if not set then the local username is used").
+    /// </summary>
+    public static string PskIdentity(NbdUri uri)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        return uri.TlsUsername ?? Environment.UserName;
+    }
+
+    /// <summary>Loads the credentials the URI names. The result may be <see cref="IDisposable"/>: the caller disposes it after the handshake.</summary>
+    /// <exception cref="NbdException">The credentials cannot be loaded (the message names the file), or OpenSSL is missing.</exception>
     public static INbdTlsClient For(NbdUri uri)
     {
-        if (uri.TlsPskFile is { } pskFile)
-        {
-            // The one place the PSK client is created (Transport/Tls/Psk, OpenSSL): with identity uri.TlsUsername
-            // and the key read from pskFile.
-            throw new NbdException($"{uri}: TLS-PSK (tls-psk-file={pskFile}, user '{uri.TlsUsername}') is not supported by this build yet");
-        }
-
         try
         {
+            if (uri.TlsPskFile is { } pskFile)
+            {
+                return new PskTlsClient(PskKeyFile.Load(pskFile), PskIdentity(uri));
+            }
+
             return new X509TlsClient(uri.TlsCertificates, uri.TlsVerifyPeer);
         }
         catch (NbdTlsException ex)

@@ -102,11 +102,11 @@ public sealed class NbdUriTests
     }
 
     [Fact]
-    public async Task Connect_Psk_IsRefusedUntilThePskClientIsWired()
+    public async Task Connect_PskFileMissing_IsNamedBeforeConnecting()
     {
-        // Nothing listens: the refusal has to come before the connection, naming the method.
-        var error = await Assert.ThrowsAnyAsync<NbdException>(() => NbdClient.ConnectAsync("nbds+unix://alice@/?socket=/tmp/none.sock&tls-psk-file=/tmp/k.psk"));
-        Assert.Contains("TLS-PSK", error.Message, StringComparison.Ordinal);
+        // Nothing listens: the key file is read first, and its absence named.
+        var error = await Assert.ThrowsAnyAsync<NbdException>(() => NbdClient.ConnectAsync("nbds+unix://alice@/?socket=/tmp/none.sock&tls-psk-file=/tmp/no-such-keys.psk"));
+        Assert.Contains("cannot read PSK key file /tmp/no-such-keys.psk: no such file", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

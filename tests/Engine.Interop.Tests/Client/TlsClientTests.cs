@@ -26,6 +26,7 @@ public sealed class TlsClientTests
 
         var info = (await EngineAsync("info", uri)).AssertSuccess();
         Assert.Contains(Size.ToString(System.Globalization.CultureInfo.InvariantCulture), info.Stdout, StringComparison.Ordinal);
+        Assert.Contains("protocol: newstyle-fixed with TLS (x509, TLSv1.3)", info.Stdout, StringComparison.Ordinal);
 
         (await EngineAsync("copy", uri, dir["copy.raw"])).AssertSuccess();
         Assert.Equal(Sha256(image), Sha256(dir["copy.raw"]));

@@ -69,17 +69,7 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
         using var dir = new TempDir();
         var image = CreateRandom(dir["disk.raw"], 2 * MiB, seed: 4);
         await using var engine = await StartServeAsync(dir, image, "--tls", "require", "--tls-certificates", pki.ServerDir);
-        var expected = Convert.ToHexString(File.ReadAllBytes(image).AsSpan(MiB + 17, 32)).ToLowerInvariant();
-
-        // /usr/bin/nbdsh is `exec python3 -mnbd "$@"`; PATH's python3 may lack the module, so run exactly that with
-        // the system interpreter (as NbdshTests does).
-        var run = (await Tool.RunAsync(
-            "python3", "-m", "nbd",
-            "-c", "h.set_uri_allow_local_file(True)",
-            "-c", $"h.connect_uri('{TlsUri(dir, "alice")}')",
-            "-c", "assert h.get_tls_negotiated()",
-            "-c", $"print(h.pread(32, {MiB + 17}).hex())")).AssertSuccess();
-        Assert.Equal(expected, run.Stdout.Trim());
+        await AssertNbdshReadsAsync(TlsUri(dir, "alice"), image, MiB + 17);
     }
 
     [Fact]
@@ -335,7 +325,22 @@ public sealed class ServeTlsTests(TestPki pki) : IClassFixture<TestPki>
     private string TlsUri(TempDir dir, string client, string export = "") =>
         $"nbds+unix:///{export}?socket={dir.Socket}&tls-certificates={pki.ClientDir(client)}";
 
-    private static async Task<RunningTool> StartServeAsync(TempDir dir, params string[] args)
+    /// <summary>nbdsh connects to <paramref name="uri"/>, checks TLS was negotiated, and reads 32 bytes that must match the image's.</summary>
+    internal static async Task AssertNbdshReadsAsync(string uri, string image, long offset)
+    {
+        var expected = Convert.ToHexString(File.ReadAllBytes(image).AsSpan((int)offset, 32)).ToLowerInvariant();
+        // /usr/bin/nbdsh is `exec python3 -mnbd "$@"`; PATH's python3 may lack the module, so run exactly that with
+        // the system interpreter (as NbdshTests does).
+        var run = (await Tool.RunAsync(
+            "python3", "-m", "nbd",
+            "-c", "h.set_uri_allow_local_file(True)",
+            "-c", $"h.connect_uri('{uri}')",
+            "-c", "assert h.get_tls_negotiated()",
+            "-c", $"print(h.pread(32, {offset}).hex())")).AssertSuccess();
+        Assert.Equal(expected, run.Stdout.Trim());
+    }
+
+    internal static async Task<RunningTool> StartServeAsync(TempDir dir, params string[] args)
     {
         var engine = EngineCli.Start(["serve", .. args, "--socket", dir.Socket]);
         await engine.WaitUntilAsync(() => engine.Stdout.Contains("+unix://", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the URI on stdout");

@@ -44,7 +44,7 @@ internal sealed class X509TlsClient : INbdTlsClient
     {
         ArgumentNullException.ThrowIfNull(socket);
         string? refusal = null;
-        var stream = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var stream = new SslStream(new ReadAheadStream(new NetworkStream(socket, ownsSocket: false)), leaveInnerStreamOpen: false);
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = hostname ?? string.Empty,

@@ -28,7 +28,7 @@ namespace Engine.Nbd.Transport.Tls.Psk;
 /// reused under OpenSSL.
 /// </para>
 /// </summary>
-internal sealed class PskTlsStream : Stream
+internal sealed class PskTlsStream : DuplexByteStream
 {
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
@@ -49,7 +49,17 @@ internal sealed class PskTlsStream : Stream
         }
 
         socket.SafeHandle.DangerousAddRef(ref _socketReferenced);
-        socket.Blocking = false;
+
+        // fcntl, not Socket.Blocking: the transport's SocketChannel set the descriptor blocking behind .NET's back, so
+        // .NET may believe it is still non-blocking and skip the change. A blocking SSL_read would then hold the lock
+        // while it waits and starve every write (the client hung sending NBD_CMD_DISC).
+        var rc = LibC.MakeNonBlocking(socket.SafeHandle);
+        if (rc != 0)
+        {
+            Dispose();
+            throw new NbdTlsException($"cannot make the socket non-blocking for TLS: errno {-rc}");
+        }
+
         _state = GCHandle.Alloc(state);
         if (OpenSsl.SSL_set_fd(_ssl, (int)socket.SafeHandle.DangerousGetHandle()) != 1
             || OpenSsl.SSL_set_ex_data(_ssl, PskCallbacks.StateSlot, GCHandle.ToIntPtr(_state)) != 1)
@@ -64,20 +74,6 @@ internal sealed class PskTlsStream : Stream
 
     /// <summary>The negotiated cipher suite.</summary>
     public string? Cipher => OpenSsl.CipherName(_ssl);
-
-    public override bool CanRead => true;
-
-    public override bool CanWrite => true;
-
-    public override bool CanSeek => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     /// <summary>Runs SSL_accept or SSL_connect to the end. Returns null when established, else OpenSSL's reason.</summary>
     public async ValueTask<string?> HandshakeAsync(bool server, CancellationToken cancellationToken)
@@ -210,10 +206,6 @@ internal sealed class PskTlsStream : Stream
     }
 
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
