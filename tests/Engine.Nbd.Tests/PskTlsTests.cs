@@ -36,6 +36,19 @@ public sealed class PskTlsTests : IDisposable
         Assert.Equal(Convert.FromHexString(line[4..]), key);
     }
 
+    [Fact]
+    public async Task KeyFile_disposed_leaves_no_key_bytes_behind()
+    {
+        var keys = PskKeyFile.Load(await KeysAsync("alice"));
+        Assert.True(keys.TryGetKey("alice", out var key));
+        Assert.Contains(key, b => b != 0);
+
+        keys.Dispose();
+
+        Assert.All(key, b => Assert.Equal(0, b));
+        Assert.False(keys.TryGetKey("alice", out _));
+    }
+
     [Theory]
     [InlineData("alice", "expected username:hexkey")]
     [InlineData(":00112233", "the username is empty")]

@@ -24,7 +24,9 @@ internal static class NbdTlsClients
         {
             if (uri.TlsPskFile is { } pskFile)
             {
-                return new PskTlsClient(PskKeyFile.Load(pskFile), PskIdentity(uri));
+                // The client keeps a copy of its one key; the rest of the file is wiped at once.
+                using var keys = PskKeyFile.Load(pskFile);
+                return new PskTlsClient(keys, PskIdentity(uri));
             }
 
             return new X509TlsClient(uri.TlsCertificates, uri.TlsVerifyPeer);

@@ -8,7 +8,7 @@ namespace Engine.Nbd.Transport.Tls.Psk;
 /// <c>username:hexkey</c> per line. Blank lines are skipped; anything else that is not a name, a colon and an even
 /// number of hex digits is refused with the file and line, as is a name given twice. Messages never show a key.
 /// </summary>
-public sealed class PskKeyFile
+public sealed class PskKeyFile : IDisposable
 {
     /// <summary>OpenSSL's <c>PSK_MAX_IDENTITY_LEN</c> (the identity is sent NUL-terminated in a 256-byte buffer).</summary>
     internal const int MaxIdentityBytes = 255;
@@ -113,6 +113,17 @@ public sealed class PskKeyFile
         return keys.Count == 0
             ? throw new NbdTlsException($"PSK key file {path} holds no key (expected username:hexkey lines, as psktool writes)")
             : new PskKeyFile(path, keys);
+    }
+
+    /// <summary>Overwrites every key with zeros: keys are secrets, and a dead array keeps its bytes until the GC reuses it.</summary>
+    public void Dispose()
+    {
+        foreach (var key in _keys.Values)
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(key);
+        }
+
+        _keys.Clear();
     }
 
     /// <summary>The key of <paramref name="user"/>, if the file has one. The array is the file's own: do not change it.</summary>

@@ -64,8 +64,12 @@ public sealed class PskTlsClient : INbdTlsClient, IDisposable
         }
     }
 
-    /// <summary>Frees the OpenSSL context; sessions already connected keep working.</summary>
-    public void Dispose() => _context.Dispose();
+    /// <summary>Frees the OpenSSL context and wipes the client's copy of the key; sessions already connected keep working.</summary>
+    public void Dispose()
+    {
+        _context.Dispose();
+        System.Security.Cryptography.CryptographicOperations.ZeroMemory(_key);
+    }
 
     private static byte[] KeyOf(PskKeyFile keys, string identity)
     {

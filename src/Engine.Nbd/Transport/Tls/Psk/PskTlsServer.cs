@@ -13,7 +13,7 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
     private readonly PskKeyFile _keys;
     private readonly SslContextHandle _context;
 
-    /// <summary>Creates the server from a key file read with <see cref="PskKeyFile.Load"/>.</summary>
+    /// <summary>Creates the server from a key file read with <see cref="PskKeyFile.Load"/>; the server owns it from now on and wipes it when disposed.</summary>
     /// <exception cref="NbdTlsException">OpenSSL (libssl3) is missing or refused the settings.</exception>
     public PskTlsServer(PskKeyFile keys)
     {
@@ -50,6 +50,10 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
         }
     }
 
-    /// <summary>Frees the OpenSSL context; sessions already accepted keep working.</summary>
-    public void Dispose() => _context.Dispose();
+    /// <summary>Frees the OpenSSL context and wipes the keys (the server owns its key file); sessions already accepted keep working.</summary>
+    public void Dispose()
+    {
+        _context.Dispose();
+        _keys.Dispose();
+    }
 }
