@@ -65,7 +65,10 @@ public sealed class S3StoreOptions
     }
 
     /// <summary>The endpoint for messages.</summary>
-    internal string EndpointText => Endpoint?.ToString().TrimEnd('/') ?? $"AWS S3 ({Region})";
+    /// <summary>The endpoint for messages, without any user:password an endpoint URL may carry.</summary>
+    internal string EndpointText => Endpoint is { } endpoint
+        ? (string.IsNullOrEmpty(endpoint.UserInfo) ? endpoint.ToString() : new UriBuilder(endpoint) { UserName = string.Empty, Password = string.Empty }.Uri.ToString()).TrimEnd('/')
+        : $"AWS S3 ({Region})";
 
     private static string Required(Func<string, string?> environment, string name)
     {

@@ -53,6 +53,15 @@ public sealed class S3RepositoryLocationTests
     }
 
     [Fact]
+    public void Messages_name_the_endpoint_without_the_password_its_url_carries()
+    {
+        var variables = new Dictionary<string, string> { ["AWS_ACCESS_KEY_ID"] = "ak", ["AWS_SECRET_ACCESS_KEY"] = "sk" };
+        var options = S3StoreOptions.FromEnvironment("https://user:hunter2@s3.example.org:8443/", variables.GetValueOrDefault);
+
+        Assert.Equal("https://s3.example.org:8443", options.EndpointText);
+    }
+
+    [Fact]
     public void Missing_credentials_are_named()
     {
         var e = Assert.Throws<FormatException>(() => S3StoreOptions.FromEnvironment(null, _ => null));
