@@ -132,15 +132,7 @@ internal static class ServeCommand
             .SetMinimumLevel(settings.Verbose ? LogLevel.Debug : LogLevel.Warning));
 
         var devices = new List<IBlockDevice>();
-        var options = settings.Listening.ServerOptions(loggerFactory);
-        await using var server = new NbdServer(new NbdServerOptions
-        {
-            LoggerFactory = options.LoggerFactory,
-            MaxConnections = options.MaxConnections,
-            HandshakeTimeout = options.HandshakeTimeout,
-            TlsMode = settings.Tls.Mode,
-            TlsServer = tlsServer,
-        });
+        await using var server = new NbdServer(settings.Listening.ServerOptions(loggerFactory, settings.Tls.Mode, tlsServer));
         try
         {
             foreach (var (name, path, rule) in exports)

@@ -1,6 +1,6 @@
 namespace Engine.Backup.Repository.Storage.Retry;
 
-/// <summary>How <see cref="RetryingObjectStore"/> retries: bounded in attempts and in total time, with exponential backoff and full jitter.</summary>
+/// <summary>How <see cref="RetryingObjectStore"/> retries: bounded in attempts and in total time, with exponential backoff and equal jitter (each wait is random in the upper half of its ceiling).</summary>
 /// <param name="MaxAttempts">Attempts in all, the first included (1: no retry).</param>
 /// <param name="InitialDelay">The backoff ceiling before the first retry; each later retry doubles it.</param>
 /// <param name="MaxDelay">The largest backoff ceiling.</param>
