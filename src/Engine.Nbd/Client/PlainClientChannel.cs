@@ -28,5 +28,8 @@ internal sealed class PlainClientChannel(Socket socket) : IClientChannel
 
     public void ShutdownBoth() => _channel.ShutdownBoth();
 
+    /// <summary>Stops further receives (a TLS channel on this socket forwards its own to here).</summary>
+    public void ShutdownReceive() => _channel.ShutdownReceive();
+
     public void Dispose() => _channel.Dispose();
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Engine.Blocks.Buffers;
+using Engine.Blocks.Native;
 using Engine.Nbd.Transport;
 using Engine.Nbd.Transport.Tls;
 
@@ -11,22 +12,18 @@ namespace Engine.Nbd.Client;
 /// pooled read-ahead buffer; READ data is decrypted straight into the caller's memory (the stream's own record
 /// buffer is the only stop on the way, so a pipe in between would add a copy); a request header is held back and
 /// sent in one record with what follows it. The socket itself stays with the plain channel, which shuts it down and
-/// closes it. Buffers are rented once per connection: no request allocates.
+/// closes it. The read-ahead buffer and its parsing are <see cref="ConnectionTransport"/>'s, the server's too. Buffers are
+/// rented once per connection: no request allocates.
 /// </summary>
-internal sealed class TlsClientChannel : IClientChannel
+internal sealed unsafe class TlsClientChannel : ConnectionTransport, IClientChannel
 {
-    private const int InputCapacity = 64 << 10;
-
     /// <summary>One TLS record's worth: a header and a small payload leave in one record.</summary>
     private const int OutputCapacity = 16 << 10;
 
     private readonly PlainClientChannel _plain;
     private readonly TlsSession _session;
     private readonly Stream _stream;
-    private readonly NativeBuffer _input;
     private readonly NativeBuffer _output;
-    private int _start;
-    private int _end;
     private int _pending;
     private int _disposed;
 
@@ -35,78 +32,17 @@ internal sealed class TlsClientChannel : IClientChannel
         _plain = plain;
         _session = session;
         _stream = session.Stream;
-        _input = BufferPool.Shared.Rent(InputCapacity);
         _output = BufferPool.Shared.Rent(OutputCapacity);
     }
 
     /// <summary>Who the server proved to be.</summary>
     public TlsSession Session => _session;
 
-    public bool TryFill(int count, int readAhead)
-    {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, InputCapacity);
-        if (_end - _start >= count)
-        {
-            return true;
-        }
+    public override bool CanSendFileRanges => false;
 
-        if (InputCapacity - _start < count)
-        {
-            _input.Span[_start.._end].CopyTo(_input.Span);
-            _end -= _start;
-            _start = 0;
-        }
+    public override string Security => $"{_session.Protocol}/{_session.Authentication}";
 
-        while (_end - _start < count)
-        {
-            var want = Math.Min(InputCapacity - _end, count - (_end - _start) + readAhead);
-            var n = Receive(_input.Span.Slice(_end, want));
-            if (n == 0)
-            {
-                if (_end == _start)
-                {
-                    return false;
-                }
-
-                throw new ConnectionClosedException($"peer closed the TLS session mid-message ({_end - _start} of {count} bytes)");
-            }
-
-            _end += n;
-        }
-
-        return true;
-    }
-
-    public ReadOnlySpan<byte> Peek(int count) => _input.Span.Slice(_start, count);
-
-    public void Consume(int count)
-    {
-        _start += count;
-        if (_start == _end)
-        {
-            _start = _end = 0;
-        }
-    }
-
-    public void ReadExact(Span<byte> destination)
-    {
-        var fromBuffer = Math.Min(_end - _start, destination.Length);
-        _input.Span.Slice(_start, fromBuffer).CopyTo(destination);
-        Consume(fromBuffer);
-        var done = fromBuffer;
-        while (done < destination.Length)
-        {
-            var n = Receive(destination[done..]);
-            if (n == 0)
-            {
-                throw new ConnectionClosedException($"peer closed the TLS session mid-payload ({done} of {destination.Length} bytes)");
-            }
-
-            done += n;
-        }
-    }
-
-    public void Send(ReadOnlySpan<byte> data, bool more = false)
+    public override void Send(ReadOnlySpan<byte> data, bool more = false)
     {
         try
         {
@@ -135,15 +71,27 @@ internal sealed class TlsClientChannel : IClientChannel
         }
     }
 
+    public override void Send(Span<LibC.IoVec> vectors, bool more = false)
+    {
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            Send(new ReadOnlySpan<byte>(vectors[i].Base, checked((int)vectors[i].Length)), more || i < vectors.Length - 1);
+        }
+    }
+
     public void SetReceiveTimeout(TimeSpan timeout) => _plain.SetReceiveTimeout(timeout);
 
-    public void ShutdownBoth() => _plain.ShutdownBoth();
+    public override void ShutdownReceive() => _plain.ShutdownReceive();
 
-    public void Dispose()
+    public override void ShutdownBoth() => _plain.ShutdownBoth();
+
+    protected override int ReceiveSome(Span<byte> destination) => Receive(destination);
+
+    protected override bool Release()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
-            return;
+            return false;
         }
 
         _plain.ShutdownBoth();
@@ -157,8 +105,8 @@ internal sealed class TlsClientChannel : IClientChannel
         }
 
         _plain.Dispose();
-        _input.Dispose();
         _output.Dispose();
+        return true;
     }
 
     private void Flush()
