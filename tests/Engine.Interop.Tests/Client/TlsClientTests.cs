@@ -1,5 +1,5 @@
 using Engine.Backup.Repository;
-using Engine.Interop.Tests.Infrastructure;
+using Engine.Interop.Tests.Tls;
 using Engine.Nbd.Client;
 using static Engine.Interop.Tests.Backup.BackupTestKit;
 using static Engine.Interop.Tests.Client.ClientInterop;
@@ -9,9 +9,9 @@ namespace Engine.Interop.Tests.Client;
 
 /// <summary>
 /// Engine's client over TLS (nbds://, nbds+unix://) against nbdkit --tls=require and qemu-nbd with tls-creds-x509,
-/// with certificates certtool makes per test: info, copy and backup byte-exact, and every refusal with its reason.
+/// with the certificates of <see cref="TestPki"/> (certtool, made once for the class): info, copy and backup byte-exact, and every refusal with its reason.
 /// </summary>
-public sealed class TlsClientTests
+public sealed class TlsClientTests(TestPki pki) : IClassFixture<TestPki>
 {
     private const long Size = 24 * MiB;
 
@@ -19,10 +19,9 @@ public sealed class TlsClientTests
     public async Task Nbdkit_Unix_InfoCopyAndBackup_ByteExact()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
         var image = CreateRandom(dir["disk.raw"], Size, 1201);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "file", image);
-        var uri = $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.Full}";
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "file", image);
+        var uri = $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.ServerAndClientDir}";
 
         var info = (await EngineAsync("info", uri)).AssertSuccess();
         Assert.Contains(Size.ToString(System.Globalization.CultureInfo.InvariantCulture), info.Stdout, StringComparison.Ordinal);
@@ -47,11 +46,10 @@ public sealed class TlsClientTests
     public async Task Nbdkit_Tcp_Copy_ByteExact_HostNameChecked(string host)
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
         var image = CreateRandom(dir["disk.raw"], Size, 1202);
         var port = ServerProcess.FreePort();
-        await using var server = await ServerProcess.StartTcpAsync("nbdkit", port, ["-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-f", "--tls=require", "--tls-certificates", pki.Full, "file", image]);
-        var uri = $"nbds://{host}:{port}/?tls-certificates={pki.Full}";
+        await using var server = await ServerProcess.StartTcpAsync("nbdkit", port, ["-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-f", "--tls=require", "--tls-certificates", pki.ServerAndClientDir, "file", image]);
+        var uri = $"nbds://{host}:{port}/?tls-certificates={pki.ServerAndClientDir}";
         (await EngineAsync("copy", uri, dir["copy.raw"])).AssertSuccess();
         Assert.Equal(Sha256(image), Sha256(dir["copy.raw"]));
 
@@ -64,9 +62,8 @@ public sealed class TlsClientTests
     public async Task Nbdkit_MemoryWriteRead_OverTls_RoundTrips()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "memory", "64M");
-        await using var client = await NbdClient.ConnectAsync($"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.Full}");
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "memory", "64M");
+        await using var client = await NbdClient.ConnectAsync($"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.ServerAndClientDir}");
         var payload = RandomBytes(40 * MiB, 1203); // over the 32 MiB maximum: split into several requests
         await client.WriteAsync(4097, payload);
         await client.FlushAsync();
@@ -81,14 +78,13 @@ public sealed class TlsClientTests
     public async Task QemuNbd_Copy_ByteExact(bool tcp)
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
         var image = CreateRandom(dir["disk.raw"], Size, 1204);
-        var args = new List<string> { "--object", $"tls-creds-x509,id=tls0,dir={pki.Full},endpoint=server", "--tls-creds", "tls0", "-r", "-t", "-f", "raw", "-x", "disk" };
+        var args = new List<string> { "--object", $"tls-creds-x509,id=tls0,dir={pki.ServerAndClientDir},endpoint=server", "--tls-creds", "tls0", "-r", "-t", "-f", "raw", "-x", "disk" };
         string uri;
         await using var server = tcp
             ? await StartQemuNbdTcpAsync(args, image)
             : await ServerProcess.StartUnixAsync("qemu-nbd", dir["q.sock"], [.. args, "-k", dir["q.sock"], image]);
-        uri = tcp ? $"nbds://localhost:{server.Port}/disk?tls-certificates={pki.Full}" : $"nbds+unix:///disk?socket={dir["q.sock"]}&tls-certificates={pki.Full}";
+        uri = tcp ? $"nbds://localhost:{server.Port}/disk?tls-certificates={pki.ServerAndClientDir}" : $"nbds+unix:///disk?socket={dir["q.sock"]}&tls-certificates={pki.ServerAndClientDir}";
         (await EngineAsync("copy", uri, dir["copy.raw"])).AssertSuccess();
         Assert.Equal(Sha256(image), Sha256(dir["copy.raw"]));
     }
@@ -97,11 +93,10 @@ public sealed class TlsClientTests
     public async Task ServerFromAnotherCa_IsRefused_NamingTheCa_UnlessVerifyPeerIsOff()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "memory", "1M");
-        var uri = $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.OtherCa}";
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "memory", "1M");
+        var uri = $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.OtherCaDir}";
 
-        (await EngineAsync("info", uri)).AssertFailure(1, $"is not signed by the CA in {Path.Combine(pki.OtherCa, "ca-cert.pem")}").AssertNoRuntimeText();
+        (await EngineAsync("info", uri)).AssertFailure(1, $"is not signed by the CA in {Path.Combine(pki.OtherCaDir, "ca-cert.pem")}").AssertNoRuntimeText();
 
         (await EngineAsync("info", uri + "&tls-verify-peer=0")).AssertSuccess();
     }
@@ -110,29 +105,26 @@ public sealed class TlsClientTests
     public async Task NbdkitVerifyPeer_RefusesClientWithoutCertificate_AdmitsClientWithOne()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "--tls-verify-peer", "memory", "1M");
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "--tls-verify-peer", "memory", "1M");
 
-        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.CaOnly}")).AssertFailure(1, "client-cert.pem").AssertNoRuntimeText();
+        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.ClientDir("anonymous")}")).AssertFailure(1, "client-cert.pem").AssertNoRuntimeText();
 
-        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.Full}")).AssertSuccess();
+        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.ServerAndClientDir}")).AssertSuccess();
     }
 
     [Fact]
     public async Task Nbds_ToPlaintextServer_FailsSayingTlsIsNotOffered()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
         await using var server = await ServerProcess.StartUnixAsync("nbdkit", dir["k.sock"], ["-U", dir["k.sock"], "-f", "--tls=off", "memory", "1M"]);
-        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.Full}")).AssertFailure(1, "the server does not offer TLS").AssertNoRuntimeText();
+        (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={pki.ServerAndClientDir}")).AssertFailure(1, "the server does not offer TLS").AssertNoRuntimeText();
     }
 
     [Fact]
     public async Task PlainNbd_ToTlsRequireServer_FailsSayingTheServerRequiresTls()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "memory", "1M");
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "memory", "1M");
         (await EngineAsync("info", server.Uri())).AssertFailure(1, "the server requires TLS").AssertNoRuntimeText();
     }
 
@@ -140,8 +132,7 @@ public sealed class TlsClientTests
     public async Task MissingCaFile_IsNamed()
     {
         using var dir = new TempDir();
-        var pki = await TlsCertificates.CreateAsync(dir);
-        await using var server = await NbdkitTlsAsync(dir, pki.Full, "memory", "1M");
+        await using var server = await NbdkitTlsAsync(dir, pki.ServerAndClientDir, "memory", "1M");
         var empty = Directory.CreateDirectory(dir["empty"]).FullName;
         (await EngineAsync("info", $"nbds+unix:///?socket={server.SocketPath}&tls-certificates={empty}")).AssertFailure(1, $"{Path.Combine(empty, "ca-cert.pem")} does not exist").AssertNoRuntimeText();
     }

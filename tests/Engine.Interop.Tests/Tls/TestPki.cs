@@ -4,7 +4,8 @@ namespace Engine.Interop.Tests.Tls;
 /// X.509 credentials made with GnuTLS's certtool, in the directory layout qemu, nbdkit and libnbd share: a CA, a
 /// server certificate for localhost and 127.0.0.1, client certificates for <c>alice</c> and <c>bob</c> signed by
 /// the CA, and <c>mallory</c>, whose certificate another CA signed. Each client directory holds the first CA's
-/// certificate, so every client trusts the server; only the server's view of them differs.
+/// certificate, so every client trusts the server; only the server's view of them differs. One set serves the tests of
+/// Engine's server and of Engine's client (against nbdkit and qemu-nbd) alike.
 /// </summary>
 public sealed class TestPki : IDisposable
 {
@@ -25,7 +26,24 @@ public sealed class TestPki : IDisposable
         // A client with the CA but no certificate of its own.
         Directory.CreateDirectory(ClientDir("anonymous"));
         File.Copy(Path.Combine(ca, "ca-cert.pem"), Path.Combine(ClientDir("anonymous"), "ca-cert.pem"));
+
+        // One directory both a peer server (nbdkit, qemu-nbd) and Engine's client read: the server's and alice's files.
+        Directory.CreateDirectory(ServerAndClientDir);
+        foreach (var file in Directory.GetFiles(ServerDir, "*.pem").Concat(Directory.GetFiles(ClientDir("alice"), "client-*.pem")))
+        {
+            File.Copy(file, Path.Combine(ServerAndClientDir, Path.GetFileName(file)));
+        }
+
+        // The other CA's certificate alone: a client that trusts only a CA that signed nothing the servers show.
+        Directory.CreateDirectory(OtherCaDir);
+        File.Copy(Path.Combine(otherCa, "ca-cert.pem"), Path.Combine(OtherCaDir, "ca-cert.pem"));
     }
+
+    /// <summary>ca-cert.pem, server-cert.pem/server-key.pem and alice's client-cert.pem/client-key.pem: a peer server and Engine's client both read it.</summary>
+    public string ServerAndClientDir => _dir["server-and-client"];
+
+    /// <summary>ca-cert.pem of the other CA only.</summary>
+    public string OtherCaDir => _dir["other-ca-only"];
 
     /// <summary>ca-cert.pem, server-cert.pem, server-key.pem: for <c>engine serve --tls-certificates</c>.</summary>
     public string ServerDir => _dir["server"];
