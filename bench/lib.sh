@@ -253,3 +253,23 @@ rotated() {
     local a=("$@")
     for ((i = 0; i < n; i++)); do printf '%s\n' "${a[(i + k) % n]}"; done
 }
+
+# make_pki DIR: a CA, DIR/server (ca-cert.pem, server-cert.pem, server-key.pem
+# for localhost and 127.0.0.1) and DIR/client (ca-cert.pem, client-cert.pem, client-key.pem),
+# the layout engine, nbdkit, qemu and libnbd share. ECDSA P-256 keys.
+make_pki() {
+    local dir=$1
+    mkdir -p "$dir/ca" "$dir/server" "$dir/client"
+    printf 'cn = bench CA\nca\ncert_signing_key\nexpiration_days = 30\n' >"$dir/ca.info"
+    printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/server.info"
+    printf 'cn = bench-client\ntls_www_client\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/client.info"
+    certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/ca/ca-key.pem" 2>/dev/null || return 1
+    certtool --generate-self-signed --load-privkey "$dir/ca/ca-key.pem" --template "$dir/ca.info" --no-text --outfile "$dir/ca/ca-cert.pem" 2>/dev/null || return 1
+    local who
+    for who in server client; do
+        certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/$who/$who-key.pem" 2>/dev/null || return 1
+        certtool --generate-certificate --load-privkey "$dir/$who/$who-key.pem" --load-ca-certificate "$dir/ca/ca-cert.pem" \
+            --load-ca-privkey "$dir/ca/ca-key.pem" --template "$dir/$who.info" --no-text --outfile "$dir/$who/$who-cert.pem" 2>/dev/null || return 1
+        cp "$dir/ca/ca-cert.pem" "$dir/$who/"
+    done
+}

@@ -210,26 +210,6 @@ echo "image: $IMG, $(fincore -b -n -o RES "$IMG" 2>/dev/null | tr -d ' ' || echo
 
 # ---------------------------------------------------------------- TLS credentials
 
-# make_pki DIR: a CA, DIR/server (ca-cert.pem, server-cert.pem, server-key.pem
-# for localhost) and DIR/client (ca-cert.pem, client-cert.pem, client-key.pem),
-# the layout engine, nbdkit, qemu and libnbd share. ECDSA P-256 keys.
-make_pki() {
-    local dir=$1
-    mkdir -p "$dir/ca" "$dir/server" "$dir/client"
-    printf 'cn = bench CA\nca\ncert_signing_key\nexpiration_days = 30\n' >"$dir/ca.info"
-    printf 'cn = localhost\ndns_name = localhost\ntls_www_server\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/server.info"
-    printf 'cn = bench-client\ntls_www_client\nsigning_key\nencryption_key\nexpiration_days = 30\n' >"$dir/client.info"
-    certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/ca/ca-key.pem" 2>/dev/null
-    certtool --generate-self-signed --load-privkey "$dir/ca/ca-key.pem" --template "$dir/ca.info" --no-text --outfile "$dir/ca/ca-cert.pem" 2>/dev/null
-    local who
-    for who in server client; do
-        certtool --generate-privkey --key-type ecdsa --no-text --outfile "$dir/$who/$who-key.pem" 2>/dev/null
-        certtool --generate-certificate --load-privkey "$dir/$who/$who-key.pem" --load-ca-certificate "$dir/ca/ca-cert.pem" \
-            --load-ca-privkey "$dir/ca/ca-key.pem" --template "$dir/$who.info" --no-text --outfile "$dir/$who/$who-cert.pem" 2>/dev/null
-        cp "$dir/ca/ca-cert.pem" "$dir/$who/"
-    done
-}
-
 PKI=
 if [[ -n $TLS ]]; then
     PKI="$OUT/pki"

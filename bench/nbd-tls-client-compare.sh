@@ -42,18 +42,8 @@ img=$(raw_image_path "$bytes")
 ensure_raw_image "$img" "$bytes"
 publish_engine "$OUT/logs" || die "$ENGINE_PROBLEM"
 
-pki="$OUT/pki"
-mkdir -p "$pki"
-(
-    cd "$pki"
-    printf 'cn = bench CA\nca\ncert_signing_key\n' >ca.info
-    printf 'cn = localhost\ndns_name = localhost\nip_address = 127.0.0.1\ntls_www_server\nencryption_key\nsigning_key\n' >server.info
-    certtool --generate-privkey --outfile ca-key.pem
-    certtool --generate-self-signed --load-privkey ca-key.pem --template ca.info --outfile ca-cert.pem
-    certtool --generate-privkey --outfile server-key.pem
-    certtool --generate-certificate --load-ca-certificate ca-cert.pem --load-ca-privkey ca-key.pem \
-        --load-privkey server-key.pem --template server.info --outfile server-cert.pem
-) >"$OUT/logs/certtool.log" 2>&1 || die "certtool failed (see $OUT/logs/certtool.log)"
+make_pki "$OUT/pki" >"$OUT/logs/certtool.log" 2>&1 || die "certtool failed (see $OUT/logs/certtool.log)"
+pki="$OUT/pki/server"
 
 SOCKDIR=$(mktemp -d /tmp/nbd-tls-bench.XXXXXX)
 sock="$SOCKDIR/k.sock"
