@@ -93,7 +93,13 @@ internal static class LayerRules
             ["Import"],
             ["Serving", "Json"],
         ]),
-        new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova"],
+        // qcow2 images natively: on Engine.Blocks only, beside Engine.Ova.
+        new("Engine.Qcow2", ["Engine.Blocks"],
+        [
+            // The on-disk format: header, extensions, table entries (parsed and written).
+            ["Format"],
+        ]),
+        new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova", "Engine.Qcow2"],
         [
             ["", "Json"],
             ["Commands"],
