@@ -55,8 +55,8 @@ foreach (var data in randomData.Concat(compressibleData))
     digests[data] = ChunkDigest.Compute(data);
 }
 
-Measure("read random (raw)", randomData, data => repository.Chunks.Read(digests[data], buffer));
-Measure("read compressible (zstd)", compressibleData, data => repository.Chunks.Read(digests[data], buffer));
+Measure("read random (raw)", randomData, data => repository.LocalChunks.Read(digests[data], buffer));
+Measure("read compressible (zstd)", compressibleData, data => repository.LocalChunks.Read(digests[data], buffer));
 long stored = 0;
 foreach (var file in Directory.EnumerateFiles(Path.Combine(directory, "chunks"), "*", SearchOption.AllDirectories))
 {
@@ -69,7 +69,7 @@ Directory.Delete(directory, recursive: true);
 void Put(byte[] data)
 {
     var digest = ChunkDigest.Compute(data);
-    repository.Chunks.PutAsync(digest, data, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+    repository.LocalChunks.PutAsync(digest, data, CancellationToken.None).AsTask().GetAwaiter().GetResult();
 }
 
 static void Measure(string name, byte[][] inputs, Action<byte[]> action)

@@ -86,7 +86,7 @@ public sealed partial class EngineRepositoryProvider
             {
                 ChunkSize = _repository.ChunkSize,
                 CompressionLevel = _repository.CompressionLevel,
-                ParentChunkDirectory = _repository.Chunks.Directory,
+                ParentChunkDirectory = _repository.LocalChunks.Directory,
             });
             var staged = await ContainerBackupEngine.BackupAsync(stagingRepository, request, progress: null, cancellationToken).ConfigureAwait(false);
             LogContainerBackup(staged, "staged");

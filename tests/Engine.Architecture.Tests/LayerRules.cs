@@ -68,6 +68,8 @@ internal static class LayerRules
             ["Repository.ChunkObjects"],
             // The index, catalog and JSON formats encode both.
             ["Repository.Formats"],
+            // Where a repository's snapshots and chunks live: the local directory or an object store (issue 13).
+            ["Repository.Backends"],
             // The repository's root is the facade over its children (BackupRepository and what only it uses), so it
             // sits above them, unlike a parent namespace elsewhere: its children must never use it.
             ["Repository"],

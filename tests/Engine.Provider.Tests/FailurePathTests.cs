@@ -72,7 +72,7 @@ public sealed class FailurePathTests
             var index = repository.ReadIndex(id, "drive-scsi0");
             if (damage == "missing chunk")
             {
-                File.Delete(repository.Chunks.PathOf(index[1]));
+                File.Delete(repository.LocalChunks.PathOf(index[1]));
             }
             else
             {

@@ -18,8 +18,9 @@ public sealed partial class BackupRepository
     /// snapshot directories and temporary files go once older than the grace.
     /// </summary>
     /// <exception cref="RepositoryCorruptException">A manifest or index is unreadable: nothing is deleted, since the references are unknown.</exception>
-    public Task<GcReport> CollectGarbageAsync(CancellationToken cancellationToken) =>
-        Task.Run(() => CollectGarbage(cancellationToken), cancellationToken);
+    public Task<GcReport> CollectGarbageAsync(CancellationToken cancellationToken) => Objects is { } objects
+        ? CollectObjectGarbageAsync(objects, cancellationToken)
+        : Task.Run(() => CollectGarbage(cancellationToken), cancellationToken);
 
     /// <summary>
     /// File timestamps come from the kernel's coarse clock, a tick behind the one <see cref="DateTimeOffset.UtcNow"/>
@@ -69,20 +70,21 @@ public sealed partial class BackupRepository
     private HashSet<ChunkDigest> Mark(out int snapshots, CancellationToken cancellationToken)
     {
         var marked = new HashSet<ChunkDigest>();
-        snapshots = 0;
-        foreach (var id in EnumerateSnapshotIds(null, null))
+        snapshots = Mark(_storage.ListCommitted(null, null), marked, cancellationToken);
+        return marked;
+    }
+
+    /// <summary>Adds the chunks of the complete snapshots among <paramref name="ids"/> to <paramref name="marked"/>; returns how many were complete.</summary>
+    private int Mark(IEnumerable<SnapshotId> ids, HashSet<ChunkDigest> marked, CancellationToken cancellationToken)
+    {
+        var snapshots = 0;
+        foreach (var id in ids)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var manifestPath = ManifestPath(id);
-            if (!File.Exists(manifestPath))
-            {
-                continue;
-            }
-
             SnapshotManifest manifest;
             try
             {
-                manifest = ReadManifestFile(id, manifestPath);
+                manifest = ReadManifest(id);
             }
             catch (SnapshotNotFoundException)
             {
@@ -96,7 +98,7 @@ public sealed partial class BackupRepository
                 {
                     index = ReadIndex(id, entry);
                 }
-                catch (RepositoryCorruptException) when (!File.Exists(manifestPath))
+                catch (RepositoryCorruptException) when (!IsCommitted(id))
                 {
                     break; // deleted meanwhile
                 }
@@ -116,7 +118,7 @@ public sealed partial class BackupRepository
                 {
                     CatalogReader.ForEachDigest(ArchiveCatalogPath(id, archive), archive.CatalogChecksum, digest => marked.Add(digest));
                 }
-                catch (RepositoryCorruptException) when (!File.Exists(manifestPath))
+                catch (RepositoryCorruptException) when (!IsCommitted(id))
                 {
                     continue; // deleted meanwhile
                 }
@@ -125,14 +127,14 @@ public sealed partial class BackupRepository
             snapshots++;
         }
 
-        return marked;
+        return snapshots;
     }
 
     private SweepCounts Sweep(HashSet<ChunkDigest> marked, DateTime cutoff, DateTime graceCutoff, CancellationToken cancellationToken)
     {
         var counts = new SweepCounts();
         var candidates = new List<string>();
-        foreach (var prefix in System.IO.Directory.EnumerateDirectories(Chunks.Directory))
+        foreach (var prefix in System.IO.Directory.EnumerateDirectories(LocalChunks.Directory))
         {
             cancellationToken.ThrowIfCancellationRequested();
             candidates.Clear();
@@ -165,7 +167,7 @@ public sealed partial class BackupRepository
             }
 
             // Writers touch and rename under the shared lock: re-check each candidate under the exclusive one.
-            using (ChunkLock.Exclusive(Chunks.LockPath))
+            using (ChunkLock.Exclusive(LocalChunks.LockPath))
             {
                 // The short cutoff of a repository without writers trusts file times to a tenth of a second; a writer
                 // that registered since the collection started brings the grace back before anything more goes.

@@ -66,19 +66,19 @@ public sealed partial class BackupRepository
     private void ImportChunks(BackupRepository staging, CancellationToken cancellationToken)
     {
         using var buffer = BufferPool.Shared.Rent(ChunkStore.MaxChunkLength);
-        foreach (var file in System.IO.Directory.EnumerateFiles(staging.Chunks.Directory, "*", SearchOption.AllDirectories))
+        foreach (var file in System.IO.Directory.EnumerateFiles(staging.LocalChunks.Directory, "*", SearchOption.AllDirectories))
         {
             cancellationToken.ThrowIfCancellationRequested();
 
             // Only files where a chunk of that name belongs; anything else (a lock file, a stray) is not content.
-            if (!ChunkDigest.TryParse(Path.GetFileName(file), out var digest) || digest.IsZero || file != staging.Chunks.PathOf(digest))
+            if (!ChunkDigest.TryParse(Path.GetFileName(file), out var digest) || digest.IsZero || file != staging.LocalChunks.PathOf(digest))
             {
                 continue;
             }
 
             // Read by its SHA-256 alone, so the content is rehashed: a file that is not its name fails here.
-            var length = staging.Chunks.Read(digest, buffer.Span);
-            Chunks.Put(digest, buffer.Span[..length]);
+            var length = staging.LocalChunks.Read(digest, buffer.Span);
+            LocalChunks.Put(digest, buffer.Span[..length]);
         }
     }
 }

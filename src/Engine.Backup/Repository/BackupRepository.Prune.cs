@@ -48,6 +48,7 @@ public sealed partial class BackupRepository
             }
         }
 
+        var locked = new List<SnapshotId>();
         if (!options.DryRun)
         {
             foreach (var decision in decisions)
@@ -62,11 +63,15 @@ public sealed partial class BackupRepository
                     {
                         // removed by someone else meanwhile
                     }
+                    catch (SnapshotLockedException)
+                    {
+                        locked.Add(decision.Snapshot);
+                    }
                 }
             }
         }
 
-        return new PruneResult { Decisions = decisions, DryRun = options.DryRun, Kept = kept, Removed = decisions.Count - kept };
+        return new PruneResult { Decisions = decisions, DryRun = options.DryRun, Kept = kept, Removed = decisions.Count - kept - locked.Count, Locked = locked };
     }
 
     /// <summary>

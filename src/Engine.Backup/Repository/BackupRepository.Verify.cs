@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Engine.Backup.Repository.Backends;
 using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Formats;
 using Engine.Backup.Repository.Snapshots;
@@ -23,7 +24,7 @@ public sealed partial class BackupRepository
         if (snapshot is { } one)
         {
             one.Validate();
-            if (!File.Exists(ManifestPath(one)))
+            if (!IsCommitted(one))
             {
                 throw new SnapshotNotFoundException(one, SnapshotPath(one));
             }
@@ -32,12 +33,9 @@ public sealed partial class BackupRepository
         }
         else
         {
-            foreach (var id in EnumerateSnapshotIds(null, null))
+            foreach (var id in _storage.ListCommitted(null, null))
             {
-                if (File.Exists(ManifestPath(id)))
-                {
-                    CollectUsers(id, users, badSnapshots, checkedSnapshots);
-                }
+                CollectUsers(id, users, badSnapshots, checkedSnapshots);
             }
         }
 
@@ -47,11 +45,16 @@ public sealed partial class BackupRepository
         var problems = new ConcurrentBag<ChunkProblem>();
         long chunksChecked = 0;
         long bytesChecked = 0;
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
-        await Parallel.ForEachAsync(digests, parallel, (digest, _) =>
+        // An object store is asked concurrently (each check is a GET), a local disk per core; a quick check of an object
+        // store lists the chunks once and checks existence and length from the listing.
+        var stored = Objects is { } objects ? await ListStoredLengthsAsync(objects, cancellationToken).ConfigureAwait(false) : null;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = stored is null ? Environment.ProcessorCount : 16, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(digests, parallel, async (digest, token) =>
         {
             var use = users[digest];
-            var check = Chunks.Verify(digest, rehash || use.Disputed, use.PayloadChecksum);
+            var check = stored is null || rehash || use.Disputed
+                ? await Chunks.VerifyAsync(digest, rehash || use.Disputed, use.PayloadChecksum, token).ConfigureAwait(false)
+                : stored.ContainsKey(digest) ? ChunkCheck.Ok : ChunkCheck.Missing;
             if (check != ChunkCheck.Ok)
             {
                 var snapshots = use.Snapshots;
@@ -59,14 +62,13 @@ public sealed partial class BackupRepository
                 problems.Add(new ChunkProblem(digest, Chunks.PathOf(digest), check, snapshots));
             }
 
-            var bytes = Interlocked.Add(ref bytesChecked, Math.Max(0, Chunks.StoredLength(digest)));
+            var length = stored is null ? LocalChunks.StoredLength(digest) : stored.GetValueOrDefault(digest, -1);
+            var bytes = Interlocked.Add(ref bytesChecked, Math.Max(0, length));
             var count = Interlocked.Increment(ref chunksChecked);
             if (progress is not null && (count % 16 == 0 || count == digests.Length))
             {
                 progress.Report(new VerifyProgress(count, digests.Length, bytes));
             }
-
-            return ValueTask.CompletedTask;
         }).ConfigureAwait(false);
 
         var bad = problems.ToArray();
@@ -80,6 +82,18 @@ public sealed partial class BackupRepository
             BadChunks = bad,
             BadSnapshots = badSnapshots,
         };
+    }
+
+    /// <summary>Every chunk object's stored length, from one listing.</summary>
+    private static async Task<Dictionary<ChunkDigest, long>> ListStoredLengthsAsync(ObjectSnapshotStorage objects, CancellationToken cancellationToken)
+    {
+        var lengths = new Dictionary<ChunkDigest, long>();
+        await foreach (var info in objects.ObjectChunks.ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            lengths[info.Digest] = info.StoredLength;
+        }
+
+        return lengths;
     }
 
     private void CollectUsers(SnapshotId id, Dictionary<ChunkDigest, ChunkUse> users, List<SnapshotProblem> badSnapshots, List<SnapshotId> checkedSnapshots)

@@ -1,10 +1,10 @@
 using System.Text.Json;
+using Engine.Backup.Repository.Backends;
 using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Formats;
 using Engine.Backup.Repository.Snapshots;
-using Engine.Blocks;
-using Engine.Blocks.Native;
-using Microsoft.Win32.SafeHandles;
+using Engine.Backup.Repository.Storage;
+using Engine.Backup.Repository.Storage.Stack;
 
 namespace Engine.Backup.Repository;
 
@@ -21,32 +21,32 @@ namespace Engine.Backup.Repository;
 /// writers/                                    one locked file per running snapshot writer
 /// </code>
 /// Several processes may back up into one repository at once; garbage collection is safe while they run.
+/// The same repository can live in an object store (<see cref="OpenAsync"/>, an S3 bucket through
+/// <c>Engine.Backup.S3</c>) with the same keys: <see cref="ISnapshotStorage"/> is where the two differ.
 /// </summary>
 public sealed partial class BackupRepository : IDisposable
 {
     /// <summary>The manifest's file name in a snapshot directory.</summary>
-    internal const string ManifestFileName = "manifest.json";
+    internal const string ManifestFileName = LocalSnapshotStorage.ManifestFileName;
 
-    // Opened on first use: a container's mapped root opens the repository to reach its staging folder, and may
-    // pass through the repository's folder but not open it.
-    private SafeFileHandle? _directoryHandle;
     private readonly RepositoryOptions _options;
+    private readonly ISnapshotStorage _storage;
     private bool _disposed;
 
-    private BackupRepository(string directory, RepositoryConfig config, RepositoryOptions options)
+    private BackupRepository(string location, RepositoryConfig config, RepositoryOptions options, ISnapshotStorage storage)
     {
-        Directory = directory;
+        Directory = location;
         ChunkSize = config.ChunkSize;
         CompressionLevel = config.CompressionLevel;
         _options = options;
-        SnapshotsDirectory = Path.Combine(directory, "snapshots");
-        TmpDirectory = Path.Combine(directory, "tmp");
-        WritersDirectory = Path.Combine(directory, "writers");
-        Chunks = new ChunkStore(Path.Combine(directory, "chunks"), TmpDirectory, config.CompressionLevel, options.SyncEachChunk, options.ParentChunkDirectory);
+        _storage = storage;
     }
 
-    /// <summary>The repository's directory (absolute).</summary>
+    /// <summary>The repository's directory (absolute), or <c>s3://BUCKET/PREFIX</c> for one in an object store.</summary>
     public string Directory { get; }
+
+    /// <summary>Whether the repository lives in an object store rather than a local directory.</summary>
+    public bool IsObjectStore => _storage is ObjectSnapshotStorage;
 
     /// <summary>Chunk size of disk images in this repository.</summary>
     public int ChunkSize { get; }
@@ -54,14 +54,25 @@ public sealed partial class BackupRepository : IDisposable
     /// <summary>zstd level of new chunks.</summary>
     public int CompressionLevel { get; }
 
-    /// <summary>The chunk files.</summary>
-    internal ChunkStore Chunks { get; }
+    /// <summary>The chunks, wherever they live.</summary>
+    internal IRepositoryChunks Chunks => _storage.Chunks;
 
-    internal string SnapshotsDirectory { get; }
+    /// <summary>The local directory's storage; what only a local repository has (flocks, mtimes, staging) goes through it.</summary>
+    /// <exception cref="NotSupportedException">The repository is in an object store.</exception>
+    internal LocalSnapshotStorage Local => _storage as LocalSnapshotStorage
+        ?? throw new NotSupportedException($"{Directory} is in an object store; this operation needs a local repository");
 
-    internal string TmpDirectory { get; }
+    /// <summary>The object store's storage, or null for a local repository.</summary>
+    internal ObjectSnapshotStorage? Objects => _storage as ObjectSnapshotStorage;
 
-    internal string WritersDirectory { get; }
+    /// <summary>The chunk files of a local repository.</summary>
+    internal ChunkStore LocalChunks => Local.LocalChunks;
+
+    internal string SnapshotsDirectory => Local.SnapshotsDirectory;
+
+    internal string TmpDirectory => Local.TmpDirectory;
+
+    internal string WritersDirectory => Local.WritersDirectory;
 
     /// <summary>
     /// Opens the repository in <paramref name="directory"/>, creating it when the directory is missing or empty
@@ -106,12 +117,51 @@ public sealed partial class BackupRepository : IDisposable
                 RepositoryFiles.TrySetMode(path, mode);
             }
 
-            return new BackupRepository(full, config, options);
+            var chunks = new ChunkStore(Path.Combine(full, "chunks"), Path.Combine(full, "tmp"), config.CompressionLevel, options.SyncEachChunk, options.ParentChunkDirectory);
+            return new BackupRepository(full, config, options, new LocalSnapshotStorage(full, chunks));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new RepositoryException(full, $"cannot open repository {full}: {e.Message}", e);
         }
+    }
+
+    /// <summary>
+    /// Opens a repository in an object store (the S3 backend's <c>S3Repository.OpenAsync</c> reads its <c>config</c> and
+    /// calls this): wraps <paramref name="backend"/> (owned) in the store stack (retry, limits, known-chunk cache) and
+    /// keeps its snapshots and chunks there.
+    /// </summary>
+    /// <exception cref="RepositoryException">The settings' chunk format is invalid.</exception>
+    public static async Task<BackupRepository> OpenAsync(IObjectStore backend, ObjectRepositorySettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(settings);
+        try
+        {
+            ValidateFormat(backend.Location, settings.ChunkSize, settings.CompressionLevel);
+        }
+        catch
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        string generation;
+        try
+        {
+            generation = await ObjectStoreStack.ReadGenerationAsync(backend, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        var store = await ObjectStoreStack.BuildAsync(backend, new ObjectStoreStackOptions(KnownChunks: true, CachePath: settings.CachePath), cancellationToken).ConfigureAwait(false);
+        var config = new RepositoryConfig { ChunkSize = settings.ChunkSize, CompressionLevel = settings.CompressionLevel };
+        var options = new RepositoryOptions { ChunkSize = settings.ChunkSize, CompressionLevel = settings.CompressionLevel, GcGrace = settings.GcGrace };
+        var storage = new ObjectSnapshotStorage(store, settings.CompressionLevel, settings.RetainDays, settings.LockMode, generation);
+        return new BackupRepository(store.Location, config, options, storage);
     }
 
     /// <summary>
@@ -212,19 +262,15 @@ public sealed partial class BackupRepository : IDisposable
     public IReadOnlyList<SnapshotManifest> ListSnapshots(string? type = null, string? vmid = null)
     {
         var manifests = new List<SnapshotManifest>();
-        foreach (var id in EnumerateSnapshotIds(type, vmid))
+        foreach (var id in _storage.ListCommitted(type, vmid))
         {
-            var path = ManifestPath(id);
-            if (File.Exists(path))
+            try
             {
-                try
-                {
-                    manifests.Add(ReadManifestFile(id, path));
-                }
-                catch (SnapshotNotFoundException)
-                {
-                    // deleted while listing
-                }
+                manifests.Add(ReadManifest(id));
+            }
+            catch (SnapshotNotFoundException)
+            {
+                // deleted while listing
             }
         }
 
@@ -245,7 +291,7 @@ public sealed partial class BackupRepository : IDisposable
     public SnapshotManifest ReadManifest(SnapshotId id)
     {
         id.Validate();
-        return ReadManifestFile(id, ManifestPath(id));
+        return ReadManifestFile(id, ManifestPath(id), _storage.ReadFile(id, ManifestFileName));
     }
 
     /// <summary>Reads one device's index of a snapshot, checked against its own trailer and the manifest.</summary>
@@ -268,13 +314,13 @@ public sealed partial class BackupRepository : IDisposable
 
     internal DeviceIndex ReadIndex(SnapshotId id, DeviceEntry entry)
     {
-        var path = Path.Combine(SnapshotPath(id), entry.Index);
+        var path = _storage.WhereOf(id, entry.Index);
         if (!IsValidDeviceName(entry.Name) || entry.Index != entry.Name + ".index")
         {
             throw new RepositoryCorruptException(path, $"manifest of {id} names a bad index file '{entry.Index}'");
         }
 
-        var index = DeviceIndexFile.Read(path, entry.Name, entry.IndexChecksum);
+        var index = DeviceIndexFile.Read(LocalCopyOf(id, entry.Index, path), entry.Name, entry.IndexChecksum);
         if (index.Size != entry.Size || index.ChunkSize != entry.ChunkSize)
         {
             throw new RepositoryCorruptException(path, $"index {path} ({index.Size} bytes, chunks of {index.ChunkSize}) does not match the manifest ({entry.Size}, {entry.ChunkSize})");
@@ -288,70 +334,43 @@ public sealed partial class BackupRepository : IDisposable
     internal string ArchiveCatalogPath(SnapshotId id, ArchiveEntry archive)
     {
         var name = archive.Catalog;
-        var path = Path.Combine(SnapshotPath(id), name ?? "");
+        var path = _storage.WhereOf(id, name ?? "");
         if (string.IsNullOrEmpty(name) || !name.EndsWith(".catalog", StringComparison.Ordinal) ||
             !IsValidDeviceName(name[..^".catalog".Length]))
         {
             throw new RepositoryCorruptException(path, $"manifest of {id} names a bad catalog file '{name}'");
         }
 
-        return path;
-    }
-
-    /// <summary>The directory of a snapshot (complete or not).</summary>
-    internal string SnapshotPath(SnapshotId id) => Path.Combine(SnapshotsDirectory, id.Type, id.Vmid, id.TimeText);
-
-    internal string ManifestPath(SnapshotId id) => Path.Combine(SnapshotPath(id), ManifestFileName);
-
-    /// <summary>Every snapshot directory with a well-formed name (complete or not).</summary>
-    internal IEnumerable<SnapshotId> EnumerateSnapshotIds(string? type, string? vmid)
-    {
-        foreach (var typeDirectory in EnumerateDirectories(SnapshotsDirectory))
-        {
-            var typeName = Path.GetFileName(typeDirectory);
-            if (!SnapshotId.IsValidType(typeName) || (type is not null && type != typeName))
-            {
-                continue;
-            }
-
-            foreach (var guestDirectory in EnumerateDirectories(typeDirectory))
-            {
-                var guest = Path.GetFileName(guestDirectory);
-                if (!SnapshotId.IsValidVmid(guest) || (vmid is not null && vmid != guest))
-                {
-                    continue;
-                }
-
-                foreach (var timeDirectory in EnumerateDirectories(guestDirectory))
-                {
-                    if (SnapshotId.TryParseTime(Path.GetFileName(timeDirectory), out var time))
-                    {
-                        var id = new SnapshotId(typeName, guest, time);
-                        if (id.TimeText == Path.GetFileName(timeDirectory))
-                        {
-                            yield return id;
-                        }
-                    }
-                }
-            }
-        }
+        return LocalCopyOf(id, name, path);
     }
 
     /// <summary>
-    /// The subdirectories of <paramref name="path"/>, none when it is missing. Read at once rather than lazily: a
-    /// guest's folder disappears whenever its failed first backup removes it, possibly between a check and the read.
+    /// A local file with a snapshot file's bytes, for the readers that parse by path. A local repository's own file is
+    /// returned whether or not it exists (its reader reports a missing one); an object store's missing object is
+    /// reported here.
     /// </summary>
-    private static string[] EnumerateDirectories(string path)
+    private string LocalCopyOf(SnapshotId id, string fileName, string where)
     {
         try
         {
-            return System.IO.Directory.GetDirectories(path);
+            return _storage.LocalPathOf(id, fileName);
         }
-        catch (DirectoryNotFoundException)
+        catch (FileNotFoundException e)
         {
-            return [];
+            throw new RepositoryCorruptException(where, $"{where} is missing though the manifest of {id} names it", e);
         }
     }
+
+    /// <summary>Where a snapshot is (complete or not): its directory, or its key prefix in an object store.</summary>
+    internal string SnapshotPath(SnapshotId id) => _storage.WhereOf(id);
+
+    internal string ManifestPath(SnapshotId id) => _storage.WhereOf(id, ManifestFileName);
+
+    /// <summary>Whether the snapshot is complete (its manifest exists).</summary>
+    internal bool IsCommitted(SnapshotId id) => _storage.IsCommitted(id);
+
+    /// <summary>Every snapshot directory with a well-formed name (complete or not) of a local repository.</summary>
+    internal IEnumerable<SnapshotId> EnumerateSnapshotIds(string? type, string? vmid) => Local.EnumerateSnapshotIds(type, vmid);
 
     private static int CompareIds(SnapshotId a, SnapshotId b)
     {
@@ -365,16 +384,11 @@ public sealed partial class BackupRepository : IDisposable
         return byType != 0 ? byType : a.Vmid.Length != b.Vmid.Length ? a.Vmid.Length - b.Vmid.Length : string.CompareOrdinal(a.Vmid, b.Vmid);
     }
 
-    private static SnapshotManifest ReadManifestFile(SnapshotId id, string path)
+    private SnapshotManifest ReadManifestFile(SnapshotId id, string path, byte[]? bytes)
     {
-        byte[] bytes;
-        try
+        if (bytes is null)
         {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new SnapshotNotFoundException(id, Path.GetDirectoryName(path)!);
+            throw new SnapshotNotFoundException(id, SnapshotPath(id));
         }
 
         SnapshotManifest? manifest;
@@ -413,48 +427,11 @@ public sealed partial class BackupRepository : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         var id = new SnapshotId(type, vmid, time ?? DateTimeOffset.UtcNow);
         id.Validate();
-        var registration = WriterRegistration.Register(WritersDirectory, TmpDirectory);
-        try
-        {
-            var directory = ReserveDirectory(ref id);
-            registration.RecordSnapshot(id);
-            return new SnapshotWriter(this, id, directory, registration);
-        }
-        catch
-        {
-            registration.Dispose();
-            throw;
-        }
+        return new SnapshotWriter(this, _storage.Begin(id));
     }
 
-    private string ReserveDirectory(ref SnapshotId id)
-    {
-        for (var attempt = 0; attempt < 100_000; attempt++)
-        {
-            var directory = SnapshotPath(id);
-            if (LibC.MkDir(directory, 0b111_000_000) == 0)
-            {
-                return directory;
-            }
-
-            var errno = LibC.LastErrno;
-            if (errno == Errno.ENOENT)
-            {
-                RepositoryFiles.CreateDirectory(Path.GetDirectoryName(directory)!);
-            }
-            else if (errno == Errno.EEXIST)
-            {
-                // That second is taken (another backup of this guest, or a leftover): take the next one.
-                id = id with { Time = id.Time.AddSeconds(1) };
-            }
-            else
-            {
-                throw RepositoryCalls.Error(errno, "mkdir", directory);
-            }
-        }
-
-        throw new RepositoryException(SnapshotPath(id), $"no free snapshot time for {id.Type}/{id.Vmid}");
-    }
+    /// <summary>The storage snapshot writers commit through.</summary>
+    internal ISnapshotStorage Storage => _storage;
 
     /// <summary>Whether <paramref name="name"/> is a safe device name: <c>[A-Za-z0-9_.+-]+</c>, not <c>.</c> or <c>..</c>.</summary>
     internal static bool IsValidDeviceName(string? name)
@@ -475,43 +452,19 @@ public sealed partial class BackupRepository : IDisposable
         return true;
     }
 
-    /// <summary>syncfs(2) of the repository's filesystem: every chunk and index written so far becomes durable.</summary>
-    internal void SyncFileSystem()
-    {
-        var handle = _directoryHandle;
-        if (handle is null)
-        {
-            handle = RepositoryCalls.OpenOrThrow(Directory, LibC.O_RDONLY | LibC.O_DIRECTORY);
-            if (Interlocked.CompareExchange(ref _directoryHandle, handle, null) is { } opened)
-            {
-                handle.Dispose();
-                handle = opened;
-            }
-        }
-
-        if (LibC.SyncFs(handle) != 0)
-        {
-            throw RepositoryCalls.Error(LibC.LastErrno, "syncfs", Directory);
-        }
-    }
+    /// <summary>Makes every chunk written so far durable (syncfs(2) of a local repository's filesystem; a PUT already is).</summary>
+    internal void SyncFileSystem() => _storage.SyncChunks();
 
     /// <summary>
-    /// Deletes a snapshot atomically (its directory is renamed out of <c>snapshots/</c> first). Its chunks stay until
-    /// garbage collection.
+    /// Deletes a snapshot atomically (a local directory is renamed out of <c>snapshots/</c> first; an object store's
+    /// manifest goes first). Its chunks stay until garbage collection.
     /// </summary>
     /// <exception cref="SnapshotNotFoundException">No such complete snapshot.</exception>
+    /// <exception cref="SnapshotLockedException">Object Lock keeps the snapshot until its date.</exception>
     public void DeleteSnapshot(SnapshotId id)
     {
         id.Validate();
-        var directory = SnapshotPath(id);
-        if (!File.Exists(Path.Combine(directory, ManifestFileName)))
-        {
-            throw new SnapshotNotFoundException(id, directory);
-        }
-
-        var trash = Path.Combine(TmpDirectory, "deleted-" + Guid.NewGuid().ToString("N"));
-        System.IO.Directory.Move(directory, trash);
-        System.IO.Directory.Delete(trash, recursive: true);
+        _storage.Delete(id);
     }
 
     /// <summary>Closes the repository.</summary>
@@ -520,7 +473,7 @@ public sealed partial class BackupRepository : IDisposable
         if (!_disposed)
         {
             _disposed = true;
-            Interlocked.Exchange(ref _directoryHandle, null)?.Dispose();
+            _storage.Dispose();
         }
     }
 }

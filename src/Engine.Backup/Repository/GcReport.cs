@@ -21,6 +21,9 @@ public sealed class GcReport
     /// <summary>Unreferenced chunks kept because they were touched after the cutoff (a running backup may use them).</summary>
     public long ChunksKeptRecent { get; init; }
 
+    /// <summary>Unreferenced chunks an object store still retains (Object Lock) and refused to delete; a later run frees them.</summary>
+    public long ChunksLocked { get; init; }
+
     /// <summary>Abandoned snapshot directories (no manifest, no running writer) removed.</summary>
     public int IncompleteSnapshotsRemoved { get; init; }
 

@@ -1,32 +1,38 @@
 using System.Text.Json;
+using Engine.Backup.Repository.Backends;
 using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Formats;
 using Engine.Backup.Repository.Snapshots;
-using Engine.Blocks.Native;
 
 namespace Engine.Backup.Repository;
 
 /// <summary>
-/// Builds one snapshot in its own directory, invisible until <see cref="CommitAsync"/> renames the manifest into
-/// place. Disposing without committing aborts: the directory is removed and the writer unregistered. While the writer
+/// Builds one snapshot in its own directory (a local scratch directory for an object store), invisible until
+/// <see cref="CommitAsync"/> writes the manifest, last (<see cref="ISnapshotStorage.CommitAsync"/>). Disposing without committing aborts: the directory is removed and the writer unregistered. While the writer
 /// lives, garbage collection keeps every chunk touched since it started.
 /// </summary>
 internal sealed class SnapshotWriter : IAsyncDisposable
 {
     private readonly BackupRepository _repository;
-    private readonly WriterRegistration _registration;
+    private readonly SnapshotDraft _draft;
+    private readonly IWriterLease _registration;
     private readonly List<DeviceEntry> _devices = [];
+
+    // What the snapshot references, for an object store's commit (fencing, retention); a local commit needs none.
+    private readonly HashSet<ChunkDigest>? _chunks;
     private ArchiveEntry? _archive;
     private bool _committed;
     private bool _disposed;
 
-    internal SnapshotWriter(BackupRepository repository, SnapshotId id, string directory, WriterRegistration registration)
+    internal SnapshotWriter(BackupRepository repository, SnapshotDraft draft)
     {
         _repository = repository;
-        _registration = registration;
-        Id = id;
-        Directory = directory;
-        Manifest = new SnapshotManifest { Id = id, Type = id.Type, Vmid = id.Vmid, Time = id.Time };
+        _draft = draft;
+        _registration = draft.Lease;
+        _chunks = repository.IsObjectStore ? [] : null;
+        Id = draft.Id;
+        Directory = draft.Directory;
+        Manifest = new SnapshotManifest { Id = Id, Type = Id.Type, Vmid = Id.Vmid, Time = Id.Time };
     }
 
     /// <summary>The snapshot being written.</summary>
@@ -104,6 +110,14 @@ internal sealed class SnapshotWriter : IAsyncDisposable
             throw new ChunkMissingException(missing, _repository.Chunks.PathOf(missing));
         }
 
+        if (_chunks is not null)
+        {
+            foreach (var digest in digests)
+            {
+                _chunks.Add(digest);
+            }
+        }
+
         var index = device + ".index";
         var checksum = DeviceIndexFile.Write(Path.Combine(Directory, index), size, chunkSize, digests, payloadChecksums);
         _devices.Add(new DeviceEntry(device, size, chunkSize, index, checksum, bitmap) { FullReason = fullReason });
@@ -126,9 +140,9 @@ internal sealed class SnapshotWriter : IAsyncDisposable
     }
 
     /// <summary>
-    /// Makes the snapshot durable and visible: syncs the repository's filesystem (every chunk, index and catalog
-    /// written so far), then writes the manifest to a temporary file, fsyncs it, renames it into the snapshot directory and
-    /// fsyncs that. Returns only once the snapshot survives a power loss.
+    /// Makes the snapshot durable and visible: every chunk, index and catalog written so far is made durable (a local
+    /// syncfs; an object store's acknowledged PUTs), then the manifest is written, last. Returns only once the snapshot
+    /// survives a power loss.
     /// </summary>
     public async Task<SnapshotManifest> CommitAsync(CancellationToken cancellationToken)
     {
@@ -140,7 +154,13 @@ internal sealed class SnapshotWriter : IAsyncDisposable
         Manifest.Time = Id.Time;
         Manifest.Devices = _devices.ToArray();
         Manifest.Archive = _archive;
-        await Task.Run(Commit, cancellationToken).ConfigureAwait(false);
+        if (_chunks is not null && _archive is { } archive)
+        {
+            CatalogReader.ForEachDigest(Path.Combine(Directory, archive.Catalog), archive.CatalogChecksum, digest => _chunks.Add(digest));
+        }
+
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(Manifest, RepositoryJsonContext.Default.SnapshotManifest);
+        await _repository.Storage.CommitAsync(_draft, bytes, (IReadOnlyCollection<ChunkDigest>?)_chunks ?? [], cancellationToken).ConfigureAwait(false);
         _committed = true;
         _registration.Dispose();
         return Manifest;
@@ -155,20 +175,13 @@ internal sealed class SnapshotWriter : IAsyncDisposable
         }
 
         _disposed = true;
-        try
-        {
-            if (!_committed && System.IO.Directory.Exists(Directory))
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-
-                // The guest's directory too, when this was its only snapshot: a failed first backup leaves nothing.
-                // rmdir fails harmlessly when another snapshot is there or being reserved.
-                _ = LibC.RmDir(Path.GetDirectoryName(Directory)!);
-            }
-        }
-        finally
+        if (_committed)
         {
             _registration.Dispose();
+        }
+        else
+        {
+            _repository.Storage.Abort(_draft);
         }
 
         return ValueTask.CompletedTask;
@@ -182,25 +195,6 @@ internal sealed class SnapshotWriter : IAsyncDisposable
     {
         _disposed = true;
         _registration.Release();
-    }
-
-    private void Commit()
-    {
-        _repository.SyncFileSystem();
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(Manifest, RepositoryJsonContext.Default.SnapshotManifest);
-        var temporary = Path.Combine(_repository.TmpDirectory, "manifest-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            RepositoryFiles.WriteNew(temporary, bytes, sync: true);
-            File.Move(temporary, Path.Combine(Directory, BackupRepository.ManifestFileName));
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
-        }
-
-        RepositoryCalls.FSyncDirectory(Directory);
     }
 
     private void ThrowIfFinished()

@@ -9,14 +9,14 @@ namespace Engine.Backup.Restore;
 /// </summary>
 internal sealed class ChunkCache : IDisposable
 {
-    private readonly ChunkStore _store;
+    private readonly IRepositoryChunks _store;
     private readonly int _capacity;
     private readonly Dictionary<int, Entry> _entries = [];
     private readonly Lock _lock = new();
     private long _clock;
     private bool _disposed;
 
-    public ChunkCache(ChunkStore store, int capacity)
+    public ChunkCache(IRepositoryChunks store, int capacity)
     {
         _store = store;
         _capacity = Math.Max(2, capacity);
@@ -102,12 +102,13 @@ internal sealed class ChunkCache : IDisposable
         }
     }
 
-    private Task<NativeBuffer> StartLoad(ChunkDigest digest, ulong payloadChecksum, int length) => Task.Run(() =>
+    // On the pool: a local chunk store reads synchronously, and an object store's GET must not hold the caller's lock.
+    private Task<NativeBuffer> StartLoad(ChunkDigest digest, ulong payloadChecksum, int length) => Task.Run(async () =>
     {
         var buffer = BufferPool.Shared.Rent(length);
         try
         {
-            var read = _store.Read(digest, payloadChecksum, buffer.Span);
+            var read = await _store.ReadAsync(digest, payloadChecksum, buffer.Memory, CancellationToken.None).ConfigureAwait(false);
             if (read != length)
             {
                 throw new InvalidDataException($"chunk {digest} holds {read} bytes where the index expects {length}");

@@ -29,7 +29,8 @@ public sealed class SnapshotVolumeDevice : IBlockDevice
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(index);
         _index = index;
-        _readAhead = Math.Max(0, readAheadChunks);
+        // An object store's chunk costs a round trip: its store asks for more GETs in flight than a local disk needs.
+        _readAhead = Math.Max(Math.Max(0, readAheadChunks), repository.Chunks.ReadAhead);
         _cache = new ChunkCache(repository.Chunks, Math.Max(8, (_readAhead * 2) + 4));
     }
 

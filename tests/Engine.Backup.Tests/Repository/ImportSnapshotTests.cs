@@ -97,7 +97,7 @@ public sealed class ImportSnapshotTests : IDisposable
         Directory.GetFiles(Path.Combine(_dir["staging"], "chunks"), "*", SearchOption.AllDirectories).Where(f => Path.GetFileName(f).Length == 64).ToArray();
 
     private BackupRepository OpenStaging() =>
-        BackupRepository.Open(_dir["staging"], new RepositoryOptions { ChunkSize = _main.Options.ChunkSize, ParentChunkDirectory = _main.Repository.Chunks.Directory });
+        BackupRepository.Open(_dir["staging"], new RepositoryOptions { ChunkSize = _main.Options.ChunkSize, ParentChunkDirectory = _main.Repository.LocalChunks.Directory });
 
     private static Task<SnapshotManifest> BackupAsync(BackupRepository repository, string root, DateTimeOffset time) =>
         ContainerBackupEngine.BackupAsync(repository, new ContainerBackupRequest

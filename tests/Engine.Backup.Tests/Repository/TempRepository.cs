@@ -26,7 +26,7 @@ internal sealed class TempRepository : IDisposable
 
     public BackupRepository Repository { get; private set; }
 
-    public ChunkStore Chunks => Repository.Chunks;
+    public ChunkStore Chunks => Repository.LocalChunks;
 
     /// <summary>Closes and opens the repository again, as a new process would.</summary>
     public BackupRepository Reopen()

@@ -12,12 +12,12 @@ namespace Engine.Backup.Containers.Archive;
 /// </summary>
 internal sealed class ChunkUploader : IAsyncDisposable
 {
-    private readonly ChunkStore _store;
+    private readonly IRepositoryChunks _store;
     private readonly BackupCounters _counters;
     private readonly WorkerPipeline<Upload> _queue;
     private readonly HashSet<ChunkDigest> _seen = [];
 
-    public ChunkUploader(ChunkStore store, BackupCounters counters, int workers, CancellationToken cancellationToken)
+    public ChunkUploader(IRepositoryChunks store, BackupCounters counters, int workers, CancellationToken cancellationToken)
     {
         _store = store;
         _counters = counters;

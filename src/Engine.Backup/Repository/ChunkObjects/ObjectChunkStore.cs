@@ -14,8 +14,11 @@ namespace Engine.Backup.Repository.ChunkObjects;
 /// object. Errors name the store's key (<c>LOCATION/chunks/ab/abcd…</c>). Thread-safe: every call works in a pooled
 /// buffer of its own.
 /// </summary>
-internal sealed class ObjectChunkStore
+internal sealed class ObjectChunkStore : IRepositoryChunks
 {
+    // Requests in flight when the synchronous callers' checks fan out (existence of every chunk a snapshot reuses).
+    private const int ParallelRequests = 16;
+
     private readonly int _compressionLevel;
     private readonly IChunkNaming _naming;
 
@@ -34,6 +37,15 @@ internal sealed class ObjectChunkStore
 
     /// <summary>The store the chunks live in.</summary>
     public IObjectStore Store { get; }
+
+    /// <inheritdoc/>
+    public string Location => string.Concat(Store.Location.TrimEnd('/'), "/", ObjectName.FolderOf(ObjectKind.Chunk));
+
+    /// <summary>A restore keeps this many GETs ahead of a sequential reader: each costs a round trip, not a disk seek.</summary>
+    public int ReadAhead => 8;
+
+    /// <inheritdoc/>
+    public string PathOf(ChunkDigest digest) => KeyOf(digest);
 
     /// <summary>The object a chunk is stored as.</summary>
     public static ObjectName NameOf(ChunkDigest digest) => new(ObjectKind.Chunk, digest.ToString());
@@ -111,6 +123,67 @@ internal sealed class ObjectChunkStore
 
         return check == ChunkCheck.Ok ? length : throw new ChunkCorruptException(digest, KeyOf(digest), check);
     }
+
+    /// <inheritdoc/>
+    public int Read(ChunkDigest digest, ulong payloadChecksum, Span<byte> destination)
+    {
+        using var buffer = BufferPool.Shared.Rent(Math.Max(destination.Length, 1));
+        var memory = buffer.Memory[..destination.Length];
+        var length = Task.Run(async () => await ReadAsync(digest, payloadChecksum, memory, CancellationToken.None).ConfigureAwait(false)).GetAwaiter().GetResult();
+        buffer.Span[..length].CopyTo(destination);
+        return length;
+    }
+
+    /// <inheritdoc/>
+    public int Read(ChunkDigest digest, Span<byte> destination) => Read(digest, ChunkStore.UnknownPayloadChecksum, destination);
+
+    /// <inheritdoc/>
+    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, out ChunkDigest missing) => TouchAll(digests, [], [], out missing);
+
+    /// <summary>
+    /// Checks that every chunk exists, <see cref="ParallelRequests"/> at a time (a known chunk costs no request behind
+    /// the cache). An object store keeps no payload checksum outside the object, so a chunk reused from
+    /// <paramref name="expected"/> keeps the checksum that index recorded (a restore compares it with the object's
+    /// header and rehashes on a difference) and a new one is <see cref="ChunkStore.UnknownPayloadChecksum"/>.
+    /// </summary>
+    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, Span<ulong> payloadChecksums, ReadOnlySpan<ulong> expected, out ChunkDigest missing)
+    {
+        var distinct = new HashSet<ChunkDigest>();
+        foreach (var digest in digests)
+        {
+            if (!digest.IsZero)
+            {
+                distinct.Add(digest);
+            }
+        }
+
+        for (var i = 0; i < payloadChecksums.Length; i++)
+        {
+            payloadChecksums[i] = i < expected.Length ? expected[i] : ChunkStore.UnknownPayloadChecksum;
+        }
+
+        missing = Task.Run(() => FirstMissingAsync(distinct, CancellationToken.None)).GetAwaiter().GetResult();
+        return missing.IsZero;
+    }
+
+    /// <summary>A chunk of <paramref name="digests"/> that is not stored, or the zero digest when all are.</summary>
+    public async Task<ChunkDigest> FirstMissingAsync(IEnumerable<ChunkDigest> digests, CancellationToken cancellationToken)
+    {
+        var missing = ChunkDigest.Zero;
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = ParallelRequests, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(digests, parallel, async (digest, token) =>
+        {
+            if (!await ExistsAsync(digest, token).ConfigureAwait(false))
+            {
+                missing = digest;
+            }
+        }).ConfigureAwait(false);
+        return missing;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ChunkCheck> VerifyAsync(ChunkDigest digest, bool rehash, ulong payloadChecksum, CancellationToken cancellationToken) =>
+        VerifyAsync(digest, rehash, cancellationToken, payloadChecksum);
 
     /// <summary>
     /// Checks one chunk: header and payload checksum (quick) and, with <paramref name="rehash"/> or when the header's

@@ -11,7 +11,7 @@ namespace Engine.Backup.Repository.Chunks;
 /// put into one store at once (identical chunks arriving together are harmless: the later rename replaces an
 /// identical file).
 /// </summary>
-internal sealed class ChunkStore
+internal sealed class ChunkStore : IRepositoryChunks
 {
     /// <summary>The largest chunk the store accepts.</summary>
     public const int MaxChunkLength = ChunkFile.MaxChunkLength;
@@ -45,6 +45,26 @@ internal sealed class ChunkStore
     public string Directory { get; }
 
     internal string LockPath { get; }
+
+    /// <inheritdoc/>
+    public string Location => Directory;
+
+    /// <inheritdoc/>
+    public int ReadAhead => 2;
+
+    /// <inheritdoc/>
+    public ValueTask<int> ReadAsync(ChunkDigest digest, ulong payloadChecksum, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Read(digest, payloadChecksum, destination.Span));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ChunkCheck> VerifyAsync(ChunkDigest digest, bool rehash, ulong payloadChecksum, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Verify(digest, rehash, payloadChecksum));
+    }
 
     /// <summary>The file a chunk lives in (whether or not it exists).</summary>
     public string PathOf(ChunkDigest digest) => PathIn(Directory, digest);
@@ -109,7 +129,7 @@ internal sealed class ChunkStore
     /// chunk fails the call.
     /// </summary>
     /// <exception cref="ChunkCorruptException">A reused chunk's file holds other content than its name says.</exception>
-    internal bool TouchAll(ReadOnlySpan<ChunkDigest> digests, Span<ulong> payloadChecksums, ReadOnlySpan<ulong> expected, out ChunkDigest missing)
+    public bool TouchAll(ReadOnlySpan<ChunkDigest> digests, Span<ulong> payloadChecksums, ReadOnlySpan<ulong> expected, out ChunkDigest missing)
     {
         missing = default;
         using (ChunkLock.Shared(LockPath))

@@ -14,6 +14,9 @@ public sealed class PruneResult
 
     /// <summary>Snapshots removed (or that would be, in a dry run).</summary>
     public int Removed { get; init; }
+
+    /// <summary>Snapshots the rules removed but Object Lock still retains: left in place, and not counted as removed.</summary>
+    public IReadOnlyList<SnapshotId> Locked { get; init; } = [];
 }
 
 /// <summary>The fate of one snapshot.</summary>

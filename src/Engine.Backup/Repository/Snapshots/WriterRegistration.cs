@@ -11,7 +11,7 @@ namespace Engine.Backup.Repository.Snapshots;
 /// Garbage collection keeps everything touched since the oldest running writer started; an entry whose lock is free
 /// belongs to a dead process and is removed.
 /// </summary>
-internal sealed class WriterRegistration : IDisposable
+internal sealed class WriterRegistration : IWriterLease
 {
     private readonly SafeFileHandle _handle;
     private readonly string _path;
@@ -78,7 +78,7 @@ internal sealed class WriterRegistration : IDisposable
     }
 
     /// <summary>Drops the lock but leaves the entry, as a dead process would.</summary>
-    internal void Release()
+    public void Release()
     {
         _disposed = true;
         _handle.Dispose();
