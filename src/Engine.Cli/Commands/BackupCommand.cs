@@ -17,7 +17,7 @@ internal static class BackupCommand
 {
     public static Command Create()
     {
-        var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
+        var repo = new Option<string>("--repo") { Description = RepositoryCommandSupport.RepoDescription + " A directory is created when missing.", Required = true };
         var vmid = new Option<string>("--vmid") { Description = "Guest id (digits).", Required = true };
         var disks = new Option<string[]>("--disk") { Description = "NAME=SOURCE: an NBD URI (optionally #bitmap=NAME) or a file (optionally #dirty-map=FILE). Repeatable.", Required = true, Arity = ArgumentArity.OneOrMore };
         var config = new Option<string?>("--config") { Description = "Guest configuration file, stored verbatim." };
@@ -40,6 +40,12 @@ internal static class BackupCommand
     private static async Task<int> RunAsync(string repoPath, string vmid, string[] diskSpecs, string? configPath, string? firewallPath, string? bwlimitText,
         int workers, bool discard, bool json, bool showProgress, CancellationToken cancellationToken)
     {
+        if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
+        {
+            Console.Error.WriteLine($"engine backup: {problem}");
+            return ExitCodes.Usage;
+        }
+
         if (workers < 0)
         {
             Console.Error.WriteLine("engine backup: --workers must be 0 (automatic) or more");
@@ -64,7 +70,7 @@ internal static class BackupCommand
                 volumes.Add(await DiskSources.OpenAsync(device, source, discard, cancellationToken).ConfigureAwait(false));
             }
 
-            using var repository = BackupRepository.Open(repoPath);
+            using var repository = await RepositoryCommandSupport.OpenAsync(repoPath, create: true, cancellationToken).ConfigureAwait(false);
             using var reporter = showProgress ? new ProgressReporter(0) : null;
             var engine = new VmBackupEngine(repository);
             var manifest = await engine.BackupAsync(new VmBackupRequest
@@ -98,6 +104,11 @@ internal static class BackupCommand
         {
             Console.Error.WriteLine($"engine backup: {ErrorText.Full(ex)}");
             return ExitCodes.Unavailable;
+        }
+        catch (RepositoryNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine backup: {RepositoryCommandSupport.NotFoundText(ex, repoPath)}");
+            return ExitCodes.NoInput;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or RepositoryException)
         {

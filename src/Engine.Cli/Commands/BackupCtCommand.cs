@@ -15,7 +15,7 @@ internal static class BackupCtCommand
 {
     public static Command Create()
     {
-        var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
+        var repo = new Option<string>("--repo") { Description = RepositoryCommandSupport.RepoDescription + " A directory is created when missing.", Required = true };
         var vmid = new Option<string>("--vmid") { Description = "Container id (digits).", Required = true };
         var dir = new Option<string>("--dir") { Description = "The container's root directory (a snapshot of it).", Required = true };
         var sources = new Option<string[]>("--source") { Description = "A part to archive relative to --dir: '.' or a mount point such as ./mp/data. Repeatable; default '.'.", Arity = ArgumentArity.OneOrMore };
@@ -40,6 +40,12 @@ internal static class BackupCtCommand
     private static async Task<int> RunAsync(string repoPath, string vmid, string directory, string[] sources, string[] excludes, string? configPath,
         string? firewallPath, string? bwlimitText, int workers, bool json, bool showProgress, CancellationToken cancellationToken)
     {
+        if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
+        {
+            Console.Error.WriteLine($"engine backup-ct: {problem}");
+            return ExitCodes.Usage;
+        }
+
         if (!SnapshotId.IsValidVmid(vmid))
         {
             Console.Error.WriteLine($"engine backup-ct: --vmid {vmid}: expected the container's number");
@@ -63,7 +69,7 @@ internal static class BackupCtCommand
             var bandwidth = bwlimitText is null ? 0 : Sizes.Parse(bwlimitText);
             var guestConfig = configPath is null ? null : await File.ReadAllTextAsync(configPath, cancellationToken).ConfigureAwait(false);
             var firewallConfig = firewallPath is null ? null : await File.ReadAllTextAsync(firewallPath, cancellationToken).ConfigureAwait(false);
-            using var repository = BackupRepository.Open(repoPath);
+            using var repository = await RepositoryCommandSupport.OpenAsync(repoPath, create: true, cancellationToken).ConfigureAwait(false);
             var manifest = await ContainerBackupEngine.BackupAsync(repository, new ContainerBackupRequest
             {
                 Vmid = vmid,
@@ -92,6 +98,11 @@ internal static class BackupCtCommand
         {
             Console.Error.WriteLine($"engine backup-ct: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
+        }
+        catch (RepositoryNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine backup-ct: {RepositoryCommandSupport.NotFoundText(ex, repoPath)}");
+            return ExitCodes.NoInput;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or RepositoryException)
         {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Engine.Backup;
-using Engine.Backup.Repository;
 using Engine.Backup.Repository.Snapshots;
 using Engine.Backup.Restore;
 using Engine.Nbd.Transport;
@@ -16,7 +15,7 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var repo = new Option<string>("--repo") { Description = "Repository directory.", Required = true };
+        var repo = RepositoryCommandSupport.RepoOption();
         var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id (vm/ID/TIME).", Required = true };
         var socket = new Option<string?>("--socket", "-k") { Description = "Unix socket to serve on (default: a private one in a temporary directory)." };
         var fuse = new Option<string?>("--fuse") { Description = "Also mount each disk as DIR/DEVICE/disk.raw through nbdfuse." };
@@ -40,11 +39,17 @@ internal static class ExportCommand
 
     private static async Task<int> RunAsync(string repoPath, string snapshotText, string? socketPath, string? fuseDirectory, ServerLimits limits)
     {
+        if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
+        {
+            Console.Error.WriteLine($"engine export: {problem}");
+            return ExitCodes.Usage;
+        }
+
         using var signal = new ShutdownSignal();
         string? privateDirectory = null;
         try
         {
-            if (!Directory.Exists(repoPath))
+            if (!Engine.Backup.S3.S3RepositoryLocation.IsS3(repoPath) && !Directory.Exists(repoPath))
             {
                 Console.Error.WriteLine($"engine export: {repoPath}: no such repository");
                 return ExitCodes.NoInput;
@@ -57,7 +62,7 @@ internal static class ExportCommand
                 socketPath = Path.Combine(privateDirectory, "nbd.sock");
             }
 
-            using var repository = BackupRepository.Open(repoPath);
+            using var repository = await RepositoryCommandSupport.OpenAsync(repoPath, create: true, CancellationToken.None).ConfigureAwait(false);
             await using var export = await SnapshotExport.StartAsync(repository, id, socketPath, fuseDirectory, serverOptions: limits.ServerOptions(null), cancellationToken: signal.Token).ConfigureAwait(false);
             foreach (var (device, uri) in export.Uris)
             {

@@ -17,7 +17,7 @@ internal static class ForgetCommand
         var snapshot = new Argument<string>("SNAPSHOT") { Description = "The snapshot to remove (TYPE/VMID/TIME, e.g. vm/100/2026-11-26T06:30:00Z)." };
         var json = RepositoryCommandSupport.JsonOption();
         var command = new Command("forget", "Remove one snapshot from a backup repository (engine gc frees its chunks).") { repo, snapshot, json };
-        command.SetAction((parse, _) =>
+        command.SetAction((parse, cancellationToken) =>
         {
             var text = parse.GetValue(snapshot)!;
             if (!SnapshotId.TryParse(text, out var id))
@@ -41,7 +41,7 @@ internal static class ForgetCommand
                 }
 
                 return Task.FromResult(ExitCodes.Ok);
-            });
+            }, cancellationToken);
         });
         return command;
     }

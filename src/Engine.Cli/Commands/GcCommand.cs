@@ -25,10 +25,15 @@ internal static class GcCommand
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"gc: {report.ChunksRemoved} chunk(s) removed, {Sizes.Format(report.BytesFreed)} freed; {report.ChunksReferenced} referenced by {report.Snapshots} snapshot(s); {report.ChunksKeptRecent} recent kept; {report.IncompleteSnapshotsRemoved} abandoned snapshot(s), {report.TemporaryFilesRemoved} temporary file(s) removed ({report.DurationSeconds:0.0} s)"));
+                if (report.ChunksLocked > 0)
+                {
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"gc: {report.ChunksLocked} unreferenced chunk(s) kept: Object Lock retains them until their snapshots' dates"));
+                }
             }
 
             return ExitCodes.Ok;
-        }));
+        }, cancellationToken));
         return command;
     }
 }

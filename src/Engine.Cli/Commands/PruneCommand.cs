@@ -24,7 +24,7 @@ internal static class PruneCommand
         var dryRun = new Option<bool>("--dry-run", "-n") { Description = "Show what would be removed; remove nothing." };
         var json = RepositoryCommandSupport.JsonOption();
         var command = new Command("prune", "Remove snapshots that no keep rule selects.") { repo, type, vmid, keepLast, keepDaily, keepWeekly, keepMonthly, keepYearly, dryRun, json };
-        command.SetAction((parse, _) =>
+        command.SetAction((parse, cancellationToken) =>
         {
             var options = new PruneOptions
             {
@@ -64,9 +64,15 @@ internal static class PruneCommand
                     Console.Out.WriteLine(decision.Keep ? $"{verb} {decision.Snapshot} ({decision.Reason})" : $"{verb} {decision.Snapshot}");
                 }
 
-                Console.Out.WriteLine($"{result.Kept} kept, {result.Removed} {(options.DryRun ? "would be removed (dry run)" : "removed")}");
+                foreach (var locked in result.Locked)
+                {
+                    Console.Out.WriteLine($"locked {locked} (Object Lock retains it until its date; left in place)");
+                }
+
+                Console.Out.WriteLine($"{result.Kept} kept, {result.Removed} {(options.DryRun ? "would be removed (dry run)" : "removed")}" +
+                    (result.Locked.Count > 0 ? $", {result.Locked.Count} locked" : ""));
                 return Task.FromResult(ExitCodes.Ok);
-            });
+            }, cancellationToken);
         });
         return command;
     }

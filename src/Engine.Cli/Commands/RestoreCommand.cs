@@ -16,7 +16,7 @@ internal static class RestoreCommand
 {
     public static Command Create()
     {
-        var repo = new Option<string>("--repo") { Description = "Repository directory.", Required = true };
+        var repo = RepositoryCommandSupport.RepoOption();
         var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id, as 'engine snapshots' lists it (vm/ID/TIME).", Required = true };
         var disk = new Option<string>("--disk") { Description = "Device name in the snapshot, such as drive-scsi0.", Required = true };
         var to = new Option<string>("--to") { Description = "Target: a new raw file (written atomically, mode 0600) or a block device.", Required = true };
@@ -32,11 +32,17 @@ internal static class RestoreCommand
     private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool force, bool showProgress, bool json,
         CancellationToken cancellationToken)
     {
+        if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
+        {
+            Console.Error.WriteLine($"engine restore: {problem}");
+            return ExitCodes.Usage;
+        }
+
         using var termination = new TerminationSignal(TerminationSignal.UnwindGrace, cancellationToken);
         try
         {
             var id = SnapshotId.Parse(snapshotText);
-            using var repository = BackupRepository.Open(repoPath, create: false);
+            using var repository = await RepositoryCommandSupport.OpenAsync(repoPath, create: false, cancellationToken).ConfigureAwait(false);
             var index = SnapshotRestorer.OpenIndex(repository, id, disk);
             using var reporter = showProgress ? new ProgressReporter(index.Size) : null;
             var clock = Stopwatch.StartNew();
@@ -78,7 +84,7 @@ internal static class RestoreCommand
         }
         catch (Exception ex) when (ex is RepositoryNotFoundException or SnapshotNotFoundException or DeviceNotFoundException)
         {
-            Console.Error.WriteLine($"engine restore: {ErrorText.Full(ex)}");
+            Console.Error.WriteLine($"engine restore: {RepositoryCommandSupport.NotFoundText(ex, repoPath)}");
             return ExitCodes.NoInput;
         }
         catch (FormatException ex)

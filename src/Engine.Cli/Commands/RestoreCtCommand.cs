@@ -71,6 +71,6 @@ internal static class RestoreCtCommand
 
             stream.WriteByte((byte)'\n');
             return ExitCodes.Ok;
-        }).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -21,7 +21,7 @@ internal static class SnapshotsCommand
         var vmid = new Option<string?>("--vmid") { Description = "Only snapshots of this guest." };
         var json = RepositoryCommandSupport.JsonOption();
         var command = new Command("snapshots", "List the snapshots in a backup repository.") { repo, type, vmid, json };
-        command.SetAction((parse, _) => RepositoryCommandSupport.WithRepositoryAsync("snapshots", parse.GetValue(repo)!, repository =>
+        command.SetAction((parse, cancellationToken) => RepositoryCommandSupport.WithRepositoryAsync("snapshots", parse.GetValue(repo)!, repository =>
         {
             var snapshots = repository.ListSnapshots(parse.GetValue(type), parse.GetValue(vmid));
             if (parse.GetValue(json))
@@ -34,7 +34,7 @@ internal static class SnapshotsCommand
             }
 
             return Task.FromResult(ExitCodes.Ok);
-        }));
+        }, cancellationToken));
         return command;
     }
 

@@ -37,7 +37,7 @@ internal static class VerifyCommand
 
             var showProgress = parse.GetValue(progress) || !Console.IsErrorRedirected;
             return RepositoryCommandSupport.WithRepositoryAsync("verify", parse.GetValue(repo)!, repository =>
-                RunAsync(repository, id, !parse.GetValue(quick), showProgress, parse.GetValue(json), cancellationToken));
+                RunAsync(repository, id, !parse.GetValue(quick), showProgress, parse.GetValue(json), cancellationToken), cancellationToken);
         });
         return command;
     }
