@@ -1,3 +1,5 @@
+using Engine.Backup.Containers.Archive;
+using Engine.Backup.Containers.Restore;
 using Engine.Backup.Repository;
 using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Snapshots;
@@ -98,6 +100,36 @@ public abstract class RepositoryContract : IDisposable
         Assert.Equal(incremental.Id, reopened.FindLatest("vm", "300")!.Id);
         await AssertRestoresAsync(reopened, full.Id, first);
         await AssertRestoresAsync(reopened, incremental.Id, disk);
+    }
+
+    [Fact]
+    public async Task Container_backup_restores_the_tree_exactly_and_verifies()
+    {
+        using var repository = await CreateRepositoryAsync();
+        var root = _dir["root"];
+        await ContainerTree.BuildAsync(root);
+        var manifest = await ContainerBackupEngine.BackupAsync(repository, new ContainerBackupRequest
+        {
+            Vmid = "310",
+            Directory = root,
+            Sources = ["."],
+            ExcludePatterns = [],
+            GuestConfig = "arch: amd64\nhostname: ct\n",
+        }, null, None);
+
+        using var reopened = await ReopenAsync(repository);
+        Assert.Equal([manifest.Id], reopened.ListSnapshots("ct").Select(m => m.Id));
+        var restored = _dir["restored"];
+        await using (var archive = ContainerArchive.Open(reopened, manifest.Id))
+        {
+            await ContainerDirectoryRestorer.RestoreAsync(archive, restored, None);
+        }
+
+        await ContainerTree.AssertSameAsync(root, restored);
+        var report = await reopened.VerifyAsync(manifest.Id, null, None, rehash: true);
+        Assert.Empty(report.BadChunks);
+        Assert.Empty(report.BadSnapshots);
+        Assert.True(report.ChunksChecked > 0);
     }
 
     [Fact]
