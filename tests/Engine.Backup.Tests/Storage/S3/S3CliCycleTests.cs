@@ -5,7 +5,7 @@ namespace Engine.Backup.Tests.Storage.S3;
 /// <summary>
 /// The whole cycle as a user runs it against radosgw, each step an <c>engine</c> process taking its credentials and
 /// endpoint from the AWS variables: init, backup (full and incremental), snapshots, restore byte-exact, verify (quick and
-/// full), forget, gc.
+/// full), export over NBD to qemu-img, forget, gc.
 /// </summary>
 [Collection(CephGateway.Collection)]
 public sealed class S3CliCycleTests(CephGateway gateway) : IDisposable
@@ -54,6 +54,14 @@ public sealed class S3CliCycleTests(CephGateway gateway) : IDisposable
             var target = _dir[$"restored-{expected.GetHashCode():x}.raw"];
             (await EngineCli.RunAsync("restore", "--repo", repo, "--snapshot", id, "--disk", "drive-scsi0", "--to", target)).AssertSuccess();
             (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", expected, target)).AssertSuccess();
+        }
+
+        // PVE's restore path: qemu-img reads the snapshot over NBD from engine export, which reads the bucket.
+        var socket = _dir["export.sock"];
+        await using (var export = EngineCli.Start("export", "--repo", repo, "--snapshot", second, "--socket", socket))
+        {
+            await export.WaitUntilAsync(() => File.Exists(socket), EngineCli.Timeout, "the export's socket");
+            (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", disk, $"nbd+unix:///drive-scsi0?socket={socket}")).AssertSuccess();
         }
 
         (await EngineCli.RunAsync("verify", "--repo", repo, "--quick")).AssertSuccess();
