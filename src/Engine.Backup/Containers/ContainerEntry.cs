@@ -49,4 +49,7 @@ public sealed class ContainerEntry
     /// dense file (all of <see cref="Size"/> is data).
     /// </summary>
     public IReadOnlyList<SourceRange>? DataExtents { get; init; }
+
+    /// <summary>Inode, device and ctime when the walk saw the file; null from a catalog older than version 2.</summary>
+    internal FileIdentity? Identity { get; init; }
 }
