@@ -78,7 +78,7 @@ public static class ContainerBackupEngine
                 {
                     await reuse!.AddAsync(walked, cancellationToken).ConfigureAwait(false);
                 }
-                else if (reuse is { IsOpen: true } && !NeedsRead(entry))
+                else if (reuse is { IsOpen: true } && entry.DataLength == 0)
                 {
                     reuse.Queue(walked);
                 }
@@ -143,10 +143,6 @@ public static class ContainerBackupEngine
         progress?.Report(new ContainerBackupProgress("", catalog.Entries, counters.BytesRead, counters.BytesReused, counters.BytesStored, clock.Elapsed));
         return committed;
     }
-
-    /// <summary>A regular file with data to read; every other entry can wait in an open run of reused files.</summary>
-    private static bool NeedsRead(ContainerEntry entry) =>
-        entry.Kind == ContainerEntryKind.RegularFile && (entry.DataExtents is { } extents ? extents.Count > 0 : entry.Size > 0);
 
     private static IEnumerable<string> Describe(IReadOnlyList<string> sources)
     {

@@ -50,12 +50,7 @@ internal sealed class DataStreamChunker : IDisposable
     {
         var start = Length;
         IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
-        long dataLength = 0;
-        foreach (var extent in extents)
-        {
-            dataLength += extent.Length;
-        }
-
+        var dataLength = entry.DataLength;
         if (dataLength == 0)
         {
             return start;

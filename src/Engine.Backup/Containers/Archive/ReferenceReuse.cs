@@ -66,7 +66,7 @@ internal sealed class ReferenceReuse
     public async ValueTask AddAsync(WalkedEntry walked, CancellationToken cancellationToken)
     {
         var start = _reference.DataStartOf(walked.ReferenceIndex);
-        var length = DataLength(walked.Entry);
+        var length = walked.Entry.DataLength;
         var data = _reference.Data;
         var first = data.ChunkAt(start, out _);
         var last = data.ChunkAt(start + length - 1, out _);
@@ -198,23 +198,6 @@ internal sealed class ReferenceReuse
             FilesReadAnyway += item.ReferenceStart >= 0 ? 1 : 0;
             _catalog.Write(entry, dataStart);
         }
-    }
-
-    /// <summary>Bytes of a regular file in the data stream: its data extents, or its size when dense.</summary>
-    private static long DataLength(ContainerEntry entry)
-    {
-        if (entry.DataExtents is not { } extents)
-        {
-            return entry.Size;
-        }
-
-        long length = 0;
-        foreach (var extent in extents)
-        {
-            length += extent.Length;
-        }
-
-        return length;
     }
 
     /// <param name="Walked">The entry.</param>

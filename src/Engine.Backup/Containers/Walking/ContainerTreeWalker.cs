@@ -287,7 +287,7 @@ internal sealed class ContainerTreeWalker
                 DataExtents = previous.DataExtents,
                 Identity = identity,
             };
-            return new WalkedEntry(reused, host, kind == ContainerEntryKind.RegularFile && HasData(reused) ? referenceIndex : -1);
+            return new WalkedEntry(reused, host, reused.DataLength > 0 ? referenceIndex : -1);
         }
 
         return new WalkedEntry(new ContainerEntry
@@ -323,8 +323,6 @@ internal sealed class ContainerTreeWalker
         previous.Size == (kind == ContainerEntryKind.RegularFile ? (long)stat.Size : 0) &&
         (kind is not (ContainerEntryKind.CharacterDevice or ContainerEntryKind.BlockDevice) ||
             (previous.DeviceMajor == (int)stat.RdevMajor && previous.DeviceMinor == (int)stat.RdevMinor));
-
-    private static bool HasData(ContainerEntry entry) => entry.DataExtents is { } extents ? extents.Count > 0 : entry.Size > 0;
 
     /// <summary>
     /// The data ranges of a file with holes, from SEEK_DATA / SEEK_HOLE; null for a dense file. A file whose allocated
