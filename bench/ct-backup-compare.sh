@@ -7,8 +7,12 @@
 # Source: the directory tree SRC (default /usr/share), read only.
 # Clients:
 #   backup/engine-full   engine backup-ct --repo FRESH --vmid 900 --dir SRC --json   (a fresh repository)
-#   backup/engine-again  the same into the base repository, which already holds a
-#                        backup of SRC (the unchanged-tree case; every run adds one)
+#   unchanged/engine     the same into the base repository, which already holds a
+#                        backup of SRC (the unchanged-tree case; every run adds one):
+#                        files unchanged since the newest snapshot are not read
+#   unchanged/engine-full-read
+#                        the same with --full-read: every file read and hashed again
+#                        (what the unchanged case cost before change detection)
 #   backup/tar-zstd      vzdump's pipeline for an LXC container (PVE/VZDump/LXC.pm,
 #                        PVE::Storage::Plugin::COMMON_TAR_FLAGS, PVE/VZDump.pm's
 #                        compressor_info with the default `zstd: 1`):
@@ -25,6 +29,9 @@
 # is when it returns). Before every run the page cache is dropped
 # (`sync; echo 3 > /proc/sys/vm/drop_caches`), so every client reads SRC (and the
 # repository or archive) from disk alike.
+#
+# The unchanged cases' peer is backup/tar-zstd: vzdump has no incremental mode, it
+# archives the unchanged tree in full every time.
 #
 # Runs are interleaved round-robin: every round runs each client once, in an
 # order that rotates every round, after WARMUP untimed rounds. Medians over RUNS
@@ -50,7 +57,7 @@ BENCH_NAME=ct-backup-compare
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SCRIPT_DIR/lib.sh" # PATH, PY, die/log/warn, need, publish_engine, traps, rotated
 
-ALL_CLIENTS="backup/engine-full backup/engine-again backup/tar-zstd restore/engine restore/tar"
+ALL_CLIENTS="backup/engine-full unchanged/engine unchanged/engine-full-read backup/tar-zstd restore/engine restore/tar"
 SRC=${SRC:-/usr/share}
 RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-1}
@@ -237,9 +244,11 @@ record() {
                       $1, $2, $3, $4, $7, $5, $6, ($8 == "" ? "" : "  stored " $8 " on disk " $9), $11 }' >&2
 }
 
-# engine_backup LOG REPO: a timed engine backup-ct of SRC; sets E_SNAPSHOT E_STORED E_NEW E_READ E_SECONDS E_ENTRIES
+# engine_backup LOG REPO [OPTION...]: a timed engine backup-ct of SRC; sets E_SNAPSHOT E_STORED E_NEW E_READ E_SECONDS E_ENTRIES
 engine_backup() {
-    timed "$1" "$2" "$ENGINE_BIN" backup-ct --repo "$2" --vmid "$VMID" --dir "$SRC" --json || return 1
+    local clog=$1 repo=$2
+    shift 2
+    timed "$clog" "$repo" "$ENGINE_BIN" backup-ct --repo "$repo" --vmid "$VMID" --dir "$SRC" --json "$@" || return 1
     read -r E_SNAPSHOT E_STORED E_NEW E_READ E_SECONDS E_ENTRIES < <(
         json_field "$SO" snapshot bytes_stored bytes_new bytes_read seconds entries) ||
         { FAIL_MSG="cannot read engine's --json output: $(head -c 300 "$SO")"; return 1; }
@@ -285,12 +294,6 @@ run_backup() { # run_backup CLIENT RUN
             record backup engine-full "$run" "$E_STORED" "$(du -sb "$repo" | cut -f1)" "$E_SECONDS"
             rm -rf "$repo"
             ;;
-        engine-again)
-            before=$(du -sb "$BASE_REPO" | cut -f1)
-            engine_backup "$clog" "$BASE_REPO" || return 1
-            # on disk: what this backup added to the repository (its catalog and snapshot files)
-            record backup engine-again "$run" "$E_STORED" "$(($(du -sb "$BASE_REPO" | cut -f1) - before))" "$E_SECONDS"
-            ;;
         tar-zstd)
             mkdir -p "$RUNDIR/tar"
             rm -f "$archive"
@@ -299,6 +302,19 @@ run_backup() { # run_backup CLIENT RUN
             rm -f "$archive"
             ;;
     esac
+}
+
+run_unchanged() { # run_unchanged CLIENT RUN
+    local client=$1 run=$2 clog="$OUT/logs/unchanged.$1.log" before options=()
+    [[ $client == engine-full-read ]] && options=(--full-read)
+    before=$(du -sb "$BASE_REPO" | cut -f1)
+    engine_backup "$clog" "$BASE_REPO" "${options[@]}" || return 1
+    if [[ $client == engine ]] && ((E_READ != 0)); then
+        FAIL_MSG="the backup of the unchanged tree read $E_READ bytes"
+        return 1
+    fi
+    # on disk: what this backup added to the repository (its catalog and snapshot files)
+    record unchanged "$client" "$run" "$E_STORED" "$(($(du -sb "$BASE_REPO" | cut -f1) - before))" "$E_SECONDS"
 }
 
 run_restore() { # run_restore CLIENT RUN
@@ -337,7 +353,7 @@ log "results in $OUT; repositories, archives and restores in $RUNDIR"
 log "SRC $SRC: $src_entries entries, $src_files files, $src_bytes bytes"
 BASE_REPO="$RUNDIR/base-repo"
 BASE_ARCHIVE="$RUNDIR/base.tar.zst"
-if wants backup/engine-again || wants restore/engine; then
+if wants unchanged/engine || wants unchanged/engine-full-read || wants restore/engine; then
     log "base backup (untimed): engine backup-ct into $BASE_REPO"
     engine_backup "$OUT/logs/setup.log" "$BASE_REPO" || die "the base backup failed: $FAIL_MSG"
     BASE_SNAPSHOT=$E_SNAPSHOT

@@ -68,8 +68,12 @@ public sealed partial class EngineRepositoryProvider
         var directory = info.Directory ?? throw new ArgumentException("backup_container: $info has no 'directory'", nameof(info));
         var exclude = new List<string>(excludePatterns.Count + 1) { AlwaysExcluded };
         exclude.AddRange(excludePatterns);
+        var staging = StagingDirectory(backup.Id);
         var request = new ContainerBackupRequest
         {
+            // A staged backup's reference (the guest's newest snapshot) is in the main repository; when the container's
+            // user cannot read it there, every file is read.
+            BaseRepository = Directory.Exists(staging) ? _repository : null,
             Vmid = vmid,
             Directory = directory,
             Sources = info.Sources.Count == 0 ? ["."] : info.Sources,
@@ -79,7 +83,6 @@ public sealed partial class EngineRepositoryProvider
             BandwidthLimit = info.BandwidthLimit,
             Time = backup.Id.Time,
         };
-        var staging = StagingDirectory(backup.Id);
         if (Directory.Exists(staging))
         {
             using var stagingRepository = BackupRepository.Open(staging, new RepositoryOptions
@@ -105,7 +108,7 @@ public sealed partial class EngineRepositoryProvider
     {
         var stats = manifest.Stats;
         _log(ProviderLogLevel.Info, string.Create(CultureInfo.InvariantCulture,
-            $"{manifest.Id} {how}: {manifest.Archive?.Files ?? 0} files, {stats.BytesRead} bytes read, {stats.BytesStored} stored, {stats.BytesReused} reused"));
+            $"{manifest.Id} {how}: {manifest.Archive?.Files ?? 0} files, {stats.BytesRead} bytes read, {stats.BytesStored} stored, {stats.BytesReused} reused; reference {(manifest.Extra.TryGetValue("ct.reference", out var reference) ? reference : "none")}"));
     }
 
     /// <summary>

@@ -49,4 +49,32 @@ public sealed class ContainerEntry
     /// dense file (all of <see cref="Size"/> is data).
     /// </summary>
     public IReadOnlyList<SourceRange>? DataExtents { get; init; }
+
+    /// <summary>Bytes of a regular file in the archive's data stream: its data extents (holes left out), or its size when dense.</summary>
+    internal long DataLength
+    {
+        get
+        {
+            if (Kind != ContainerEntryKind.RegularFile)
+            {
+                return 0;
+            }
+
+            if (DataExtents is not { } extents)
+            {
+                return Size;
+            }
+
+            long length = 0;
+            foreach (var extent in extents)
+            {
+                length += extent.Length;
+            }
+
+            return length;
+        }
+    }
+
+    /// <summary>Inode, device and ctime when the walk saw the file; null from a catalog older than version 2.</summary>
+    internal FileIdentity? Identity { get; init; }
 }

@@ -19,6 +19,8 @@ internal struct Statx
     [FieldOffset(0x20)] public ulong Inode;
     [FieldOffset(0x28)] public ulong Size;
     [FieldOffset(0x30)] public ulong Blocks;
+    [FieldOffset(0x60)] public long CtimeSeconds;
+    [FieldOffset(0x68)] public uint CtimeNanoseconds;
     [FieldOffset(0x70)] public long MtimeSeconds;
     [FieldOffset(0x78)] public uint MtimeNanoseconds;
     [FieldOffset(0x80)] public uint RdevMajor;
@@ -46,6 +48,12 @@ internal struct Statx
     public readonly bool IsBlockDevice => FileType == BlockDevice;
 
     public readonly long ModificationTimeNs => (MtimeSeconds * 1_000_000_000L) + MtimeNanoseconds;
+
+    /// <summary>
+    /// The inode's last status change (content, owner, mode, link count or xattrs) in nanoseconds since the epoch; no
+    /// system call sets it back, so it tells a file changed even when its mtime was restored.
+    /// </summary>
+    public readonly long ChangeTimeNs => (CtimeSeconds * 1_000_000_000L) + CtimeNanoseconds;
 
     /// <summary>The file system the file lives on.</summary>
     public readonly ulong Device => ((ulong)DevMajor << 32) | DevMinor;

@@ -9,7 +9,9 @@ namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine backup-ct --repo DIR --vmid ID --dir PATH [--source ./mp/x]... [--exclude PAT]... [--config FILE]
-/// [--firewall FILE] [--bwlimit BYTES_PER_S] [--workers N] [--json] [--progress]</c>: one container's directory tree into a snapshot.
+/// [--firewall FILE] [--bwlimit BYTES_PER_S] [--workers N] [--full-read] [--json] [--progress]</c>: one container's
+/// directory tree into a snapshot. Files unchanged since the container's previous snapshot (same inode, ctime, mtime,
+/// size, mode and owner) are not read; <c>--full-read</c> reads them all.
 /// </summary>
 internal static class BackupCtCommand
 {
@@ -24,21 +26,22 @@ internal static class BackupCtCommand
         var firewall = new Option<string?>("--firewall") { Description = "Firewall configuration file, stored verbatim." };
         var bwlimit = new Option<string?>("--bwlimit") { Description = "Read limit in bytes per second (K, M, G suffixes)." };
         var workers = new Option<int>("--workers") { Description = "Chunks compressed and stored at once (default: four per processor)." };
+        var fullRead = new Option<bool>("--full-read") { Description = "Read every file, even those unchanged since the container's previous snapshot (by inode, ctime, mtime, size, mode, owner)." };
         var json = new Option<bool>("--json") { Description = "Print the snapshot id and statistics as JSON." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
         var command = new Command("backup-ct", "Back up a container's directory tree (files, owners, modes, xattrs, ACLs) into a repository snapshot.")
         {
-            repo, vmid, dir, sources, excludes, config, firewall, bwlimit, workers, json, progress,
+            repo, vmid, dir, sources, excludes, config, firewall, bwlimit, workers, fullRead, json, progress,
         };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(repo)!, parse.GetValue(vmid)!, parse.GetValue(dir)!, parse.GetValue(sources) ?? [], parse.GetValue(excludes) ?? [],
-            parse.GetValue(config), parse.GetValue(firewall), parse.GetValue(bwlimit), parse.GetValue(workers), parse.GetValue(json),
+            parse.GetValue(config), parse.GetValue(firewall), parse.GetValue(bwlimit), parse.GetValue(workers), parse.GetValue(fullRead), parse.GetValue(json),
             parse.GetValue(progress) || !Console.IsErrorRedirected, cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(string repoPath, string vmid, string directory, string[] sources, string[] excludes, string? configPath,
-        string? firewallPath, string? bwlimitText, int workers, bool json, bool showProgress, CancellationToken cancellationToken)
+        string? firewallPath, string? bwlimitText, int workers, bool fullRead, bool json, bool showProgress, CancellationToken cancellationToken)
     {
         if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
         {
@@ -80,6 +83,7 @@ internal static class BackupCtCommand
                 FirewallConfig = firewallConfig,
                 BandwidthLimit = bandwidth,
                 Parallelism = workers,
+                FullRead = fullRead,
             }, showProgress ? new StderrProgress() : null, cancellationToken).ConfigureAwait(false);
             if (showProgress)
             {
@@ -138,6 +142,7 @@ internal static class BackupCtCommand
             writer.WriteNumber("chunks_reused", stats.ChunksReused);
             writer.WriteNumber("zero_chunks", stats.ZeroChunks);
             writer.WriteNumber("seconds", stats.DurationSeconds);
+            writer.WriteString("reference", manifest.Extra.TryGetValue("ct.reference", out var reference) ? reference : null);
             writer.WriteEndObject();
         }
 

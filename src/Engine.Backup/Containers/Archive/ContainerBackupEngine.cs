@@ -14,6 +14,12 @@ namespace Engine.Backup.Containers.Archive;
 /// laid out as one stream cut with FastCDC into the shared chunk store (so unchanged files, and equal files of other containers, are stored
 /// once), and a catalog of every entry beside the manifest. Returns only once the snapshot is durable; on any failure
 /// nothing becomes visible.
+/// <para>
+/// Like PBS's metadata mode, the previous snapshot of the guest is the reference: a file whose <c>statx</c> matches
+/// its catalog entry is not opened, and its chunks are taken over (see <see cref="ReferenceReuse"/>). A reference that
+/// cannot be read, or whose catalog predates identities (version 1), means every file is read; so does
+/// <see cref="ContainerBackupRequest.FullRead"/>. Manifest extra <c>ct.reference</c> says which it was.
+/// </para>
 /// </summary>
 public static class ContainerBackupEngine
 {
@@ -33,13 +39,19 @@ public static class ContainerBackupEngine
             throw new ArgumentException($"vmid '{request.Vmid}' is not a number", nameof(request));
         }
 
-        var walker = new ContainerTreeWalker(request.Directory, request.Sources, new ExcludeFilter(request.ExcludePatterns));
+        var excludes = new ExcludeFilter(request.ExcludePatterns);
         // The walk is synchronous file system work: keep it off the caller's thread.
-        return Task.Run(() => RunAsync(repository, request, walker, progress, cancellationToken), cancellationToken);
+        return Task.Run(() =>
+        {
+            var reference = ReferenceCatalog.Load(repository, request);
+            var walker = new ContainerTreeWalker(request.Directory, request.Sources, excludes,
+                reference.Catalog is { } catalog ? new ReferenceCursor(catalog) : null);
+            return RunAsync(repository, request, walker, reference, progress, cancellationToken);
+        }, cancellationToken);
     }
 
     private static async Task<SnapshotManifest> RunAsync(BackupRepository repository, ContainerBackupRequest request,
-        ContainerTreeWalker walker, IProgress<ContainerBackupProgress>? progress, CancellationToken cancellationToken)
+        ContainerTreeWalker walker, ReferenceCatalog reference, IProgress<ContainerBackupProgress>? progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var counters = new BackupCounters();
@@ -53,17 +65,36 @@ public static class ContainerBackupEngine
         using var catalog = new CatalogWriter(Path.Combine(writer.Directory, CatalogFormat.FileName));
         long shrunk;
         string checksum;
+        ReferenceReuse? reuse;
         await using (var uploader = new ChunkUploader(repository.Chunks, counters, workers, cancellationToken))
         {
             using var chunker = new DataStreamChunker(chunking, uploader, counters, limiter);
+            reuse = reference.Catalog is { } previous ? new ReferenceReuse(previous, chunker, catalog, repository.Chunks) : null;
             var lastReport = TimeSpan.Zero;
             foreach (var walked in walker.Walk(cancellationToken))
             {
                 var entry = walked.Entry;
-                var dataStart = entry.Kind == ContainerEntryKind.RegularFile
-                    ? await chunker.AppendAsync(walked.HostPath, entry, cancellationToken).ConfigureAwait(false)
-                    : 0;
-                catalog.Write(entry, dataStart);
+                if (walked.ReferenceIndex >= 0)
+                {
+                    await reuse!.AddAsync(walked, cancellationToken).ConfigureAwait(false);
+                }
+                else if (reuse is { IsOpen: true } && entry.DataLength == 0)
+                {
+                    reuse.Queue(walked);
+                }
+                else
+                {
+                    if (reuse is not null)
+                    {
+                        await reuse.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    var dataStart = entry.Kind == ContainerEntryKind.RegularFile
+                        ? await chunker.AppendAsync(walked.HostPath, entry, cancellationToken).ConfigureAwait(false)
+                        : 0;
+                    catalog.Write(entry, dataStart);
+                }
+
                 if (progress is not null && clock.Elapsed - lastReport >= ProgressInterval)
                 {
                     lastReport = clock.Elapsed;
@@ -71,10 +102,15 @@ public static class ContainerBackupEngine
                 }
             }
 
+            if (reuse is not null)
+            {
+                await reuse.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await chunker.CompleteAsync().ConfigureAwait(false);
             await uploader.CompleteAsync().ConfigureAwait(false);
             shrunk = chunker.Shrunk;
-            checksum = catalog.Complete(chunker.Length, chunker.Chunks);
+            checksum = catalog.Complete(chunker.Chunks);
         }
 
         writer.SetArchive(new ArchiveEntry(CatalogFormat.FileName, checksum, catalog.Entries, catalog.Files, catalog.Bytes,
@@ -95,6 +131,7 @@ public static class ContainerBackupEngine
                 string.Join(", ", walker.UndecodableNames.Take(20));
         }
 
+        manifest.Extra["ct.reference"] = reference.Describe(reuse);
         if (walker.Vanished > 0 || shrunk > 0)
         {
             manifest.Extra["ct.changed-while-read"] = $"{walker.Vanished} vanished, {shrunk} shrunk";

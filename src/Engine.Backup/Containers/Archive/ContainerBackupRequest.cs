@@ -1,3 +1,6 @@
+using Engine.Backup.Repository;
+using Engine.Backup.Repository.Snapshots;
+
 namespace Engine.Backup.Containers.Archive;
 
 /// <summary>One container's backup, as <c>backup_container</c> with mechanism <c>directory</c> receives it.</summary>
@@ -29,4 +32,20 @@ public sealed class ContainerBackupRequest
 
     /// <summary>Chunks compressed and stored at once; 0 means four per core.</summary>
     public int Parallelism { get; init; }
+
+    /// <summary>
+    /// Read every file, even one unchanged since the reference backup (whose chunks would otherwise be reused unread).
+    /// </summary>
+    public bool FullRead { get; init; }
+
+    /// <summary>
+    /// The snapshot whose catalog tells which files are unchanged; null means the newest <c>ct/&lt;vmid&gt;</c> snapshot.
+    /// </summary>
+    public SnapshotId? Base { get; init; }
+
+    /// <summary>
+    /// The repository holding <see cref="Base"/> when it is not the one written to (a staging repository over the main
+    /// chunk store); null means the one written to.
+    /// </summary>
+    public BackupRepository? BaseRepository { get; init; }
 }

@@ -12,7 +12,8 @@ namespace Engine.Backup.Containers.Archive;
 /// Builds the archive's data stream (see <see cref="CatalogFormat"/>): reads each regular file's data extents (holes
 /// skipped) through one pooled buffer, cuts the stream with FastCDC, hashes each chunk and hands it to the uploader.
 /// Small files share chunks; a file of at least the maximum chunk size is cut on its own, starting and ending on a
-/// chunk boundary, so its chunks do not depend on its neighbours.
+/// chunk boundary, so its chunks do not depend on its neighbours. Chunks of the reference backup can be laid in whole
+/// (<see cref="AppendReused"/>), after the bytes read so far are cut.
 /// </summary>
 internal sealed class DataStreamChunker : IDisposable
 {
@@ -23,6 +24,8 @@ internal sealed class DataStreamChunker : IDisposable
     private readonly NativeBuffer _buffer;
     private readonly List<FileChunk> _chunks = [];
     private int _filled;
+    private int _tailReference = -1;
+    private long _tailStart;
 
     public DataStreamChunker(FastCdc chunking, ChunkUploader uploader, BackupCounters counters, BandwidthLimiter limiter)
     {
@@ -47,16 +50,13 @@ internal sealed class DataStreamChunker : IDisposable
     {
         var start = Length;
         IReadOnlyList<SourceRange> extents = entry.DataExtents ?? (entry.Size > 0 ? [new SourceRange(0, entry.Size)] : []);
-        long dataLength = 0;
-        foreach (var extent in extents)
-        {
-            dataLength += extent.Length;
-        }
-
+        var dataLength = entry.DataLength;
         if (dataLength == 0)
         {
             return start;
         }
+
+        _tailReference = -1; // the stream goes on with read bytes: the last reused chunk is no longer its end
 
         var large = dataLength >= _chunking.MaxSize;
         if (large)
@@ -107,8 +107,39 @@ internal sealed class DataStreamChunker : IDisposable
         return start;
     }
 
-    /// <summary>Cuts the rest of the stream.</summary>
+    /// <summary>Cuts the rest of the stream (also before reused chunks are laid in).</summary>
     public ValueTask CompleteAsync() => CutAsync(final: true);
+
+    /// <summary>
+    /// Where reference chunk <paramref name="referenceIndex"/> starts in this stream if it is the last chunk laid in and
+    /// nothing followed it; -1 otherwise. A run of reused files that begins in that chunk shares it.
+    /// </summary>
+    public long StartOfTail(int referenceIndex) => _tailReference == referenceIndex && _filled == 0 ? _tailStart : -1;
+
+    /// <summary>
+    /// Appends a chunk of the reference backup, already in the store, as it is: no read, no hash, no upload. Only
+    /// after <see cref="CompleteAsync"/> has cut what was read before.
+    /// </summary>
+    public void AppendReused(FileChunk chunk, int referenceIndex)
+    {
+        if (_filled != 0)
+        {
+            throw new InvalidOperationException("reused chunks follow a cut");
+        }
+
+        _chunks.Add(chunk);
+        _tailReference = referenceIndex;
+        _tailStart = Length;
+        Length += chunk.Length;
+        if (chunk.Digest.IsZero)
+        {
+            _counters.Zero();
+        }
+        else
+        {
+            _counters.Reused(chunk.Length);
+        }
+    }
 
     public void Dispose() => _buffer.Dispose();
 

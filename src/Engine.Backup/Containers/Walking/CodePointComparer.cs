@@ -26,17 +26,23 @@ internal sealed class CodePointComparer : IComparer<string>
                 continue;
             }
 
-            // A surrogate (a code point above U+FFFF) outranks every other UTF-16 unit.
-            var surrogateA = char.IsSurrogate(a);
-            var surrogateB = char.IsSurrogate(b);
-            if (surrogateA != surrogateB)
-            {
-                return surrogateA ? 1 : -1;
-            }
-
-            return a < b ? -1 : 1;
+            return CompareUnits(a, b);
         }
 
         return x.Length.CompareTo(y.Length);
+    }
+
+    /// <summary>Orders the first two UTF-16 units where two strings differ, so the strings sort by code point.</summary>
+    public static int CompareUnits(char a, char b)
+    {
+        // A surrogate (a code point above U+FFFF) outranks every other UTF-16 unit.
+        var surrogateA = char.IsSurrogate(a);
+        var surrogateB = char.IsSurrogate(b);
+        if (surrogateA != surrogateB)
+        {
+            return surrogateA ? 1 : -1;
+        }
+
+        return a < b ? -1 : 1;
     }
 }

@@ -12,11 +12,18 @@ namespace Engine.Backup.Containers.Walking;
 /// followed); below a source the walk stays on that source's filesystem (a foreign mount point is archived as an empty
 /// directory) except into other sources. Entries come depth-first, a directory before its children, children sorted
 /// by name (code point order), so an unchanged tree gives an identical sequence.
+/// <para>
+/// Given the previous backup's catalog as a reference, an entry whose <c>statx</c> matches its reference entry
+/// (type, mode, owner, mtime, size, and <see cref="FileIdentity"/>: inode, device, ctime) takes its link target,
+/// xattrs and data extents from there: the one <c>statx</c> is all the walk asks of it. ctime covers the xattrs: every
+/// <c>setxattr</c>, <c>removexattr</c> and ACL change moves it.
+/// </para>
 /// </summary>
 internal sealed class ContainerTreeWalker
 {
     private readonly string[] _sources;
     private readonly ExcludeFilter _excludes;
+    private readonly ReferenceCursor? _reference;
     private readonly Dictionary<(ulong Device, ulong Inode), string> _linkTargets = [];
     private readonly List<string> _undecodable = [];
 
@@ -24,9 +31,11 @@ internal sealed class ContainerTreeWalker
     /// <param name="root">The directory PVE gave (the container's root).</param>
     /// <param name="sources">The parts to archive, relative to the root (<c>.</c>, <c>./mp/data</c>); none means <c>.</c>.</param>
     /// <param name="excludes">Paths to leave out.</param>
+    /// <param name="reference">The previous backup's catalog, whose unchanged entries are not examined again; null: none.</param>
     /// <exception cref="ArgumentException">A source leaves the root (<c>..</c>) or is empty.</exception>
-    public ContainerTreeWalker(string root, IReadOnlyList<string>? sources, ExcludeFilter? excludes)
+    public ContainerTreeWalker(string root, IReadOnlyList<string>? sources, ExcludeFilter? excludes, ReferenceCursor? reference = null)
     {
+        _reference = reference;
         ArgumentException.ThrowIfNullOrEmpty(root);
         Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         _excludes = excludes ?? ExcludeFilter.None;
@@ -99,7 +108,7 @@ internal sealed class ContainerTreeWalker
 
         var rootStat = ContainerCalls.LStat(Root);
         var rootIsSource = _sources[0].Length == 0;
-        yield return new WalkedEntry(Build(".", Root, rootStat), Root);
+        yield return Build(".", Root, rootStat);
 
         var stack = new Stack<Frame>();
         stack.Push(new Frame(Root, "", ListChildren(Root), rootIsSource ? rootStat.Device : null));
@@ -148,10 +157,10 @@ internal sealed class ContainerTreeWalker
                 continue;
             }
 
-            ContainerEntry entry;
+            WalkedEntry walked;
             try
             {
-                entry = Build(relative, host, stat);
+                walked = Build(relative, host, stat);
             }
             catch (IOException e) when (e.HResult == Errno.ENOENT)
             {
@@ -159,7 +168,7 @@ internal sealed class ContainerTreeWalker
                 continue;
             }
 
-            yield return new WalkedEntry(entry, host);
+            yield return walked;
             if (!isDirectory)
             {
                 continue;
@@ -226,20 +235,21 @@ internal sealed class ContainerTreeWalker
         }
     }
 
-    private ContainerEntry Build(string relative, string host, in Statx stat)
+    private WalkedEntry Build(string relative, string host, in Statx stat)
     {
         var mode = stat.Mode & 0xFFF;
         var type = stat.FileType;
+        var identity = new FileIdentity(stat.ChangeTimeNs, stat.Inode, stat.Device);
         if (type == Statx.RegularFile && stat.LinkCount > 1)
         {
             var key = (stat.Device, stat.Inode);
             if (_linkTargets.TryGetValue(key, out var first))
             {
-                return new ContainerEntry
+                return new WalkedEntry(new ContainerEntry
                 {
                     Path = relative, Kind = ContainerEntryKind.HardLink, LinkTarget = first, Mode = mode,
-                    Uid = stat.Uid, Gid = stat.Gid, ModificationTimeNs = stat.ModificationTimeNs,
-                };
+                    Uid = stat.Uid, Gid = stat.Gid, ModificationTimeNs = stat.ModificationTimeNs, Identity = identity,
+                }, host);
             }
 
             _linkTargets.Add(key, relative);
@@ -258,7 +268,29 @@ internal sealed class ContainerTreeWalker
         };
         var isDevice = kind is ContainerEntryKind.CharacterDevice or ContainerEntryKind.BlockDevice;
         var size = kind == ContainerEntryKind.RegularFile ? (long)stat.Size : 0;
-        return new ContainerEntry
+        var referenceIndex = _reference?.Find(relative) ?? -1;
+        if (referenceIndex >= 0 && _reference!.Catalog.Entries[referenceIndex] is var previous && Unchanged(previous, kind, stat, identity))
+        {
+            var reused = new ContainerEntry
+            {
+                Path = relative,
+                Kind = kind,
+                Mode = mode,
+                Uid = stat.Uid,
+                Gid = stat.Gid,
+                ModificationTimeNs = stat.ModificationTimeNs,
+                Size = size,
+                LinkTarget = previous.LinkTarget,
+                DeviceMajor = previous.DeviceMajor,
+                DeviceMinor = previous.DeviceMinor,
+                Xattrs = previous.Xattrs,
+                DataExtents = previous.DataExtents,
+                Identity = identity,
+            };
+            return new WalkedEntry(reused, host, reused.DataLength > 0 ? referenceIndex : -1);
+        }
+
+        return new WalkedEntry(new ContainerEntry
         {
             Path = relative,
             Kind = kind,
@@ -272,8 +304,25 @@ internal sealed class ContainerTreeWalker
             DeviceMinor = isDevice ? (int)stat.RdevMinor : 0,
             Xattrs = ContainerCalls.ListXattrs(host),
             DataExtents = kind == ContainerEntryKind.RegularFile ? DataExtentsOf(host, size, (long)stat.Blocks) : null,
-        };
+            Identity = identity,
+        }, host);
     }
+
+    /// <summary>
+    /// Whether the file is the one the reference entry recorded and unchanged since: same inode on the same device,
+    /// same ctime (which any change of content, owner, mode or xattrs moves), and the same type, mode, owner, mtime and
+    /// size. An entry from a catalog without identities never matches.
+    /// </summary>
+    private static bool Unchanged(ContainerEntry previous, ContainerEntryKind kind, in Statx stat, FileIdentity identity) =>
+        previous.Identity == identity &&
+        previous.Kind == kind &&
+        previous.Mode == (stat.Mode & 0xFFF) &&
+        previous.Uid == stat.Uid &&
+        previous.Gid == stat.Gid &&
+        previous.ModificationTimeNs == stat.ModificationTimeNs &&
+        previous.Size == (kind == ContainerEntryKind.RegularFile ? (long)stat.Size : 0) &&
+        (kind is not (ContainerEntryKind.CharacterDevice or ContainerEntryKind.BlockDevice) ||
+            (previous.DeviceMajor == (int)stat.RdevMajor && previous.DeviceMinor == (int)stat.RdevMinor));
 
     /// <summary>
     /// The data ranges of a file with holes, from SEEK_DATA / SEEK_HOLE; null for a dense file. A file whose allocated

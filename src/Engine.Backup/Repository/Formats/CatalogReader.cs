@@ -58,9 +58,14 @@ internal static class CatalogReader
         }
 
         var version = BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
-        if (version != CatalogFormat.Version)
+        if (version is not (CatalogFormat.Version or CatalogFormat.VersionBackToBack))
         {
             throw Corrupt(path, $"unsupported catalog version {version}");
+        }
+
+        if (catalog is not null)
+        {
+            catalog.Version = version;
         }
 
         var cursor = new Cursor(path, bytes, CatalogFormat.HeaderSize, span.Length - sizeof(ulong));
@@ -93,6 +98,15 @@ internal static class CatalogReader
             var size = cursor.Int64();
             var major = (int)cursor.UInt32();
             var minor = (int)cursor.UInt32();
+            FileIdentity? identity = null;
+            if (version != CatalogFormat.VersionBackToBack)
+            {
+                var changeTime = cursor.Int64();
+                var inode = (ulong)cursor.Int64();
+                var device = (ulong)cursor.Int64();
+                identity = changeTime == 0 && inode == 0 ? null : new FileIdentity(changeTime, inode, device);
+            }
+
             var decode = catalog is not null;
             var entryPath = cursor.String(decode) ?? throw Corrupt(path, $"entry without a path at byte {cursor.Position}");
             var link = cursor.String(decode);
@@ -133,18 +147,23 @@ internal static class CatalogReader
             }
 
             var dataStart = cursor.Int64();
-            if (size < 0 || (kind == ContainerEntryKind.RegularFile && dataStart != dataLength) || (kind != ContainerEntryKind.RegularFile && (dataStart != 0 || extents is not null)))
+            // Version 1 lays files back to back; version 2 allows a gap (a reused chunk's dead bytes), never an overlap.
+            var misplaced = version == CatalogFormat.VersionBackToBack ? dataStart != dataLength : dataStart < dataLength;
+            if (size < 0 || (kind == ContainerEntryKind.RegularFile && misplaced) || (kind != ContainerEntryKind.RegularFile && (dataStart != 0 || extents is not null)))
             {
                 throw Corrupt(path, $"{entryPath}: data at {dataStart} (size {size}), the data stream is at {dataLength}");
             }
 
-            if (fileData > long.MaxValue - dataLength)
+            if (kind == ContainerEntryKind.RegularFile)
             {
-                // Wrapped around, the data stream's length could match a short chunk list.
-                throw Corrupt(path, $"{entryPath}: {fileData} bytes of data after {dataLength} overflow the data stream");
-            }
+                if (fileData > long.MaxValue - dataStart)
+                {
+                    // Wrapped around, the data stream's length could match a short chunk list.
+                    throw Corrupt(path, $"{entryPath}: {fileData} bytes of data after {dataStart} overflow the data stream");
+                }
 
-            dataLength += fileData;
+                dataLength = dataStart + fileData;
+            }
             entries++;
             if (kind == ContainerEntryKind.RegularFile)
             {
@@ -165,12 +184,19 @@ internal static class CatalogReader
                 DeviceMinor = minor,
                 Xattrs = xattrs ?? [],
                 DataExtents = extents,
+                Identity = identity,
             }, dataStart);
         }
 
-        if (cursor.Int64() != entries || cursor.Int64() != files || cursor.Int64() != dataLength)
+        if (cursor.Int64() != entries || cursor.Int64() != files)
         {
             throw Corrupt(path, "end record does not match the entries");
+        }
+
+        var streamLength = cursor.Int64();
+        if (version == CatalogFormat.VersionBackToBack ? streamLength != dataLength : streamLength < dataLength)
+        {
+            throw Corrupt(path, $"end record's data stream of {streamLength} bytes does not hold the files' {dataLength}");
         }
 
         var chunkCount = cursor.Count(4 + ChunkDigest.Length, (int)Math.Min(cursor.Int64(), int.MaxValue));
@@ -197,9 +223,9 @@ internal static class CatalogReader
             }
         }
 
-        if (chunked != dataLength || cursor.Position != cursor.End)
+        if (chunked != streamLength || cursor.Position != cursor.End)
         {
-            throw Corrupt(path, $"chunks cover {chunked} bytes of a {dataLength}-byte data stream");
+            throw Corrupt(path, $"chunks cover {chunked} bytes of a {streamLength}-byte data stream");
         }
 
         catalog?.SetChunks(chunks!);

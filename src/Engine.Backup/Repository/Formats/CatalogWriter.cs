@@ -38,8 +38,9 @@ internal sealed class CatalogWriter : IDisposable
     public long Bytes { get; private set; }
 
     /// <summary>
-    /// Appends one entry; a regular file's data begins at <paramref name="dataStart"/> of the data stream (the stream
-    /// so far: files' data is laid out in archive order).
+    /// Appends one entry; a regular file's data begins at <paramref name="dataStart"/> of the data stream (at or after
+    /// the previous file's end: files' data is laid out in archive order). An entry without an identity is written
+    /// with zeros there, which never match a file the walk sees (every inode has a ctime after 1970).
     /// </summary>
     public void Write(ContainerEntry entry, long dataStart)
     {
@@ -53,6 +54,10 @@ internal sealed class CatalogWriter : IDisposable
         WriteInt64(entry.Size);
         WriteUInt32((uint)entry.DeviceMajor);
         WriteUInt32((uint)entry.DeviceMinor);
+        var identity = entry.Identity ?? default;
+        WriteInt64(identity.ChangeTimeNs);
+        WriteInt64((long)identity.Inode);
+        WriteInt64((long)identity.Device);
         WriteString(entry.Path);
         WriteString(entry.LinkTarget);
         WriteUInt32((uint)entry.Xattrs.Count);
@@ -95,13 +100,19 @@ internal sealed class CatalogWriter : IDisposable
     /// Writes the end record with the chunks that cut the data stream, and the trailer; returns the checksum (16 hex
     /// digits) for the manifest.
     /// </summary>
-    public string Complete(long dataLength, IReadOnlyList<FileChunk> chunks)
+    public string Complete(IReadOnlyList<FileChunk> chunks)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        long streamLength = 0;
+        foreach (var chunk in chunks)
+        {
+            streamLength += chunk.Length;
+        }
+
         WriteByte(CatalogFormat.EndTag);
         WriteInt64(Entries);
         WriteInt64(Files);
-        WriteInt64(dataLength);
+        WriteInt64(streamLength);
         WriteInt64(chunks.Count);
         foreach (var chunk in chunks)
         {
