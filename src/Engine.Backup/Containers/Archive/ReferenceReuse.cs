@@ -32,7 +32,7 @@ internal sealed class ReferenceReuse
     private readonly Catalog _reference;
     private readonly DataStreamChunker _chunker;
     private readonly CatalogWriter _catalog;
-    private readonly ChunkStore _store;
+    private readonly IRepositoryChunks _store;
     private readonly List<Pending> _pending = [];
     private int _firstChunk;
     private int _lastChunk;
@@ -42,7 +42,7 @@ internal sealed class ReferenceReuse
     private long _totalLaidIn;
     private long _totalWaste;
 
-    public ReferenceReuse(Catalog reference, DataStreamChunker chunker, CatalogWriter catalog, ChunkStore store)
+    public ReferenceReuse(Catalog reference, DataStreamChunker chunker, CatalogWriter catalog, IRepositoryChunks store)
     {
         _reference = reference;
         _chunker = chunker;
