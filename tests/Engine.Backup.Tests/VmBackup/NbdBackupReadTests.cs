@@ -25,6 +25,7 @@ public sealed class NbdBackupReadTests
         var disk = TempRepository.Random(8 * Chunk, 801);
         Array.Clear(disk, 1 * Chunk, 2 * Chunk);
         Array.Clear(disk, 5 * Chunk, Chunk);
+        TempRepository.Compressible(Chunk, 811).CopyTo(disk, 3 * Chunk); // stored compressed, the others raw
         var image = Path.Combine(repo.Root, "disk.raw");
         await File.WriteAllBytesAsync(image, disk);
 
@@ -38,6 +39,7 @@ public sealed class NbdBackupReadTests
         Assert.Equal(3, snapshot.Stats.ZeroChunks);
         Assert.Equal(5, snapshot.Stats.ChunksNew);
         Assert.Equal(5L * Chunk, snapshot.Stats.BytesNew);
+        Assert.True(snapshot.Stats.BytesStored < 5L * Chunk, "the compressible chunk is stored compressed");
         var index = repo.Repository.ReadIndex(snapshot.Id, Device);
         Assert.All(new[] { 1, 2, 5 }, i => Assert.True(index[i].IsZero, $"chunk {i} is recorded as the zero chunk"));
 
