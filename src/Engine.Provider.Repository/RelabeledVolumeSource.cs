@@ -26,6 +26,9 @@ internal sealed class RelabeledVolumeSource(IVolumeSource inner, string label) :
 
     public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) => inner.ReadAsync(offset, destination, cancellationToken);
 
+    public ValueTask ReadRangesAsync(long offset, IReadOnlyList<SourceRange> ranges, Memory<byte> destination, CancellationToken cancellationToken) =>
+        inner.ReadRangesAsync(offset, ranges, destination, cancellationToken);
+
     public bool TryGetMapped(long offset, int length, out ReadOnlyMemory<byte> data) => inner.TryGetMapped(offset, length, out data);
 
     public void ReleaseMapped(long offset, long length) => inner.ReleaseMapped(offset, length);

@@ -37,6 +37,22 @@ public interface IVolumeSource : IAsyncDisposable
     ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Reads several ranges at once: each of <paramref name="ranges"/> (absolute, inside
+    /// <paramref name="offset"/> + <paramref name="destination"/>.Length) lands at its own place in
+    /// <paramref name="destination"/>, the bytes between them are left alone. A source that gains from concurrency
+    /// (NBD) sends them all before it waits; this default reads them one after the other.
+    /// </summary>
+    async ValueTask ReadRangesAsync(long offset, IReadOnlyList<SourceRange> ranges, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        for (var i = 0; i < ranges.Count; i++)
+        {
+            var range = ranges[i];
+            await ReadAsync(range.Offset, destination.Slice(checked((int)(range.Offset - offset)), checked((int)range.Length)), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Memory over the source's own pages (a mapping), when it has them, so a chunk is hashed and compressed without
     /// a copy. The memory is valid until the source is disposed.
     /// </summary>

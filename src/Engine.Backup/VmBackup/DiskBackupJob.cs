@@ -126,40 +126,32 @@ internal sealed class DiskBackupJob
     private async ValueTask StoreChunkAsync(ChunkWork work, CancellationToken cancellationToken)
     {
         await _limiter.WaitAsync(work.BytesToRead, cancellationToken).ConfigureAwait(false);
-        NativeBuffer? buffer = null;
-        try
+        if (work.CoversWholeChunk && _source.TryGetMapped(work.Offset, work.Length, out var mapped))
         {
-            ReadOnlyMemory<byte> data;
-            if (work.CoversWholeChunk && _source.TryGetMapped(work.Offset, work.Length, out data))
-            {
-                // Hashed and compressed straight out of the page cache.
-            }
-            else
-            {
-                buffer = BufferPool.Shared.Rent(work.Length);
-                var memory = buffer.Memory[..work.Length];
-                if (!work.CoversWholeChunk)
-                {
-                    LoadBase(work, memory.Span);
-                }
-
-                foreach (var range in work.Ranges)
-                {
-                    await _source.ReadAsync(range.Offset, memory.Slice((int)(range.Offset - work.Offset), (int)range.Length), cancellationToken).ConfigureAwait(false);
-                }
-
-                data = memory;
-            }
-
+            // Hashed and compressed straight out of the page cache.
             _counters.Read(work.BytesToRead);
-            _digests[work.Index] = await StoreAsync(data, cancellationToken).ConfigureAwait(false);
-            _processed[work.Index] = true;
-            _source.ReleaseMapped(work.Offset, work.Length);
+            _digests[work.Index] = await StoreAsync(mapped, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        else
         {
-            buffer?.Dispose();
+            // The chunk is received behind room for its header, so a chunk stored raw goes from the socket to the
+            // disk without a copy (ChunkFile.EncodeInFrame).
+            using var frame = BufferPool.Shared.Rent(ChunkHeader.Size + work.Length);
+            var memory = frame.Memory.Slice(ChunkHeader.Size, work.Length);
+            if (!work.CoversWholeChunk)
+            {
+                LoadBase(work, memory.Span);
+            }
+
+            // All ranges of the chunk at once: the scattered 64 KiB extents of an incremental backup would
+            // otherwise cost one round trip each.
+            await _source.ReadRangesAsync(work.Offset, work.Ranges, memory, cancellationToken).ConfigureAwait(false);
+            _counters.Read(work.BytesToRead);
+            _digests[work.Index] = StoreFrame(frame.Span[..(ChunkHeader.Size + work.Length)], work.Length);
         }
+
+        _processed[work.Index] = true;
+        _source.ReleaseMapped(work.Offset, work.Length);
     }
 
     /// <summary>The part of a partly dirty chunk that did not change comes from the previous snapshot.</summary>
@@ -188,17 +180,36 @@ internal sealed class DiskBackupJob
         }
 
         var digest = ChunkDigest.Compute(data.Span);
-        var result = await _repository.Chunks.PutAsync(digest, data, cancellationToken).ConfigureAwait(false);
+        Count(await _repository.Chunks.PutAsync(digest, data, cancellationToken).ConfigureAwait(false), data.Length);
+        return digest;
+    }
+
+    /// <summary>Stores a chunk received into a frame (its content after <see cref="ChunkHeader.Size"/> bytes).</summary>
+    private ChunkDigest StoreFrame(Span<byte> frame, int length)
+    {
+        var data = frame.Slice(ChunkHeader.Size, length);
+        if (!data.ContainsAnyExcept((byte)0))
+        {
+            // An all-zero chunk is recorded as such: never hashed, compressed or stored.
+            _counters.Zero();
+            return ChunkDigest.Zero;
+        }
+
+        var digest = ChunkDigest.Compute(data);
+        Count(_repository.Chunks.PutFrame(digest, frame, length), length);
+        return digest;
+    }
+
+    private void Count(ChunkPutResult result, int length)
+    {
         if (result.Stored)
         {
-            _counters.Stored(data.Length, result.StoredBytes);
+            _counters.Stored(length, result.StoredBytes);
         }
         else
         {
-            _counters.Reused(data.Length);
+            _counters.Reused(length);
         }
-
-        return digest;
     }
 
     /// <summary>

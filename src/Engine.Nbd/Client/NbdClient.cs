@@ -153,20 +153,36 @@ public sealed class NbdClient : IBlockDevice
         OptionSessionAsync(uri, options, handshake => (IReadOnlyList<string>)handshake.ListMetaContexts(uri.ExportName, []), cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    public ValueTask ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        ReadCoreAsync(offset, destination, completeInline: false, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReadAsync"/>, but whatever awaits it resumes on the connection's reader thread as soon as the reply
+    /// is in (see <see cref="NbdClientOptions.InlineCompletions"/>), for this request only. A caller that issues many
+    /// reads and awaits them all then wakes up once, not once per reply; it must leave the reader thread (for instance
+    /// with <c>await Task.Yield()</c>) before any work that blocks or takes long, or the connection stalls.
+    /// </summary>
+    /// <param name="offset">Where the read starts.</param>
+    /// <param name="destination">Receives exactly its length in bytes, straight from the connection.</param>
+    /// <param name="cancellationToken">Stops waiting for a free request slot.</param>
+    public ValueTask ReadInlineAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken = default) =>
+        ReadCoreAsync(offset, destination, completeInline: true, cancellationToken);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadCoreAsync(long offset, Memory<byte> destination, bool completeInline, CancellationToken cancellationToken)
     {
         CheckRange(offset, destination.Length);
         var minimum = _export.MinimumBlockSize;
         if (minimum > 1 && ((offset | (long)destination.Length) & (minimum - 1)) != 0)
         {
-            await ReadUnalignedAsync(offset, destination, cancellationToken).ConfigureAwait(false);
+            await ReadUnalignedAsync(offset, destination, completeInline, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var max = MaxRequest();
         if (destination.Length <= max)
         {
-            await Next().SendAsync(NbdRequest.Read(offset, destination), cancellationToken).ConfigureAwait(false);
+            await Next().SendAsync(NbdRequest.Read(offset, destination, completeInline), cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -174,7 +190,7 @@ public sealed class NbdClient : IBlockDevice
         for (var done = 0; done < destination.Length; done += max)
         {
             var length = Math.Min(max, destination.Length - done);
-            pieces.Add(Next().SendAsync(NbdRequest.Read(offset + done, destination.Slice(done, length)), cancellationToken).AsTask());
+            pieces.Add(Next().SendAsync(NbdRequest.Read(offset + done, destination.Slice(done, length), completeInline), cancellationToken).AsTask());
         }
 
         await Task.WhenAll(pieces).ConfigureAwait(false);
@@ -344,13 +360,13 @@ public sealed class NbdClient : IBlockDevice
         }
     }
 
-    private async ValueTask ReadUnalignedAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken)
+    private async ValueTask ReadUnalignedAsync(long offset, Memory<byte> destination, bool completeInline, CancellationToken cancellationToken)
     {
         var minimum = _export.MinimumBlockSize;
         var start = offset & ~(long)(minimum - 1);
         var end = Math.Min(Size, (offset + destination.Length + minimum - 1) & ~(long)(minimum - 1));
         using var bounce = BufferPool.Shared.Rent(checked((int)(end - start)));
-        await ReadAsync(start, bounce.Memory, cancellationToken).ConfigureAwait(false);
+        await ReadCoreAsync(start, bounce.Memory, completeInline, cancellationToken).ConfigureAwait(false);
         bounce.Memory.Slice((int)(offset - start), destination.Length).CopyTo(destination);
     }
 

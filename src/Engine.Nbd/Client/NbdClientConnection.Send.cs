@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Engine.Nbd.Protocol;
 using Engine.Nbd.Transport;
 
@@ -8,6 +9,8 @@ namespace Engine.Nbd.Client;
 internal sealed partial class NbdClientConnection
 {
     /// <summary>Sends one request and waits for its reply; a WRITE's payload follows its header.</summary>
+    /// <remarks>Pooled state machine: a request that waits for its reply allocates nothing.</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask SendAsync(NbdRequest request, CancellationToken cancellationToken)
     {
         ThrowIfFailed();

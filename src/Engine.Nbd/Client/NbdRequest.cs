@@ -29,8 +29,14 @@ internal readonly struct NbdRequest
     /// <summary>BLOCK_STATUS: where the extents go.</summary>
     public ExtentList? Extents { get; init; }
 
-    public static NbdRequest Read(long offset, Memory<byte> destination) =>
-        new() { Command = NbdCommand.Read, Offset = offset, Length = destination.Length, Destination = destination };
+    /// <summary>
+    /// The caller's continuation runs on the connection's reader thread as soon as the reply is in, whatever the
+    /// connection's default (<see cref="NbdClientOptions.InlineCompletions"/>).
+    /// </summary>
+    public bool CompleteInline { get; init; }
+
+    public static NbdRequest Read(long offset, Memory<byte> destination, bool completeInline = false) =>
+        new() { Command = NbdCommand.Read, Offset = offset, Length = destination.Length, Destination = destination, CompleteInline = completeInline };
 
     public static NbdRequest Write(CommandFlags flags, long offset, ReadOnlyMemory<byte> payload) =>
         new() { Command = NbdCommand.Write, Flags = flags, Offset = offset, Length = payload.Length, Payload = payload };

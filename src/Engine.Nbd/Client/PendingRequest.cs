@@ -10,11 +10,13 @@ namespace Engine.Nbd.Client;
 /// </summary>
 internal sealed class PendingRequest : IValueTaskSource
 {
+    private readonly bool _inlineCompletions;
     private ManualResetValueTaskSourceCore<bool> _core;
 
     public PendingRequest(int slot, bool inlineCompletions)
     {
         Slot = slot;
+        _inlineCompletions = inlineCompletions;
         _core = new ManualResetValueTaskSourceCore<bool> { RunContinuationsAsynchronously = !inlineCompletions };
     }
 
@@ -46,6 +48,7 @@ internal sealed class PendingRequest : IValueTaskSource
     public void Prepare(ulong generation, in NbdRequest request)
     {
         _core.Reset();
+        _core.RunContinuationsAsynchronously = !(_inlineCompletions || request.CompleteInline);
         Cookie = ((ulong)generation << 16) | (uint)Slot;
         Command = request.Command;
         Offset = request.Offset;

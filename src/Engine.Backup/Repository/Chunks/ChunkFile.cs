@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Engine.Blocks.Buffers;
 
 namespace Engine.Backup.Repository.Chunks;
 
@@ -27,11 +28,7 @@ internal static class ChunkFile
     /// </summary>
     public static int Encode(ReadOnlySpan<byte> data, Span<byte> destination, int level)
     {
-        if (data.Length > MaxChunkLength)
-        {
-            throw new ArgumentException($"chunk of {data.Length} bytes exceeds {MaxChunkLength}", nameof(data));
-        }
-
+        CheckLength(data.Length);
         var body = destination[ChunkHeader.Size..];
         var compressed = ChunkCodec.TryCompress(data, body, level);
         if (compressed < 0)
@@ -39,8 +36,45 @@ internal static class ChunkFile
             data.CopyTo(body);
         }
 
-        var payload = body[..(compressed < 0 ? data.Length : compressed)];
-        var header = new ChunkHeader(compressed < 0 ? ChunkEncoding.Raw : ChunkEncoding.Zstd, data.Length, payload.Length, XxHash3.HashToUInt64(payload));
+        return Seal(destination, data.Length, compressed);
+    }
+
+    /// <summary>
+    /// <see cref="Encode"/> for content that already sits where a raw payload goes, behind room for the header:
+    /// <paramref name="frame"/>[<see cref="ChunkHeader.Size"/>..][..<paramref name="dataLength"/>]. The stored chunk
+    /// is <paramref name="frame"/>[..returned length]: raw content is not copied at all (a backup receives the chunk
+    /// there straight from the source), compressed content replaces it.
+    /// </summary>
+    public static int EncodeInFrame(Span<byte> frame, int dataLength, int level)
+    {
+        CheckLength(dataLength);
+        var data = frame.Slice(ChunkHeader.Size, dataLength);
+        int compressed;
+        using (var scratch = BufferPool.Shared.Rent(ChunkCodec.Bound(dataLength)))
+        {
+            compressed = ChunkCodec.TryCompress(data, scratch.Span, level);
+            if (compressed >= 0)
+            {
+                scratch.Span[..compressed].CopyTo(data);
+            }
+        }
+
+        return Seal(frame, dataLength, compressed);
+    }
+
+    private static void CheckLength(int dataLength)
+    {
+        if (dataLength > MaxChunkLength)
+        {
+            throw new ArgumentException($"chunk of {dataLength} bytes exceeds {MaxChunkLength}", nameof(dataLength));
+        }
+    }
+
+    /// <summary>Writes the header for the payload behind it (compressed bytes, or raw content when -1); returns the stored length.</summary>
+    private static int Seal(Span<byte> destination, int dataLength, int compressed)
+    {
+        var payload = destination.Slice(ChunkHeader.Size, compressed < 0 ? dataLength : compressed);
+        var header = new ChunkHeader(compressed < 0 ? ChunkEncoding.Raw : ChunkEncoding.Zstd, dataLength, payload.Length, XxHash3.HashToUInt64(payload));
         header.Write(destination);
         return (int)header.FileLength;
     }

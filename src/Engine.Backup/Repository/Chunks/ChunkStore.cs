@@ -287,27 +287,54 @@ internal sealed class ChunkStore : IRepositoryChunks
 
     internal ChunkPutResult Put(ChunkDigest digest, ReadOnlySpan<byte> data)
     {
-        var path = PathOf(digest);
-        using (ChunkLock.Shared(LockPath))
-        {
-            if (TryTouchIntact(path, out _))
-            {
-                return default;
-            }
-        }
-
-        if (InParent(digest, out _))
+        if (IsStored(digest))
         {
             return default;
         }
 
+        // The whole file is built in one page-aligned buffer (a raw payload is copied behind its header) so that it
+        // can go to the disk with O_DIRECT.
+        using var buffer = BufferPool.Shared.Rent(ChunkFile.EncodedBound(data.Length) + BufferPool.Alignment);
+        return Store(digest, buffer.Span[..ChunkFile.Encode(data, buffer.Span, _compressionLevel)]);
+    }
+
+    /// <summary>
+    /// <see cref="PutAsync"/> for content already in a <see cref="ChunkFile.EncodeInFrame"/> frame: a raw chunk goes
+    /// to the disk from there without a copy. <paramref name="frame"/> starts page-aligned (a
+    /// <see cref="BufferPool"/> buffer) for O_DIRECT; its content may be overwritten.
+    /// </summary>
+    internal ChunkPutResult PutFrame(ChunkDigest digest, Span<byte> frame, int dataLength)
+    {
+        if (digest.IsZero || IsStored(digest))
+        {
+            return default;
+        }
+
+        return Store(digest, frame[..ChunkFile.EncodeInFrame(frame, dataLength, _compressionLevel)]);
+    }
+
+    private bool IsStored(ChunkDigest digest)
+    {
+        using (ChunkLock.Shared(LockPath))
+        {
+            if (TryTouchIntact(PathOf(digest), out _))
+            {
+                return true;
+            }
+        }
+
+        return InParent(digest, out _);
+    }
+
+    private ChunkPutResult Store(ChunkDigest digest, ReadOnlySpan<byte> file)
+    {
         // Compression and the temporary file happen outside the lock: only the rename must not cross a sweep.
-        var temporary = WriteTemporary(data, out var storedBytes);
+        var temporary = WriteTemporary(file);
         try
         {
             using (ChunkLock.Shared(LockPath))
             {
-                Rename(temporary, path);
+                Rename(temporary, PathOf(digest));
             }
         }
         catch
@@ -316,17 +343,14 @@ internal sealed class ChunkStore : IRepositoryChunks
             throw;
         }
 
-        return new ChunkPutResult(true, storedBytes);
+        return new ChunkPutResult(true, file.Length);
     }
 
-    private string WriteTemporary(ReadOnlySpan<byte> data, out long storedBytes)
+    /// <summary>Writes an encoded chunk, from a page-aligned buffer, to a new temporary file; returns its path.</summary>
+    private string WriteTemporary(ReadOnlySpan<byte> file)
     {
-        // The whole file is built in one page-aligned buffer (a raw payload is copied behind its header) so that it
-        // can go to the disk with O_DIRECT: a backup writes each chunk once and never reads it back soon, so the
-        // page cache's copy and writeback are pure cost (the kernel time of a 4 GiB backup halved, bench/RESULTS.md).
-        using var buffer = BufferPool.Shared.Rent(ChunkFile.EncodedBound(data.Length) + BufferPool.Alignment);
-        var file = buffer.Span[..ChunkFile.Encode(data, buffer.Span, _compressionLevel)];
-
+        // O_DIRECT: a backup writes each chunk once and never reads it back soon, so the page cache's copy and
+        // writeback are pure cost (the kernel time of a 4 GiB backup halved, bench/RESULTS.md).
         var temporary = System.IO.Path.Combine(_tmpDirectory, "chunk-" + Guid.NewGuid().ToString("N"));
         using (var handle = CreateTemporary(temporary, out var direct))
         {
@@ -372,7 +396,6 @@ internal sealed class ChunkStore : IRepositoryChunks
             }
         }
 
-        storedBytes = file.Length;
         return temporary;
     }
 
