@@ -147,7 +147,10 @@ internal sealed class DiskBackupJob
             // otherwise cost one round trip each.
             await _source.ReadRangesAsync(work.Offset, work.Ranges, memory, cancellationToken).ConfigureAwait(false);
             _counters.Read(work.BytesToRead);
-            _digests[work.Index] = StoreFrame(frame.Span[..(ChunkHeader.Size + work.Length)], work.Length);
+            // Only the local chunk files take a frame; an object store seals and uploads the content itself.
+            _digests[work.Index] = _repository.Chunks is ChunkStore local
+                ? StoreFrame(local, frame.Span[..(ChunkHeader.Size + work.Length)], work.Length)
+                : await StoreAsync(memory, cancellationToken).ConfigureAwait(false);
         }
 
         _processed[work.Index] = true;
@@ -185,7 +188,7 @@ internal sealed class DiskBackupJob
     }
 
     /// <summary>Stores a chunk received into a frame (its content after <see cref="ChunkHeader.Size"/> bytes).</summary>
-    private ChunkDigest StoreFrame(Span<byte> frame, int length)
+    private ChunkDigest StoreFrame(ChunkStore chunks, Span<byte> frame, int length)
     {
         var data = frame.Slice(ChunkHeader.Size, length);
         if (!data.ContainsAnyExcept((byte)0))
@@ -196,7 +199,7 @@ internal sealed class DiskBackupJob
         }
 
         var digest = ChunkDigest.Compute(data);
-        Count(_repository.Chunks.PutFrame(digest, frame, length), length);
+        Count(chunks.PutFrame(digest, frame, length), length);
         return digest;
     }
 
