@@ -50,6 +50,12 @@ public sealed record Qcow2HeaderExtension(Qcow2HeaderExtensionType Type, ReadOnl
         var position = 0;
         while (true)
         {
+            // An area filled exactly, with no room for an end marker, ends there (as qemu reads it); a few bytes too
+            // few for another extension's type and length are a malformed area.
+            if (position == area.Length)
+            {
+                return extensions;
+            }
             if (area.Length - position < PrefixLength)
             {
                 throw new Qcow2FormatException(source, areaOffset + position,
