@@ -34,10 +34,16 @@ internal sealed class ImageFile : IDisposable
     /// <summary>Opens <paramref name="path"/> read-only.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">It cannot be read.</exception>
-    /// <exception cref="BlockDeviceException">It is neither a regular file nor a block device, or cannot be examined.</exception>
+    /// <exception cref="BlockDeviceException">It is neither a regular file nor a block device, or cannot be opened or examined.</exception>
     public static ImageFile Open(string path)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        // O_NONBLOCK so that a name pointing at a FIFO cannot hang the open; it is refused below like any non-file.
+        var handle = LibC.TryOpen(path, LibC.O_RDONLY | LibC.O_NONBLOCK, 0, out var errno) ?? throw errno switch
+        {
+            Errno.ENOENT => new FileNotFoundException($"{path}: no such file", path),
+            Errno.EACCES => new UnauthorizedAccessException($"{path}: permission denied"),
+            _ => new BlockDeviceException(errno, $"open on {path}: {LibC.StrError(errno)}"),
+        };
         try
         {
             if (LibC.FStat(handle, LibC.STATX_BASIC_STATS, out var stat) != 0)
