@@ -11,11 +11,12 @@ namespace Engine.Qcow2.Reading;
 /// </summary>
 internal sealed class ImageFile : IDisposable
 {
-    private ImageFile(string path, SafeFileHandle handle, long length, (ulong Device, ulong Inode) identity)
+    private ImageFile(string path, SafeFileHandle handle, long length, long allocatedBytes, (ulong Device, ulong Inode) identity)
     {
         Path = path;
         Handle = handle;
         Length = length;
+        AllocatedBytes = allocatedBytes;
         Identity = identity;
     }
 
@@ -27,6 +28,9 @@ internal sealed class ImageFile : IDisposable
 
     /// <summary>Length of the file when opened.</summary>
     public long Length { get; }
+
+    /// <summary>Bytes the file occupies on disk (st_blocks × 512) when opened.</summary>
+    public long AllocatedBytes { get; }
 
     /// <summary>(st_dev, st_ino) of the file.</summary>
     public (ulong Device, ulong Inode) Identity { get; }
@@ -65,7 +69,7 @@ internal sealed class ImageFile : IDisposable
                 throw new BlockDeviceException(Errno.EINVAL, $"{path} is neither a regular file nor a block device");
             }
 
-            return new ImageFile(path, handle, length, (stat.Device, stat.Inode));
+            return new ImageFile(path, handle, length, (long)stat.Blocks * 512, (stat.Device, stat.Inode));
         }
         catch
         {
@@ -107,6 +111,30 @@ internal sealed class ImageFile : IDisposable
         {
             throw new Qcow2FormatException(Path, offset, $"{what} is cut short: the file shrank while it was read");
         }
+    }
+
+    /// <summary>
+    /// Whether the file holds data at <paramref name="offset"/> (SEEK_DATA/SEEK_HOLE), and for how many bytes of
+    /// <paramref name="length"/> that holds. Past the end of the file is a hole; a file system that cannot tell is data.
+    /// </summary>
+    public long ProbeData(long offset, long length, out bool isData)
+    {
+        var data = LibC.LSeek(Handle, offset, LibC.SEEK_DATA);
+        if (data < 0)
+        {
+            isData = LibC.LastErrno != Errno.ENXIO;
+            return length;
+        }
+
+        if (data > offset)
+        {
+            isData = false;
+            return Math.Min(data - offset, length);
+        }
+
+        var hole = LibC.LSeek(Handle, offset, LibC.SEEK_HOLE);
+        isData = true;
+        return hole <= offset ? length : Math.Min(hole - offset, length);
     }
 
     /// <inheritdoc />
