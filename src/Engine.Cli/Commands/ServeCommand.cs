@@ -253,14 +253,17 @@ internal static class ServeCommand
             : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
     }
 
-    /// <summary>Whether <paramref name="path"/> starts with the qcow2 magic; anything unreadable is left to the raw open to report.</summary>
+    /// <summary>
+    /// Whether <paramref name="path"/> is a file or block device starting with the qcow2 magic (opened without
+    /// blocking, so a FIFO cannot hang the probe); anything else is left to the raw open to report.
+    /// </summary>
     private static bool IsQcow2(string path)
     {
         try
         {
-            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var file = ImageFile.Open(path);
             Span<byte> magic = stackalloc byte[4];
-            return RandomAccess.Read(handle, magic, 0) == magic.Length && Qcow2Magic.Matches(magic);
+            return file.ReadAt(0, magic) == magic.Length && Qcow2Magic.Matches(magic);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
