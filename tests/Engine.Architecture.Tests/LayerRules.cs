@@ -100,6 +100,10 @@ internal static class LayerRules
         [
             // The on-disk format: header, extensions, table entries (parsed and written).
             ["Format"],
+            // The read-only device over an image and its backing chain.
+            ["Reading"],
+            // Persistent dirty bitmaps of an opened image, as extents.
+            ["Bitmaps"],
         ]),
         new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova", "Engine.Qcow2"],
         [
