@@ -98,6 +98,8 @@ internal static class LayerRules
         [
             // The on-disk format: header, extensions, table entries (parsed and written).
             ["Format"],
+            // The writer: new images, and a writable device with allocation, refcounts and ordered flushes.
+            ["Writing"],
         ]),
         new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova", "Engine.Qcow2"],
         [
