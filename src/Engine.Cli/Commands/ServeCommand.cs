@@ -216,6 +216,12 @@ internal static class ServeCommand
             return new MemoryBlockDevice(Sizes.Parse(path["memory:".Length..]), readOnly);
         }
 
+        if (!readOnly && Qcow2Files.IsQcow2(path))
+        {
+            // A writable qcow2 image is served as its guest disk, written through the qcow2 writer.
+            return Qcow2Files.OpenWritable(path);
+        }
+
         return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
     }
 

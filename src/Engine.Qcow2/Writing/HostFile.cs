@@ -93,8 +93,23 @@ internal sealed class HostFile : IDisposable
         }
     }
 
-    /// <summary>Makes every completed write durable: the barrier between one step of a metadata update and the next.</summary>
+    /// <summary>
+    /// Whether <see cref="Sync"/> really syncs. Off for an image written whole before anyone uses it (a conversion),
+    /// where a crash leaves a file to delete anyway, as <c>qemu-img convert</c> writes with <c>cache=unsafe</c>.
+    /// </summary>
+    public bool Barriers { get; init; } = true;
+
+    /// <summary>The barrier between one step of a metadata update and the next (see <see cref="Barriers"/>).</summary>
     public void Sync()
+    {
+        if (Barriers)
+        {
+            SyncNow();
+        }
+    }
+
+    /// <summary>Makes every completed write durable.</summary>
+    public void SyncNow()
     {
         try
         {

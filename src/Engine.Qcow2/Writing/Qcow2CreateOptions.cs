@@ -17,4 +17,11 @@ public sealed class Qcow2CreateOptions
 
     /// <summary>The backing file's format (<c>raw</c> or <c>qcow2</c>), written as the backing format extension.</summary>
     public string? BackingFormat { get; init; }
+
+    /// <summary>
+    /// The image is written whole and used only once the writer is done (<c>engine copy</c>, imports): metadata updates
+    /// are not separated by <c>fdatasync</c>, as <c>qemu-img convert</c> writes with <c>cache=unsafe</c>. A crash then
+    /// leaves an image to delete; <see cref="Qcow2WritableDevice.FlushAsync"/> still makes everything durable.
+    /// </summary>
+    public bool Conversion { get; init; }
 }

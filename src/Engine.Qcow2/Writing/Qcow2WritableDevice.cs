@@ -100,7 +100,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(options);
         var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
-        var file = new HostFile(path, handle);
+        var file = new HostFile(path, handle) { Barriers = !options.Conversion };
         try
         {
             ImageCreator.Write(file, options);
@@ -175,7 +175,16 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         try
         {
             // fdatasync can take seconds on a busy disk; keep it off the caller's thread.
-            await Task.Run(FlushMetadata, cancellationToken).ConfigureAwait(false);
+            await Task.Run(
+                () =>
+                {
+                    FlushMetadata();
+                    if (!_file.Barriers)
+                    {
+                        _file.SyncNow();
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
         }
         finally
         {

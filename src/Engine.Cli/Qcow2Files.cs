@@ -1,0 +1,67 @@
+using Engine.Blocks;
+using Engine.Blocks.Devices;
+using Engine.Qcow2.Format;
+using Engine.Qcow2.Writing;
+
+namespace Engine.Cli;
+
+/// <summary>
+/// Where the commands meet qcow2 files: recognising them by their magic, opening them for writing (with their backing
+/// file), and creating them as copy, restore and import targets.
+/// </summary>
+internal static class Qcow2Files
+{
+    /// <summary>Output formats the commands that write images accept.</summary>
+    public static readonly string[] OutputFormats = ["raw", "qcow2"];
+
+    /// <summary>Whether <paramref name="path"/> is a regular file that starts with the qcow2 magic.</summary>
+    public static bool IsQcow2(string path)
+    {
+        if (path.StartsWith("/dev/", StringComparison.Ordinal) || !File.Exists(path))
+        {
+            return false;
+        }
+
+        Span<byte> start = stackalloc byte[4];
+        using var handle = File.OpenHandle(path);
+        return RandomAccess.Read(handle, start, 0) == start.Length && Qcow2Magic.Matches(start);
+    }
+
+    /// <summary>Whether a copy to <paramref name="spec"/> writes qcow2: by <c>--dst-format</c>, else by a <c>.qcow2</c> name.</summary>
+    public static bool IsQcow2Target(string spec, string? format) =>
+        format is not null ? format == "qcow2" : spec.EndsWith(".qcow2", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Opens an existing qcow2 image for writing (<c>engine serve</c>), its backing file read-only.</summary>
+    /// <exception cref="BlockDeviceException">The image or its backing file cannot be written or opened.</exception>
+    public static Qcow2WritableDevice OpenWritable(string path) => Qcow2WritableDevice.Open(path, OpenBacking);
+
+    /// <summary>
+    /// Creates a qcow2 image of <paramref name="size"/> bytes at <paramref name="path"/> to be written whole, replacing a
+    /// regular file already there, as the raw targets are truncated.
+    /// </summary>
+    public static Qcow2WritableDevice CreateTarget(string path, long size)
+    {
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+        }
+
+        return Qcow2WritableDevice.Create(path, new Qcow2CreateOptions { Size = size, Conversion = true });
+    }
+
+    /// <summary>Opens a backing file read-only: raw files as they are.</summary>
+    private static IBlockDevice OpenBacking(string path, string? format)
+    {
+        if (format == "qcow2" || (format is null && IsQcow2(path)))
+        {
+            throw new BlockDeviceException(95, $"{path}: qcow2 backing files are not opened for writing yet (raw ones are)");
+        }
+
+        if (format is not (null or "raw"))
+        {
+            throw new BlockDeviceException(95, $"{path}: backing format '{format}' is not supported (raw)");
+        }
+
+        return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
+    }
+}
