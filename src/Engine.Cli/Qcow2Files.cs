@@ -1,6 +1,7 @@
 using Engine.Blocks;
 using Engine.Blocks.Devices;
 using Engine.Qcow2.Format;
+using Engine.Qcow2.Reading;
 using Engine.Qcow2.Writing;
 
 namespace Engine.Cli;
@@ -49,12 +50,20 @@ internal static class Qcow2Files
         return Qcow2WritableDevice.Create(path, new Qcow2CreateOptions { Size = size, Conversion = true });
     }
 
-    /// <summary>Opens a backing file read-only: raw files as they are.</summary>
+    /// <summary>
+    /// Opens a copy source that is a local file: a qcow2 image (recognised by its magic) as its guest disk through
+    /// the reader, with its backing chain; anything else as raw bytes.
+    /// </summary>
+    /// <exception cref="Qcow2FormatException">The image or its chain is malformed or uses what Engine refuses.</exception>
+    public static IBlockDevice OpenSource(string path) =>
+        IsQcow2(path) ? Qcow2BlockDevice.Open(path) : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
+
+    /// <summary>Opens a backing file read-only: a qcow2 one (named so, or recognised) through the reader, raw files as they are.</summary>
     private static IBlockDevice OpenBacking(string path, string? format)
     {
         if (format == "qcow2" || (format is null && IsQcow2(path)))
         {
-            throw new BlockDeviceException(95, $"{path}: qcow2 backing files are not opened for writing yet (raw ones are)");
+            return Qcow2BlockDevice.Open(path);
         }
 
         if (format is not (null or "raw"))

@@ -98,6 +98,10 @@ internal static class LayerRules
         [
             // The on-disk format: header, extensions, table entries (parsed and written).
             ["Format"],
+            // The read-only device over an image and its backing chain.
+            ["Reading"],
+            // Persistent dirty bitmaps of an opened image, as extents.
+            ["Bitmaps"],
             // The writer: new images, and a writable device with allocation, refcounts and ordered flushes.
             ["Writing"],
         ]),

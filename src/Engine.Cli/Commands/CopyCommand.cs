@@ -5,6 +5,7 @@ using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
 using Engine.Cli.Json;
 using Engine.Nbd.Client;
+using Engine.Qcow2.Format;
 
 namespace Engine.Cli.Commands;
 
@@ -18,7 +19,7 @@ internal static class CopyCommand
 {
     public static Command Create()
     {
-        var source = new Argument<string>("SRC") { Description = "NBD URI, file or block device." };
+        var source = new Argument<string>("SRC") { Description = "NBD URI, file (a qcow2 image is read as its guest disk) or block device." };
         var target = new Argument<string>("DST") { Description = "NBD URI, file (a .qcow2 name writes qcow2) or block device, or null: to discard." };
         var connections = new Option<int>("--connections", "-C") { Description = "NBD connections per side (default: up to 4, one per core, with multi-conn; else 1)." };
         var requests = new Option<int>("--requests", "-R") { Description = "Requests in flight per connection.", DefaultValueFactory = _ => 16 };
@@ -63,6 +64,11 @@ internal static class CopyCommand
         {
             Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
+        }
+        catch (Qcow2FormatException ex)
+        {
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
+            return ExitCodes.DataError;
         }
 
         try
@@ -163,6 +169,11 @@ internal static class CopyCommand
         {
             Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
+        }
+        catch (Qcow2FormatException ex)
+        {
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
+            return ExitCodes.DataError;
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {

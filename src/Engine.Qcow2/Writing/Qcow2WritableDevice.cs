@@ -1,6 +1,7 @@
 using System.Text;
 using Engine.Blocks;
 using Engine.Qcow2.Format;
+using Engine.Qcow2.Reading;
 
 namespace Engine.Qcow2.Writing;
 
@@ -122,6 +123,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
     /// </param>
     /// <exception cref="FileNotFoundException">The image does not exist.</exception>
     /// <exception cref="BlockDeviceException">The image is not a qcow2 image the writer supports (ENOTSUP, EINVAL).</exception>
+    /// <exception cref="Qcow2FormatException">The backing file name uses a protocol other than a local file.</exception>
     public static Qcow2WritableDevice Open(string path, Func<string, string?, IBlockDevice>? openBacking = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -238,10 +240,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
                 throw new BlockDeviceException(ENOTSUP, $"{file.Path}: has backing file '{backingFile}' but no way to open it was given");
             }
 
-            var resolved = System.IO.Path.IsPathRooted(backingFile)
-                ? backingFile
-                : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(file.Path))!, backingFile);
-            backing = openBacking(resolved, backingFormat);
+            backing = openBacking(BackingPaths.Resolve(file.Path, backingFile), backingFormat);
         }
 
         if (HeaderLayout.U64(header, HeaderLayout.AutoclearFeatures) != 0)

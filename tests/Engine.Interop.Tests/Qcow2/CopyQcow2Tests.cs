@@ -74,4 +74,38 @@ public sealed class CopyQcow2Tests
         (await EngineCli.RunAsync("copy", "--dst-format", "raw", source, dir["plain.qcow2"])).AssertSuccess();
         Assert.Equal(await File.ReadAllBytesAsync(source), await File.ReadAllBytesAsync(dir["plain.qcow2"]));
     }
+
+    [Fact]
+    public async Task A_qcow2_source_is_read_as_its_guest_disk_backing_chain_included()
+    {
+        using var dir = new TempDir();
+        var baseRaw = CreateRandom(dir["base.raw"], 16 * MiB, 24);
+        (await Tool.RunAsync("qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", baseRaw, dir["base.qcow2"])).AssertSuccess();
+        (await Tool.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir["top.qcow2"])).AssertSuccess();
+        (await Qcow2Checks.QemuIoAsync(dir["top.qcow2"], "qcow2", "write -P 0x77 1M 100k", "write -z 5M 2M", "discard 9M 1M")).AssertSuccess();
+
+        (await EngineCli.RunAsync("copy", dir["top.qcow2"], dir["flat.raw"])).AssertSuccess();
+        await Qcow2Checks.AssertSameAsync(dir["top.qcow2"], "qcow2", dir["flat.raw"], "raw");
+
+        // qcow2 to qcow2: the chain flattened into one clean image.
+        (await EngineCli.RunAsync("copy", dir["top.qcow2"], dir["flat.qcow2"])).AssertSuccess();
+        await Qcow2Checks.AssertCleanAsync(dir["flat.qcow2"]);
+        await Qcow2Checks.AssertSameAsync(dir["flat.qcow2"], "qcow2", dir["top.qcow2"], "qcow2");
+    }
+
+    [Fact]
+    public async Task A_malformed_qcow2_source_exits_65_naming_the_file()
+    {
+        using var dir = new TempDir();
+        (await Tool.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", dir["bad.qcow2"], "1M")).AssertSuccess();
+        await using (var stream = new FileStream(dir["bad.qcow2"], FileMode.Open, FileAccess.Write))
+        {
+            // Refcount order 7 (128-bit refcounts) is out of range.
+            stream.Position = 96;
+            await stream.WriteAsync(new byte[] { 0, 0, 0, 7 });
+        }
+
+        var result = await EngineCli.RunAsync("copy", dir["bad.qcow2"], dir["out.raw"]);
+        result.AssertFailure(65, dir["bad.qcow2"]).AssertNoRuntimeText();
+    }
 }
