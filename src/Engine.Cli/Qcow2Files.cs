@@ -3,6 +3,7 @@ using Engine.Blocks.Devices;
 using Engine.Qcow2.Format;
 using Engine.Qcow2.Reading;
 using Engine.Qcow2.Writing;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Cli;
 
@@ -57,6 +58,19 @@ internal static class Qcow2Files
     /// <exception cref="Qcow2FormatException">The image or its chain is malformed or uses what Engine refuses.</exception>
     public static IBlockDevice OpenSource(string path) =>
         IsQcow2(path) ? Qcow2BlockDevice.Open(path) : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
+
+    /// <summary>
+    /// Writes a new qcow2 image of <paramref name="size"/> bytes, to be written whole, into an empty file the caller
+    /// created (and opened write-only, as a restore does: the writer also reads its tables back, so the file is opened
+    /// again for both, and the caller's handle closed).
+    /// </summary>
+    public static IBlockDevice CreateOn(SafeFileHandle handle, string path, long size)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        var readWrite = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        handle.Dispose();
+        return Qcow2WritableDevice.Create(readWrite, path, new Qcow2CreateOptions { Size = size, Conversion = true });
+    }
 
     /// <summary>Opens a backing file read-only: a qcow2 one (named so, or recognised) through the reader, raw files as they are.</summary>
     private static IBlockDevice OpenBacking(string path, string? format)

@@ -11,13 +11,13 @@ namespace Engine.Qcow2.Writing;
 internal static class ImageCreator
 {
     /// <summary>The largest guest size accepted: qemu's limit for the L1 table (32 MiB of entries).</summary>
-    private const long MaxL1Entries = (32 << 20) / 8;
+    private const long MaxL1Entries = Qcow2Layout.MaxL1TableBytes / Qcow2Layout.TableEntrySize;
 
     /// <summary>Writes the empty image into <paramref name="file"/> (which is empty) and syncs it.</summary>
     public static void Write(HostFile file, Qcow2CreateOptions options)
     {
         var clusterSize = options.ClusterSize;
-        if (clusterSize is < 512 or > 2 << 20 || !int.IsPow2(clusterSize))
+        if (clusterSize < 1 << Qcow2Layout.MinClusterBits || clusterSize > 1 << Qcow2Layout.MaxClusterBits || !int.IsPow2(clusterSize))
         {
             throw new ArgumentException($"cluster size {clusterSize} is not a power of two from 512 bytes to 2 MiB");
         }

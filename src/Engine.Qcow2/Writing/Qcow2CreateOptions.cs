@@ -1,6 +1,6 @@
 namespace Engine.Qcow2.Writing;
 
-/// <summary>What a new qcow2 image looks like (<see cref="Qcow2WritableDevice.Create"/>).</summary>
+/// <summary>What a new qcow2 image looks like (<see cref="Qcow2WritableDevice"/>, <c>Create</c>).</summary>
 public sealed class Qcow2CreateOptions
 {
     /// <summary>The default cluster size, as <c>qemu-img create</c> chooses it.</summary>

@@ -2,6 +2,7 @@ using System.Text;
 using Engine.Blocks;
 using Engine.Qcow2.Format;
 using Engine.Qcow2.Reading;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Qcow2.Writing;
 
@@ -101,16 +102,45 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(options);
         var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+        try
+        {
+            return Create(handle, path, options, backing);
+        }
+        catch
+        {
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes a new image into an empty file the caller has created (with its own mode and name rules, such as a
+    /// restore's private temporary file) and opens it for writing. The device owns <paramref name="handle"/> from now on,
+    /// and disposes it if this fails.
+    /// </summary>
+    /// <param name="handle">The empty file, open for reading and writing.</param>
+    /// <param name="path">The file's name, for messages and for resolving a relative backing file.</param>
+    /// <param name="options">Size, cluster size, backing file.</param>
+    /// <param name="backing">The backing file's contents; owned (disposed) by the device from now on.</param>
+    public static Qcow2WritableDevice Create(SafeFileHandle handle, string path, Qcow2CreateOptions options, IBlockDevice? backing = null)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(options);
         var file = new HostFile(path, handle) { Barriers = !options.Conversion };
         try
         {
+            if (file.Length != 0)
+            {
+                throw new IOException($"{path} is not empty; a new qcow2 image is written only into an empty file");
+            }
+
             ImageCreator.Write(file, options);
             return OpenOn(file, backing is null ? null : (_, _) => backing);
         }
         catch
         {
             file.Dispose();
-            File.Delete(path);
             throw;
         }
     }
@@ -269,7 +299,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         }
 
         var clusterBits = HeaderLayout.U32(header, HeaderLayout.ClusterBits);
-        if (clusterBits is < 9 or > 21)
+        if (clusterBits is < Qcow2Layout.MinClusterBits or > Qcow2Layout.MaxClusterBits)
         {
             throw new BlockDeviceException(EINVAL, $"{path}: cluster bits {clusterBits} at offset {HeaderLayout.ClusterBits} are out of range (9 to 21)");
         }
@@ -286,7 +316,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         };
         refuse ??= HeaderLayout.U32(header, HeaderLayout.CryptMethod) != 0 ? "is encrypted" : null;
         refuse ??= HeaderLayout.U32(header, HeaderLayout.SnapshotCount) != 0 ? "has internal snapshots, which Engine does not write" : null;
-        refuse ??= HeaderLayout.U32(header, HeaderLayout.RefcountOrder) != 4 ? $"has refcount order {HeaderLayout.U32(header, HeaderLayout.RefcountOrder)}; Engine writes only order 4 (16-bit)" : null;
+        refuse ??= HeaderLayout.U32(header, HeaderLayout.RefcountOrder) != Qcow2Layout.DefaultRefcountOrder ? $"has refcount order {HeaderLayout.U32(header, HeaderLayout.RefcountOrder)}; Engine writes only order 4 (16-bit)" : null;
         if (refuse is not null)
         {
             throw new BlockDeviceException(ENOTSUP, $"{path}: {refuse}");
@@ -295,7 +325,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         var size = HeaderLayout.U64(header, HeaderLayout.Size);
         var l1Size = HeaderLayout.U32(header, HeaderLayout.L1Size);
         var tableClusters = HeaderLayout.U32(header, HeaderLayout.RefcountTableClusters);
-        if (size > long.MaxValue / 2 || (ulong)ImageCreator.L1Entries((long)size, (int)clusterBits) > l1Size || l1Size > (32 << 20) / 8)
+        if (size > long.MaxValue / 2 || (ulong)ImageCreator.L1Entries((long)size, (int)clusterBits) > l1Size || l1Size > Qcow2Layout.MaxL1TableBytes / Qcow2Layout.TableEntrySize)
         {
             throw new BlockDeviceException(EINVAL, $"{path}: L1 size {l1Size} does not fit guest size {size}");
         }
@@ -304,7 +334,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         var tableOffset = HeaderLayout.U64(header, HeaderLayout.RefcountTableOffset);
         var clusterMask = (1UL << (int)clusterBits) - 1;
         if ((l1Offset & clusterMask) != 0 || (tableOffset & clusterMask) != 0 || l1Offset >= (ulong)fileLength || tableOffset >= (ulong)fileLength
-            || tableClusters == 0 || tableClusters > Math.Max(1, (8 << 20) >> (int)clusterBits))
+            || tableClusters == 0 || tableClusters > Math.Max(1, Qcow2Layout.MaxRefcountTableBytes >> (int)clusterBits))
         {
             throw new BlockDeviceException(EINVAL, $"{path}: the L1 table (at {l1Offset}) or refcount table (at {tableOffset}, {tableClusters} clusters) lies outside the file or is misaligned");
         }
