@@ -67,10 +67,13 @@ internal static class Qcow2Files
     public static IBlockDevice CreateOn(SafeFileHandle handle, string path, long size)
     {
         ArgumentNullException.ThrowIfNull(handle);
-        var readWrite = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
         handle.Dispose();
-        return Qcow2WritableDevice.Create(readWrite, path, new Qcow2CreateOptions { Size = size, Conversion = true });
+        return CreateInEmpty(path, size);
     }
+
+    /// <summary>Writes a new qcow2 image of <paramref name="size"/> bytes, to be written whole, into the empty file at <paramref name="path"/> (an import's temporary file).</summary>
+    public static IBlockDevice CreateInEmpty(string path, long size) =>
+        Qcow2WritableDevice.Create(File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read), path, new Qcow2CreateOptions { Size = size, Conversion = true });
 
     /// <summary>Opens a backing file read-only: a qcow2 one (named so, or recognised) through the reader, raw files as they are.</summary>
     private static IBlockDevice OpenBacking(string path, string? format)
