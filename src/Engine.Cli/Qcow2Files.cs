@@ -16,26 +16,52 @@ internal static class Qcow2Files
     /// <summary>Output formats the commands that write images accept.</summary>
     public static readonly string[] OutputFormats = ["raw", "qcow2"];
 
-    /// <summary>Whether <paramref name="path"/> is a regular file that starts with the qcow2 magic.</summary>
+    /// <summary>
+    /// Whether <paramref name="path"/> is a file that starts with the qcow2 magic; anything unreadable is left to the
+    /// raw open to report. Device nodes are never images.
+    /// </summary>
     public static bool IsQcow2(string path)
     {
-        if (path.StartsWith("/dev/", StringComparison.Ordinal) || !File.Exists(path))
+        if (path.StartsWith("/dev/", StringComparison.Ordinal))
         {
             return false;
         }
 
-        Span<byte> start = stackalloc byte[4];
-        using var handle = File.OpenHandle(path);
-        return RandomAccess.Read(handle, start, 0) == start.Length && Qcow2Magic.Matches(start);
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            Span<byte> magic = stackalloc byte[4];
+            return RandomAccess.Read(handle, magic, 0) == magic.Length && Qcow2Magic.Matches(magic);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Whether a copy to <paramref name="spec"/> writes qcow2: by <c>--dst-format</c>, else by a <c>.qcow2</c> name.</summary>
     public static bool IsQcow2Target(string spec, string? format) =>
         format is not null ? format == "qcow2" : spec.EndsWith(".qcow2", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Opens an existing qcow2 image for writing (<c>engine serve</c>), its backing file read-only.</summary>
-    /// <exception cref="BlockDeviceException">The image or its backing file cannot be written or opened.</exception>
-    public static Qcow2WritableDevice OpenWritable(string path) => Qcow2WritableDevice.Open(path, OpenBacking);
+    /// <summary>
+    /// Opens an existing qcow2 image for writing (<c>engine serve</c>), its backing file read-only. The reader opens
+    /// the whole chain first, so a malformed or hostile image is refused with its checks and messages before the
+    /// writer touches anything.
+    /// </summary>
+    /// <exception cref="Qcow2FormatException">The image or its chain is malformed or hostile.</exception>
+    /// <exception cref="BlockDeviceException">The writer cannot keep this image consistent (ENOTSUP), or an I/O error.</exception>
+    public static Qcow2WritableDevice OpenWritable(string path)
+    {
+        Qcow2BlockDevice.Open(path).DisposeAsync().AsTask().GetAwaiter().GetResult();
+        try
+        {
+            return Qcow2WritableDevice.Open(path, OpenBacking);
+        }
+        catch (BlockDeviceException e) when (e.Errno == 95)
+        {
+            throw new BlockDeviceException(e.Errno, $"{e.Message}; --read-only serves it through the reader", e);
+        }
+    }
 
     /// <summary>
     /// Creates a qcow2 image of <paramref name="size"/> bytes at <paramref name="path"/> to be written whole, replacing a

@@ -26,6 +26,7 @@ public static class FuzzTargets
         new CatalogTarget(),
         new ProviderJsonLinesTarget(),
         new DirtyMapTarget(),
+        new Qcow2Target(),
     ];
 
     /// <summary>The target called <paramref name="name"/>, or null.</summary>

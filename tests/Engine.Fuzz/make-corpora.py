@@ -320,6 +320,42 @@ def provider():
     put("provider-json", "malformed", b'{"id":1,"method":"nope"}\n{"id":[1],"method":7}\n{]\nnull\n{"id":2,"method":"backup_cleanup","params":{"vmid":"1","vmtype":"bsd","success":"yes"}}\n')
 
 
+def qcow2(work):
+    """qcow2 images made by qemu-img and qemu-io, with 4 KiB clusters (16 KiB with subclusters) to stay small."""
+    raw = os.path.join(work, "qcow2-source.raw")
+    with open(raw, "wb") as f:
+        f.truncate(256 << 10)
+        f.write(b"qcow2 seed " * 1200)
+        f.seek(160 << 10)
+        f.write(bytes(range(256)) * 32)
+    images = {
+        "v3.qcow2": ["-o", "cluster_size=4k"],
+        "v2.qcow2": ["-o", "compat=0.10,cluster_size=4k"],
+        "deflate.qcow2": ["-c", "-o", "cluster_size=4k"],
+        "zstd.qcow2": ["-c", "-o", "cluster_size=4k,compression_type=zstd"],
+        "extended-l2.qcow2": ["-o", "cluster_size=16k,extended_l2=on"],
+    }
+    for name, options in images.items():
+        path = os.path.join(work, name)
+        run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", *options, raw, path)
+        if name in ("v3.qcow2", "extended-l2.qcow2"):
+            run("qemu-io", "-f", "qcow2", "-c", "write -z 0 8k", "-c", "write -P 0x5a 200k 2k", path)
+        with open(path, "rb") as f:
+            put("qcow2", name, f.read())
+    bitmap = os.path.join(work, "bitmap.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", bitmap, "256k")
+    run("qemu-img", "bitmap", "--add", bitmap, "b0")
+    run("qemu-io", "-f", "qcow2", "-c", "write -P 0x11 64k 8k", bitmap)
+    with open(bitmap, "rb") as f:
+        put("qcow2", "bitmap.qcow2", f.read())
+    # An overlay whose backing file is the input itself (the harness writes every input as fuzz.qcow2): a loop.
+    loop = os.path.join(work, "loop.qcow2")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=4k", loop, "256k")
+    run("qemu-img", "rebase", "-u", "-b", "fuzz.qcow2", "-F", "qcow2", loop)
+    with open(loop, "rb") as f:
+        put("qcow2", "loop.qcow2", f.read())
+
+
 def main():
     if os.path.isdir(CORPORA):
         shutil.rmtree(CORPORA)
@@ -331,6 +367,7 @@ def main():
         ova(work)
         repository(work)
         provider()
+        qcow2(work)
     for target in sorted(os.listdir(CORPORA)):
         files = os.listdir(os.path.join(CORPORA, target))
         print(f"{target}: {len(files)} seeds, {sum(os.path.getsize(os.path.join(CORPORA, target, f)) for f in files)} bytes")

@@ -15,6 +15,7 @@ public sealed class ReadingQemuImageTests
     [InlineData("compat=1.1,cluster_size=2M")]
     [InlineData("compat=1.1,extended_l2=on")]
     [InlineData("compat=1.1,refcount_bits=1")]
+    [InlineData("compat=1.1,preallocation=metadata")]
     public async Task Converted_image_reads_as_qemu_reads_it(string options)
     {
         using var dir = new TempDir();
@@ -101,6 +102,19 @@ public sealed class ReadingQemuImageTests
     }
 
     [Fact]
+    public async Task Metadata_preallocated_image_reports_file_holes_under_data_clusters_as_zero_as_qemu_does()
+    {
+        // What PVE makes on directory storage: qemu then asks the file for holes under allocated clusters.
+        using var dir = new TempDir();
+        var image = dir["pm.qcow2"];
+        await QemuImgAsync("create", "-q", "-f", "qcow2", "-o", "preallocation=metadata", image, "4M");
+        await QemuIoAsync(image, "qcow2", "write -P 3 64k 4k", "write -P 4 1M 192k");
+        await AssertReadsAsQemuAsync(dir, image);
+        await using var device = Qcow2BlockDevice.Open(image);
+        Assert.Contains(await MapAsync(device.Size, device.GetExtentsAsync), e => e.Flags == ExtentFlags.Zero);
+    }
+
+    [Fact]
     public async Task Reads_allocate_nothing_once_the_tables_are_cached()
     {
         using var dir = new TempDir();
@@ -133,8 +147,9 @@ public sealed class ReadingQemuImageTests
     {
         await using var device = Qcow2BlockDevice.Open(image);
         Assert.Equal(await QemuChecksumAsync(dir, image), await ChecksumAsync(device, piece));
-        var (allocation, depth) = await QemuMapAsync(image);
+        // qemu-img map's "present" is not qemu-nbd's allocation depth past a shorter backing file: BitmapServeTests
+        // compares the depth with qemu-nbd's.
+        var (allocation, _) = await QemuMapAsync(image);
         Assert.Equal(allocation, await MapAsync(device.Size, device.GetExtentsAsync));
-        Assert.Equal(depth, await MapAsync(device.Size, device.GetAllocationDepthAsync));
     }
 }

@@ -1,36 +1,43 @@
 using System.CommandLine;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
+using Engine.Nbd.Protocol;
 using Engine.Nbd.Server;
 using Engine.Nbd.Server.Access;
+using Engine.Nbd.Server.MetaContexts;
 using Engine.Nbd.Transport;
 using Engine.Nbd.Transport.Tls;
 using Engine.Nbd.Transport.Tls.Psk;
+using Engine.Qcow2.Bitmaps;
+using Engine.Qcow2.Format;
+using Engine.Qcow2.Reading;
 using Microsoft.Extensions.Logging;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--max-connections N] [--handshake-timeout SECONDS]
-/// [--export NAME] [--export NAME=FILE ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
+/// [--export NAME] [--export NAME=FILE ...] [--bitmap NAME ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
 /// (--tls-certificates DIR [--tls-verify-peer] | --tls-psk FILE)] [--allow CLIENT ...] [--allow-uid UID ...]</c>: serve files over NBD
-/// until SIGINT or SIGTERM.
+/// until SIGINT or SIGTERM. A qcow2 file (recognised by its magic) is served through the native reader, read-only, with
+/// <c>qemu:allocation-depth</c> and, for each <c>--bitmap NAME</c>, <c>qemu:dirty-bitmap:NAME</c>, as <c>qemu-nbd -A -B NAME</c>.
 /// </summary>
 internal static class ServeCommand
 {
     public static Command Create()
     {
-        var file = new Argument<string?>("FILE") { Arity = ArgumentArity.ZeroOrOne, Description = "Raw image or block device to serve as the default export ('memory:SIZE' for a sparse RAM disk)." };
+        var file = new Argument<string?>("FILE") { Arity = ArgumentArity.ZeroOrOne, Description = "Raw or qcow2 image, or block device, to serve as the default export ('memory:SIZE' for a sparse RAM disk)." };
         var listen = new ServerListenOptions();
         var tls = new ServeTlsOptions();
         var access = new ServeAccessOptions();
         var export = new Option<string[]>("--export", "-e") { Description = "NAME names FILE's export; NAME=FILE adds another export. Repeatable.", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
+        var bitmaps = new Option<string[]>("--bitmap", "-B") { Description = "Serve the qcow2 FILE's persistent dirty bitmap NAME as meta context qemu:dirty-bitmap:NAME (as qemu-nbd -B NAME). Repeatable.", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
         var readOnly = new Option<bool>("--read-only", "-r") { Description = "Refuse writes (EPERM)." };
         var description = new Option<string?>("--description", "-D") { Description = "Export description shown by 'nbdinfo'." };
         var direct = new Option<bool>("--direct") { Description = "Open files with O_DIRECT (bypass the page cache)." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log connections and refused requests to stderr." };
 
-        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, readOnly, description, direct, verbose };
+        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, bitmaps, readOnly, description, direct, verbose };
         listen.AddTo(command);
         tls.AddTo(command);
         access.AddTo(command);
@@ -55,6 +62,7 @@ internal static class ServeCommand
                 parse.GetValue(file),
                 listening,
                 parse.GetValue(export) ?? [],
+                parse.GetValue(bitmaps) ?? [],
                 parse.GetValue(readOnly),
                 parse.GetValue(description),
                 parse.GetValue(direct),
@@ -101,6 +109,11 @@ internal static class ServeCommand
             return Usage("nothing to serve: give FILE or --export NAME=FILE");
         }
 
+        if (settings.Bitmaps.Length > 0 && settings.File is null)
+        {
+            return Usage("--bitmap NAME serves a bitmap of the qcow2 FILE, but no FILE was given");
+        }
+
         if (settings.File is null && settings.Access.ContainsKey(ServeAccessOptions.FileExport))
         {
             return Usage("--allow and --allow-uid apply to the export before them: put them after --export NAME=FILE");
@@ -140,7 +153,18 @@ internal static class ServeCommand
                 IBlockDevice device;
                 try
                 {
-                    device = OpenDevice(path, settings.ReadOnly, settings.Direct);
+                    device = OpenDevice(path, settings.ReadOnly, settings.Direct, settings.Bitmaps.Length > 0 && ReferenceEquals(path, settings.File));
+                }
+                catch (Qcow2FormatException ex)
+                {
+                    Console.Error.WriteLine($"engine serve: {ex.Message}");
+                    return ExitCodes.DataError;
+                }
+                catch (FileNotFoundException ex) when (ex.FileName is { } missing && missing != path)
+                {
+                    // A file the image names (a backing file): the message names the image and the file.
+                    Console.Error.WriteLine($"engine serve: {ex.Message}");
+                    return ExitCodes.NoInput;
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
                 {
@@ -153,7 +177,14 @@ internal static class ServeCommand
                 }
 
                 devices.Add(device);
-                server.AddExport(new NbdExport(name, device, settings.Description, settings.ReadOnly) { Access = rule });
+                var served = new NbdExport(name, device, settings.Description, settings.ReadOnly) { Access = rule };
+                var isFile = settings.File is not null && ReferenceEquals(path, settings.File) && devices.Count == 1;
+                if (AddQcow2Contexts(served, device, isFile ? settings.Bitmaps : []) is { } failure)
+                {
+                    return failure;
+                }
+
+                server.AddExport(served);
             }
 
             Func<string, string> uriBase;
@@ -209,20 +240,68 @@ internal static class ServeCommand
         return tls.CertificatesDirectory is { } directory ? X509TlsServer.Load(directory, tls.VerifyPeer) : null;
     }
 
-    private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct)
+    private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct, bool withBitmaps)
     {
         if (path.StartsWith("memory:", StringComparison.Ordinal))
         {
             return new MemoryBlockDevice(Sizes.Parse(path["memory:".Length..]), readOnly);
         }
 
-        if (!readOnly && Qcow2Files.IsQcow2(path))
+        if (!Qcow2Files.IsQcow2(path))
         {
-            // A writable qcow2 image is served as its guest disk, written through the qcow2 writer.
-            return Qcow2Files.OpenWritable(path);
+            return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
         }
 
-        return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
+        // A qcow2 image is served as its guest disk: writable through the qcow2 writer, or read-only through the native
+        // reader (with --read-only, and for --bitmap, whose bitmaps the writer would invalidate). Both are buffered:
+        // --direct does not apply to them.
+        return readOnly || withBitmaps ? Qcow2BlockDevice.Open(path) : Qcow2Files.OpenWritable(path);
+    }
+
+    /// <summary>
+    /// For a qcow2 export, the contexts qemu-nbd offers: <c>qemu:allocation-depth</c>, and <c>qemu:dirty-bitmap:NAME</c>
+    /// for each requested bitmap. Returns the exit code when a bitmap cannot be served.
+    /// </summary>
+    private static int? AddQcow2Contexts(NbdExport export, IBlockDevice device, string[] bitmaps)
+    {
+        if (device is not Qcow2BlockDevice image)
+        {
+            return bitmaps.Length == 0 ? null : Usage($"--bitmap {bitmaps[0]}: {export.Name switch { "" => "FILE", var n => n }} is not a qcow2 image, which has no persistent bitmaps");
+        }
+
+        export.MetaContexts.Register(new QueryContext(AllocationDepth, image.GetAllocationDepthAsync));
+        foreach (var name in bitmaps.Distinct(StringComparer.Ordinal))
+        {
+            try
+            {
+                var bitmap = PersistentBitmap.Load(image, name);
+                export.MetaContexts.Register(new QueryContext(NbdWire.QemuDirtyBitmapPrefix + name, bitmap.GetExtentsAsync));
+            }
+            catch (KeyNotFoundException ex)
+            {
+                Console.Error.WriteLine($"engine serve: {ex.Message}");
+                return ExitCodes.NoInput;
+            }
+            catch (Qcow2FormatException ex)
+            {
+                Console.Error.WriteLine($"engine serve: {ex.Message}");
+                return ExitCodes.DataError;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>qemu's context of how deep in the backing chain each range is allocated (0 nowhere, 1 the image itself…).</summary>
+    private const string AllocationDepth = "qemu:allocation-depth";
+
+    /// <summary>A meta context answered by an extent query of the device (allocation depth, a persistent bitmap).</summary>
+    private sealed class QueryContext(string name, ExtentQuery query) : IMetaContext
+    {
+        public string Name => name;
+
+        public ValueTask<long> GetExtentsAsync(long offset, long length, ExtentList extents, CancellationToken cancellationToken) =>
+            query(offset, length, extents, cancellationToken);
     }
 
     /// <summary>Refuses access rules that could never match: names without TLS, uids without a Unix socket.</summary>
@@ -246,5 +325,5 @@ internal static class ServeCommand
         return ExitCodes.Usage;
     }
 
-    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, bool ReadOnly, string? Description, bool Direct, bool Verbose, ServeTlsSettings Tls, Dictionary<int, ExportAccess> Access);
+    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, string[] Bitmaps, bool ReadOnly, string? Description, bool Direct, bool Verbose, ServeTlsSettings Tls, Dictionary<int, ExportAccess> Access);
 }

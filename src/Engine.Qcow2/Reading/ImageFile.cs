@@ -11,11 +11,12 @@ namespace Engine.Qcow2.Reading;
 /// </summary>
 internal sealed class ImageFile : IDisposable
 {
-    private ImageFile(string path, SafeFileHandle handle, long length, (ulong Device, ulong Inode) identity)
+    private ImageFile(string path, SafeFileHandle handle, long length, long allocatedBytes, (ulong Device, ulong Inode) identity)
     {
         Path = path;
         Handle = handle;
         Length = length;
+        AllocatedBytes = allocatedBytes;
         Identity = identity;
     }
 
@@ -28,16 +29,25 @@ internal sealed class ImageFile : IDisposable
     /// <summary>Length of the file when opened.</summary>
     public long Length { get; }
 
+    /// <summary>Bytes the file occupies on disk (st_blocks × 512) when opened.</summary>
+    public long AllocatedBytes { get; }
+
     /// <summary>(st_dev, st_ino) of the file.</summary>
     public (ulong Device, ulong Inode) Identity { get; }
 
     /// <summary>Opens <paramref name="path"/> read-only.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="UnauthorizedAccessException">It cannot be read.</exception>
-    /// <exception cref="BlockDeviceException">It is neither a regular file nor a block device, or cannot be examined.</exception>
+    /// <exception cref="BlockDeviceException">It is neither a regular file nor a block device, or cannot be opened or examined.</exception>
     public static ImageFile Open(string path)
     {
-        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        // O_NONBLOCK so that a name pointing at a FIFO cannot hang the open; it is refused below like any non-file.
+        var handle = LibC.TryOpen(path, LibC.O_RDONLY | LibC.O_NONBLOCK, 0, out var errno) ?? throw errno switch
+        {
+            Errno.ENOENT => new FileNotFoundException($"{path}: no such file", path),
+            Errno.EACCES => new UnauthorizedAccessException($"{path}: permission denied"),
+            _ => new BlockDeviceException(errno, $"open on {path}: {LibC.StrError(errno)}"),
+        };
         try
         {
             if (LibC.FStat(handle, LibC.STATX_BASIC_STATS, out var stat) != 0)
@@ -59,7 +69,7 @@ internal sealed class ImageFile : IDisposable
                 throw new BlockDeviceException(Errno.EINVAL, $"{path} is neither a regular file nor a block device");
             }
 
-            return new ImageFile(path, handle, length, (stat.Device, stat.Inode));
+            return new ImageFile(path, handle, length, (long)stat.Blocks * 512, (stat.Device, stat.Inode));
         }
         catch
         {
@@ -101,6 +111,30 @@ internal sealed class ImageFile : IDisposable
         {
             throw new Qcow2FormatException(Path, offset, $"{what} is cut short: the file shrank while it was read");
         }
+    }
+
+    /// <summary>
+    /// Whether the file holds data at <paramref name="offset"/> (SEEK_DATA/SEEK_HOLE), and for how many bytes of
+    /// <paramref name="length"/> that holds. Past the end of the file is a hole; a file system that cannot tell is data.
+    /// </summary>
+    public long ProbeData(long offset, long length, out bool isData)
+    {
+        var data = LibC.LSeek(Handle, offset, LibC.SEEK_DATA);
+        if (data < 0)
+        {
+            isData = LibC.LastErrno != Errno.ENXIO;
+            return length;
+        }
+
+        if (data > offset)
+        {
+            isData = false;
+            return Math.Min(data - offset, length);
+        }
+
+        var hole = LibC.LSeek(Handle, offset, LibC.SEEK_HOLE);
+        isData = true;
+        return hole <= offset ? length : Math.Min(hole - offset, length);
     }
 
     /// <inheritdoc />

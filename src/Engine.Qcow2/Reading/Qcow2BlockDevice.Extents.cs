@@ -28,6 +28,9 @@ public sealed partial class Qcow2BlockDevice
             var run = Map(at, length - covered);
             switch (run.Kind)
             {
+                case ClusterRunKind.Data when _image.MetadataPreallocation:
+                    covered += HostExtents(at, run.Length, (long)run.HostOffset, extents);
+                    break;
                 case ClusterRunKind.Data or ClusterRunKind.Compressed:
                     extents.Add(at, run.Length, ExtentFlags.Data);
                     covered += run.Length;
@@ -46,9 +49,10 @@ public sealed partial class Qcow2BlockDevice
     }
 
     /// <summary>
-    /// <c>qemu:allocation-depth</c>: 0 where no image of the chain allocates the range, 1 where this image does
-    /// (data, compressed or zero clusters), 2 where its backing file does, and so on; a raw backing file allocates
-    /// everything up to its size. The shape of <see cref="ExtentQuery"/>.
+    /// <c>qemu:allocation-depth</c>, as qemu-nbd reports it: 0 where no image of the chain allocates the range, 1
+    /// where this image does (data, compressed or zero clusters), 2 where its backing file does, and so on; a raw
+    /// backing file allocates everything up to its size, and past the end of a shorter backing file the range counts
+    /// as the backing file's. The shape of <see cref="ExtentQuery"/>.
     /// </summary>
     public ValueTask<long> GetAllocationDepthAsync(long offset, long length, ExtentList extents, CancellationToken cancellationToken = default)
     {
@@ -76,7 +80,8 @@ public sealed partial class Qcow2BlockDevice
             var inBacking = _backing is null ? 0 : Math.Clamp(_backing.Size - at, 0, run.Length);
             if (inBacking == 0)
             {
-                extents.Add(at, run.Length, 0);
+                // Past the end of a shorter backing file qemu-nbd reports the backing file's depth, not 0.
+                extents.Add(at, run.Length, _backing is null ? 0 : (ExtentFlags)(depth + 1));
                 covered += run.Length;
             }
             else if (_backing is Qcow2BlockDevice qcow2)
@@ -88,6 +93,23 @@ public sealed partial class Qcow2BlockDevice
                 extents.Add(at, inBacking, (ExtentFlags)(depth + 1));
                 covered += inBacking;
             }
+        }
+
+        return covered;
+    }
+
+    /// <summary>
+    /// A data run of an image qemu takes for preallocated: where the file has a hole under it, or ends, the run reads
+    /// as zeroes and is reported as data that reads as zero (qemu's BDRV_BLOCK_RECURSE). Returns the bytes covered.
+    /// </summary>
+    private long HostExtents(long offset, long length, long hostOffset, ExtentList extents)
+    {
+        var covered = 0L;
+        while (covered < length)
+        {
+            var n = _image.DataFile.ProbeData(hostOffset + covered, length - covered, out var isData);
+            extents.Add(offset + covered, n, isData ? ExtentFlags.Data : ExtentFlags.Zero);
+            covered += n;
         }
 
         return covered;

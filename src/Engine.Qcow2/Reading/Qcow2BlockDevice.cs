@@ -34,6 +34,9 @@ public sealed partial class Qcow2BlockDevice : IBlockDevice
         PreferredBlockSize = Math.Clamp(image.Layout.ClusterSize, 4096, 1 << 20);
     }
 
+    /// <summary>The checked metadata, for the bitmaps of this image.</summary>
+    internal Qcow2Image Image => _image;
+
     /// <summary>The path of the qcow2 file, as opened.</summary>
     public string Path => _image.Path;
 

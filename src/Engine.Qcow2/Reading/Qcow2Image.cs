@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using Engine.Qcow2.Format;
 
@@ -50,6 +51,12 @@ internal sealed class Qcow2Image : IDisposable
 
     /// <summary>The active L1 table, decoded.</summary>
     public ulong[] L1 { get; }
+
+    /// <summary>
+    /// Whether qemu would take the image for one made with <c>preallocation=metadata</c> and then report holes of the
+    /// file under data clusters as zeroes (see <see cref="DetectMetadataPreallocation"/>).
+    /// </summary>
+    public bool MetadataPreallocation { get; private set; }
 
     /// <summary>The backing file name as stored, or null.</summary>
     public string? BackingName { get; }
@@ -115,6 +122,7 @@ internal sealed class Qcow2Image : IDisposable
             image.OpenExternalData(StringExtension(extensions, Qcow2HeaderExtensionType.ExternalDataFile));
         }
 
+        image.MetadataPreallocation = image.DetectMetadataPreallocation();
         return image;
     }
 
@@ -266,6 +274,64 @@ internal sealed class Qcow2Image : IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new FileNotFoundException($"{Path}: external data file '{name}' ({resolved}): {Blocks.ExceptionText.Of(ex)}", resolved, ex);
+        }
+    }
+
+    /// <summary>
+    /// qemu's heuristic (<c>qcow2_detect_metadata_preallocation</c>): when clearly more clusters are referenced than
+    /// the file occupies on disk (at least max(allocated × 10 / 9, allocated + 2) clusters), the image counts as
+    /// preallocated, and qemu's block status then asks the file which parts of data clusters are holes. Any error
+    /// while counting means "no", as in qemu.
+    /// </summary>
+    private bool DetectMetadataPreallocation()
+    {
+        var clusterSize = Layout.ClusterSize;
+        var allocatedClusters = File.AllocatedBytes / clusterSize;
+        var threshold = Math.Max(allocatedClusters * 10 / 9, allocatedClusters + 2);
+        var clusters = (((File.Length + 511) & ~511L) + clusterSize - 1) / clusterSize;
+        if (clusters < threshold)
+        {
+            return false;
+        }
+
+        var order = Header.RefcountOrder;
+        var perBlock = Layout.RefcountBlockEntries(order);
+        var tableEntries = (int)((long)Header.RefcountTableClusters * clusterSize / 8);
+        var table = new byte[tableEntries * 8];
+        var block = new byte[clusterSize];
+        try
+        {
+            File.ReadMetadata((long)Header.RefcountTableOffset, table, "the refcount table");
+            var referenced = 0L;
+            for (var blockIndex = 0L; blockIndex * perBlock < clusters && blockIndex < tableEntries; blockIndex++)
+            {
+                var blockOffset = (long)new RefcountTableEntry(BinaryPrimitives.ReadUInt64BigEndian(table.AsSpan((int)blockIndex * 8))).BlockOffset;
+                if (blockOffset == 0)
+                {
+                    continue;
+                }
+
+                if ((blockOffset & (clusterSize - 1)) != 0)
+                {
+                    return false;
+                }
+
+                File.ReadMetadata(blockOffset, block, "a refcount block");
+                var count = (int)Math.Min(perBlock, clusters - (blockIndex * perBlock));
+                for (var i = 0; i < count; i++)
+                {
+                    if (RefcountBlock.Get(block, i, order) != 0 && ++referenced >= threshold)
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return false;
+        }
+        catch (Qcow2FormatException)
+        {
+            return false;
         }
     }
 
