@@ -67,7 +67,7 @@ internal static class Endpoints
             return await ConnectAsync(command, NbdUri.Parse(spec), options, cancellationToken).ConfigureAwait(false);
         }
 
-        return FileBlockDevice.Open(spec, new FileBlockDeviceOptions { ReadOnly = true });
+        return Qcow2Files.OpenSource(spec);
     }
 
     /// <summary>Opens a copy target of at least <paramref name="size"/> bytes. A regular file is created or truncated, so it starts out zeroed.</summary>

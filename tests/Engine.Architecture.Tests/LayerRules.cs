@@ -104,6 +104,8 @@ internal static class LayerRules
             ["Reading"],
             // Persistent dirty bitmaps of an opened image, as extents.
             ["Bitmaps"],
+            // The writer: new images, and a writable device with allocation, refcounts and ordered flushes.
+            ["Writing"],
         ]),
         new("Engine.Cli", ["Engine.Provider.Repository", "Engine.Backup.S3", "Engine.Ova", "Engine.Qcow2"],
         [

@@ -2,9 +2,11 @@ using Engine.Backup.Repository;
 using Engine.Backup.Repository.Chunks;
 using Engine.Backup.Repository.Formats;
 using Engine.Backup.Repository.Snapshots;
+using Engine.Blocks;
 using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
 using Engine.Blocks.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Backup.Restore;
 
@@ -39,8 +41,22 @@ public static class SnapshotRestorer
     /// does not exist, or the block device is smaller than the disk.
     /// </exception>
     /// <exception cref="ChunkCorruptException">A chunk is damaged or is not the chunk the snapshot's index names.</exception>
+    public static Task<BlockCopyResult> RestoreAsync(BackupRepository repository, SnapshotId snapshot, string device, string targetPath,
+        bool overwrite, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        RestoreAsync(repository, snapshot, device, targetPath, overwrite, createImage: null, progress, cancellationToken);
+
+    /// <summary>
+    /// Restores like <see cref="RestoreAsync(BackupRepository, SnapshotId, string, string, bool, IProgress{long}?, CancellationToken)"/>,
+    /// into a file of another image format when <paramref name="createImage"/> is given.
+    /// </summary>
+    /// <remarks>
+    /// <c>createImage</c> is given the new, empty temporary file (its handle, which the device then owns, and its path)
+    /// and the disk's size, and returns the image to copy the disk into (a qcow2 writer, say); null writes a sparse raw
+    /// file. Block devices are only written raw.
+    /// </remarks>
+    /// <exception cref="RestoreTargetException">As the raw restore; also a block device target with <paramref name="createImage"/>.</exception>
     public static async Task<BlockCopyResult> RestoreAsync(BackupRepository repository, SnapshotId snapshot, string device, string targetPath,
-        bool overwrite, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+        bool overwrite, Func<SafeFileHandle, string, long, IBlockDevice>? createImage, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentException.ThrowIfNullOrEmpty(targetPath);
@@ -58,6 +74,11 @@ public static class SnapshotRestorer
             FlushTarget = true,
             Progress = progress,
         };
+
+        if (isBlockDevice && createImage is not null)
+        {
+            throw new RestoreTargetException(targetPath, $"{targetPath} is a block device; only raw is written onto one");
+        }
 
         if (isBlockDevice)
         {
@@ -79,13 +100,23 @@ public static class SnapshotRestorer
         using var removeOnCancel = cancellationToken.Register(() => TryDelete(temporary));
         try
         {
-            using (var stream = new FileStream(handle, FileAccess.Write, bufferSize: 0))
+            IBlockDevice target;
+            if (createImage is not null)
             {
-                stream.SetLength(index.Size);
+                target = createImage(handle, temporary, index.Size);
+            }
+            else
+            {
+                using (var stream = new FileStream(handle, FileAccess.Write, bufferSize: 0))
+                {
+                    stream.SetLength(index.Size);
+                }
+
+                target = FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = true });
             }
 
             BlockCopyResult result;
-            await using (var file = FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = true }))
+            await using (var file = target)
             {
                 result = await BlockCopier.CopyAsync(source, file, new BlockCopyOptions
                 {

@@ -5,20 +5,22 @@ using Engine.Blocks.Copying;
 using Engine.Blocks.Devices;
 using Engine.Cli.Json;
 using Engine.Nbd.Client;
+using Engine.Qcow2.Format;
 
 namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine copy SRC DST [--connections N] [--requests N] [--request-size BYTES] [--allocated] [--progress] [--json]
-/// [--connect-timeout SECONDS]</c>:
-/// a sparse-aware, byte-exact copy between NBD exports, local files or block devices, and <c>null:</c>.
+/// [--connect-timeout SECONDS] [--dst-format raw|qcow2]</c>:
+/// a sparse-aware, byte-exact copy between NBD exports, local files or block devices, and <c>null:</c>. A file target
+/// named <c>*.qcow2</c> (or with <c>--dst-format qcow2</c>) becomes a qcow2 image whose zeroes stay unallocated.
 /// </summary>
 internal static class CopyCommand
 {
     public static Command Create()
     {
-        var source = new Argument<string>("SRC") { Description = "NBD URI, file or block device." };
-        var target = new Argument<string>("DST") { Description = "NBD URI, file or block device, or null: to discard." };
+        var source = new Argument<string>("SRC") { Description = "NBD URI, file (a qcow2 image is read as its guest disk) or block device." };
+        var target = new Argument<string>("DST") { Description = "NBD URI, file (a .qcow2 name writes qcow2) or block device, or null: to discard." };
         var connections = new Option<int>("--connections", "-C") { Description = "NBD connections per side (default: up to 4, one per core, with multi-conn; else 1)." };
         var requests = new Option<int>("--requests", "-R") { Description = "Requests in flight per connection.", DefaultValueFactory = _ => 16 };
         // 1 MiB x 16 per connection: as many bytes in flight as nbdcopy's 256 KiB x 64 in a quarter of the
@@ -30,7 +32,9 @@ internal static class CopyCommand
         var flush = new Option<bool>("--flush") { Description = "Flush the target at the end, so the copy is durable when engine exits." };
         var dirtyBitmap = new Option<string?>("--dirty-bitmap") { Description = "Copy only the extents that NBD meta context qemu:dirty-bitmap:NAME marks dirty (an incremental backup read)." };
         var connectTimeout = Endpoints.ConnectTimeoutOption();
-        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap, connectTimeout };
+        var dstFormat = new Option<string?>("--dst-format", "-O") { Description = "Format of a file target: raw or qcow2 (default: qcow2 for a name ending in .qcow2, else raw)." };
+        dstFormat.AcceptOnlyFromAmong(Qcow2Files.OutputFormats);
+        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap, connectTimeout, dstFormat };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(source)!,
             parse.GetValue(target)!,
@@ -43,11 +47,12 @@ internal static class CopyCommand
             parse.GetValue(flush),
             parse.GetValue(dirtyBitmap),
             parse.GetValue(connectTimeout),
+            parse.GetValue(dstFormat),
             cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, double connectSeconds, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, double connectSeconds, string? dstFormat, CancellationToken cancellationToken)
     {
         int requestSize;
         TimeSpan connectTimeout;
@@ -59,6 +64,11 @@ internal static class CopyCommand
         {
             Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
+        }
+        catch (Qcow2FormatException ex)
+        {
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
+            return ExitCodes.DataError;
         }
 
         try
@@ -77,6 +87,13 @@ internal static class CopyCommand
             return ExitCodes.Usage;
         }
 
+        var qcow2Target = Qcow2Files.IsQcow2Target(targetSpec, dstFormat) && targetSpec != Endpoints.Null && !NbdUri.IsNbdUri(targetSpec);
+        if (dstFormat == "qcow2" && !qcow2Target)
+        {
+            Console.Error.WriteLine($"engine copy: --dst-format qcow2 needs a file target, not {targetSpec}");
+            return ExitCodes.Usage;
+        }
+
         var dirtyContext = dirtyBitmap is null ? null : $"qemu:dirty-bitmap:{dirtyBitmap}";
         // The copier's continuations only issue the next request and never block on a reply, so they may run inline.
         var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext], InlineCompletions = true, ConnectTimeout = connectTimeout };
@@ -89,7 +106,9 @@ internal static class CopyCommand
         {
             source = await Endpoints.OpenSourceAsync("copy", sourceSpec, nbdOptions, cancellationToken).ConfigureAwait(false);
             opening = targetSpec;
-            var (device, zeroed) = await Endpoints.OpenTargetAsync("copy", targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
+            var (device, zeroed) = qcow2Target
+                ? (Qcow2Files.CreateTarget(targetSpec, source.Size), true)
+                : await Endpoints.OpenTargetAsync("copy", targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
             target = device;
             opening = null;
             var lanes = Math.Max(ConnectionsOf(source), ConnectionsOf(target)) * requests;
@@ -150,6 +169,11 @@ internal static class CopyCommand
         {
             Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
             return ExitCodes.Usage;
+        }
+        catch (Qcow2FormatException ex)
+        {
+            Console.Error.WriteLine($"engine copy: {ErrorText.Full(ex)}");
+            return ExitCodes.DataError;
         }
         catch (Exception ex) when (ex is IOException or ArgumentException or UnauthorizedAccessException)
         {

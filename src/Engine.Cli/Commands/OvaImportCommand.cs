@@ -8,7 +8,8 @@ namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine ova import FILE.ova --to DIR [--format raw|qcow2] [--disk NAME] [--extract] [--vm ID] [--progress] [--json]</c>:
-/// converts the disks while the archive streams past, into sparse raw files in DIR; nothing is left in DIR on failure.
+/// converts the disks while the archive streams past, into sparse raw files or qcow2 images in DIR; nothing is left in
+/// DIR on failure.
 /// FILE may be "-" (a pipe).
 /// </summary>
 internal static class OvaImportCommand
@@ -17,15 +18,15 @@ internal static class OvaImportCommand
     {
         var file = new Argument<string>("FILE") { Description = "The .ova archive ('-' reads a pipe on stdin)." };
         var to = new Option<string>("--to", "-t") { Description = "Existing folder the disks are written to.", Required = true };
-        var format = new Option<string>("--format", "-f") { Description = "Output format: raw (qcow2 is not written yet).", DefaultValueFactory = _ => "raw" };
-        format.AcceptOnlyFromAmong("raw", "qcow2");
+        var format = new Option<string>("--format", "-f") { Description = "Output format: raw (sparse) or qcow2 (as PVE keeps disks on file storage).", DefaultValueFactory = _ => "raw" };
+        format.AcceptOnlyFromAmong(Qcow2Files.OutputFormats);
         var disk = new Option<string?>("--disk", "-d") { Description = "Import only this disk: drive key (scsi0), file name or disk id." };
         var extract = new Option<bool>("--extract") { Description = "Copy the disk files out as stored (as PVE does) instead of converting them." };
         var vm = new Option<string?>("--vm") { Description = "Virtual system of a collection (id or name; default: the first)." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
         var json = new Option<bool>("--json") { Description = "Print the disks written as JSON." };
         var workers = new Option<int>("--workers") { Description = "Threads inflating compressed grains (default: one per core, up to 4)." };
-        var command = new Command("import", "Convert an OVA's disks to sparse raw files in one pass, without extracting the archive.")
+        var command = new Command("import", "Convert an OVA's disks to sparse raw files or qcow2 images in one pass, without extracting the archive.")
         {
             file, to, format, disk, extract, vm, progress, json, workers,
         };
@@ -35,6 +36,7 @@ internal static class OvaImportCommand
             {
                 TargetDirectory = parse.GetValue(to)!,
                 Format = parse.GetValue(format) == "qcow2" ? OvaOutputFormat.Qcow2 : OvaOutputFormat.Raw,
+                CreateImage = Qcow2Files.CreateInEmpty,
                 Disk = parse.GetValue(disk),
                 Extract = parse.GetValue(extract),
                 VirtualSystem = parse.GetValue(vm),

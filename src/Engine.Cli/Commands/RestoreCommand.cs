@@ -9,8 +9,8 @@ using Engine.Backup.Restore;
 namespace Engine.Cli.Commands;
 
 /// <summary>
-/// <c>engine restore --repo DIR --snapshot ID --disk NAME --to PATH [--progress] [--json]</c>: writes one disk of
-/// a snapshot to a sparse raw file (or onto a block device).
+/// <c>engine restore --repo DIR --snapshot ID --disk NAME --to PATH [--format raw|qcow2] [--progress] [--json]</c>:
+/// writes one disk of a snapshot to a sparse raw file or a qcow2 image (or onto a block device, raw).
 /// </summary>
 internal static class RestoreCommand
 {
@@ -23,14 +23,16 @@ internal static class RestoreCommand
         var force = new Option<bool>("--force") { Description = "Replace the target if it is an existing regular file." };
         var progress = new Option<bool>("--progress", "-p") { Description = "Show progress on stderr (default when stderr is a terminal)." };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
-        var command = new Command("restore", "Write a disk of a snapshot to a sparse raw file or a block device.") { repo, snapshot, disk, to, force, progress, json };
+        var format = new Option<string>("--format", "-f") { Description = "Format of a file target: raw (sparse) or qcow2 (zeroes unallocated).", DefaultValueFactory = _ => "raw" };
+        format.AcceptOnlyFromAmong(Qcow2Files.OutputFormats);
+        var command = new Command("restore", "Write a disk of a snapshot to a sparse raw file, a qcow2 image or a block device.") { repo, snapshot, disk, to, force, progress, json, format };
         command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(repo)!, parse.GetValue(snapshot)!, parse.GetValue(disk)!, parse.GetValue(to)!,
-            parse.GetValue(force), parse.GetValue(progress) || !Console.IsErrorRedirected, parse.GetValue(json), cancellationToken));
+            parse.GetValue(force), parse.GetValue(progress) || !Console.IsErrorRedirected, parse.GetValue(json), parse.GetValue(format) == "qcow2", cancellationToken));
         return command;
     }
 
     private static async Task<int> RunAsync(string repoPath, string snapshotText, string disk, string target, bool force, bool showProgress, bool json,
-        CancellationToken cancellationToken)
+        bool qcow2, CancellationToken cancellationToken)
     {
         if (RepositoryCommandSupport.UsageProblem(repoPath) is { } problem)
         {
@@ -46,7 +48,7 @@ internal static class RestoreCommand
             var index = SnapshotRestorer.OpenIndex(repository, id, disk);
             using var reporter = showProgress ? new ProgressReporter(index.Size) : null;
             var clock = Stopwatch.StartNew();
-            var result = await SnapshotRestorer.RestoreAsync(repository, id, disk, target, force, reporter, termination.Token).ConfigureAwait(false);
+            var result = await SnapshotRestorer.RestoreAsync(repository, id, disk, target, force, qcow2 ? Qcow2Files.CreateOn : null, reporter, termination.Token).ConfigureAwait(false);
             reporter?.Finish();
             var seconds = clock.Elapsed.TotalSeconds;
             if (json)

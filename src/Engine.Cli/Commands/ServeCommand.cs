@@ -153,7 +153,7 @@ internal static class ServeCommand
                 IBlockDevice device;
                 try
                 {
-                    device = OpenDevice(path, settings.ReadOnly, settings.Direct);
+                    device = OpenDevice(path, settings.ReadOnly, settings.Direct, settings.Bitmaps.Length > 0 && ReferenceEquals(path, settings.File));
                 }
                 catch (Qcow2FormatException ex)
                 {
@@ -240,35 +240,22 @@ internal static class ServeCommand
         return tls.CertificatesDirectory is { } directory ? X509TlsServer.Load(directory, tls.VerifyPeer) : null;
     }
 
-    private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct)
+    private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct, bool withBitmaps)
     {
         if (path.StartsWith("memory:", StringComparison.Ordinal))
         {
             return new MemoryBlockDevice(Sizes.Parse(path["memory:".Length..]), readOnly);
         }
 
-        // The native reader is read-only and buffered: --direct does not apply to it.
-        return IsQcow2(path)
-            ? Qcow2BlockDevice.Open(path)
-            : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
-    }
+        if (!Qcow2Files.IsQcow2(path))
+        {
+            return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
+        }
 
-    /// <summary>
-    /// Whether <paramref name="path"/> is a file or block device starting with the qcow2 magic (opened without
-    /// blocking, so a FIFO cannot hang the probe); anything else is left to the raw open to report.
-    /// </summary>
-    private static bool IsQcow2(string path)
-    {
-        try
-        {
-            using var file = ImageFile.Open(path);
-            Span<byte> magic = stackalloc byte[4];
-            return file.ReadAt(0, magic) == magic.Length && Qcow2Magic.Matches(magic);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
+        // A qcow2 image is served as its guest disk: writable through the qcow2 writer, or read-only through the native
+        // reader (with --read-only, and for --bitmap, whose bitmaps the writer would invalidate). Both are buffered:
+        // --direct does not apply to them.
+        return readOnly || withBitmaps ? Qcow2BlockDevice.Open(path) : Qcow2Files.OpenWritable(path);
     }
 
     /// <summary>

@@ -10,10 +10,10 @@ namespace Engine.Ova.Import;
 /// </summary>
 internal sealed class OutputFile : IAsyncDisposable
 {
-    private readonly FileBlockDevice? _device;
+    private readonly IBlockDevice? _device;
     private bool _closed;
 
-    private OutputFile(string finalPath, string temporaryPath, FileBlockDevice? device)
+    private OutputFile(string finalPath, string temporaryPath, IBlockDevice? device)
     {
         FinalPath = finalPath;
         TemporaryPath = temporaryPath;
@@ -33,9 +33,10 @@ internal sealed class OutputFile : IAsyncDisposable
     /// <param name="size">The file's size; with <paramref name="asDevice"/> false, the caller writes <see cref="TemporaryPath"/> itself.</param>
     /// <param name="what">What the file holds, for messages (the disk and its member).</param>
     /// <param name="asDevice">Open the file as a block device of <paramref name="size"/> bytes.</param>
+    /// <param name="createImage">With <paramref name="asDevice"/>: write an image format instead of raw (the file starts empty).</param>
     /// <exception cref="IOException">The final file already exists, or the folder is not writable.</exception>
     /// <exception cref="OvaFormatException">The disk is larger than the target file system's largest file.</exception>
-    public static OutputFile Create(string finalPath, long size, string what, bool asDevice = true)
+    public static OutputFile Create(string finalPath, long size, string what, bool asDevice = true, Func<string, long, IBlockDevice>? createImage = null)
     {
         if (File.Exists(finalPath) || Directory.Exists(finalPath))
         {
@@ -44,9 +45,15 @@ internal sealed class OutputFile : IAsyncDisposable
 
         var directory = Path.GetDirectoryName(Path.GetFullPath(finalPath))!;
         var temporary = Path.Combine(directory, $".{Path.GetFileName(finalPath)}.partial-{Environment.ProcessId}");
-        CreateSized(temporary, size, what);
+        var image = asDevice && createImage is not null;
+        CreateSized(temporary, image ? 0 : size, what);
         try
         {
+            if (image)
+            {
+                return new OutputFile(finalPath, temporary, createImage!(temporary, size));
+            }
+
             // Written once, front to back: streaming writes start writeback as the import goes and keep the page cache
             // clean, so the flush before the rename has little left to do.
             return new OutputFile(finalPath, temporary, asDevice ? FileBlockDevice.Open(temporary, new FileBlockDeviceOptions { StreamingWrites = true }) : null);

@@ -19,16 +19,17 @@ internal sealed class OutputNames
     /// <summary>The output name for the disk at 1-based <paramref name="position"/> in its virtual system.</summary>
     /// <param name="disk">The disk.</param>
     /// <param name="position">Its 1-based position among the virtual system's disks (stable, so names do not depend on --disk).</param>
-    /// <param name="extract">Whether the file is copied out as stored (its own extension) rather than converted to raw.</param>
-    public string For(OvfDiskAttachment disk, int position, bool extract)
+    /// <param name="extract">Whether the file is copied out as stored (its own extension) rather than converted.</param>
+    /// <param name="converted">The extension of a converted disk: <c>.raw</c> or <c>.qcow2</c>.</param>
+    public string For(OvfDiskAttachment disk, int position, bool extract, string converted = ".raw")
     {
         ArgumentNullException.ThrowIfNull(disk);
         string? wanted = null;
-        var extension = ".raw";
+        var extension = converted;
         if (disk.File is { } file)
         {
-            wanted = extract ? Path.GetFileName(file.Href) : Path.GetFileNameWithoutExtension(file.Href) + ".raw";
-            extension = extract ? "." + disk.Format : ".raw";
+            wanted = extract ? Path.GetFileName(file.Href) : Path.GetFileNameWithoutExtension(file.Href) + converted;
+            extension = extract ? "." + disk.Format : converted;
         }
 
         if (wanted is not null && IsPlain(wanted) && _taken.Add(wanted))

@@ -1,3 +1,4 @@
+using Engine.Blocks;
 using Engine.Ova.Vmdk;
 
 namespace Engine.Ova.Import;
@@ -7,7 +8,7 @@ public enum OvaOutputFormat
 {
     /// <summary>Sparse raw images.</summary>
     Raw,
-    /// <summary>qcow2 images (not written yet: the importer refuses with <see cref="NotSupportedException"/>).</summary>
+    /// <summary>qcow2 images, written by <see cref="OvaImportOptions.CreateImage"/> (without it the importer refuses with <see cref="NotSupportedException"/>).</summary>
     Qcow2,
 }
 
@@ -40,6 +41,13 @@ public sealed record OvaImportOptions
 
     /// <summary>Receives warnings (unlisted files, capacity disagreements).</summary>
     public Action<string>? Warning { get; init; }
+
+    /// <summary>
+    /// Writes converted disks as <see cref="OvaOutputFormat.Qcow2"/>: given a new, empty file (under its temporary name)
+    /// and the disk's size, returns the image device to write the disk into. The importer stays on Engine.Blocks; the
+    /// caller brings the qcow2 writer.
+    /// </summary>
+    public Func<string, long, IBlockDevice>? CreateImage { get; init; }
 }
 
 /// <summary>A disk the importer wrote.</summary>
@@ -47,7 +55,7 @@ public sealed record OvaImportOptions
 /// <param name="Source">The package file, or null for a blank disk.</param>
 /// <param name="SourceFormat">What the file turned out to be: streamOptimized, monolithicSparse, raw, blank...</param>
 /// <param name="OutputPath">The file written.</param>
-/// <param name="Format">raw, or the stored format when extracting.</param>
+/// <param name="Format">raw or qcow2, or the stored format when extracting.</param>
 /// <param name="VirtualSize">Virtual size in bytes.</param>
 /// <param name="DataBytes">Bytes of data written.</param>
 /// <param name="Manifest">verified, unlisted or absent.</param>

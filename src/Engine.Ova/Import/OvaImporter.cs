@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Engine.Blocks;
 using Engine.Ova.Manifest;
 using Engine.Ova.Ovf;
 using Engine.Ova.Tar;
@@ -47,14 +48,14 @@ public sealed class OvaImporter
     /// <param name="cancellationToken">Cancels the import (outputs are deleted).</param>
     /// <returns>The disks written.</returns>
     /// <exception cref="OvaFormatException">The archive, descriptor, manifest or a disk is invalid or hostile.</exception>
-    /// <exception cref="NotSupportedException">qcow2 output, or an inner format that cannot be converted yet.</exception>
+    /// <exception cref="NotSupportedException">qcow2 output without a writer, or an inner format that cannot be converted yet.</exception>
     public static async Task<IReadOnlyList<ImportedDisk>> ImportAsync(Stream archive, string sourceName, OvaImportOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(archive);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Format == OvaOutputFormat.Qcow2 && !options.Extract)
+        if (options.Format == OvaOutputFormat.Qcow2 && !options.Extract && options.CreateImage is null)
         {
-            throw new NotSupportedException("qcow2 output is not supported yet; import to raw (--format raw)");
+            throw new NotSupportedException("qcow2 output needs a qcow2 writer (OvaImportOptions.CreateImage); import to raw (--format raw)");
         }
 
         if (!Directory.Exists(options.TargetDirectory))
@@ -211,7 +212,7 @@ public sealed class OvaImporter
             }
 
             selected++;
-            var outputName = names.For(disk, position, _options.Extract);
+            var outputName = names.For(disk, position, _options.Extract, "." + OutputFormat);
             if (disk.File is null)
             {
                 _blankDisks.Add((disk, outputName));
@@ -298,6 +299,12 @@ public sealed class OvaImporter
             : $"{_sourceName}: disk file '{name}' not found in the archive{hint}");
     }
 
+    /// <summary>The format converted disks are written in: <c>raw</c>, or <c>qcow2</c> through <see cref="OvaImportOptions.CreateImage"/>.</summary>
+    private string OutputFormat => ImageFactory is null ? "raw" : "qcow2";
+
+    /// <summary>What writes a converted disk as an image, or null for raw.</summary>
+    private Func<string, long, IBlockDevice>? ImageFactory => _options.Format == OvaOutputFormat.Qcow2 ? _options.CreateImage : null;
+
     private async Task ImportDiskAsync(TarReader reader, PlannedDisk planned, CancellationToken cancellationToken)
     {
         var disk = planned.Disk;
@@ -368,10 +375,10 @@ public sealed class OvaImporter
                     _options.Warning?.Invoke($"{label}: the descriptor declares {declared} bytes, the VMDK only {image.CapacityBytes}; the VMDK's size is used");
                 }
 
-                var output = Track(OutputFile.Create(path, image.CapacityBytes, label));
+                var output = Track(OutputFile.Create(path, image.CapacityBytes, label, createImage: ImageFactory));
                 var written = await image.ConvertAsync(output.Device, _options.Workers, null, cancellationToken);
                 var kind = image.Header.IsStreamOptimized ? "vmdk (streamOptimized)" : "vmdk (monolithicSparse)";
-                _results.Add(new ImportedDisk(disk.Address, disk.File!.Href, kind, path, "raw", image.CapacityBytes, written, "absent"));
+                _results.Add(new ImportedDisk(disk.Address, disk.File!.Href, kind, path, OutputFormat, image.CapacityBytes, written, "absent"));
                 return;
             }
 
@@ -391,9 +398,9 @@ public sealed class OvaImporter
                 }
 
                 CheckCapacity(size.Value, label);
-                var output = Track(OutputFile.Create(path, size.Value, label));
+                var output = Track(OutputFile.Create(path, size.Value, label, createImage: ImageFactory));
                 var written = await RawImageCopier.CopyAsync(source, output.Device, label, cancellationToken);
-                _results.Add(new ImportedDisk(disk.Address, disk.File.Href, "raw", path, "raw", size.Value, written, "absent"));
+                _results.Add(new ImportedDisk(disk.Address, disk.File.Href, "raw", path, OutputFormat, size.Value, written, "absent"));
                 return;
             }
         }
@@ -438,8 +445,8 @@ public sealed class OvaImporter
         var label = $"{_sourceName}: blank disk {disk.Address}";
         CheckCapacity(size, label);
         var path = Path.Combine(_options.TargetDirectory, outputName);
-        Track(OutputFile.Create(path, size, label));
-        _results.Add(new ImportedDisk(disk.Address, null, "blank", path, "raw", size, 0, _manifest is null ? "absent" : "verified"));
+        Track(OutputFile.Create(path, size, label, createImage: ImageFactory));
+        _results.Add(new ImportedDisk(disk.Address, null, "blank", path, OutputFormat, size, 0, _manifest is null ? "absent" : "verified"));
         await Task.CompletedTask.WaitAsync(cancellationToken);
     }
 
