@@ -150,7 +150,7 @@ need cmp diffutils
 wants_full nbdcopy && need nbdcopy libnbd-bin
 wants_full borg && need borg borgbackup   # apt-get install borgbackup
 wants incremental && need qemu-io qemu-utils
-wants restore && need nbdfuse nbdfuse
+wants restore && need fusermount3 fuse3
 wants restore && { [[ -e /dev/fuse ]] || missing+=("/dev/fuse (FUSE: the restore case mounts engine export --fuse)"); }
 if [[ -z $ENGINE_BIN ]]; then
     command -v dotnet >/dev/null 2>&1 || missing+=("dotnet (the .NET 10 SDK; or set ENGINE_BIN to a published engine)")
