@@ -56,7 +56,7 @@ internal sealed partial class FuseBlockFile
 
     /// <summary>
     /// read: from the device into a pooled buffer. A read the device completes at once (a cached or zero chunk) is
-    /// answered on the loop thread; the others from the thread pool, so the loop takes the next request meanwhile.
+    /// answered on the serving thread; the others from the thread pool, so that thread takes the next request meanwhile.
     /// </summary>
     internal unsafe void Read(nint request, ulong inode, nuint size, long offset)
     {
@@ -148,8 +148,13 @@ internal sealed partial class FuseBlockFile
 
         try
         {
-            var found = FindAsync(offset, whence == Native.Fuse.SEEK_HOLE);
-            var position = found.IsCompletedSuccessfully ? found.Result : found.AsTask().GetAwaiter().GetResult();
+            long position;
+            lock (_seekLock) // the serving threads share one extent list
+            {
+                var found = FindAsync(offset, whence == Native.Fuse.SEEK_HOLE);
+                position = found.IsCompletedSuccessfully ? found.Result : found.AsTask().GetAwaiter().GetResult();
+            }
+
             if (position < 0)
             {
                 _ = Native.Fuse.fuse_reply_err(request, Errno.ENXIO);

@@ -9,7 +9,7 @@ namespace Engine.Blocks.Fuse;
 /// A read-only <see cref="IBlockDevice"/> as one regular file, <c>MOUNTPOINT/NAME</c>, in a FUSE mount of Engine's
 /// own (libfuse 3's low-level API): reads are answered straight from the device, and <c>lseek</c>
 /// <c>SEEK_DATA</c>/<c>SEEK_HOLE</c> from its extents, so <c>qemu-img</c> (which asks the file for its holes) skips the
-/// zero ranges rather than reading and scanning them, as it must through nbdfuse. One thread serves the mount's
+/// zero ranges rather than reading and scanning them, as it must through nbdfuse. A few threads serve the mount's
 /// requests; a read that is not ready at once is answered from the thread pool when the device completes it, so
 /// the kernel's parallel reads stay parallel. Disposing unmounts (lazily: a reader holding the file open finishes
 /// first, up to a deadline).
@@ -28,13 +28,15 @@ internal sealed partial class FuseBlockFile : IDisposable
     // The file's name, NUL-terminated as readdir passes it.
     private readonly byte[] _name;
     private readonly bool _directIo;
+    private readonly int _threads;
     private readonly long _allocatedBytes;
     private readonly Action<string, Exception>? _onError;
     private readonly ExtentList _seekExtents = new(64);
+    private readonly Lock _seekLock = new();
     private readonly CountdownEvent _inFlight = new(1);
     private GCHandle _self;
     private nint _session;
-    private Thread? _loop;
+    private Thread[] _loops = [];
     private int _disposed;
 
     private FuseBlockFile(string mountPoint, string name, IBlockDevice device, long allocatedBytes, FuseBlockFileOptions options)
@@ -45,6 +47,7 @@ internal sealed partial class FuseBlockFile : IDisposable
         _name = Encoding.UTF8.GetBytes(name + "\0");
         _allocatedBytes = allocatedBytes;
         _directIo = options.DirectIo;
+        _threads = Math.Max(1, options.Threads);
         _pool = options.Pool ?? BufferPool.Shared;
         _onError = options.OnError;
     }
@@ -107,7 +110,7 @@ internal sealed partial class FuseBlockFile : IDisposable
 
             // Closes /dev/fuse and detaches the mount: the loop sees ENODEV once the last open file is closed.
             Native.Fuse.fuse_session_unmount(_session);
-            var stopped = _loop?.Join(StopDeadline) ?? true;
+            var stopped = _loops.All(loop => loop.Join(StopDeadline));
 
             // Reads answered from the thread pool reply through the session: it stays until they are done.
             _inFlight.Signal();
@@ -206,12 +209,45 @@ internal sealed partial class FuseBlockFile : IDisposable
             throw new IOException($"{MountPoint}: FUSE mount failed (is /dev/fuse there, and fusermount3 installed? see libfuse's message on standard error)");
         }
 
-        _loop = new Thread(static state => _ = Native.Fuse.fuse_session_loop(((FuseBlockFile)state!)._session))
+        _loops = [.. Enumerable.Range(0, _threads).Select(i => new Thread(static state => ((FuseBlockFile)state!).Serve())
         {
             IsBackground = true,
-            Name = $"fuse {Path}",
-        };
-        _loop.Start(this);
+            Name = $"fuse {i} {Path}",
+        })];
+        foreach (var loop in _loops)
+        {
+            loop.Start(this);
+        }
+    }
+
+    // One of the threads that take requests off /dev/fuse, as libfuse's own multi-threaded loop does (its
+    // fuse_session_loop_mt is a versioned symbol with a configuration struct that changed between releases): several,
+    // so that an lseek, which qemu-img issues synchronously from its main loop, never waits behind a read's copy.
+    private unsafe void Serve()
+    {
+        var buffer = default(FuseBuf);
+        try
+        {
+            while (Native.Fuse.fuse_session_exited(_session) == 0)
+            {
+                var received = Native.Fuse.fuse_session_receive_buf(_session, &buffer);
+                if (received is -Errno.EINTR or -Errno.EAGAIN)
+                {
+                    continue;
+                }
+
+                if (received <= 0)
+                {
+                    break; // 0: unmounted or aborted; -errno: the device failed
+                }
+
+                Native.Fuse.fuse_session_process_buf(_session, &buffer);
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(buffer.mem); // malloc'd by libfuse
+        }
     }
 
     private static unsafe byte* Utf8(string text)

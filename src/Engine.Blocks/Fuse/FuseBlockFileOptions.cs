@@ -12,6 +12,9 @@ internal sealed record FuseBlockFileOptions
     /// </summary>
     public bool DirectIo { get; init; } = true;
 
+    /// <summary>Threads taking requests off the mount (each answers reads whose data is ready, and lseeks).</summary>
+    public int Threads { get; init; } = 4;
+
     /// <summary>Where read buffers come from; the shared pool when null.</summary>
     public BufferPool? Pool { get; init; }
 

@@ -30,9 +30,16 @@ internal static unsafe partial class Fuse
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int fuse_session_mount(nint session, string mountPoint);
 
-    /// <summary>Serves requests on the calling thread until the session exits or the mount goes away.</summary>
+    /// <summary>Reads the next request into <paramref name="buffer"/> (allocating its memory on first use); 0 when the mount is gone, -errno on error.</summary>
     [LibraryImport(Library)]
-    public static partial int fuse_session_loop(nint session);
+    public static partial int fuse_session_receive_buf(nint session, FuseBuf* buffer);
+
+    /// <summary>Dispatches a received request to its callback, on the calling thread.</summary>
+    [LibraryImport(Library)]
+    public static partial void fuse_session_process_buf(nint session, FuseBuf* buffer);
+
+    [LibraryImport(Library)]
+    public static partial int fuse_session_exited(nint session);
 
     [LibraryImport(Library)]
     public static partial void fuse_session_exit(nint session);

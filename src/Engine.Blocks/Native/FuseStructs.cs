@@ -49,6 +49,17 @@ internal struct Stat
     public long reserved2;
 }
 
+/// <summary><c>struct fuse_buf</c>: one request's buffer, which libfuse allocates with malloc on first use.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct FuseBuf
+{
+    public nuint size;
+    public int flags;
+    public void* mem;
+    public int fd;
+    public long pos;
+}
+
 /// <summary><c>struct fuse_entry_param</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct FuseEntryParam
