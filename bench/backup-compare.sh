@@ -29,6 +29,7 @@
 #                  convert-raw     qemu-img convert -f raw IMG -O raw OUT        (the original)
 #                  convert-fuse    qemu-img convert -f raw FUSE -O raw OUT       (engine export --fuse)
 #                  convert-nbd     qemu-img convert -f raw NBD-URI -O raw OUT    (engine export's socket)
+#                  (the export's own CPU during each run: OUT/restore-server-cpu.tsv)
 #                  engine-restore  engine restore --repo R --snapshot ID --disk hd0 --to OUT
 #
 # Every repository and output lives in WORKDIR (/var/tmp: the same disk as the
@@ -150,7 +151,7 @@ need cmp diffutils
 wants_full nbdcopy && need nbdcopy libnbd-bin
 wants_full borg && need borg borgbackup   # apt-get install borgbackup
 wants incremental && need qemu-io qemu-utils
-wants restore && need nbdfuse nbdfuse
+wants restore && need fusermount3 fuse3
 wants restore && { [[ -e /dev/fuse ]] || missing+=("/dev/fuse (FUSE: the restore case mounts engine export --fuse)"); }
 if [[ -z $ENGINE_BIN ]]; then
     command -v dotnet >/dev/null 2>&1 || missing+=("dotnet (the .NET 10 SDK; or set ENGINE_BIN to a published engine)")
@@ -369,9 +370,13 @@ run_incremental() { # run_incremental CLIENT RUN
 }
 
 RESTORE_CHECKED=""
+# export_cpu: the engine export's CPU so far (user + sys, clock ticks), for the server side of the FUSE and NBD runs
+# (the client's CPU alone hides the work the export does for it).
+export_cpu() { awk '{ print $14 + $15 }' "/proc/${PID[export]}/stat"; }
 run_restore() { # run_restore CLIENT RUN
-    local client=$1 run=$2 clog="$OUT/logs/restore.$1.log" out="$RUNDIR/restore.raw"
+    local client=$1 run=$2 clog="$OUT/logs/restore.$1.log" out="$RUNDIR/restore.raw" cpu0
     rm -f "$out"
+    cpu0=$(export_cpu)
     case $client in
         convert-raw) timed "$clog" qemu-img convert -f raw "$IMG" -O raw "$out" || return 1 ;;
         convert-fuse) timed "$clog" qemu-img convert -f raw "$FUSEFILE" -O raw "$out" || return 1 ;;
@@ -389,6 +394,8 @@ run_restore() { # run_restore CLIENT RUN
         echo "check, restore/$client: output identical to the image (cmp); $(($(stat -c '%b * %B' "$out"))) bytes allocated" >>"$OUT/env.txt"
     fi
     record restore "$client" "$run" "$SIZE_BYTES"
+    # RESTORE-SERVER-CPU.tsv: client, run, the export's CPU seconds during the run (0 for the paths without it).
+    ((run > 0)) && echo -e "$client\t$run\t$(awk -v a="$cpu0" -v b="$(export_cpu)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')" >>"$OUT/restore-server-cpu.tsv"
     rm -f "$out"
 }
 

@@ -25,7 +25,7 @@ internal static class LayerRules
             ["Native"],
             ["Buffers", "Tar"],
             ["Work"],
-            ["Devices", "Copying"],
+            ["Devices", "Copying", "Fuse"],
         ]),
         new("Engine.Nbd", ["Engine.Blocks"],
         [

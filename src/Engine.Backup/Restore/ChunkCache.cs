@@ -14,6 +14,7 @@ internal sealed class ChunkCache : IDisposable
     private readonly Dictionary<int, Entry> _entries = [];
     private readonly Lock _lock = new();
     private long _clock;
+    private int _demandLoads;
     private bool _disposed;
 
     public ChunkCache(IRepositoryChunks store, int capacity)
@@ -21,6 +22,9 @@ internal sealed class ChunkCache : IDisposable
         _store = store;
         _capacity = Math.Max(2, capacity);
     }
+
+    /// <summary>Chunks loaded because a reader asked for them, not ahead of it: each one a reader waited for in full.</summary>
+    public int DemandLoads => Volatile.Read(ref _demandLoads);
 
     /// <summary>
     /// A lease on chunk <paramref name="index"/>; dispose it when done with its data. The chunk file must be the one
@@ -76,9 +80,16 @@ internal sealed class ChunkCache : IDisposable
             var added = false;
             if (!_entries.TryGetValue(index, out var entry))
             {
-                if (!addReference && _entries.Count >= _capacity)
+                // Read-ahead only pushes out chunks a reader is done with, never one fetched ahead and not read yet,
+                // nor one being read: once the cache is full, it replaces what the reader has left behind.
+                if (!addReference && _entries.Count >= _capacity && !EvictOldest(except: null, consumedOnly: true))
                 {
-                    return null; // read-ahead never pushes out chunks somebody may still want
+                    return null;
+                }
+
+                if (addReference)
+                {
+                    _demandLoads++;
                 }
 
                 entry = new Entry(StartLoad(digest, payloadChecksum, length));
@@ -91,6 +102,7 @@ internal sealed class ChunkCache : IDisposable
             if (addReference)
             {
                 entry.References++;
+                entry.Consumed = true;
             }
 
             if (added)
@@ -127,26 +139,36 @@ internal sealed class ChunkCache : IDisposable
     {
         while (_entries.Count > _capacity)
         {
-            var victim = -1;
-            var oldest = long.MaxValue;
-            foreach (var (index, entry) in _entries)
-            {
-                if (entry != except && entry.References == 0 && entry.LastUse < oldest)
-                {
-                    (victim, oldest) = (index, entry.LastUse);
-                }
-            }
-
-            if (victim < 0)
+            if (!EvictOldest(except, consumedOnly: false))
             {
                 return; // every entry is being read; the cache grows until readers finish
             }
-
-            var evicted = _entries[victim];
-            _entries.Remove(victim);
-            evicted.Evicted = true;
-            FreeIfUnused(evicted);
         }
+    }
+
+    // Evicts the least recently used entry nobody is reading (and, with consumedOnly, that a reader has had).
+    private bool EvictOldest(Entry? except, bool consumedOnly)
+    {
+        var victim = -1;
+        var oldest = long.MaxValue;
+        foreach (var (index, entry) in _entries)
+        {
+            if (entry != except && entry.References == 0 && (entry.Consumed || !consumedOnly) && entry.LastUse < oldest)
+            {
+                (victim, oldest) = (index, entry.LastUse);
+            }
+        }
+
+        if (victim < 0)
+        {
+            return false;
+        }
+
+        var evicted = _entries[victim];
+        _entries.Remove(victim);
+        evicted.Evicted = true;
+        FreeIfUnused(evicted);
+        return true;
     }
 
     private void Release(Entry entry)
@@ -182,6 +204,9 @@ internal sealed class ChunkCache : IDisposable
         public long LastUse { get; set; }
 
         public bool Evicted { get; set; }
+
+        /// <summary>A reader has had it (not only read-ahead).</summary>
+        public bool Consumed { get; set; }
     }
 
     /// <summary>A reader's hold on a cached chunk.</summary>

@@ -18,7 +18,7 @@ internal static class ExportCommand
         var repo = RepositoryCommandSupport.RepoOption();
         var snapshot = new Option<string>("--snapshot") { Description = "Snapshot id (vm/ID/TIME).", Required = true };
         var socket = new Option<string?>("--socket", "-k") { Description = "Unix socket to serve on (default: a private one in a temporary directory)." };
-        var fuse = new Option<string?>("--fuse") { Description = "Also mount each disk as DIR/DEVICE/disk.raw through nbdfuse." };
+        var fuse = new Option<string?>("--fuse") { Description = "Also mount each disk as DIR/DEVICE/disk.raw (a FUSE file that answers SEEK_DATA/SEEK_HOLE)." };
         var limits = new ServerLimitOptions();
         var command = new Command("export", "Serve a snapshot's disks read-only over NBD and optionally as FUSE files.") { repo, snapshot, socket, fuse };
         limits.AddTo(command);
