@@ -11,9 +11,10 @@ namespace Engine.Nbd.Transport;
 /// the writer thread encrypts replies straight from their pooled buffers. Nothing sits between the threads and the
 /// session: no pipe, no pump, no task per write (bench/RESULTS.md measures this against the earlier
 /// Pipelines.Sockets.Unofficial duplex pipe). Small pieces of a reply (headers, short data) are staged until a full
-/// 16 KiB record's worth is there, so that a header never costs a record of its own; a burst of replies is corked
-/// (<see cref="ISendCork"/>) so its records leave in a few large sends. File ranges cannot be sent (the data must be
-/// encrypted here): reads are answered from pooled buffers instead. Shutdown goes to the socket underneath.
+/// 16 KiB record's worth is there, so that a header never costs a record of its own; a large run of data goes to the
+/// session in one write (the server's <see cref="OpenSslStream"/> cuts it into full records). File ranges cannot be
+/// sent (the data must be encrypted here): reads are answered from pooled buffers instead. Shutdown goes to the
+/// socket underneath.
 /// </summary>
 internal sealed unsafe class TlsChannel : ConnectionTransport
 {
@@ -23,7 +24,6 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
     private readonly SocketChannel _socket;
     private readonly TlsSession _session;
     private readonly Stream _stream;
-    private readonly ISendCork? _cork;
     private readonly bool _memoryCalls;
     private readonly PointerMemory _readView = new();
     private readonly PointerMemory _writeView = new();
@@ -38,17 +38,10 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
         _socket = socket;
         _session = session;
         _stream = session.Stream;
-        _cork = session.SendCork;
 
-        // SslStream has no span overloads (the base Stream copies through a rented array); its Memory overloads
-        // complete at once over a BlockingSocketStream, so they are used with a view of the caller's memory.
+        // SslStream (the client's X.509 session) has no span overloads (the base Stream copies through a rented
+        // array), so its Memory overloads are used with a view of the caller's memory.
         _memoryCalls = _stream is SslStream;
-        if (_cork is BlockingSocketStream)
-        {
-            // SslStream lets one thread block in a read while another blocks in a write: the descriptor can block
-            // again (the handshake ran on it non-blocking), which makes every receive and send a single syscall.
-            socket.ReturnToBlocking();
-        }
 
         _staging = BufferPool.Shared.Rent(RecordSize);
     }
@@ -155,11 +148,7 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
     /// </summary>
     private void Stage(byte* data, int length)
     {
-        if (!_inBurst)
-        {
-            _inBurst = true;
-            _cork?.Cork();
-        }
+        _inBurst = true;
 
         while (length > 0)
         {
@@ -193,14 +182,7 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
         _inBurst = false;
         try
         {
-            if (_cork is null)
-            {
-                _stream.Flush();
-            }
-            else
-            {
-                _cork.Uncork();
-            }
+            _stream.Flush();
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
