@@ -41,6 +41,14 @@ internal static unsafe partial class OpenSsl
     [LibraryImport(Ssl)]
     public static partial void SSL_CTX_set_cert_verify_callback(SslContextHandle context, delegate* unmanaged<nint, nint, int> callback, nint argument);
 
+    /// <summary>The CA names a CertificateRequest lists, so a client with several certificates picks the right one.</summary>
+    [LibraryImport(Ssl, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint SSL_load_client_CA_file(string path);
+
+    /// <summary>Takes ownership of <paramref name="names"/>.</summary>
+    [LibraryImport(Ssl)]
+    public static partial void SSL_CTX_set_client_CA_list(SslContextHandle context, nint names);
+
     [LibraryImport(Ssl)]
     public static partial int SSL_get_ex_data_X509_STORE_CTX_idx();
 

@@ -100,10 +100,6 @@ internal static unsafe partial class OpenSsl
     [LibraryImport(Ssl)]
     public static partial int SSL_read(SslHandle ssl, byte* buffer, int length);
 
-    /// <summary>1 if OpenSSL holds bytes not yet returned by SSL_read (decrypted, or read ahead from the socket).</summary>
-    [LibraryImport(Ssl)]
-    public static partial int SSL_has_pending(SslHandle ssl);
-
     [LibraryImport(Ssl)]
     public static partial int SSL_write(SslHandle ssl, byte* buffer, int length);
 

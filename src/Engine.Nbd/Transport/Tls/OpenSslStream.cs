@@ -41,9 +41,6 @@ internal sealed class OpenSslStream : DuplexByteStream
     /// <summary>How long one poll(2) of a cancellable wait lasts before the token is checked again.</summary>
     private const int CancellationSliceMicroseconds = 100_000;
 
-    /// <summary>A read goes on taking records OpenSSL already holds until it has this much (one full record's worth).</summary>
-    private const int SmallReadsLimit = 16 << 10;
-
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
     private readonly Lock _lock = new();
@@ -271,11 +268,9 @@ internal sealed class OpenSslStream : DuplexByteStream
     private unsafe int TryRead(MemoryHandle pin, int length, out int read) => TryRead((byte*)pin.Pointer, length, out read);
 
     /// <summary>
-    /// SSL_read under the lock: NONE with the count (0 at end of stream), or the WANT_* to wait for. A large record
-    /// comes alone (looping on for more while holding the lock measured no faster and kept the writer waiting longer,
-    /// bench/TlsPskThroughput); small ones that OpenSSL already holds (read-ahead), such as a burst of NBD requests of
-    /// one record each, are taken together, so the server's reader takes the lock once per burst rather than once per
-    /// request, each time waiting for the writer to finish encrypting a reply.
+    /// One SSL_read under the lock: NONE with the count (0 at end of stream), or the WANT_* to wait for. It yields at
+    /// most one record (16 KiB); looping on for more while holding the lock measured no faster and kept the writer
+    /// waiting longer (bench/TlsPskThroughput).
     /// </summary>
     private unsafe int TryRead(byte* into, int length, out int read)
     {
@@ -286,19 +281,6 @@ internal sealed class OpenSslStream : DuplexByteStream
             read = Math.Max(result, 0);
             if (result > 0)
             {
-                while (read < Math.Min(length, SmallReadsLimit) && OpenSsl.SSL_has_pending(_ssl) == 1)
-                {
-                    result = OpenSsl.SSL_read(_ssl, into + read, length - read);
-                    if (result <= 0)
-                    {
-                        // Whatever stopped it (no whole record yet, end of stream, an error) shows again on the next call.
-                        OpenSsl.ERR_clear_error();
-                        break;
-                    }
-
-                    read += result;
-                }
-
                 return OpenSsl.SSL_ERROR_NONE;
             }
 

@@ -104,7 +104,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
 
         try
         {
-            var context = CreateContext(certificatePath, certificate, verifyPeer);
+            var context = CreateContext(certificatePath, certificate, caPath, authorities.Count > 0, verifyPeer);
             return new X509TlsServer(context, authorities, verifyPeer);
         }
         catch
@@ -162,10 +162,10 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
 
     /// <summary>
     /// The OpenSSL context: the chain of <paramref name="certificatePath"/> (intermediates after the leaf go out with
-    /// it), the key .NET loaded with <paramref name="certificate"/>, a request for a client certificate, and
-    /// <see cref="ClientCertificateCheck"/> as the judge of what the client sends.
+    /// it), the key .NET loaded with <paramref name="certificate"/>, a request for a client certificate naming the
+    /// CA, and <see cref="ClientCertificateCheck"/> as the judge of what the client sends.
     /// </summary>
-    private static SslContextHandle CreateContext(string certificatePath, X509Certificate2 certificate, bool verifyPeer)
+    private static SslContextHandle CreateContext(string certificatePath, X509Certificate2 certificate, string caPath, bool haveCa, bool verifyPeer)
     {
         var key = PrivateKeyOf(certificate);
         try
@@ -188,7 +188,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
                     throw OpenSslContext.Refused($"{certificatePath}: OpenSSL cannot use its private key");
                 }
 
-                SetClientVerification(context, verifyPeer);
+                SetClientVerification(context, caPath, haveCa, verifyPeer);
             });
         }
         finally
@@ -197,13 +197,17 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         }
     }
 
-    private static unsafe void SetClientVerification(SslContextHandle context, bool verifyPeer)
+    private static unsafe void SetClientVerification(SslContextHandle context, string caPath, bool haveCa, bool verifyPeer)
     {
-        // Always ask (a certificate names the client for --allow); require one only under verify-peer. The request
-        // names no CA: GnuTLS clients then send a certificate from another CA too, which is refused by name in the log
-        // rather than as "no certificate" (as under SslStream before).
+        // Always ask (a certificate names the client for --allow); require one only under verify-peer.
         OpenSsl.SSL_CTX_set_verify(context, OpenSsl.SSL_VERIFY_PEER | (verifyPeer ? OpenSsl.SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), 0);
         OpenSsl.SSL_CTX_set_cert_verify_callback(context, ClientCertificateCheck.Callback, 0);
+        if (haveCa && OpenSsl.SSL_load_client_CA_file(caPath) is var names and not 0)
+        {
+            OpenSsl.SSL_CTX_set_client_CA_list(context, names);
+        }
+
+        OpenSsl.ERR_clear_error();
     }
 
     /// <summary>The certificate's private key as PKCS#8 DER, for OpenSSL; the caller wipes it.</summary>
