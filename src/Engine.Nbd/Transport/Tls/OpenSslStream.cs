@@ -38,32 +38,18 @@ internal sealed class OpenSslStream : DuplexByteStream
     /// <summary>The ex-data slot the handshake state lives in (0 is <c>SSL_set_app_data</c>'s, free for applications).</summary>
     public const int StateSlot = 0;
 
-    /// <summary>How long one poll(2) of a cancellable wait lasts before the token is checked again.</summary>
-    private const int CancellationSliceMicroseconds = 100_000;
-
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
     private readonly Lock _lock = new();
-    private readonly bool _waitOnThread;
     private GCHandle _state;
     private bool _socketReferenced;
     private bool _established;
     private int _disposed;
 
     /// <summary>Prepares a session on <paramref name="socket"/>; <see cref="HandshakeAsync"/> runs the handshake.</summary>
-    /// <param name="socket">The connected socket; it stays the caller's.</param>
-    /// <param name="context">The context the session is made from.</param>
-    /// <param name="state">What the handshake's callbacks need, found in ex-data slot <see cref="StateSlot"/>.</param>
-    /// <param name="waitOnThread">
-    /// Wait for readiness in poll(2) on the calling thread, also in the asynchronous calls, for a server connection that
-    /// has threads of its own. A wait through .NET's socket engine registers the descriptor with its epoll thread for
-    /// good, and from then on every record that arrives or leaves wakes that thread and a pool thread (30,000 epoll_waits
-    /// and 44,000 futex calls per GiB read, measured).
-    /// </param>
-    public OpenSslStream(Socket socket, SslContextHandle context, object state, bool waitOnThread = false)
+    public OpenSslStream(Socket socket, SslContextHandle context, object state)
     {
         _socket = socket;
-        _waitOnThread = waitOnThread;
         _ssl = OpenSsl.SSL_new(context);
         if (_ssl.IsInvalid)
         {
@@ -315,22 +301,11 @@ internal sealed class OpenSslStream : DuplexByteStream
     private static IOException Failed(string what, int error) =>
         new($"TLS {what} failed: " + (OpenSsl.TakeErrors() ?? (error == OpenSsl.SSL_ERROR_SYSCALL ? "the connection was reset" : $"OpenSSL error {error}")));
 
-    private void Wait(int error, CancellationToken cancellationToken = default)
+    private void Wait(int error)
     {
-        var mode = error == OpenSsl.SSL_ERROR_WANT_READ ? SelectMode.SelectRead : SelectMode.SelectWrite;
         try
         {
-            if (!cancellationToken.CanBeCanceled)
-            {
-                _ = _socket.Poll(-1, mode);
-                return;
-            }
-
-            // In slices, so that a handshake deadline is noticed while the peer sends nothing.
-            while (!_socket.Poll(CancellationSliceMicroseconds, mode))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-            }
+            _ = _socket.Poll(-1, error == OpenSsl.SSL_ERROR_WANT_READ ? SelectMode.SelectRead : SelectMode.SelectWrite);
         }
         catch (SocketException e)
         {
@@ -340,9 +315,9 @@ internal sealed class OpenSslStream : DuplexByteStream
 
     private async ValueTask WaitAsync(int error, CancellationToken cancellationToken)
     {
-        if (_waitOnThread || error != OpenSsl.SSL_ERROR_WANT_READ)
+        if (error != OpenSsl.SSL_ERROR_WANT_READ)
         {
-            Wait(error, cancellationToken);
+            Wait(error);
             return;
         }
 

@@ -127,7 +127,7 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var check = new ClientCertificateCheck(_authorities, _verifyPeer);
-        var stream = new OpenSslStream(socket, _context, check, waitOnThread: true);
+        var stream = new OpenSslStream(socket, _context, check);
         try
         {
             var failure = await stream.HandshakeAsync(server: true, cancellationToken).ConfigureAwait(false);

@@ -27,7 +27,7 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var state = new PskHandshakeState { Keys = _keys };
-        var stream = new OpenSslStream(socket, _context, state, waitOnThread: true);
+        var stream = new OpenSslStream(socket, _context, state);
         try
         {
             var failure = await stream.HandshakeAsync(server: true, cancellationToken).ConfigureAwait(false);
