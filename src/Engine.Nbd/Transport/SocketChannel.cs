@@ -107,6 +107,20 @@ internal sealed class SocketChannel : ConnectionTransport
         }
     }
 
+    /// <summary>
+    /// Clears O_NONBLOCK again after a TLS handshake, for a session stream that makes its own syscalls on the
+    /// descriptor (<see cref="Tls.BlockingSocketStream"/>): a blocking receive or send is one syscall, a non-blocking one
+    /// that finds nothing to do costs a poll(2) and a retry.
+    /// </summary>
+    public void ReturnToBlocking()
+    {
+        var rc = LibC.MakeBlocking(_socket.SafeHandle);
+        if (rc != 0)
+        {
+            throw new ConnectionClosedException($"cannot make socket blocking: errno {-rc}");
+        }
+    }
+
     /// <inheritdoc/>
     protected override bool Release()
     {

@@ -11,10 +11,9 @@ namespace Engine.Nbd.Transport;
 /// the writer thread encrypts replies straight from their pooled buffers. Nothing sits between the threads and the
 /// session: no pipe, no pump, no task per write (bench/RESULTS.md measures this against the earlier
 /// Pipelines.Sockets.Unofficial duplex pipe). Small pieces of a reply (headers, short data) are staged until a full
-/// 16 KiB record's worth is there, so that a header never costs a record of its own; a large run of data goes to the
-/// session in one write (the server's <see cref="OpenSslStream"/> cuts it into full records). File ranges cannot be
-/// sent (the data must be encrypted here): reads are answered from pooled buffers instead. Shutdown goes to the
-/// socket underneath.
+/// 16 KiB record's worth is there, so that a header never costs a record of its own; a burst of replies is corked
+/// (<see cref="ISendCork"/>) so its records leave in a few large sends. File ranges cannot be sent (the data must be
+/// encrypted here): reads are answered from pooled buffers instead. Shutdown goes to the socket underneath.
 /// </summary>
 internal sealed unsafe class TlsChannel : ConnectionTransport
 {
@@ -24,6 +23,7 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
     private readonly SocketChannel _socket;
     private readonly TlsSession _session;
     private readonly Stream _stream;
+    private readonly ISendCork? _cork;
     private readonly bool _memoryCalls;
     private readonly PointerMemory _readView = new();
     private readonly PointerMemory _writeView = new();
@@ -38,10 +38,17 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
         _socket = socket;
         _session = session;
         _stream = session.Stream;
+        _cork = session.SendCork;
 
-        // SslStream (the client's X.509 session) has no span overloads (the base Stream copies through a rented
-        // array), so its Memory overloads are used with a view of the caller's memory.
+        // SslStream has no span overloads (the base Stream copies through a rented array); its Memory overloads
+        // complete at once over a BlockingSocketStream, so they are used with a view of the caller's memory.
         _memoryCalls = _stream is SslStream;
+        if (_cork is BlockingSocketStream)
+        {
+            // SslStream lets one thread block in a read while another blocks in a write: the descriptor can block
+            // again (the handshake ran on it non-blocking), which makes every receive and send a single syscall.
+            socket.ReturnToBlocking();
+        }
 
         _staging = BufferPool.Shared.Rent(RecordSize);
     }
@@ -148,7 +155,11 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
     /// </summary>
     private void Stage(byte* data, int length)
     {
-        _inBurst = true;
+        if (!_inBurst)
+        {
+            _inBurst = true;
+            _cork?.Cork();
+        }
 
         while (length > 0)
         {
@@ -182,7 +193,14 @@ internal sealed unsafe class TlsChannel : ConnectionTransport
         _inBurst = false;
         try
         {
-            _stream.Flush();
+            if (_cork is null)
+            {
+                _stream.Flush();
+            }
+            else
+            {
+                _cork.Uncork();
+            }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {

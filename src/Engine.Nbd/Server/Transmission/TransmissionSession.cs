@@ -222,11 +222,10 @@ internal sealed partial class TransmissionSession
 
         if (request.Command == NbdCommand.Read && _readInline)
         {
-            // The writer thread encrypts and sends while this thread reads the next request and preads its data:
-            // encrypting here as well left one connection's reads, preads and encryption in a single line, at 0.6x
-            // nbdkit's speed (bench/RESULTS.md). A busy writer takes replies off the queue without being woken.
+            // Encrypted on this thread too when the writer is idle: handing every reply to the writer measured more
+            // CPU (a wake-up per reply) and no more speed, multi-conn clients keep both cores busy (bench/RESULTS.md).
             ReadOnReader(job);
-            _writer.Enqueue(job);
+            _writer.SendOrEnqueue(job);
             return;
         }
 

@@ -27,6 +27,12 @@ public sealed class TlsSession : IAsyncDisposable
     /// <summary>How the session was authenticated: <c>x509</c> or <c>psk</c>.</summary>
     public string Authentication { get; }
 
+    /// <summary>
+    /// Gathers the session's records into large sends while a burst of replies is written; null if the stream
+    /// below sends each write at once anyway (OpenSSL's PSK session writes straight to the socket).
+    /// </summary>
+    internal ISendCork? SendCork { get; init; }
+
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }

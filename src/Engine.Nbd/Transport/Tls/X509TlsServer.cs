@@ -1,8 +1,9 @@
 using System.Formats.Asn1;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Engine.Blocks.Native;
 
 namespace Engine.Nbd.Transport.Tls;
 
@@ -12,14 +13,6 @@ namespace Engine.Nbd.Transport.Tls;
 /// client certificate; one that chains to <c>ca-cert.pem</c> (and only to it, never to the system's roots) becomes
 /// the session's <see cref="TlsPeer"/>. With <c>verifyPeer</c> a client without such a certificate fails the
 /// handshake; without it, the client proceeds anonymously, and a certificate from another CA proves nothing.
-/// <para>
-/// The session runs in OpenSSL on the socket's descriptor (<see cref="OpenSslStream"/>, as PSK does), not in
-/// SslStream: SslStream drives OpenSSL through memory BIOs, so every record is copied once more and sent in a call of
-/// its own, and that was most of the server's CPU over TLS (bench/RESULTS.md). The files are still read and checked by
-/// .NET first (so a bad file is named, and certtool's zero-padded EC keys load), then handed to OpenSSL; the client's
-/// certificate is judged by <see cref="ClientCertificateCheck"/>. TLS 1.3 prefers AES-128-GCM (the server's order
-/// wins): as safe as AES-256-GCM for a session key and a third less CPU per byte with AES-NI.
-/// </para>
 /// </summary>
 public sealed class X509TlsServer : INbdTlsServer, IDisposable
 {
@@ -32,15 +25,14 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
     /// <summary>The server's private key file.</summary>
     public const string ServerKeyFile = "server-key.pem";
 
-    /// <summary>TLS 1.3 suites in the server's order of preference: AES-128-GCM first (see the class remarks).</summary>
-    private const string Tls13Suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-
-    private readonly SslContextHandle _context;
+    private readonly X509Certificate2 _certificate;
+    private readonly SslStreamCertificateContext _context;
     private readonly X509Certificate2Collection _authorities;
     private readonly bool _verifyPeer;
 
-    private X509TlsServer(SslContextHandle context, X509Certificate2Collection authorities, bool verifyPeer)
+    private X509TlsServer(X509Certificate2 certificate, SslStreamCertificateContext context, X509Certificate2Collection authorities, bool verifyPeer)
     {
+        _certificate = certificate;
         _context = context;
         _authorities = authorities;
         _verifyPeer = verifyPeer;
@@ -102,50 +94,47 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
             throw new NbdTlsException($"{keyPath}: holds no private key for {certificatePath}");
         }
 
-        try
+        // Intermediates after the leaf in server-cert.pem go out with it, so that clients can build the chain.
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPemFile(certificatePath);
+        var intermediates = new X509Certificate2Collection();
+        for (var i = 1; i < chain.Count; i++)
         {
-            var context = CreateContext(certificatePath, certificate, caPath, authorities.Count > 0, verifyPeer);
-            return new X509TlsServer(context, authorities, verifyPeer);
+            intermediates.Add(chain[i]);
         }
-        catch
-        {
-            foreach (var authority in authorities)
-            {
-                authority.Dispose();
-            }
 
-            throw;
-        }
-        finally
-        {
-            certificate.Dispose();
-        }
+        var context = SslStreamCertificateContext.Create(certificate, intermediates, offline: true);
+        return new X509TlsServer(certificate, context, authorities, verifyPeer);
     }
 
     /// <inheritdoc/>
     public async ValueTask<TlsSession> AcceptAsync(Socket socket, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        var check = new ClientCertificateCheck(_authorities, _verifyPeer);
-        var stream = new OpenSslStream(socket, _context, check);
+        var check = new ClientCheck(this);
+        // Straight syscalls on the caller's thread rather than a NetworkStream: see BlockingSocketStream.
+        var inner = new BlockingSocketStream(socket);
+        var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
         try
         {
-            var failure = await stream.HandshakeAsync(server: true, cancellationToken).ConfigureAwait(false);
-            if (failure is not null)
+            var options = new SslServerAuthenticationOptions
             {
-                throw new NbdTlsException(check.Explain(failure));
-            }
-
-            return new TlsSession(stream, check.Peer, stream.Protocol, "x509");
+                ServerCertificateContext = _context,
+                ClientCertificateRequired = true,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                RemoteCertificateValidationCallback = check.Validate,
+            };
+            await ssl.AuthenticateAsServerAsync(options, cancellationToken).ConfigureAwait(false);
+            return new TlsSession(ssl, check.Peer, TlsCertificateDirectory.ProtocolName(ssl.SslProtocol), "x509") { SendCork = inner };
         }
-        catch (Exception ex) when (ex is IOException and not NbdTlsException or OperationCanceledException)
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
-            throw new NbdTlsException(check.Explain(ex.Message), ex);
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new NbdTlsException(check.Refusal ?? $"TLS handshake failed: {ex.Message}", ex);
         }
         catch
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await ssl.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -153,68 +142,32 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
-        _context.Dispose();
+        _certificate.Dispose();
         foreach (var authority in _authorities)
         {
             authority.Dispose();
         }
     }
 
-    /// <summary>
-    /// The OpenSSL context: the chain of <paramref name="certificatePath"/> (intermediates after the leaf go out with
-    /// it), the key .NET loaded with <paramref name="certificate"/>, a request for a client certificate naming the
-    /// CA, and <see cref="ClientCertificateCheck"/> as the judge of what the client sends.
-    /// </summary>
-    private static SslContextHandle CreateContext(string certificatePath, X509Certificate2 certificate, string caPath, bool haveCa, bool verifyPeer)
+    /// <summary>True if <paramref name="certificate"/> chains to one of our CA certificates, and only ours.</summary>
+    private bool IsSignedByCa(X509Certificate2 certificate, X509Chain? presented)
     {
-        var key = PrivateKeyOf(certificate);
-        try
+        if (_authorities.Count == 0)
         {
-            return OpenSslContext.Create(server: true, "TLS", context =>
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        TlsCertificateDirectory.TrustOnly(chain, _authorities, TlsCertificateDirectory.ClientAuthentication);
+        if (presented is not null)
+        {
+            foreach (var element in presented.ChainElements)
             {
-                if (OpenSsl.SSL_CTX_set_ciphersuites(context, Tls13Suites) != 1)
-                {
-                    throw OpenSslContext.Refused("OpenSSL refused the TLS 1.3 cipher suites");
-                }
-
-                OpenSsl.SSL_CTX_set_options(context, OpenSsl.SSL_OP_CIPHER_SERVER_PREFERENCE);
-                if (OpenSsl.SSL_CTX_use_certificate_chain_file(context, certificatePath) != 1)
-                {
-                    throw OpenSslContext.Refused($"{certificatePath}: OpenSSL cannot use the certificate");
-                }
-
-                if (!OpenSsl.UsePrivateKey(context, key) || OpenSsl.SSL_CTX_check_private_key(context) != 1)
-                {
-                    throw OpenSslContext.Refused($"{certificatePath}: OpenSSL cannot use its private key");
-                }
-
-                SetClientVerification(context, caPath, haveCa, verifyPeer);
-            });
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(key);
-        }
-    }
-
-    private static unsafe void SetClientVerification(SslContextHandle context, string caPath, bool haveCa, bool verifyPeer)
-    {
-        // Always ask (a certificate names the client for --allow); require one only under verify-peer.
-        OpenSsl.SSL_CTX_set_verify(context, OpenSsl.SSL_VERIFY_PEER | (verifyPeer ? OpenSsl.SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), 0);
-        OpenSsl.SSL_CTX_set_cert_verify_callback(context, ClientCertificateCheck.Callback, 0);
-        if (haveCa && OpenSsl.SSL_load_client_CA_file(caPath) is var names and not 0)
-        {
-            OpenSsl.SSL_CTX_set_client_CA_list(context, names);
+                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+            }
         }
 
-        OpenSsl.ERR_clear_error();
-    }
-
-    /// <summary>The certificate's private key as PKCS#8 DER, for OpenSSL; the caller wipes it.</summary>
-    private static byte[] PrivateKeyOf(X509Certificate2 certificate)
-    {
-        using AsymmetricAlgorithm? key = (AsymmetricAlgorithm?)certificate.GetECDsaPrivateKey() ?? certificate.GetRSAPrivateKey();
-        return key?.ExportPkcs8PrivateKey() ?? throw new NbdTlsException($"{certificate.Subject}: only EC and RSA server keys are supported");
+        return chain.Build(certificate);
     }
 
     private static void RequireReadable(string path)
@@ -234,6 +187,35 @@ public sealed class X509TlsServer : INbdTlsServer, IDisposable
         catch (UnauthorizedAccessException)
         {
             throw new FileNotFoundException($"{path} is not readable (permission denied)", path);
+        }
+    }
+
+    /// <summary>One handshake's verdict on the client certificate, and the peer it proves.</summary>
+    private sealed class ClientCheck(X509TlsServer server)
+    {
+        public TlsPeer Peer { get; private set; } = TlsPeer.Anonymous;
+
+        /// <summary>Why the client was refused, for the exception; null if it was not.</summary>
+        public string? Refusal { get; private set; }
+
+        public bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+        {
+            if (certificate is null)
+            {
+                Refusal = server._verifyPeer ? "the client sent no certificate, and --tls-verify-peer requires one" : null;
+                return !server._verifyPeer;
+            }
+
+            var client = certificate as X509Certificate2 ?? new X509Certificate2(certificate);
+            if (!server.IsSignedByCa(client, chain))
+            {
+                // A certificate the CA did not sign proves nothing: refused under verify-peer, anonymous otherwise.
+                Refusal = server._verifyPeer ? $"the client certificate '{client.Subject}' is not signed by the CA in {CaCertificateFile}" : null;
+                return !server._verifyPeer;
+            }
+
+            Peer = new TlsPeer(client.Subject, TlsCertificateDirectory.CommonName(client), null);
+            return true;
         }
     }
 }

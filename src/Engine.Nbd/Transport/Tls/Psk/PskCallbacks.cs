@@ -34,6 +34,9 @@ internal sealed class PskHandshakeState
 /// </summary>
 internal static unsafe class PskCallbacks
 {
+    /// <summary>The ex-data slot the state lives in (0 is <c>SSL_set_app_data</c>'s, free for applications).</summary>
+    public const int StateSlot = 0;
+
     public static delegate* unmanaged<nint, byte*, byte*, uint, uint> Server => &FindServerKey;
 
     public static delegate* unmanaged<nint, byte*, byte*, uint, byte*, uint, uint> Client => &ChooseClientKey;
@@ -95,7 +98,7 @@ internal static unsafe class PskCallbacks
 
     private static PskHandshakeState? StateOf(nint ssl)
     {
-        var pointer = OpenSsl.SSL_get_ex_data(ssl, OpenSslStream.StateSlot);
+        var pointer = OpenSsl.SSL_get_ex_data(ssl, StateSlot);
         return pointer == 0 ? null : Unsafe.As<PskHandshakeState>(GCHandle.FromIntPtr(pointer).Target);
     }
 }

@@ -31,7 +31,7 @@ public sealed class PskTlsClient : INbdTlsClient, IDisposable
 
         _identity = identity;
         _key = key.ToArray();
-        _context = PskContext.Create(server: false);
+        _context = PskLibrary.CreateContext(server: false);
     }
 
     /// <summary>Creates a client that authenticates as <paramref name="identity"/> with that user's key in <paramref name="keys"/>.</summary>
@@ -46,7 +46,7 @@ public sealed class PskTlsClient : INbdTlsClient, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var state = new PskHandshakeState { ClientIdentity = _identity, ClientKey = _key };
-        var stream = new OpenSslStream(socket, _context, state);
+        var stream = new PskTlsStream(socket, _context, state);
         try
         {
             var failure = await stream.HandshakeAsync(server: false, cancellationToken).ConfigureAwait(false);

@@ -19,7 +19,7 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(keys);
         _keys = keys;
-        _context = PskContext.Create(server: true);
+        _context = PskLibrary.CreateContext(server: true);
     }
 
     /// <inheritdoc/>
@@ -27,7 +27,7 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var state = new PskHandshakeState { Keys = _keys };
-        var stream = new OpenSslStream(socket, _context, state);
+        var stream = new PskTlsStream(socket, _context, state);
         try
         {
             var failure = await stream.HandshakeAsync(server: true, cancellationToken).ConfigureAwait(false);

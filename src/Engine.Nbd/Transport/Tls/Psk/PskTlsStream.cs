@@ -4,13 +4,10 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Engine.Blocks.Native;
 
-namespace Engine.Nbd.Transport.Tls;
+namespace Engine.Nbd.Transport.Tls.Psk;
 
 /// <summary>
-/// The plaintext side of an OpenSSL session on a connected socket's descriptor: the X.509 server and both PSK sides
-/// (PSK, because .NET's SslStream lacks it; the X.509 server, because SslStream drives OpenSSL through memory BIOs and
-/// copies every record once more, bench/RESULTS.md). The handshake's callbacks (PSK keys, the client certificate
-/// check) find their per-connection state in the <c>SSL*</c>'s ex-data slot <see cref="StateSlot"/>.
+/// The plaintext side of an OpenSSL session over a connected socket, for PSK (which .NET's SslStream lacks).
 /// <para>
 /// Why a lock and a non-blocking descriptor: OpenSSL does not allow two threads in one <c>SSL</c> at once, not even
 /// one SSL_read beside one SSL_write (both touch the shared record layer and <c>rwstate</c>, which SSL_get_error
@@ -21,23 +18,18 @@ namespace Engine.Nbd.Transport.Tls;
 /// the lock. Memory BIO pairs would also work but cost one more copy of every byte.
 /// </para>
 /// <para>
-/// Writes are whole: one SSL_write takes a whole reply's data (no SSL_MODE_ENABLE_PARTIAL_WRITE), cuts it into full
-/// 16 KiB records and sends them until the socket's buffer is full; it then returns WANT_WRITE, the lock is given back
-/// while the writer waits in poll(2), and the same call is repeated (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). Nothing is
-/// allocated per call (OpenSSL's record buffers belong to the <c>SSL</c>). Asynchronous reads wait for data with a
+/// Writes use SSL_MODE_ENABLE_PARTIAL_WRITE: one SSL_write call sends as many full 16 KiB records as the socket
+/// takes and returns, so a large reply goes out as large records, the lock is given back between bursts, and nothing
+/// is allocated per call (OpenSSL's record buffers belong to the <c>SSL</c>). Asynchronous reads wait for data with a
 /// zero-byte socket receive; a write that finds the socket's buffer full waits in poll(2) on the caller's thread
-/// (so WriteAsync blocks; the NBD server's writer is a thread of its own, and .NET has no awaitable "writable"). The
-/// socket is switched to non-blocking for this (after STARTTLS every byte goes
+/// (so WriteAsync blocks; the NBD server's writer is a thread of its own, and .NET has no awaitable "writable"). The socket is switched to non-blocking for this (after STARTTLS every byte goes
 /// through the stream anyway). Disposing sends close_notify (without waiting for the peer's) and frees the
 /// <c>SSL</c>; the socket stays the caller's, but its descriptor is held open until then, so its number cannot be
 /// reused under OpenSSL.
 /// </para>
 /// </summary>
-internal sealed class OpenSslStream : DuplexByteStream
+internal sealed class PskTlsStream : DuplexByteStream
 {
-    /// <summary>The ex-data slot the handshake state lives in (0 is <c>SSL_set_app_data</c>'s, free for applications).</summary>
-    public const int StateSlot = 0;
-
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
     private readonly Lock _lock = new();
@@ -47,7 +39,7 @@ internal sealed class OpenSslStream : DuplexByteStream
     private int _disposed;
 
     /// <summary>Prepares a session on <paramref name="socket"/>; <see cref="HandshakeAsync"/> runs the handshake.</summary>
-    public OpenSslStream(Socket socket, SslContextHandle context, object state)
+    public PskTlsStream(Socket socket, SslContextHandle context, PskHandshakeState state)
     {
         _socket = socket;
         _ssl = OpenSsl.SSL_new(context);
@@ -70,7 +62,7 @@ internal sealed class OpenSslStream : DuplexByteStream
 
         _state = GCHandle.Alloc(state);
         if (OpenSsl.SSL_set_fd(_ssl, (int)socket.SafeHandle.DangerousGetHandle()) != 1
-            || OpenSsl.SSL_set_ex_data(_ssl, StateSlot, GCHandle.ToIntPtr(_state)) != 1)
+            || OpenSsl.SSL_set_ex_data(_ssl, PskCallbacks.StateSlot, GCHandle.ToIntPtr(_state)) != 1)
         {
             Dispose();
             throw new NbdTlsException("OpenSSL cannot attach to the socket: " + (OpenSsl.TakeErrors() ?? "unknown error"));
@@ -122,7 +114,7 @@ internal sealed class OpenSslStream : DuplexByteStream
         finally
         {
             // The callbacks run only inside the handshake: the state can go now.
-            _ = OpenSsl.SSL_set_ex_data(_ssl, StateSlot, 0);
+            _ = OpenSsl.SSL_set_ex_data(_ssl, PskCallbacks.StateSlot, 0);
             _state.Free();
         }
     }
