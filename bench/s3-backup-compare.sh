@@ -14,7 +14,8 @@
 #                                format 2, compression auto, a fresh cache directory per run)
 #                  engine-local  engine backup --repo FRESH-DIR --disk hd0=IMG             (for scale)
 #   incremental  a qcow2 copy of the image with persistent bitmap b0, DIRTY_PERCENT % rewritten in 4 MiB
-#                chunk-aligned extents at seeded offsets, served by `qemu-nbd -r -t -f qcow2 -B b0`. Per run, a fresh
+#                chunk-aligned extents at seeded offsets with fresh random data (`qemu-io write -s FILE`, a file of
+#                /dev/urandom per extent: the new chunks neither compress nor dedup, so they are uploaded), served by `qemu-nbd -r -t -f qcow2 -B b0`. Per run, a fresh
 #                bucket gets an untimed base backup of the clean qcow2 (#bitmap=b0), then the timed one:
 #                  incr-s3       engine backup --repo s3://FRESH/pve --disk hd0=URI#bitmap=b0 (parent: the base)
 #                  full-s3       engine backup of the same export with #bitmap=b0 into an empty bucket (the full
@@ -25,7 +26,8 @@
 #                  nbd-local / fuse-local the same from the directory
 #
 # Each run is timed as a whole process with /usr/bin/time (client CPU = user + sys; radosgw's and the OSD's CPU are
-# recorded beside it in raw.tsv as gw_cpu_s: the gateway works for both clients alike). Runs are interleaved
+# recorded beside it in raw.tsv as gw_cpu_s: the gateway works for both clients alike; for the restore case the
+# export's own CPU meanwhile is export_cpu_s). Runs are interleaved
 # round-robin, rotated every round; medians over RUNS rounds with Engine/restic ratios.
 #
 # Correctness, outside the timed runs: the first engine-s3 backup must read SIZE bytes and store the non-zero half;
@@ -151,7 +153,7 @@ bench_cleanup_run() {
 
 RAW="$OUT/raw.tsv"
 STATUS="$OUT/status.tsv"
-printf 'case\tclient\trun\tbytes\twall_s\tuser_s\tsys_s\tcpu_s\tgw_cpu_s\tbytes_read\tbytes_stored\n' >"$RAW"
+printf 'case\tclient\trun\tbytes\twall_s\tuser_s\tsys_s\tcpu_s\tgw_cpu_s\tbytes_read\tbytes_stored\texport_cpu_s\n' >"$RAW"
 printf 'case\tstatus\n' >"$STATUS"
 printf '%q ' "$0" "$@" >"$OUT/command.txt"
 echo >>"$OUT/command.txt"
@@ -226,13 +228,13 @@ timed() {
     sync
 }
 
-record() { # record CASE CLIENT RUN BYTES [BYTES_READ BYTES_STORED]
+record() { # record CASE CLIENT RUN BYTES [BYTES_READ BYTES_STORED EXPORT_CPU]
     awk -v c="$1" -v cl="$2" -v r="$3" -v n="$4" -v w="$T_WALL" -v u="$T_USER" -v s="$T_SYS" -v g="$T_GW" \
-        -v br="${5:-}" -v bs="${6:-}" 'BEGIN {
-            printf "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\n", c, cl, r, n, w, u, s, u + s, g, br, bs
+        -v br="${5:-}" -v bs="${6:-}" -v ec="${7:-}" 'BEGIN {
+            printf "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\n", c, cl, r, n, w, u, s, u + s, g, br, bs, ec
         }' | tee -a "$RAW" |
         awk -F'\t' '{ printf "    %-11s %-13s run %d: %8.3f s  CPU %6.2f s (user %.2f sys %.2f)  gateway CPU %.2f s%s\n",
-                      $1, $2, $3, $5, $8, $6, $7, $9, ($10 == "" ? "" : "  read " $10 " stored " $11) }' >&2
+                      $1, $2, $3, $5, $8, $6, $7, $9, ($11 == "" ? "" : "  read " $10 " stored " $11) ($12 == "" ? "" : "  export CPU " $12 " s") }' >&2
 }
 
 ENGINE_OUT="$SOCKDIR/engine.json"
@@ -315,15 +317,19 @@ run_restore() { # run_restore CLIENT RUN
         fuse-*) src=$RUNDIR/fuse-$where/hd0/disk.raw ;;
     esac
     rm -f "$out"
-    T_GW=0
+    local cpu0
+    cpu0=$(export_cpu "$where")
     timed "$clog" qemu-img convert -f raw "$src" -O raw "$out" || return 1
     if ((run == 1)); then
         cmp "$out" "$IMG" >>"$clog" 2>&1 || { FAIL_MSG="$client's output differs from the image"; rm -f "$out"; return 1; }
         echo "check, restore/$client: output identical to the image (cmp)" >>"$OUT/env.txt"
     fi
     rm -f "$out"
-    record restore "$client" "$run" "$SIZE_BYTES"
+    record restore "$client" "$run" "$SIZE_BYTES" "" "" \
+        "$(awk -v a="$cpu0" -v b="$(export_cpu "$where")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')"
 }
+# export_cpu WHERE: the engine export's CPU so far (clock ticks): the client's CPU alone hides the work the export does
+export_cpu() { awk '{ print $14 + $15 }' "/proc/${PID[export-$1]}/stat"; }
 
 # ---------------------------------------------------------------- set-up
 
@@ -346,14 +352,21 @@ if wants incremental; then
     qemu-img bitmap --add --enable "$CLEAN" b0 >>"$ilog" 2>&1 || die "qemu-img bitmap --add failed (see $ilog)"
     cp "$CLEAN" "$DIRTY"
     # The clean copy's b0 stays empty (it is the base's state); the dirty copy's b0 marks exactly what was rewritten.
-    "$PY" - "$((SIZE_BYTES / BLOCK))" "$DIRTY_EXTENTS" "$DIRTY_SEED" "$BLOCK" >"$RUNDIR/writes" <<'EOF'
-import random, sys
-n, k, seed, extent = map(int, sys.argv[1:])
+    # Fresh random data per extent (a constant pattern would compress to nothing and leave the upload untimed).
+    mkdir -p "$RUNDIR/dirty-data"
+    "$PY" - "$((SIZE_BYTES / BLOCK))" "$DIRTY_EXTENTS" "$DIRTY_SEED" "$BLOCK" "$RUNDIR/dirty-data" >"$RUNDIR/writes" <<'EOF'
+import os, random, sys
+n, k, seed, extent = map(int, sys.argv[1:5])
+folder = sys.argv[5]
 for i, b in enumerate(sorted(random.Random(seed).sample(range(n), k))):
-    print(f"write -P 0x{1 + i % 255:02x} {b * extent} {extent}")
+    path = os.path.join(folder, f"{i}.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(extent))
+    print(f"write -s {path} {b * extent} {extent}")
 print("quit")
 EOF
     qemu-io -f qcow2 "$DIRTY" <"$RUNDIR/writes" >>"$ilog" 2>&1 || die "qemu-io failed (see $ilog)"
+    rm -rf "$RUNDIR/dirty-data"
     start_qemu_nbd clean "$CLEAN" || die "qemu-nbd did not start: $FAIL_MSG"
     start_qemu_nbd dirty "$DIRTY" || die "qemu-nbd did not start: $FAIL_MSG"
     DIRTY_BYTES=$(nbdinfo --map=qemu:dirty-bitmap:b0 "${URI[dirty]}" | awk '$3 == 1 { s += $2 } END { print s + 0 }')

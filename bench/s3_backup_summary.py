@@ -14,7 +14,7 @@ with open(f"{out}/raw.tsv", newline="") as f:
 
 
 def med(case, client, field):
-    values = [float(r[field]) for r in rows.get((case, client), []) if r[field] != ""]
+    values = [float(r[field]) for r in rows.get((case, client), []) if r.get(field) not in (None, "")]
     return statistics.median(values) if values else None
 
 
@@ -31,14 +31,14 @@ for case in ("full", "incremental", "restore"):
     if not clients:
         continue
     print(f"### {case}\n")
-    print("| client | runs | wall s (median) | GB/s of the disk | client CPU s | gateway CPU s | bytes read | bytes stored |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| client | runs | wall s (median) | GB/s of the disk | client CPU s | gateway CPU s | export CPU s | bytes read | bytes new |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for cl in clients:
         n = len(rows[(case, cl)])
         wall = med(case, cl, "wall_s")
         size = med(case, cl, "bytes")
         print(f"| {cl} | {n} | {fmt(wall)} | {fmt(ratio(size, wall) and ratio(size, wall) / 1e9, '.3f')} | "
-              f"{fmt(med(case, cl, 'cpu_s'))} | {fmt(med(case, cl, 'gw_cpu_s'))} | "
+              f"{fmt(med(case, cl, 'cpu_s'))} | {fmt(med(case, cl, 'gw_cpu_s'))} | {fmt(med(case, cl, 'export_cpu_s'))} | "
               f"{fmt(med(case, cl, 'bytes_read'), '.0f')} | {fmt(med(case, cl, 'bytes_stored'), '.0f')} |")
     print()
     if case == "full":
