@@ -217,31 +217,7 @@ echo "engine binary: $ENGINE_BIN ($("$ENGINE_BIN" --version 2>/dev/null || echo 
 # ---------------------------------------------------------------- the image
 
 IMG="$WORKDIR/backup-bench-$SIZE_BYTES-alt4m.raw"
-# Alternating 4 MiB blocks of fresh /dev/urandom (every block different, so
-# nothing dedups) and of written zeros. Reused while its .ok marker is there.
-ensure_image() {
-    if [[ -z $FRESH && -f $IMG.ok && -f $IMG && $(stat -c %s "$IMG") -eq $SIZE_BYTES ]]; then
-        log "reusing $IMG (set FRESH=1 to regenerate)"
-        return 0
-    fi
-    log "creating $IMG: $SIZE_BYTES bytes, 4 MiB of /dev/urandom then 4 MiB of zeros, repeated"
-    rm -f "$IMG" "$IMG.ok"
-    "$PY" - "$IMG.tmp" "$SIZE_BYTES" "$BLOCK" <<'EOF' || die "cannot create $IMG"
-import os, sys
-path, size, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-zero = bytes(block)
-with open(path, "wb") as f:
-    for _ in range(size // (2 * block)):
-        f.write(os.urandom(block))
-        f.write(zero)
-    f.flush()
-    os.fsync(f.fileno())
-EOF
-    mv "$IMG.tmp" "$IMG"
-    [[ $(($(stat -c '%b * %B' "$IMG"))) -ge $SIZE_BYTES ]] || die "$IMG is sparse; its zeros must be written"
-    echo "4 MiB urandom / 4 MiB zeros, $SIZE_BYTES bytes, $(date -Is)" >"$IMG.ok"
-}
-ensure_image
+ensure_alt4m_image "$IMG" "$SIZE_BYTES"
 echo "image: $IMG (4 MiB urandom / 4 MiB written zeros alternating; $(($(stat -c '%b * %B' "$IMG"))) bytes allocated)" >>"$OUT/env.txt"
 
 # ---------------------------------------------------------------- servers

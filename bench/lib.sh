@@ -222,6 +222,33 @@ EOF
 }
 
 # precache FILE: reads FILE (twice) so that it is in the page cache
+# ensure_alt4m_image IMG SIZE_BYTES: the backup benchmarks' image, unless a matching one (with its IMG.ok marker)
+# exists and FRESH is unset: SIZE_BYTES of alternating 4 MiB blocks of fresh /dev/urandom (every block different, so
+# nothing dedups) and of written zeros (not holes: the file is fully allocated).
+ensure_alt4m_image() {
+    local img=$1 size=$2 block=$((4 * 1024 * 1024))
+    if [[ -z ${FRESH:-} && -f $img.ok && -f $img && $(stat -c %s "$img") -eq $size ]]; then
+        log "reusing $img (set FRESH=1 to regenerate)"
+        return 0
+    fi
+    log "creating $img: $size bytes, 4 MiB of /dev/urandom then 4 MiB of zeros, repeated"
+    rm -f "$img" "$img.ok"
+    "$PY" - "$img.tmp" "$size" "$block" <<'PYEOF' || die "cannot create $img"
+import os, sys
+path, size, block = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+zero = bytes(block)
+with open(path, "wb") as f:
+    for _ in range(size // (2 * block)):
+        f.write(os.urandom(block))
+        f.write(zero)
+    f.flush()
+    os.fsync(f.fileno())
+PYEOF
+    mv "$img.tmp" "$img"
+    [[ $(($(stat -c '%b * %B' "$img"))) -ge $size ]] || die "$img is sparse; its zeros must be written"
+    echo "4 MiB urandom / 4 MiB zeros, $size bytes, $(date -Is)" >"$img.ok"
+}
+
 precache() {
     cat "$1" >/dev/null
     cat "$1" >/dev/null
