@@ -42,8 +42,10 @@ my $log_function = sub { push @logs, [@_] };
 my $plugin = 'PVE::Storage::Custom::EngineBackupPlugin';
 my $store = 'engine-s3';
 ok($plugin->properties()->{'engine-s3-endpoint'} && $plugin->options()->{'engine-s3-endpoint'}, 'engine-s3-endpoint option');
-like($repo, qr/^$plugin->properties()->{'engine-repository'}->{pattern}$/, 'engine-repository takes an s3:// URL');
-like('/srv/engine', qr/^$plugin->properties()->{'engine-repository'}->{pattern}$/, 'and a directory');
+my $repository_pattern = $plugin->properties()->{'engine-repository'}->{pattern};
+like($repo, qr/^(?:$repository_pattern)$/, 'engine-repository takes an s3:// URL');
+like('/srv/engine', qr/^(?:$repository_pattern)$/, 'and a directory');
+unlike('srv/engine', qr/^(?:$repository_pattern)$/, 'not a relative path');
 my %scfg = (type => 'engine-backup', 'engine-repository' => $repo, 'engine-s3-endpoint' => $aws{AWS_ENDPOINT_URL}, 'engine-command' => $engine, content => { backup => 1 });
 
 # --- the credentials file ---------------------------------------------------------------------------------------

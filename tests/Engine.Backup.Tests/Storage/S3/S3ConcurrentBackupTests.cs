@@ -1,3 +1,4 @@
+using Xunit.Abstractions;
 using static Engine.Backup.Tests.Storage.S3.S3CliSteps;
 
 namespace Engine.Backup.Tests.Storage.S3;
@@ -7,7 +8,7 @@ namespace Engine.Backup.Tests.Storage.S3;
 /// mostly the same data. Both commit, the shared chunks are stored once, and both snapshots restore byte-exact.
 /// </summary>
 [Collection(CephGateway.Collection)]
-public sealed class S3ConcurrentBackupTests(CephGateway gateway) : IDisposable
+public sealed class S3ConcurrentBackupTests(CephGateway gateway, ITestOutputHelper output) : IDisposable
 {
     private const int DiskBytes = 48 << 20;
 
@@ -32,7 +33,8 @@ public sealed class S3ConcurrentBackupTests(CephGateway gateway) : IDisposable
 
         // Random data does not compress: one copy of the disk is DiskBytes of chunks. Both processes may upload a chunk
         // the other has not committed yet (If-None-Match keeps one), so the bucket holds about one copy, not two.
-        var (chunkBytes, _) = await StoredAsync(gateway, repo, "chunks/");
+        var (chunkBytes, chunks) = await StoredAsync(gateway, repo, "chunks/");
+        output.WriteLine($"{chunks} chunks, {chunkBytes} bytes ({(double)chunkBytes / DiskBytes:F3} of one disk) for two {DiskBytes}-byte disks");
         Assert.True(chunkBytes >= DiskBytes, $"{chunkBytes} bytes of chunks for a {DiskBytes}-byte disk");
         Assert.True(chunkBytes <= DiskBytes * 1.25, $"{chunkBytes} bytes of chunks for two {DiskBytes}-byte disks that differ in 64 KiB: dedup did not hold");
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Xunit.Abstractions;
 using static Engine.Backup.Tests.Storage.S3.S3CliSteps;
 
 namespace Engine.Backup.Tests.Storage.S3;
@@ -10,7 +11,7 @@ namespace Engine.Backup.Tests.Storage.S3;
 /// the collection run one at a time, so no other test sees it gone.
 /// </summary>
 [Collection(CephGateway.Collection)]
-public sealed class S3GatewayDeathTests(CephGateway gateway) : IDisposable
+public sealed class S3GatewayDeathTests(CephGateway gateway, ITestOutputHelper output) : IDisposable
 {
     private const int DiskBytes = 96 << 20;
 
@@ -60,6 +61,7 @@ public sealed class S3GatewayDeathTests(CephGateway gateway) : IDisposable
             }
         }
 
+        output.WriteLine($"exit code {exitCode} {failedAfter.TotalSeconds:F1} s after radosgw was killed: {stderr}");
         // 1 (failure) or 69 (unavailable: a transient store error the retries could not get past).
         Assert.True(exitCode is 1 or 69, $"expected exit code 1 or 69 from a backup whose gateway died, got {exitCode} after {failedAfter}\n{stderr}");
         Assert.Contains(bucket, stderr, StringComparison.Ordinal);
