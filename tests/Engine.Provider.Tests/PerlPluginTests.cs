@@ -17,7 +17,7 @@ public sealed class PerlPluginTests
         Assert.Contains("All tests successful", result.Stdout, StringComparison.Ordinal);
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {

@@ -89,6 +89,25 @@ public sealed class CephGateway : IAsyncLifetime
         await RunScriptAsync(TimeSpan.FromSeconds(60), "stop", new Dictionary<string, string>());
     }
 
+    /// <summary>
+    /// Kills radosgw (SIGKILL, as a crash would) and leaves the rest of the cluster running: the "gateway died" tests.
+    /// Tests of the collection run one at a time, so no other test sees the gateway gone; the caller restarts it with
+    /// <see cref="StartRadosgwAsync"/> before it ends, also when it fails (<c>try/finally</c>).
+    /// </summary>
+    public async Task KillRadosgwAsync() => await RunScriptOrFailAsync("stop-rgw");
+
+    /// <summary>Starts radosgw again on the same port with the same users and buckets, and waits until it answers.</summary>
+    public async Task StartRadosgwAsync() => await RunScriptOrFailAsync("start-rgw");
+
+    private async Task RunScriptOrFailAsync(string command)
+    {
+        var (exitCode, stdout, stderr) = await RunScriptAsync(StartTimeout, command, new Dictionary<string, string>());
+        if (exitCode != 0)
+        {
+            throw new InvalidOperationException($"ceph-rgw.sh {command} failed (exit {exitCode}): {stderr}{stdout}; logs in {_directory}/log");
+        }
+    }
+
     /// <summary>Runs <c>ceph-rgw.sh COMMAND DIR</c>; kills it and fails when it takes longer than <paramref name="timeout"/>.</summary>
     private async Task<(int ExitCode, string Stdout, string Stderr)> RunScriptAsync(TimeSpan timeout, string command, Dictionary<string, string> environment)
     {

@@ -15,7 +15,7 @@ internal static class ProviderCommand
 {
     public static Command Create()
     {
-        var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing).", Required = true };
+        var repo = new Option<string>("--repo") { Description = "Repository directory (created when missing), or s3://BUCKET/PREFIX made by engine init (credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_REGION).", Required = true };
         var mechanism = new Option<string>("--mechanism") { Description = "VM backup mechanism to ask PVE for: nbd or file-handle.", DefaultValueFactory = _ => "nbd" };
         mechanism.AcceptOnlyFromAmong("nbd", "file-handle");
         var fdChannel = new Option<int?>("--fd-channel")
@@ -56,7 +56,8 @@ internal static class ProviderCommand
         try
         {
             descriptors = fdChannel is { } fd ? DescriptorChannel.FromInherited(fd) : null;
-            using var repository = BackupRepository.Open(repoPath);
+            // A directory or an s3:// repository (credentials from the environment the Perl plugin sets).
+            using var repository = await RepositoryCommandSupport.OpenAsync(repoPath, create: true, signal.Token).ConfigureAwait(false);
             using var stdout = Console.OpenStandardOutput();
             var writer = new ProtocolWriter(stdout);
             await using var provider = new EngineRepositoryProvider(repository, writer.Log, options);
@@ -67,6 +68,16 @@ internal static class ProviderCommand
         catch (OperationCanceledException) when (signal.Token.IsCancellationRequested)
         {
             return ExitCodes.Ok;
+        }
+        catch (FormatException ex)
+        {
+            Console.Error.WriteLine($"engine provider: {ex.Message}");
+            return ExitCodes.Usage;
+        }
+        catch (RepositoryNotFoundException ex)
+        {
+            Console.Error.WriteLine($"engine provider: {RepositoryCommandSupport.NotFoundText(ex, repoPath)}");
+            return ExitCodes.NoInput;
         }
         catch (Exception ex) when (ex is IOException or RepositoryException or UnauthorizedAccessException)
         {

@@ -40,8 +40,12 @@ sub new {
     die "storage '$storeid': engine-container-restore '$container_restore' is neither tar nor directory\n"
         if $container_restore ne 'tar' && $container_restore ne 'directory';
 
+    # An s3:// repository's credentials and endpoint, read (and checked) now so a bad file fails here by name.
+    my $environment = $storage_plugin->can('engine_environment') ? $storage_plugin->engine_environment($storeid, $scfg) : {};
+
     my $self = bless {
         'storage-plugin' => $storage_plugin,
+        environment => $environment,
         storeid => $storeid,
         repository => $repository,
         mechanism => $mechanism,
@@ -85,6 +89,8 @@ sub _spawn {
     my $pid = fork() // die "engine provider: fork: $!\n";
     if (!$pid) {
         eval {
+            # Credentials as environment, never on the command line (which every user sees in ps).
+            @ENV{keys $self->{environment}->%*} = values $self->{environment}->%*;
             POSIX::dup2(fileno($to_child_read), 0) // die "dup2: $!\n";
             POSIX::dup2(fileno($from_child_write), 1) // die "dup2: $!\n";
             if ($child_end) {

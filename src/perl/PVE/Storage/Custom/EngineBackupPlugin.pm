@@ -6,6 +6,19 @@ package PVE::Storage::Custom::EngineBackupPlugin;
 #
 #   pvesm add engine-backup engine --engine-repository /srv/engine --content backup
 #
+# or, on an S3 bucket (made once with `engine init --repo s3://BUCKET/PREFIX`):
+#
+#   pvesm add engine-backup engine-s3 --engine-repository s3://backups/pve --engine-s3-endpoint http://rgw:7480 --content backup
+#
+# The S3 credentials are in /etc/pve/priv/engine/STOREID.s3-credentials (mode 0600, root's; /etc/pve/priv is
+# readable only by root on every node), KEY=VALUE lines:
+#
+#   AWS_ACCESS_KEY_ID=...
+#   AWS_SECRET_ACCESS_KEY=...
+#   AWS_REGION=us-east-1          (optional)
+#
+# They reach the engine process as its environment, never on its command line (which every user sees in ps).
+#
 # Volume names are the snapshots' archive names under 'backup/': backup/vm/100/2026-11-26T06:30:00Z.
 
 use strict;
@@ -20,6 +33,12 @@ use Time::Local qw(timegm);
 use PVE::BackupProvider::Plugin::Engine;
 
 use base qw(PVE::Storage::Plugin);
+
+# Where the S3 credentials files are: STOREID.s3-credentials. A package variable so tests can point it elsewhere.
+our $CREDENTIALS_DIR = '/etc/pve/priv/engine';
+
+# The variables a credentials file may set; the first two it must.
+my @CREDENTIAL_VARIABLES = qw(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION);
 
 # The storage plugin API version that introduced backup providers.
 sub api {
@@ -41,9 +60,15 @@ sub plugindata {
 sub properties {
     return {
         'engine-repository' => {
-            description => "Directory of the Engine repository (created when missing).",
+            description => "The Engine repository: a directory (created when missing) or s3://BUCKET/PREFIX (made by 'engine init'; credentials in /etc/pve/priv/engine/STOREID.s3-credentials).",
             type => 'string',
-            format => 'pve-storage-path',
+            pattern => '(?:/\S+|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/\S*)?)',
+        },
+        'engine-s3-endpoint' => {
+            description => "The S3 endpoint URL of an s3:// repository (default: AWS's own).",
+            type => 'string',
+            pattern => 'https?://\S+',
+            optional => 1,
         },
         'engine-command' => {
             description => "The engine command, split at spaces (default: 'engine' on PATH).",
@@ -71,6 +96,7 @@ sub options {
     return {
         'engine-repository' => { fixed => 1 },
         'engine-command' => { optional => 1 },
+        'engine-s3-endpoint' => { optional => 1 },
         'engine-mechanism' => { optional => 1 },
         'engine-container-restore' => { optional => 1 },
         nodes => { optional => 1 },
@@ -85,6 +111,47 @@ sub new_backup_provider {
 }
 
 # --- the engine CLI ------------------------------------------------------------------------------------------
+
+sub _is_s3 {
+    my ($scfg) = @_;
+    return ($scfg->{'engine-repository'} // '') =~ m!^s3://!;
+}
+
+# The credentials file of storage $storeid.
+sub credentials_file {
+    my ($class, $storeid) = @_;
+    return "$CREDENTIALS_DIR/$storeid.s3-credentials";
+}
+
+# The environment an engine process of storage $storeid runs with: for an s3:// repository the credentials from the
+# storage's credentials file and AWS_ENDPOINT_URL from 'engine-s3-endpoint'; nothing for a directory. Dies naming the
+# file when it is missing, readable by others than its owner, or not KEY=VALUE lines of the known variables.
+sub engine_environment {
+    my ($class, $storeid, $scfg) = @_;
+
+    return {} if !_is_s3($scfg);
+    my $file = $class->credentials_file($storeid);
+    open(my $fh, '<', $file) or die "storage '$storeid': cannot read the S3 credentials file $file: $!\n";
+    my $mode = (stat($fh))[2] & 07777;
+    die sprintf("storage '%s': the S3 credentials file %s has mode %04o; it must be readable by its owner only (chmod 0600)\n", $storeid, $file, $mode)
+        if $mode & 077;
+    my %known = map { $_ => 1 } @CREDENTIAL_VARIABLES;
+    my %environment;
+    while (my $line = <$fh>) {
+        chomp($line);
+        next if $line =~ m/^\s*(?:#|$)/;
+        my ($name, $value) = $line =~ m/^\s*([A-Z_]+)=(.*?)\s*$/;
+        die "storage '$storeid': $file line $.: expected KEY=VALUE\n" if !defined($name);
+        die "storage '$storeid': $file line $.: unknown variable '$name' (known: @CREDENTIAL_VARIABLES)\n" if !$known{$name};
+        $environment{$name} = $value;
+    }
+    close($fh);
+    for my $name (qw(AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY)) {
+        die "storage '$storeid': $file does not set $name\n" if ($environment{$name} // '') eq '';
+    }
+    $environment{AWS_ENDPOINT_URL} = $scfg->{'engine-s3-endpoint'} if $scfg->{'engine-s3-endpoint'};
+    return \%environment;
+}
 
 # The guest types of the archive names, as PVE names them in a backup volume's 'subtype'.
 my %SUBTYPE = (vm => 'qemu', ct => 'lxc');
@@ -101,12 +168,14 @@ sub _run_engine {
     my $repository = $scfg->{'engine-repository'}
         or die "storage '$storeid': 'engine-repository' is not set\n";
     my @command = (split(' ', $scfg->{'engine-command'} // 'engine'), @args, '--repo', $repository);
+    my $environment = $class->engine_environment($storeid, $scfg);
     # A file, not a pipe: the engine can then write any amount to stderr while stdout is being read.
     my $errors = File::Temp->new(TEMPLATE => 'engine-stderr-XXXXXXXX', TMPDIR => 1);
 
     my $pid = open(my $output, '-|') // die "storage '$storeid': cannot fork for '@command': $!\n";
     if (!$pid) {
         open(STDERR, '>&', $errors) or POSIX::_exit(126);
+        @ENV{keys %$environment} = values %$environment;
         { no warnings 'exec'; exec { $command[0] } @command; }
         print STDERR "cannot run $command[0]: $!\n";
         POSIX::_exit(127);
@@ -143,8 +212,10 @@ sub _run_engine {
 }
 
 # The first backup creates the repository in its (empty) directory: until then there is nothing to list or prune.
+# An S3 repository exists from 'engine init' on.
 sub _no_repository_yet {
     my ($scfg) = @_;
+    return 0 if _is_s3($scfg);
     opendir(my $dh, $scfg->{'engine-repository'} // '') or return 0;
     my @entries = grep { $_ ne '.' && $_ ne '..' } readdir($dh);
     closedir($dh);
@@ -209,6 +280,8 @@ sub path {
 sub activate_storage {
     my ($class, $storeid, $scfg, $cache) = @_;
     my $repository = $scfg->{'engine-repository'};
+    # S3: the credentials file must be usable; the bucket is checked by the first engine command.
+    return !!$class->engine_environment($storeid, $scfg) if _is_s3($scfg);
     die "storage '$storeid': Engine repository '$repository' does not exist\n" if !-d $repository;
     return 1;
 }
@@ -219,6 +292,8 @@ sub deactivate_storage {
 
 sub status {
     my ($class, $storeid, $scfg, $cache) = @_;
+    # A bucket has no size to report; it is active when its credentials are usable.
+    return (0, 0, 0, eval { $class->engine_environment($storeid, $scfg); 1 } ? 1 : 0) if _is_s3($scfg);
     # The repository's file system: what `df` says of its directory.
     my $repository = $scfg->{'engine-repository'};
     open(my $df, '-|', 'df', '-P', '-B1', '--', $repository) or return (0, 0, 0, 0);
