@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # OVA import benchmark.
-#  1. Import a streamOptimized OVA (SIZE capacity, half of it data) to raw:
-#       engine:  engine ova import OVA --to DIR                       (one pass, no temporary copy)
-#       pve:     tar -x -C TMP -f OVA disk.vmdk && qemu-img convert -f vmdk -O raw TMP/disk.vmdk OUT && rm TMP/disk.vmdk
+#  1. Import a streamOptimized OVA (SIZE capacity, half of it data) to FORMAT (raw or qcow2):
+#       engine:  engine ova import OVA --to DIR --format FORMAT        (one pass, no temporary copy)
+#       pve:     tar -x -C TMP -f OVA disk.vmdk && qemu-img convert -f vmdk -O FORMAT TMP/disk.vmdk OUT && rm TMP/disk.vmdk
 #  2. Read an OVA's inner raw disk over NBD without extracting it:
 #       engine:  engine ova serve OVA --socket S
 #       nbdkit:  nbdkit -U S --filter=tar file OVA tar-entry=disk.raw
@@ -21,12 +21,14 @@ WORKDIR=${WORKDIR:-/var/tmp/ova-bench}
 OUT=${OUT:-$REPO/bench/results/ova-$(date +%Y%m%d-%H%M%S)}
 ENGINE_BIN=${ENGINE_BIN:-}
 NBD=${NBD:-1}
+FORMAT=${FORMAT:-raw}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 
 if [[ ${1:-} == --help || ${1:-} == -h ]]; then
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 Environment: SIZE=$SIZE RUNS=$RUNS WORKDIR=$WORKDIR OUT=bench/results/ova-DATE ENGINE_BIN=(publish) NBD=1 (0 skips part 2)
+  FORMAT=$FORMAT (raw or qcow2: the import's output format on both sides)
 The source images are kept in WORKDIR and reused (generating the streamOptimized VMDK takes qemu-img minutes).
 EOF
     exit 0
@@ -48,7 +50,7 @@ mkdir -p "$OUT/logs" "$WORKDIR"
 install_traps
 make_sockdir
 env_header >"$OUT/env.txt"
-echo "size: $bytes, runs: $RUNS" >>"$OUT/env.txt"
+echo "size: $bytes, runs: $RUNS, format: $FORMAT" >>"$OUT/env.txt"
 publish_engine "$OUT/logs" || die "no engine executable: $ENGINE_PROBLEM"
 echo "engine binary: $ENGINE_BIN" >>"$OUT/env.txt"
 
@@ -141,7 +143,8 @@ timed() {
 
 engine_out=$WORKDIR/out-engine
 pve_tmp=$WORKDIR/pve-tmp
-pve_out=$WORKDIR/out-pve.raw
+[[ $FORMAT == raw || $FORMAT == qcow2 ]] || die "FORMAT must be raw or qcow2, not $FORMAT"
+pve_out=$WORKDIR/out-pve.$FORMAT
 reset_outputs() {
     rm -rf "$engine_out" "$pve_tmp" "$pve_out"
     mkdir -p "$engine_out" "$pve_tmp"
@@ -154,10 +157,11 @@ CLEANUP_FILES+=("$pve_out")
 cat "$stream_ova" >/dev/null
 log "import: one untimed run of each, compared with qemu-img compare"
 reset_outputs
-"$ENGINE_BIN" ova import "$stream_ova" --to "$engine_out" >"$OUT/logs/check-engine.log" 2>&1 || die "engine ova import failed (see $OUT/logs/check-engine.log)"
-qemu-img convert -f vmdk -O raw "$vmdk" "$pve_out"
-qemu-img compare -f raw -F raw "$engine_out/disk.raw" "$pve_out" >"$OUT/logs/compare.log" || die "engine's output differs from qemu-img's (see $OUT/logs/compare.log)"
-echo "allocated: engine $(du -h "$engine_out/disk.raw" | cut -f1), qemu-img $(du -h "$pve_out" | cut -f1)" >>"$OUT/env.txt"
+"$ENGINE_BIN" ova import "$stream_ova" --to "$engine_out" --format "$FORMAT" >"$OUT/logs/check-engine.log" 2>&1 || die "engine ova import failed (see $OUT/logs/check-engine.log)"
+qemu-img convert -f vmdk -O "$FORMAT" "$vmdk" "$pve_out"
+[[ $FORMAT == raw ]] || qemu-img check -q "$engine_out/disk.$FORMAT" || die "engine's qcow2 fails qemu-img check"
+qemu-img compare -f "$FORMAT" -F "$FORMAT" "$engine_out/disk.$FORMAT" "$pve_out" >"$OUT/logs/compare.log" || die "engine's output differs from qemu-img's (see $OUT/logs/compare.log)"
+echo "allocated: engine $(du -h "$engine_out/disk.$FORMAT" | cut -f1), qemu-img $(du -h "$pve_out" | cut -f1)" >>"$OUT/env.txt"
 log "import: $RUNS runs each (alternating order)"
 for ((run = 1; run <= RUNS; run++)); do
     order=(engine pve)
@@ -165,9 +169,9 @@ for ((run = 1; run <= RUNS; run++)); do
     for tool in "${order[@]}"; do
         reset_outputs
         if [[ $tool == engine ]]; then
-            timed import engine "$run" "$ENGINE_BIN" ova import "$stream_ova" --to "$engine_out"
+            timed import engine "$run" "$ENGINE_BIN" ova import "$stream_ova" --to "$engine_out" --format "$FORMAT"
         else
-            timed import pve "$run" sh -c 'tar -x --no-same-owner -C "$1" -f "$2" disk.vmdk && qemu-img convert -f vmdk -O raw "$1/disk.vmdk" "$3" && rm -f "$1/disk.vmdk"' sh "$pve_tmp" "$stream_ova" "$pve_out"
+            timed import pve "$run" sh -c 'tar -x --no-same-owner -C "$1" -f "$2" disk.vmdk && qemu-img convert -f vmdk -O "$4" "$1/disk.vmdk" "$3" && rm -f "$1/disk.vmdk"' sh "$pve_tmp" "$stream_ova" "$pve_out" "$FORMAT"
         fi
     done
 done

@@ -252,7 +252,7 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
                 RandomAccess.Write(_handle, source.Span, offset);
                 if (_streaming)
                 {
-                    DropWrittenPages(offset, source.Length);
+                    StreamingWriteBack.After(_handle, offset, source.Length);
                 }
             }
         }
@@ -261,25 +261,6 @@ public sealed partial class FileBlockDevice : IBlockDevice, IFileHandleSource
             throw Failure("pwrite", offset, source.Length, e);
         }
     }
-
-    /// <summary>
-    /// Starts writeback of the range just written, and drops from the page cache the range written
-    /// <see cref="StreamingLag"/> bytes earlier, waiting for its writeback (started long ago, so normally done).
-    /// Failures are ignored: these are hints, and a real write error surfaces at the next flush.
-    /// </summary>
-    private void DropWrittenPages(long offset, int length)
-    {
-        _ = LibC.SyncFileRange(_handle, offset, length, LibC.SYNC_FILE_RANGE_WRITE);
-        var old = offset - StreamingLag;
-        if (old >= 0)
-        {
-            _ = LibC.SyncFileRange(_handle, old, length, LibC.SYNC_FILE_RANGE_WAIT_BEFORE | LibC.SYNC_FILE_RANGE_WRITE | LibC.SYNC_FILE_RANGE_WAIT_AFTER);
-            _ = LibC.PosixFAdvise(_handle, old, length, LibC.POSIX_FADV_DONTNEED);
-        }
-    }
-
-    /// <summary>How far behind the newest write streaming mode evicts: enough for writeback to finish in between.</summary>
-    private const long StreamingLag = 64L << 20;
 
     /// <summary>Reads until <paramref name="destination"/> is full; bytes past end of file read as zeroes.</summary>
     private static async ValueTask ReadFullyAsync(SafeFileHandle handle, long offset, Memory<byte> destination, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Engine.Blocks;
+using Engine.Blocks.Devices;
 using Microsoft.Win32.SafeHandles;
 
 namespace Engine.Qcow2.Writing;
@@ -81,16 +82,28 @@ internal sealed class HostFile : IDisposable
         }
     }
 
-    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes guest data: a blocking pwrite on the caller's (pool) thread, as the raw target does, since
+    /// <see cref="RandomAccess.WriteAsync(SafeFileHandle, ReadOnlyMemory{byte}, long, CancellationToken)"/> on this
+    /// synchronous handle would only queue the same pwrite to another pool thread. Without barriers (a conversion) the
+    /// write-back is streamed as well (<see cref="StreamingWriteBack"/>).
+    /// </summary>
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
     {
-        try
+        if (cancellationToken.IsCancellationRequested)
         {
-            await RandomAccess.WriteAsync(_handle, source, offset, cancellationToken).ConfigureAwait(false);
+            return ValueTask.FromCanceled(cancellationToken);
         }
-        catch (IOException e)
+
+        Write(offset, source.Span);
+        if (!Barriers)
         {
-            throw Failure("write", offset, source.Length, e);
+            // A conversion writes far more than the page cache holds; new clusters are appended, so the file is
+            // written front to back as a raw target in streaming mode is.
+            StreamingWriteBack.After(_handle, offset, source.Length);
         }
+
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>

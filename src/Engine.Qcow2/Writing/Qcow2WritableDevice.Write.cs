@@ -15,7 +15,11 @@ public sealed partial class Qcow2WritableDevice
             return;
         }
 
-        if (!await TryWriteInPlaceAsync(offset, source, cancellationToken).ConfigureAwait(false))
+        if (_conversion && CoversWholeClusters(offset, source.Length))
+        {
+            await WriteAppendingAsync(offset, source, cancellationToken).ConfigureAwait(false);
+        }
+        else if (!await TryWriteInPlaceAsync(offset, source, cancellationToken).ConfigureAwait(false))
         {
             await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
@@ -42,6 +46,71 @@ public sealed partial class Qcow2WritableDevice
     public ValueTask WriteZeroesAsync(long offset, long length, WriteZeroesFlags flags, CancellationToken cancellationToken = default) =>
         ZeroRangeAsync(offset, length, (flags & WriteZeroesFlags.MayPunchHole) != 0, writeEdges: (flags & WriteZeroesFlags.FastOnly) == 0,
             (flags & WriteZeroesFlags.Fua) != 0, "write zeroes", cancellationToken);
+
+    /// <summary>
+    /// Whether <c>[offset, offset + length)</c> is made of whole clusters (the last one may end at the end of the
+    /// guest), so that no byte of a new cluster needs to be read from anywhere before it is written.
+    /// </summary>
+    private bool CoversWholeClusters(long offset, int length)
+    {
+        var end = offset + length;
+        return (offset & (_clusterSize - 1)) == 0 && ((end & (_clusterSize - 1)) == 0 || end == Size);
+    }
+
+    /// <summary>
+    /// A conversion's write (see <see cref="Qcow2CreateOptions.Conversion"/>): the clusters are allocated and published
+    /// under the lock, which is then released, so several writes reach the file at once, each one pwrite per run of
+    /// clusters contiguous on the host (new clusters are appended, so a request's clusters are one run). Publishing an
+    /// entry before its data is written is what the ordinary path avoids; it is safe here because nothing reads the
+    /// image while it is converted, and a crash leaves an image to delete anyway.
+    /// </summary>
+    private async ValueTask WriteAppendingAsync(long offset, ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
+        // A trim or zeroing racing with this write may drop a cluster between the two steps: allocate again then.
+        do
+        {
+            await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                AllocateWholeClusters(offset, offset + source.Length);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+        }
+        while (!await TryWriteInPlaceAsync(offset, source, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Gives every cluster of <c>[offset, end)</c> that is not writable data a new host cluster. Under the lock.</summary>
+    private void AllocateWholeClusters(long offset, long end)
+    {
+        var first = offset >> _clusterBits;
+        var last = (end - 1) >> _clusterBits;
+
+        // The L2 tables first, so the data clusters that follow are contiguous.
+        for (var cluster = first; cluster <= last; cluster++)
+        {
+            _map.EnsureTable(cluster, _refcounts);
+        }
+
+        for (var cluster = first; cluster <= last; cluster++)
+        {
+            var entry = _map.Get(cluster);
+            if (TableEntry.IsWritableData(entry))
+            {
+                continue;
+            }
+
+            var fresh = _refcounts.Allocate();
+            if (TableEntry.OwnsCluster(entry))
+            {
+                _refcounts.FreeLater(TableEntry.HostOffset(entry));
+            }
+
+            _map.Set(cluster, (ulong)fresh | TableEntry.Copied);
+        }
+    }
 
     /// <summary>
     /// The common case once a cluster exists: every cluster of the range is plain data with refcount 1, so the bytes go

@@ -21,7 +21,9 @@ namespace Engine.Qcow2.Writing;
 /// </para>
 /// <para>
 /// Writes to clusters already allocated go straight to the file, concurrently. Writes that allocate, and all metadata
-/// changes, take one lock; a new cluster's entry is published only after its data is written.
+/// changes, take one lock; a new cluster's entry is published only after its data is written. A conversion
+/// (<see cref="Qcow2CreateOptions.Conversion"/>) streams instead: whole-cluster writes allocate under the lock and write
+/// their data outside it, several at once, with write-back started as they go.
 /// </para>
 /// </remarks>
 public sealed partial class Qcow2WritableDevice : IBlockDevice
@@ -40,6 +42,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
     private readonly int _clusterSize;
     private readonly byte[] _zeroCluster;
     private readonly List<(long Cluster, ulong Entry)> _updates = [];
+    private readonly bool _conversion;
     private long _size;
     private bool _headerDirty;
     private int _disposed;
@@ -52,6 +55,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         _clusterBits = (int)HeaderLayout.U32(header, HeaderLayout.ClusterBits);
         _clusterSize = 1 << _clusterBits;
         _zeroCluster = new byte[_clusterSize];
+        _conversion = !file.Barriers;
         _size = (long)HeaderLayout.U64(header, HeaderLayout.Size);
 
         var l1Size = (int)HeaderLayout.U32(header, HeaderLayout.L1Size);

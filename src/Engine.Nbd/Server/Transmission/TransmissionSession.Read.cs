@@ -43,6 +43,13 @@ internal sealed partial class TransmissionSession
                 layout.AsTask().GetAwaiter().GetResult();
             }
 
+            if (_fileRanges is not null && !DataLiesInFile(job))
+            {
+                // Part of the data is not stored as it reads (compressed, in a backing file): through the device.
+                ReadOnReader(job);
+                return;
+            }
+
             ComposeRead(job, useFile: true);
         }
         catch (Exception ex)
@@ -162,14 +169,54 @@ internal sealed partial class TransmissionSession
         }
     }
 
-    private static void AppendData(ReplyJob job, long requestOffset, long offset, ulong length, bool useFile)
+    /// <summary>Whether every data extent of the read lies plainly in the file of an <see cref="Blocks.Devices.IFileRangeSource"/>.</summary>
+    private bool DataLiesInFile(ReplyJob job)
+    {
+        foreach (var extent in job.Extents.AsSpan())
+        {
+            if (IsZero(extent))
+            {
+                continue;
+            }
+
+            for (var position = extent.Offset; position < extent.Offset + extent.Length;)
+            {
+                var run = _fileRanges!.MapToFile(position, extent.Offset + extent.Length - position, out _);
+                if (run <= 0)
+                {
+                    return false;
+                }
+
+                position += run;
+            }
+        }
+
+        return true;
+    }
+
+    private void AppendData(ReplyJob job, long requestOffset, long offset, ulong length, bool useFile)
     {
         if (length == 0)
         {
             return;
         }
 
-        if (useFile)
+        if (useFile && _fileRanges is not null)
+        {
+            // Checked by DataLiesInFile: every byte maps, one file segment per run contiguous in the file.
+            for (var end = offset + (long)length; offset < end;)
+            {
+                var run = _fileRanges.MapToFile(offset, end - offset, out var fileOffset);
+                if (run <= 0)
+                {
+                    throw new BlockDeviceException(Errno.EIO, $"the data at {offset} no longer lies in the export's file");
+                }
+
+                job.AppendFileData(fileOffset, run);
+                offset += run;
+            }
+        }
+        else if (useFile)
         {
             job.AppendFileData(offset, (long)length);
         }

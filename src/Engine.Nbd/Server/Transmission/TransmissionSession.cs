@@ -32,6 +32,7 @@ internal sealed partial class TransmissionSession
     private readonly bool _extended;
     private readonly bool _structured;
     private readonly IFileHandleSource? _sendFileSource;
+    private readonly IFileRangeSource? _fileRanges;
     private readonly bool _readInline;
     private readonly InFlightGate _gate;
     private readonly ReplyWriter _writer;
@@ -60,6 +61,12 @@ internal sealed partial class TransmissionSession
         {
             _sendFileSource = source;
             fileFd = (int)source.Handle.DangerousGetHandle();
+        }
+        else if (options.ZeroCopyReads && channel.CanSendFileRanges && _device is IFileRangeSource ranges)
+        {
+            // An image file (qcow2): its plain data clusters are sent from the file where the device maps them.
+            _fileRanges = ranges;
+            fileFd = (int)ranges.Handle.DangerousGetHandle();
         }
         else
         {
@@ -213,7 +220,7 @@ internal sealed partial class TransmissionSession
             return;
         }
 
-        if (request.Command == NbdCommand.Read && _sendFileSource is not null)
+        if (request.Command == NbdCommand.Read && (_sendFileSource is not null || _fileRanges is not null))
         {
             ReadWithSendFile(job);
             _writer.SendOrEnqueue(job);
