@@ -35,6 +35,7 @@ public static class S3Repository
                 RetainDays = config.RetainDays,
                 LockMode = string.Equals(config.LockMode, nameof(ObjectLockMode.Governance), StringComparison.OrdinalIgnoreCase) ? ObjectLockMode.Governance : ObjectLockMode.Compliance,
                 CachePath = cachePath,
+                RepositoryId = config.RepositoryId,
             };
             return await BackupRepository.OpenAsync(store, settings, cancellationToken).ConfigureAwait(false);
         }
@@ -120,6 +121,7 @@ public static class S3Repository
             CompressionLevel = defaults.CompressionLevel,
             RetainDays = retention?.Days,
             LockMode = retention?.Mode.ToString(),
+            RepositoryId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)),
             Created = DateTimeOffset.UtcNow,
         };
         var content = JsonSerializer.SerializeToUtf8Bytes(config, S3JsonContext.Default.S3RepositoryConfig);

@@ -25,6 +25,13 @@ internal sealed class S3RepositoryConfig
     /// <summary><c>Compliance</c> or <c>Governance</c> when <see cref="RetainDays"/> is set.</summary>
     public string? LockMode { get; set; }
 
+    /// <summary>
+    /// A random id <c>engine init</c> gives the repository, so that a cache of known chunks kept for the same URL (a
+    /// bucket emptied and initialised again, a fresh gateway) is never trusted for another repository; null in
+    /// repositories made before it existed.
+    /// </summary>
+    public string? RepositoryId { get; set; }
+
     /// <summary>When the repository was created.</summary>
     public DateTimeOffset Created { get; set; }
 }

@@ -27,7 +27,7 @@ public sealed partial class BackupRepository
         var source = staging.ReadManifest(id);
 
         // Registered before the first chunk arrives: garbage collection keeps everything touched from here on.
-        await using var writer = BeginSnapshot(id.Type, id.Vmid, id.Time);
+        await using var writer = BeginSnapshot(id.Type, id.Vmid, id.Time, cancellationToken);
         await Task.Run(() => ImportChunks(staging, cancellationToken), cancellationToken).ConfigureAwait(false);
         foreach (var device in source.Devices)
         {

@@ -18,7 +18,8 @@ public sealed partial class BackupRepository
     /// (every manifest's indexes and catalogs), keep as candidates the unreferenced chunks older than the grace, then
     /// sweep alone: take a sweep lease and list the leases (write, then list), give up the sweep while a writer's lease
     /// is live, mark what manifests committed meanwhile name, raise the epoch (before any delete, so every writer's
-    /// commit and cache learns of it) and delete the candidates. Chunks Object Lock still retains are skipped and
+    /// commit and cache learns of it), delete the candidates and raise the epoch again. Both leases are renewed while
+    /// gc runs. Chunks Object Lock still retains are skipped and
     /// counted.
     /// </summary>
     private async Task<GcReport> CollectObjectGarbageAsync(ObjectSnapshotStorage objects, CancellationToken cancellationToken)
@@ -27,8 +28,9 @@ public sealed partial class BackupRepository
         var store = objects.Store;
         var start = DateTimeOffset.UtcNow;
         var cutoff = start - _options.GcGrace;
-        var markLease = new ObjectName(ObjectKind.Lock, ObjectSnapshotStorage.GcLeasePrefix + Guid.NewGuid().ToString("N"));
-        await store.SaveAsync(markLease, Encoding.UTF8.GetBytes($"phase=mark\nstarted={start:O}\n"), default, cancellationToken).ConfigureAwait(false);
+        // Both leases are rewritten on a timer while gc runs: a sweep longer than the expiry must not look dead to a
+        // writer that starts meanwhile.
+        var markLease = await ObjectWriterLease.TakeAsync(store, ObjectSnapshotStorage.GcLeasePrefix, "mark", objects.LeaseTimes, cancellationToken).ConfigureAwait(false);
         try
         {
             var marked = new HashSet<ChunkDigest>();
@@ -55,8 +57,7 @@ public sealed partial class BackupRepository
                 }
             }
 
-            var sweepLease = new ObjectName(ObjectKind.Lock, ObjectSnapshotStorage.SweepLeasePrefix + Guid.NewGuid().ToString("N"));
-            await store.SaveAsync(sweepLease, Encoding.UTF8.GetBytes($"phase=sweep\nstarted={start:O}\n"), default, cancellationToken).ConfigureAwait(false);
+            var sweepLease = await ObjectWriterLease.TakeAsync(store, ObjectSnapshotStorage.SweepLeasePrefix, "sweep", objects.LeaseTimes, cancellationToken).ConfigureAwait(false);
             try
             {
                 var writers = await objects.LiveLeasesAsync(ObjectWriterLease.NamePrefix, cancellationToken).ConfigureAwait(false);
@@ -87,6 +88,10 @@ public sealed partial class BackupRepository
                             Interlocked.Increment(ref locked);
                         }
                     }).ConfigureAwait(false);
+
+                    // And again after the last delete: a writer that read the epoch during the sweep (its lease taken
+                    // before ours was visible) sees it move at its commit and checks every chunk it reuses.
+                    await RaiseEpochAsync(store, cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
@@ -109,12 +114,12 @@ public sealed partial class BackupRepository
             }
             finally
             {
-                await RemoveQuietlyAsync(store, sweepLease).ConfigureAwait(false);
+                await sweepLease.EndAsync().ConfigureAwait(false);
             }
         }
         finally
         {
-            await RemoveQuietlyAsync(store, markLease).ConfigureAwait(false);
+            await markLease.EndAsync().ConfigureAwait(false);
         }
     }
 
@@ -124,17 +129,5 @@ public sealed partial class BackupRepository
         var current = await ObjectStoreStack.ReadGenerationAsync(store, cancellationToken).ConfigureAwait(false);
         var next = long.TryParse(current, NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value + 1 : 1;
         await store.SaveAsync(ObjectStoreStack.Epoch, Encoding.UTF8.GetBytes(next.ToString(CultureInfo.InvariantCulture) + "\n"), default, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task RemoveQuietlyAsync(IObjectStore store, ObjectName name)
-    {
-        try
-        {
-            await store.RemoveAsync(name, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (ObjectStoreException)
-        {
-            // A lease left behind expires on its own.
-        }
     }
 }

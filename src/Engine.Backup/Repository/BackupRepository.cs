@@ -157,10 +157,10 @@ public sealed partial class BackupRepository : IDisposable
             throw;
         }
 
-        var store = await ObjectStoreStack.BuildAsync(backend, new ObjectStoreStackOptions(KnownChunks: true, CachePath: settings.CachePath), cancellationToken).ConfigureAwait(false);
+        var store = await ObjectStoreStack.BuildAsync(backend, new ObjectStoreStackOptions(KnownChunks: true, CachePath: settings.CachePath, RepositoryId: settings.RepositoryId), cancellationToken).ConfigureAwait(false);
         var config = new RepositoryConfig { ChunkSize = settings.ChunkSize, CompressionLevel = settings.CompressionLevel };
         var options = new RepositoryOptions { ChunkSize = settings.ChunkSize, CompressionLevel = settings.CompressionLevel, GcGrace = settings.GcGrace };
-        var storage = new ObjectSnapshotStorage(store, settings.CompressionLevel, settings.RetainDays, settings.LockMode, generation);
+        var storage = new ObjectSnapshotStorage(store, settings.CompressionLevel, settings.RetainDays, settings.LockMode, generation, settings.LeaseTimes);
         return new BackupRepository(store.Location, config, options, storage);
     }
 
@@ -422,12 +422,12 @@ public sealed partial class BackupRepository : IDisposable
     /// taken the next free second is used. Dispose the writer without committing to abort.
     /// </summary>
     /// <exception cref="ArgumentException">Type is not vm/ct or vmid is not a number.</exception>
-    internal SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null)
+    internal SnapshotWriter BeginSnapshot(string type, string vmid, DateTimeOffset? time = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var id = new SnapshotId(type, vmid, time ?? DateTimeOffset.UtcNow);
         id.Validate();
-        return new SnapshotWriter(this, _storage.Begin(id));
+        return new SnapshotWriter(this, _storage.Begin(id, cancellationToken));
     }
 
     /// <summary>The storage snapshot writers commit through.</summary>

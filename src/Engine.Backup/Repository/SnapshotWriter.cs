@@ -36,7 +36,7 @@ internal sealed class SnapshotWriter : IAsyncDisposable
     }
 
     /// <summary>The snapshot being written.</summary>
-    public SnapshotId Id { get; }
+    public SnapshotId Id { get; private set; }
 
     /// <summary>
     /// The manifest to be committed: set <see cref="SnapshotManifest.GuestConfig"/>, <see cref="SnapshotManifest.FirewallConfig"/>,
@@ -148,10 +148,6 @@ internal sealed class SnapshotWriter : IAsyncDisposable
     {
         ThrowIfFinished();
         cancellationToken.ThrowIfCancellationRequested();
-        Manifest.Id = Id;
-        Manifest.Type = Id.Type;
-        Manifest.Vmid = Id.Vmid;
-        Manifest.Time = Id.Time;
         Manifest.Devices = _devices.ToArray();
         Manifest.Archive = _archive;
         if (_chunks is not null && _archive is { } archive)
@@ -159,11 +155,20 @@ internal sealed class SnapshotWriter : IAsyncDisposable
             CatalogReader.ForEachDigest(Path.Combine(Directory, archive.Catalog), archive.CatalogChecksum, digest => _chunks.Add(digest));
         }
 
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(Manifest, RepositoryJsonContext.Default.SnapshotManifest);
-        await _repository.Storage.CommitAsync(_draft, bytes, (IReadOnlyCollection<ChunkDigest>?)_chunks ?? [], cancellationToken).ConfigureAwait(false);
+        Id = await _repository.Storage.CommitAsync(_draft, ManifestBytes, (IReadOnlyCollection<ChunkDigest>?)_chunks ?? [], cancellationToken).ConfigureAwait(false);
         _committed = true;
         _registration.Dispose();
         return Manifest;
+    }
+
+    /// <summary>The manifest's bytes as committed under <paramref name="id"/>.</summary>
+    private byte[] ManifestBytes(SnapshotId id)
+    {
+        Manifest.Id = id;
+        Manifest.Type = id.Type;
+        Manifest.Vmid = id.Vmid;
+        Manifest.Time = id.Time;
+        return JsonSerializer.SerializeToUtf8Bytes(Manifest, RepositoryJsonContext.Default.SnapshotManifest);
     }
 
     /// <summary>Aborts unless committed: removes the snapshot directory and unregisters. Idempotent.</summary>

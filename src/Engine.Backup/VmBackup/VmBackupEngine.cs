@@ -40,7 +40,7 @@ public sealed class VmBackupEngine
         var limiter = new BandwidthLimiter(options.BandwidthLimit);
         var history = _repository.ListSnapshots("vm", request.Vmid);
 
-        await using var writer = _repository.BeginSnapshot("vm", request.Vmid, request.Time);
+        await using var writer = _repository.BeginSnapshot("vm", request.Vmid, request.Time, cancellationToken);
         SnapshotId? parent = null;
         foreach (var volume in request.Volumes)
         {

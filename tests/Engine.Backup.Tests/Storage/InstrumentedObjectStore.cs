@@ -18,6 +18,7 @@ internal sealed class InstrumentedObjectStore(IObjectStore inner) : IObjectStore
     public int Stats;
     public int Lists;
     public int Removes;
+    public int Extends;
 
     /// <summary>Given the call's number (1, 2, …), an exception to throw before the inner store is called, or null.</summary>
     public Func<int, Exception?> FailBefore { get; set; } = _ => null;
@@ -48,8 +49,11 @@ internal sealed class InstrumentedObjectStore(IObjectStore inner) : IObjectStore
     public ValueTask<bool> RemoveAsync(ObjectName name, CancellationToken cancellationToken) =>
         RunAsync(ref Removes, () => inner.RemoveAsync(name, cancellationToken), cancellationToken);
 
-    public ValueTask ExtendRetentionAsync(ObjectName name, DateTimeOffset retainUntil, ObjectLockMode mode, CancellationToken cancellationToken) =>
-        inner.ExtendRetentionAsync(name, retainUntil, mode, cancellationToken);
+    public ValueTask ExtendRetentionAsync(ObjectName name, DateTimeOffset retainUntil, ObjectLockMode mode, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref Extends);
+        return inner.ExtendRetentionAsync(name, retainUntil, mode, cancellationToken);
+    }
 
     public async IAsyncEnumerable<ObjectInfo> ListAsync(ObjectKind kind, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

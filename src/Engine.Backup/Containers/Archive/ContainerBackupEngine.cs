@@ -61,7 +61,7 @@ public static class ContainerBackupEngine
         // disk busy while others compress.
         var workers = request.Parallelism > 0 ? request.Parallelism : Environment.ProcessorCount * 4;
 
-        await using var writer = repository.BeginSnapshot("ct", request.Vmid, request.Time);
+        await using var writer = repository.BeginSnapshot("ct", request.Vmid, request.Time, cancellationToken);
         using var catalog = new CatalogWriter(Path.Combine(writer.Directory, CatalogFormat.FileName));
         long shrunk;
         string checksum;

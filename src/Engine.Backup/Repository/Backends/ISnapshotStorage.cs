@@ -35,14 +35,16 @@ internal interface ISnapshotStorage : IDisposable
     string WhereOf(SnapshotId id, string? fileName = null);
 
     /// <summary>Registers a writer and reserves <paramref name="id"/>, or the next free second when it is taken.</summary>
-    SnapshotDraft Begin(SnapshotId id);
+    SnapshotDraft Begin(SnapshotId id, CancellationToken cancellationToken);
 
     /// <summary>
     /// Makes the draft's files durable and then writes <paramref name="manifest"/>, last, so the snapshot becomes
     /// visible only once everything it references is acknowledged. <paramref name="chunks"/> are the chunks it
-    /// references (an object store with Object Lock extends their retention first).
+    /// references (an object store with Object Lock extends their retention first). Returns the id committed: an
+    /// object store moves to the next second when another host committed the same id meanwhile, so
+    /// <paramref name="manifest"/> makes the manifest's bytes for an id.
     /// </summary>
-    Task CommitAsync(SnapshotDraft draft, byte[] manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken);
+    Task<SnapshotId> CommitAsync(SnapshotDraft draft, Func<SnapshotId, byte[]> manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken);
 
     /// <summary>Discards an uncommitted draft and ends its lease.</summary>
     void Abort(SnapshotDraft draft);

@@ -128,7 +128,7 @@ internal sealed class LocalSnapshotStorage : ISnapshotStorage
     }
 
     /// <inheritdoc/>
-    public SnapshotDraft Begin(SnapshotId id)
+    public SnapshotDraft Begin(SnapshotId id, CancellationToken cancellationToken)
     {
         var registration = WriterRegistration.Register(WritersDirectory, TmpDirectory);
         try
@@ -178,14 +178,14 @@ internal sealed class LocalSnapshotStorage : ISnapshotStorage
     /// temporary file, fsyncs it, renames it into the snapshot directory and fsyncs that: the snapshot survives a power
     /// loss once this returns.
     /// </summary>
-    public Task CommitAsync(SnapshotDraft draft, byte[] manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken) =>
+    public Task<SnapshotId> CommitAsync(SnapshotDraft draft, Func<SnapshotId, byte[]> manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken) =>
         Task.Run(() =>
         {
             SyncChunks();
             var temporary = Path.Combine(TmpDirectory, "manifest-" + Guid.NewGuid().ToString("N"));
             try
             {
-                RepositoryFiles.WriteNew(temporary, manifest, sync: true);
+                RepositoryFiles.WriteNew(temporary, manifest(draft.Id), sync: true);
                 File.Move(temporary, Path.Combine(draft.Directory, ManifestFileName));
             }
             catch
@@ -195,6 +195,7 @@ internal sealed class LocalSnapshotStorage : ISnapshotStorage
             }
 
             RepositoryCalls.FSyncDirectory(draft.Directory);
+            return draft.Id;
         }, cancellationToken);
 
     /// <inheritdoc/>

@@ -23,6 +23,15 @@ public sealed class ObjectRepositorySettings
     /// <summary>The known-chunk cache's file; null keeps the cache in memory for this process.</summary>
     public string? CachePath { get; init; }
 
+    /// <summary>
+    /// The repository's random id from its <c>config</c> (null for one made before ids existed): part of the
+    /// known-chunk cache's generation, so a cache kept for an emptied and re-initialised bucket is dropped.
+    /// </summary>
+    public string? RepositoryId { get; init; }
+
+    /// <summary>How long leases live and how often they are renewed (tests shorten them).</summary>
+    internal LeaseTimes LeaseTimes { get; init; } = LeaseTimes.Default;
+
     /// <summary>Garbage collection keeps unreferenced chunks younger than this (writers that have not committed yet).</summary>
     public TimeSpan GcGrace { get; init; } = TimeSpan.FromMinutes(5);
 }

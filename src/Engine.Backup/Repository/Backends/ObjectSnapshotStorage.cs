@@ -25,9 +25,8 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
 
     private const int ParallelRequests = 16;
 
-    // How long a starting writer waits for a sweep to end before it gives up.
-    private static readonly TimeSpan SweepWait = TimeSpan.FromMinutes(10);
-    private static readonly TimeSpan SweepPoll = TimeSpan.FromSeconds(1);
+    // How many later seconds a commit tries when other hosts committed the same snapshot id.
+    private const int MaxCommitSeconds = 60;
 
     private readonly string _scratch;
 
@@ -39,8 +38,9 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
     /// Storage over <paramref name="store"/> (the built stack; owned), chunks compressed at
     /// <paramref name="compressionLevel"/>, snapshots locked for <paramref name="retainDays"/> days when set.
     /// </summary>
-    public ObjectSnapshotStorage(IObjectStore store, int compressionLevel, int? retainDays, ObjectLockMode lockMode, string generation)
+    public ObjectSnapshotStorage(IObjectStore store, int compressionLevel, int? retainDays, ObjectLockMode lockMode, string generation, LeaseTimes? leaseTimes = null)
     {
+        LeaseTimes = leaseTimes ?? LeaseTimes.Default;
         _generation = generation;
         Store = store;
         ObjectChunks = new ObjectChunkStore(store, compressionLevel);
@@ -54,6 +54,9 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
 
     /// <summary>The chunk objects.</summary>
     public ObjectChunkStore ObjectChunks { get; }
+
+    /// <summary>How long leases live, how often they are renewed, how long a writer waits for a sweep.</summary>
+    public LeaseTimes LeaseTimes { get; }
 
     /// <summary>Days a snapshot's objects stay locked after its time; null without Object Lock.</summary>
     public int? RetainDays { get; }
@@ -69,6 +72,13 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
 
     /// <summary>The known-chunk cache, which garbage collection and a moved epoch invalidate.</summary>
     public CachingObjectStore? Cache => Store as CachingObjectStore;
+
+    /// <summary>
+    /// How far beyond a snapshot's date its chunks' retention is extended: a quarter of the retention (at least a
+    /// day), so backups within that time reuse a chunk without another request, at the price of keeping it locked
+    /// that much longer.
+    /// </summary>
+    public TimeSpan RetentionSlack => TimeSpan.FromDays(Math.Max(1, ((RetainDays ?? 0) + 3) / 4));
 
     /// <summary>Until when a snapshot taken at <paramref name="time"/> is locked, or null.</summary>
     public DateTimeOffset? RetainUntil(DateTimeOffset time) => RetainDays is { } days ? time.AddDays(days) : null;
@@ -121,7 +131,7 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
         var live = 0;
         await foreach (var info in Store.ListAsync(ObjectKind.Lock, cancellationToken).ConfigureAwait(false))
         {
-            if (info.Name.Name.StartsWith(prefix, StringComparison.Ordinal) && ObjectWriterLease.IsLive(info.LastModified, now))
+            if (info.Name.Name.StartsWith(prefix, StringComparison.Ordinal) && LeaseTimes.IsLive(info.LastModified, now))
             {
                 live++;
             }
@@ -169,28 +179,18 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
     /// <summary>
     /// Takes a writer lease, notes the epoch, and reserves the first second from <paramref name="id"/>'s on that no
     /// object of the guest uses (a LIST of the snapshots; two hosts backing up one guest in the same second is what the
-    /// lease cannot rule out, and then the later manifest wins).
+    /// listing cannot rule out, and then the later commit moves to the next second: see <see cref="CommitAsync"/>).
     /// </summary>
-    public SnapshotDraft Begin(SnapshotId id) => Wait(async () =>
+    public SnapshotDraft Begin(SnapshotId id, CancellationToken cancellationToken) => Wait(async () =>
     {
-        var lease = await ObjectWriterLease.TakeAsync(Store, CancellationToken.None).ConfigureAwait(false);
+        var lease = await ObjectWriterLease.TakeAsync(Store, LeaseTimes, cancellationToken).ConfigureAwait(false);
         try
         {
             // Write, then list: a sweep that started before our lease was visible is waited out; one that starts later
             // sees our lease and deletes nothing.
-            var waited = TimeSpan.Zero;
-            while (await LiveLeasesAsync(SweepLeasePrefix, CancellationToken.None).ConfigureAwait(false) > 0)
-            {
-                if (waited >= SweepWait)
-                {
-                    throw new RepositoryException(Location, $"{Location}: a garbage collection has been deleting chunks for over {SweepWait.TotalMinutes} minutes (a lease locks/{SweepLeasePrefix}…); try again later");
-                }
+            await WaitForNoSweepAsync(cancellationToken).ConfigureAwait(false);
 
-                await Task.Delay(SweepPoll).ConfigureAwait(false);
-                waited += SweepPoll;
-            }
-
-            var generation = await ObjectStoreStack.ReadGenerationAsync(Store, CancellationToken.None).ConfigureAwait(false);
+            var generation = await ObjectStoreStack.ReadGenerationAsync(Store, cancellationToken).ConfigureAwait(false);
             if (generation != Volatile.Read(ref _generation))
             {
                 // A collection deleted chunks since the cache was filled: it must not vouch for any of them.
@@ -199,7 +199,7 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
             }
 
             var taken = new HashSet<DateTimeOffset>();
-            await foreach (var (existing, _) in ListSnapshotObjectsAsync(CancellationToken.None).ConfigureAwait(false))
+            await foreach (var (existing, _) in ListSnapshotObjectsAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (existing.Type == id.Type && existing.Vmid == id.Vmid)
                 {
@@ -224,13 +224,22 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
     });
 
     /// <inheritdoc/>
-    public async Task CommitAsync(SnapshotDraft draft, byte[] manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken)
+    public async Task<SnapshotId> CommitAsync(SnapshotDraft draft, Func<SnapshotId, byte[]> manifest, IReadOnlyCollection<ChunkDigest> chunks, CancellationToken cancellationToken)
     {
+        // A writer whose lease lapsed (renewals failed, or the process was paused, for longer than the expiry) was
+        // counted as dead: a sweep may have deleted chunks it reuses without raising the epoch after we read it last.
+        if (draft.Lease is ObjectWriterLease { Lapsed: true } lapsed)
+        {
+            throw new RepositoryException(Location, $"{WhereOf(draft.Id)}: the backup's lease {Location.TrimEnd('/')}/{lapsed.Name.Key} was not renewed for over {LeaseTimes.Expiry.TotalMinutes:0.##} minutes, so a garbage collection may have deleted chunks it reuses; nothing was committed, run the backup again");
+        }
+
         // Fencing: a garbage collection that ran since the writer started may have deleted a chunk it reused by
-        // existence (or the cache vouched for); then every chunk is asked for again, past the cache.
+        // existence (or the cache vouched for); then every chunk is asked for again, past the cache, once no sweep
+        // is deleting any more (one that is would raise the epoch again after its last delete).
         var generation = await ObjectStoreStack.ReadGenerationAsync(Store, cancellationToken).ConfigureAwait(false);
         if (generation != draft.Generation)
         {
+            await WaitForNoSweepAsync(cancellationToken).ConfigureAwait(false);
             Cache?.Invalidate();
             var missing = await ObjectChunks.FirstMissingAsync(chunks, cancellationToken).ConfigureAwait(false);
             if (!missing.IsZero)
@@ -243,21 +252,70 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
         if (until is { } date)
         {
             // Reused chunks are locked as long as this snapshot by extending their retention (one small request, no data);
-            // new ones get theirs the same way.
+            // new ones get theirs the same way. Each is extended with slack beyond this snapshot's date and the cache
+            // remembers it, so the next backups skip the chunks still locked long enough.
+            var known = Cache?.Cache;
+            var extended = date + RetentionSlack;
             var parallel = new ParallelOptions { MaxDegreeOfParallelism = ParallelRequests, CancellationToken = cancellationToken };
-            await Parallel.ForEachAsync(chunks.Where(c => !c.IsZero), parallel, async (digest, token) =>
-                await Store.ExtendRetentionAsync(ObjectChunkStore.NameOf(digest), date, LockMode, token).ConfigureAwait(false)).ConfigureAwait(false);
+            await Parallel.ForEachAsync(chunks.Where(c => !c.IsZero && !(known?.RetainedUntil(ObjectChunkStore.NameOf(c)) >= date)), parallel, async (digest, token) =>
+            {
+                var name = ObjectChunkStore.NameOf(digest);
+                await Store.ExtendRetentionAsync(name, extended, LockMode, token).ConfigureAwait(false);
+                known?.SetRetainedUntil(name, extended);
+            }).ConfigureAwait(false);
         }
 
-        var options = new SaveOptions(RetainUntil: until, LockMode: LockMode);
-        foreach (var file in System.IO.Directory.GetFiles(draft.Directory))
+        // Every file is saved only where none is (If-None-Match, or a HEAD first on a versioned bucket): another host
+        // committing the same id never gets its indexes overwritten by ours; we move to the next second instead.
+        var options = new SaveOptions(IfAbsent: true, RetainUntil: until, LockMode: LockMode);
+        var id = draft.Id;
+        for (var attempt = 0; !await TryUploadAsync(id, draft.Directory, manifest(id), options, cancellationToken).ConfigureAwait(false); attempt++)
         {
-            var bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
-            await Store.SaveAsync(NameOf(draft.Id, Path.GetFileName(file)), bytes, options, cancellationToken).ConfigureAwait(false);
+            if (attempt >= MaxCommitSeconds)
+            {
+                throw new RepositoryException(Location, $"{WhereOf(draft.Id)}: other backups of {draft.Id.Type}/{draft.Id.Vmid} took every second up to {id.TimeText}; nothing was committed");
+            }
+
+            id = id with { Time = id.Time.AddSeconds(1) };
         }
 
-        await Store.SaveAsync(NameOf(draft.Id, LocalSnapshotStorage.ManifestFileName), manifest, options, cancellationToken).ConfigureAwait(false);
         TryDeleteDirectory(draft.Directory);
+        return id;
+    }
+
+    /// <summary>
+    /// Uploads the draft's files and then the manifest under <paramref name="id"/>; false (after removing what it
+    /// wrote) when another writer holds one of those objects already.
+    /// </summary>
+    private async Task<bool> TryUploadAsync(SnapshotId id, string directory, byte[] manifest, SaveOptions options, CancellationToken cancellationToken)
+    {
+        var written = new List<ObjectName>();
+        foreach (var file in System.IO.Directory.GetFiles(directory).Select(f => (Path: f, Name: NameOf(id, Path.GetFileName(f))))
+            .Append((Path: "", Name: NameOf(id, LocalSnapshotStorage.ManifestFileName))))
+        {
+            var bytes = file.Path.Length == 0 ? manifest : await File.ReadAllBytesAsync(file.Path, cancellationToken).ConfigureAwait(false);
+            if (await Store.SaveAsync(file.Name, bytes, options, cancellationToken).ConfigureAwait(false) == SaveOutcome.AlreadyExists)
+            {
+                foreach (var name in written)
+                {
+                    try
+                    {
+                        await Store.RemoveAsync(name, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (ObjectStoreException)
+                    {
+                        // Retained, or the store is away: an unreferenced file under an id another host owns; its
+                        // manifest does not name it.
+                    }
+                }
+
+                return false;
+            }
+
+            written.Add(file.Name);
+        }
+
+        return true;
     }
 
     /// <inheritdoc/>
@@ -326,7 +384,23 @@ internal sealed class ObjectSnapshotStorage : ISnapshotStorage
     }
 
     /// <summary>Runs an asynchronous store call for a synchronous caller, off the caller's context.</summary>
-    private static T Wait<T>(Func<Task<T>> call) => Task.Run(call).GetAwaiter().GetResult();
+    private static T Wait<T>(Func<Task<T>> call) => Blocking.Wait(call);
+
+    /// <summary>Waits (up to <see cref="LeaseTimes.SweepWait"/>) until no live sweep lease exists.</summary>
+    private async Task WaitForNoSweepAsync(CancellationToken cancellationToken)
+    {
+        var waited = TimeSpan.Zero;
+        while (await LiveLeasesAsync(SweepLeasePrefix, cancellationToken).ConfigureAwait(false) > 0)
+        {
+            if (waited >= LeaseTimes.SweepWait)
+            {
+                throw new RepositoryException(Location, $"{Location}: a garbage collection has been deleting chunks for over {LeaseTimes.SweepWait.TotalMinutes:0.##} minutes (a lease locks/{SweepLeasePrefix}…); try again later");
+            }
+
+            await Task.Delay(LeaseTimes.SweepPoll, cancellationToken).ConfigureAwait(false);
+            waited += LeaseTimes.SweepPoll;
+        }
+    }
 
     private static void TryDeleteDirectory(string directory)
     {

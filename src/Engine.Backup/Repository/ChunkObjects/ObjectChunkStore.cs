@@ -86,6 +86,7 @@ internal sealed class ObjectChunkStore : IRepositoryChunks
     /// <exception cref="ChunkMissingException">No such chunk.</exception>
     /// <exception cref="ChunkCorruptException">The object is damaged or holds other content.</exception>
     /// <exception cref="ArgumentException">The destination is smaller than the chunk.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // a restore reads chunk after chunk: no box per read
     public async ValueTask<int> ReadAsync(ChunkDigest digest, ulong payloadChecksum, Memory<byte> destination, CancellationToken cancellationToken)
     {
         if (digest.IsZero)
@@ -129,7 +130,7 @@ internal sealed class ObjectChunkStore : IRepositoryChunks
     {
         using var buffer = BufferPool.Shared.Rent(Math.Max(destination.Length, 1));
         var memory = buffer.Memory[..destination.Length];
-        var length = Task.Run(async () => await ReadAsync(digest, payloadChecksum, memory, CancellationToken.None).ConfigureAwait(false)).GetAwaiter().GetResult();
+        var length = Blocking.Wait(ReadAsync(digest, payloadChecksum, memory, CancellationToken.None));
         buffer.Span[..length].CopyTo(destination);
         return length;
     }
@@ -162,23 +163,25 @@ internal sealed class ObjectChunkStore : IRepositoryChunks
             payloadChecksums[i] = i < expected.Length ? expected[i] : ChunkStore.UnknownPayloadChecksum;
         }
 
-        missing = Task.Run(() => FirstMissingAsync(distinct, CancellationToken.None)).GetAwaiter().GetResult();
+        missing = Blocking.Wait(() => FirstMissingAsync(distinct, CancellationToken.None));
         return missing.IsZero;
     }
 
     /// <summary>A chunk of <paramref name="digests"/> that is not stored, or the zero digest when all are.</summary>
     public async Task<ChunkDigest> FirstMissingAsync(IEnumerable<ChunkDigest> digests, CancellationToken cancellationToken)
     {
-        var missing = ChunkDigest.Zero;
+        // A digest is 32 bytes: checks finishing at once would tear a plain write, so the first missing one is
+        // published whole, boxed, exactly once.
+        object? missing = null;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = ParallelRequests, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(digests, parallel, async (digest, token) =>
         {
-            if (!await ExistsAsync(digest, token).ConfigureAwait(false))
+            if (Volatile.Read(ref missing) is null && !await ExistsAsync(digest, token).ConfigureAwait(false))
             {
-                missing = digest;
+                Interlocked.CompareExchange(ref missing, digest, null);
             }
         }).ConfigureAwait(false);
-        return missing;
+        return missing is ChunkDigest found ? found : ChunkDigest.Zero;
     }
 
     /// <inheritdoc/>

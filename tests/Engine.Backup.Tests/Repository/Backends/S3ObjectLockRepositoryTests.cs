@@ -23,6 +23,23 @@ public sealed class S3ObjectLockRepositoryTests(CephGateway gateway) : IDisposab
     private readonly TempDir _dir = new();
 
     [Fact]
+    public async Task An_incremental_whose_chunks_are_locked_long_enough_sends_no_retention_requests()
+    {
+        var backend = new Engine.Backup.Tests.Storage.InstrumentedObjectStore(await S3Stores.CreateAsync(gateway, new S3RetentionSettings(1), "slack"));
+        using var repository = await BackupRepository.OpenAsync(backend, S3RepositoryTests.Settings(retainDays: 1), None);
+        var disk = _dir["slack.raw"];
+        await File.WriteAllBytesAsync(disk, TempRepository.Random(3 * Chunk, 43));
+        await BackupAsync(repository, disk);
+        Assert.Equal(3, backend.Extends);
+        await Task.Delay(1100);
+
+        var second = await BackupAsync(repository, disk); // reuses every chunk, locked a day beyond the first's expiry
+
+        Assert.Equal(3, backend.Extends);
+        Assert.Empty((await repository.VerifyAsync(second.Id, null, None, rehash: false)).BadChunks);
+    }
+
+    [Fact]
     public async Task A_locked_snapshots_objects_cannot_be_deleted_forget_prune_and_gc_skip_them_and_it_still_restores()
     {
         var backend = await S3Stores.CreateAsync(gateway, new S3RetentionSettings(1), "locked");
@@ -39,10 +56,10 @@ public sealed class S3ObjectLockRepositoryTests(CephGateway gateway) : IDisposab
         var chunks = repository.ReadIndex(second.Id, "drive-scsi0").Digests.ToArray().Where(d => !d.IsZero).ToArray();
         foreach (var digest in chunks)
         {
-            // The reused chunk's retention moved out to the newer snapshot's expiry.
+            // The reused chunk's retention covers the newer snapshot's expiry (extended with a day's slack at the first).
             var head = await raw.HeadAsync(ObjectChunkStore.NameOf(digest).Key, None);
             Assert.NotNull(head?.ObjectLockRetainUntilDate);
-            Assert.InRange(new DateTimeOffset(head.ObjectLockRetainUntilDate.Value.ToUniversalTime()), expiry.AddSeconds(-2), expiry.AddSeconds(2));
+            Assert.InRange(new DateTimeOffset(head.ObjectLockRetainUntilDate.Value.ToUniversalTime()), expiry.AddSeconds(-2), expiry.AddDays(1).AddSeconds(2));
 
             // Deleting the chunk's object versions is refused by the gateway.
             await Assert.ThrowsAsync<ObjectLockedException>(async () => await raw.RemoveAsync(ObjectChunkStore.NameOf(digest), None));

@@ -22,6 +22,9 @@ public sealed class KnownObjectCache : IDisposable
 {
     private const string Magic = "engine-known-chunks 1";
 
+    // The last second DateTimeOffset holds: a larger time in a damaged file is not one.
+    private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _fileLock = new();
     private readonly string _generation;
@@ -88,6 +91,28 @@ public sealed class KnownObjectCache : IDisposable
 
         info = null!;
         return false;
+    }
+
+    /// <summary>Until when the cache knows a chunk to be retained (Object Lock); null when it does not know.</summary>
+    internal DateTimeOffset? RetainedUntil(ObjectName name) =>
+        name.Kind == ObjectKind.Chunk && _entries.TryGetValue(name.Name, out var entry) ? entry.RetainUntil : null;
+
+    /// <summary>Records that a known chunk's retention was extended to <paramref name="until"/> (an unknown chunk is left unknown).</summary>
+    internal void SetRetainedUntil(ObjectName name, DateTimeOffset until)
+    {
+        if (name.Kind != ObjectKind.Chunk)
+        {
+            return;
+        }
+
+        lock (_fileLock)
+        {
+            if (_entries.TryGetValue(name.Name, out var entry) && !(entry.RetainUntil >= until))
+            {
+                _entries[name.Name] = entry with { RetainUntil = until };
+                _writer?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name.Name} {entry.Length} {entry.Seen.ToUnixTimeSeconds()} {until.ToUnixTimeSeconds()}"));
+            }
+        }
     }
 
     /// <summary>Records that the store holds <paramref name="info"/>'s chunk (other kinds are ignored).</summary>
@@ -241,7 +266,10 @@ public sealed class KnownObjectCache : IDisposable
         StorageLog.CacheDropped(_logger, path, reason);
     }
 
-    /// <summary>One line: <c>NAME LENGTH UNIXTIME</c>, or <c>-NAME</c> for a removal; anything else (a torn last line) is skipped.</summary>
+    /// <summary>
+    /// One line: <c>NAME LENGTH UNIXTIME</c>, <c>NAME LENGTH UNIXTIME RETAINUNTIL</c> (a later line for the same name
+    /// wins), or <c>-NAME</c> for a removal; anything else (a torn last line) is skipped.
+    /// </summary>
     private void Parse(string line)
     {
         if (line.StartsWith('-'))
@@ -251,13 +279,16 @@ public sealed class KnownObjectCache : IDisposable
         }
 
         var parts = line.Split(' ');
-        if (parts.Length == 3 && ObjectName.IsValidName(ObjectKind.Chunk, parts[0]) &&
+        if (parts.Length is 3 or 4 && ObjectName.IsValidName(ObjectKind.Chunk, parts[0]) &&
             long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var length) &&
-            long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+            long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= MaxUnixSeconds)
         {
-            _entries[parts[0]] = new Entry(length, DateTimeOffset.FromUnixTimeSeconds(seconds));
+            DateTimeOffset? retainUntil = parts.Length == 4 && long.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var until) && until <= MaxUnixSeconds
+                ? DateTimeOffset.FromUnixTimeSeconds(until)
+                : null;
+            _entries[parts[0]] = new Entry(length, DateTimeOffset.FromUnixTimeSeconds(seconds), retainUntil);
         }
     }
 
-    private readonly record struct Entry(long Length, DateTimeOffset Seen);
+    private readonly record struct Entry(long Length, DateTimeOffset Seen, DateTimeOffset? RetainUntil = null);
 }

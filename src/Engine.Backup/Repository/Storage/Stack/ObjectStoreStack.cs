@@ -11,8 +11,9 @@ namespace Engine.Backup.Repository.Storage.Stack;
 /// <see cref="RetryingObjectStore"/> (each request retried alone), <see cref="RateLimitedObjectStore"/> (retries count
 /// against the limits too), <see cref="CachingObjectStore"/> (a known chunk costs no request, not even a limited one),
 /// and <see cref="EncryptingObjectStore"/> outermost (everything below, the cache's file included, sees only
-/// ciphertext and keyed names). The cache's generation is the content of <c>locks/epoch</c>, read once here:
-/// garbage collection raises it after deleting chunks, so a cache written before then is dropped
+/// ciphertext and keyed names). The cache's generation is the repository's id and the content of <c>locks/epoch</c>,
+/// read once here: garbage collection raises the epoch around deleting chunks, so a cache written before then is
+/// dropped, and a bucket emptied and initialised again has a new id, so a cache of its old chunks is dropped too
 /// (docs/storage-protocol.md).
 /// </summary>
 internal static class ObjectStoreStack
@@ -41,7 +42,8 @@ internal static class ObjectStoreStack
 
             if (options.KnownChunks)
             {
-                var generation = await ReadGenerationAsync(store, cancellationToken).ConfigureAwait(false);
+                var epoch = await ReadGenerationAsync(store, cancellationToken).ConfigureAwait(false);
+                var generation = options.RepositoryId is { Length: > 0 } id ? string.Concat(Token(id), ":", epoch) : epoch;
                 store = new CachingObjectStore(store, new KnownObjectCache(options.CachePath, generation, options.Logger));
             }
 
@@ -74,4 +76,9 @@ internal static class ObjectStoreStack
             ? text
             : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(buffer.AsSpan(0, read)));
     }
+
+    /// <summary>A repository id as one line of the cache's file: as it is when it is a short hex string (as <c>engine init</c> writes), hashed otherwise.</summary>
+    private static string Token(string id) => id.Length <= MaxEpochLength && id.All(char.IsAsciiHexDigit)
+        ? id
+        : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)));
 }

@@ -12,10 +12,12 @@ namespace Engine.Backup.Repository.Storage.Stack;
 /// <param name="CachePath">The known-chunk cache's file (see <see cref="Cache.KnownObjectCache.DefaultPath"/>); null keeps it in memory.</param>
 /// <param name="Cipher">Encrypt every object but <c>config</c> (<see cref="EncryptingObjectStore"/>); null for a plain repository. Not owned.</param>
 /// <param name="Logger">For retries and the cache.</param>
+/// <param name="RepositoryId">The repository's random id (null: none recorded), part of the cache's generation.</param>
 internal sealed record ObjectStoreStackOptions(
     RetryOptions? Retry = null,
     RateLimitOptions? Limits = null,
     bool KnownChunks = true,
     string? CachePath = null,
     ObjectCipher? Cipher = null,
-    ILogger? Logger = null);
+    ILogger? Logger = null,
+    string? RepositoryId = null);
