@@ -111,7 +111,8 @@ public sealed class UnchangedFileReuseTests : IDisposable
 
         var second = await BackupAsync(Time.AddHours(1));
 
-        Assert.Equal(6000, second.Stats.BytesRead);
+        // The fresh file is read (its settled neighbour shares its chunk and may be read along with it).
+        Assert.InRange(second.Stats.BytesRead, 6000, 11000);
         var restored = await AssertRestoresAsync(second.Id, tree: false);
         Assert.Equal(content, await File.ReadAllBytesAsync(Path.Combine(restored, "etc", "fresh")));
     }
