@@ -29,6 +29,7 @@ internal static class Errno
     public const int ENOTSUP = 95;
     public const int EOVERFLOW = 75;
     public const int ECONNRESET = 104;
+    public const int ENOTCONN = 107;
     public const int ESHUTDOWN = 108;
     public const int EDQUOT = 122;
     public const int EINTR = 4;

@@ -8,5 +8,9 @@ namespace Engine.Backup.Containers;
 /// </summary>
 /// <param name="ChangeTimeNs">ctime in nanoseconds since the Unix epoch.</param>
 /// <param name="Inode">The inode number.</param>
-/// <param name="Device">The filesystem's device number (major in the high 32 bits).</param>
+/// <param name="Device">
+/// The filesystem's device number (major in the high 32 bits); 0 for the walk root's own filesystem, so that a root
+/// mounted afresh for each backup (PVE's snapshot mode: a new device number each time) still matches its reference.
+/// Files on other filesystems (mount points) match only while their device number stays.
+/// </param>
 internal readonly record struct FileIdentity(long ChangeTimeNs, ulong Inode, ulong Device);

@@ -170,11 +170,23 @@ internal sealed partial class FuseBlockFile
         }
     }
 
-    /// <summary>Answers a request that threw: the cause goes to <see cref="FuseBlockFileOptions.OnError"/>, the errno to the reader.</summary>
+    /// <summary>
+    /// Answers a request that threw: the errno to the reader first (whatever the callback does, the reader is not left
+    /// waiting), then the cause to <see cref="FuseBlockFileOptions.OnError"/>. The callback runs on a thread libfuse
+    /// called into: an exception crossing back into native code would end the process, so none escapes.
+    /// </summary>
     internal unsafe void Fail(nint request, string what, Exception cause)
     {
-        _onError?.Invoke($"{Path}: {what}", cause);
         _ = Native.Fuse.fuse_reply_err(request, cause is BlockDeviceException device ? device.Errno : Errno.EIO);
+        try
+        {
+            _onError?.Invoke($"{Path}: {what}", cause);
+        }
+#pragma warning disable CA1031 // the user's logger failing must not take the mount (and the process) down
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     // The first offset at or after `offset` in a hole (hole = true) or in data; -1 for none (ENXIO). The end of the

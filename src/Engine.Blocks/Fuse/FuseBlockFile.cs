@@ -12,7 +12,7 @@ namespace Engine.Blocks.Fuse;
 /// zero ranges rather than reading and scanning them, as it must through nbdfuse. A few threads serve the mount's
 /// requests; a read that is not ready at once is answered from the thread pool when the device completes it, so
 /// the kernel's parallel reads stay parallel. Disposing unmounts (lazily: a reader holding the file open finishes
-/// first, up to a deadline).
+/// first, up to a deadline) and closes /dev/fuse only once the serving threads are gone.
 /// </summary>
 internal sealed partial class FuseBlockFile : IDisposable
 {
@@ -60,9 +60,10 @@ internal sealed partial class FuseBlockFile : IDisposable
 
     /// <summary>
     /// Mounts <paramref name="device"/> as <c>MOUNTPOINT/NAME</c>. The directory is created when missing; a stale mount
-    /// on it (left by a crashed process) is detached first.
+    /// of Engine's own on it (left by a crashed process: type <c>fuse.engine</c>, answering ENOTCONN) is detached first.
     /// </summary>
-    /// <exception cref="IOException">libfuse3 is missing, /dev/fuse cannot be opened or the mount fails.</exception>
+    /// <exception cref="IOException">Something else is mounted there, libfuse3 is missing, /dev/fuse cannot be opened
+    /// or the mount fails.</exception>
     public static async Task<FuseBlockFile> MountAsync(string mountPoint, string name, IBlockDevice device, FuseBlockFileOptions? options = null,
         CancellationToken cancellationToken = default)
     {
@@ -75,10 +76,7 @@ internal sealed partial class FuseBlockFile : IDisposable
         }
 
         mountPoint = System.IO.Path.GetFullPath(mountPoint);
-        if (MountTable.IsMountPoint(mountPoint))
-        {
-            MountTable.Detach(mountPoint);
-        }
+        ClearStaleMount(mountPoint);
 
         Directory.CreateDirectory(mountPoint);
         var allocated = await AllocatedBytesAsync(device, cancellationToken).ConfigureAwait(false);
@@ -106,10 +104,20 @@ internal sealed partial class FuseBlockFile : IDisposable
 
         if (_session != 0)
         {
-            Native.Fuse.fuse_session_exit(_session);
+            // The loops stop first and /dev/fuse closes last: a loop still running after the close would read, or
+            // reply to, whatever file reused the descriptor's number. Detaching the mount (the descriptor stays open)
+            // stops them: the loops go on answering a reader that still holds the file (its flush and release too),
+            // and once it closes the file the kernel aborts the connection and their reads fail with ENODEV.
+            // fuse_session_exit is no way to stop them: libfuse drops a request it reads after it, unanswered, and
+            // the process that sent it waits for ever.
+            var detached = TryDetach();
+            if (!detached)
+            {
+                // The mount stays: closing /dev/fuse and unmounting through libfuse is the only way left.
+                Native.Fuse.fuse_session_exit(_session);
+                Native.Fuse.fuse_session_unmount(_session);
+            }
 
-            // Closes /dev/fuse and detaches the mount: the loop sees ENODEV once the last open file is closed.
-            Native.Fuse.fuse_session_unmount(_session);
             var stopped = _loops.All(loop => loop.Join(StopDeadline));
 
             // Reads answered from the thread pool reply through the session: it stays until they are done.
@@ -117,6 +125,11 @@ internal sealed partial class FuseBlockFile : IDisposable
             stopped &= _inFlight.Wait(StopDeadline);
             if (stopped)
             {
+                if (detached)
+                {
+                    Native.Fuse.fuse_session_unmount(_session); // closes /dev/fuse: nothing reads it any more
+                }
+
                 Native.Fuse.fuse_session_destroy(_session);
                 _self.Free();
                 _inFlight.Dispose();
@@ -128,6 +141,46 @@ internal sealed partial class FuseBlockFile : IDisposable
         else if (_self.IsAllocated)
         {
             _self.Free();
+        }
+    }
+
+    /// <summary>
+    /// Detaches what a crashed export left at <paramref name="mountPoint"/>: a mount of our own type whose daemon is gone
+    /// (every access fails with ENOTCONN). Anything else there, a live export or a filesystem of the user's (an NFS
+    /// share at /mnt/pve), is never touched: the mount is refused.
+    /// </summary>
+    private static void ClearStaleMount(string mountPoint)
+    {
+        var type = MountTable.FileSystemType(mountPoint);
+        if (type is null)
+        {
+            return;
+        }
+
+        if (type != MountTable.EngineFuseType)
+        {
+            throw new IOException($"{mountPoint}: a {type} filesystem is mounted there; refusing to mount over it (unmount it or choose another directory)");
+        }
+
+        if (LibC.TryStat(mountPoint, LibC.STATX_TYPE, out _, out var errno) || errno != Errno.ENOTCONN)
+        {
+            throw new IOException($"{mountPoint}: another Engine export is mounted there and still serving; refusing to mount over it (stop that export or choose another directory)");
+        }
+
+        MountTable.Detach(mountPoint);
+    }
+
+    // Detaches the mount, lazily, leaving /dev/fuse open; false when it stays.
+    private bool TryDetach()
+    {
+        try
+        {
+            MountTable.Detach(MountPoint);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 

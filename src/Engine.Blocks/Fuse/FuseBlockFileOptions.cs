@@ -18,6 +18,6 @@ internal sealed record FuseBlockFileOptions
     /// <summary>Where read buffers come from; the shared pool when null.</summary>
     public BufferPool? Pool { get; init; }
 
-    /// <summary>Told of every request that failed (the file's path and the cause), before the reader gets its errno.</summary>
+    /// <summary>Told of every request that failed (the file's path and the cause), after the reader got its errno; what it throws is ignored.</summary>
     public Action<string, Exception>? OnError { get; init; }
 }

@@ -12,20 +12,32 @@ internal static class MountTable
 {
     private const string MountInfo = "/proc/self/mountinfo";
 
+    /// <summary>The filesystem type of <see cref="FuseBlockFile"/>'s own mounts (<c>fuse.</c> and its subtype).</summary>
+    public const string EngineFuseType = "fuse.engine";
+
     /// <summary>Whether <paramref name="path"/> (absolute) is a mount point.</summary>
-    public static bool IsMountPoint(string path)
+    public static bool IsMountPoint(string path) => FileSystemType(path) is not null;
+
+    /// <summary>
+    /// The filesystem type (<c>ext4</c>, <c>nfs4</c>, <c>fuse.engine</c>) of the topmost mount at <paramref name="path"/>
+    /// (absolute); null when nothing is mounted there.
+    /// </summary>
+    public static string? FileSystemType(string path)
     {
+        string? type = null;
         foreach (var line in File.ReadLines(MountInfo))
         {
-            // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": the fifth field is the mount point.
-            var fields = line.Split(' ', 6);
+            // "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw": the fifth field is the mount point,
+            // the first after the " - " separator the type. Later lines are mounted on top of earlier ones.
+            var fields = line.Split(' ');
             if (fields.Length > 4 && string.Equals(Unescape(fields[4]), path, StringComparison.Ordinal))
             {
-                return true;
+                var separator = Array.IndexOf(fields, "-", 5);
+                type = separator > 0 && separator + 1 < fields.Length ? Unescape(fields[separator + 1]) : "unknown";
             }
         }
 
-        return false;
+        return type;
     }
 
     /// <summary>

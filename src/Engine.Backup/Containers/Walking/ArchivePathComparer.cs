@@ -11,11 +11,6 @@ internal sealed class ArchivePathComparer : IComparer<string>
 
     public int Compare(string? x, string? y)
     {
-        if (x is null || y is null)
-        {
-            return x is null ? (y is null ? 0 : -1) : 1;
-        }
-
         var rootX = x == ".";
         var rootY = y == ".";
         if (rootX || rootY)
@@ -23,25 +18,6 @@ internal sealed class ArchivePathComparer : IComparer<string>
             return rootX == rootY ? 0 : rootX ? -1 : 1;
         }
 
-        var length = Math.Min(x.Length, y.Length);
-        for (var i = 0; i < length; i++)
-        {
-            var a = x[i];
-            var b = y[i];
-            if (a == b)
-            {
-                continue;
-            }
-
-            // One component ended where the other goes on: the shorter name comes first.
-            if (a == '/' || b == '/')
-            {
-                return a == '/' ? -1 : 1;
-            }
-
-            return CodePointComparer.CompareUnits(a, b);
-        }
-
-        return x.Length.CompareTo(y.Length);
+        return CodePointComparer.Compare(x, y, separatorFirst: true);
     }
 }

@@ -9,7 +9,13 @@ internal sealed class CodePointComparer : IComparer<string>
 {
     public static CodePointComparer Instance { get; } = new();
 
-    public int Compare(string? x, string? y)
+    public int Compare(string? x, string? y) => Compare(x, y, separatorFirst: false);
+
+    /// <summary>
+    /// Compares by code point; with <paramref name="separatorFirst"/>, <c>/</c> ranks below every other character, so
+    /// paths compare component by component (what <see cref="ArchivePathComparer"/> needs).
+    /// </summary>
+    public static int Compare(string? x, string? y, bool separatorFirst)
     {
         if (x is null || y is null)
         {
@@ -24,6 +30,12 @@ internal sealed class CodePointComparer : IComparer<string>
             if (a == b)
             {
                 continue;
+            }
+
+            // One component ended where the other goes on: the shorter name comes first.
+            if (separatorFirst && (a == '/' || b == '/'))
+            {
+                return a == '/' ? -1 : 1;
             }
 
             return CompareUnits(a, b);

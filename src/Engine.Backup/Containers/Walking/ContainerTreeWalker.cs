@@ -21,11 +21,21 @@ namespace Engine.Backup.Containers.Walking;
 /// </summary>
 internal sealed class ContainerTreeWalker
 {
+    /// <summary>
+    /// How close to the walk's start a ctime makes a file "racily clean": a file changed in the same clock tick as
+    /// its stat could change again within that tick and keep ctime, mtime and size, so its identity proves nothing.
+    /// One second covers filesystems that store whole seconds (ext3-style 128-byte inodes) as well as the kernel's
+    /// coarse clock; such a file is recorded without identity and so read again by the next backup.
+    /// </summary>
+    private const long RacyWindowNs = 1_000_000_000;
+
     private readonly string[] _sources;
     private readonly ExcludeFilter _excludes;
     private readonly ReferenceCursor? _reference;
     private readonly Dictionary<(ulong Device, ulong Inode), string> _linkTargets = [];
     private readonly List<string> _undecodable = [];
+    private long _racyFromNs = long.MinValue;
+    private ulong _rootDevice;
 
     /// <summary>Creates a walker.</summary>
     /// <param name="root">The directory PVE gave (the container's root).</param>
@@ -106,7 +116,9 @@ internal sealed class ContainerTreeWalker
             RequireDirectory(source);
         }
 
+        _racyFromNs = ((DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100) - RacyWindowNs;
         var rootStat = ContainerCalls.LStat(Root);
+        _rootDevice = rootStat.Device;
         var rootIsSource = _sources[0].Length == 0;
         yield return Build(".", Root, rootStat);
 
@@ -239,7 +251,10 @@ internal sealed class ContainerTreeWalker
     {
         var mode = stat.Mode & 0xFFF;
         var type = stat.FileType;
-        var identity = new FileIdentity(stat.ChangeTimeNs, stat.Inode, stat.Device);
+        // The root's own filesystem is device 0: PVE's snapshot mode mounts a fresh snapshot (a new st_dev) for each
+        // backup, and its files are still the reference's files.
+        var identity = new FileIdentity(stat.ChangeTimeNs, stat.Inode, stat.Device == _rootDevice ? 0 : stat.Device);
+        FileIdentity? recorded = stat.ChangeTimeNs >= _racyFromNs ? null : identity;
         if (type == Statx.RegularFile && stat.LinkCount > 1)
         {
             var key = (stat.Device, stat.Inode);
@@ -248,7 +263,7 @@ internal sealed class ContainerTreeWalker
                 return new WalkedEntry(new ContainerEntry
                 {
                     Path = relative, Kind = ContainerEntryKind.HardLink, LinkTarget = first, Mode = mode,
-                    Uid = stat.Uid, Gid = stat.Gid, ModificationTimeNs = stat.ModificationTimeNs, Identity = identity,
+                    Uid = stat.Uid, Gid = stat.Gid, ModificationTimeNs = stat.ModificationTimeNs, Identity = recorded,
                 }, host);
             }
 
@@ -285,7 +300,7 @@ internal sealed class ContainerTreeWalker
                 DeviceMinor = previous.DeviceMinor,
                 Xattrs = previous.Xattrs,
                 DataExtents = previous.DataExtents,
-                Identity = identity,
+                Identity = recorded,
             };
             return new WalkedEntry(reused, host, reused.DataLength > 0 ? referenceIndex : -1);
         }
@@ -304,7 +319,7 @@ internal sealed class ContainerTreeWalker
             DeviceMinor = isDevice ? (int)stat.RdevMinor : 0,
             Xattrs = ContainerCalls.ListXattrs(host),
             DataExtents = kind == ContainerEntryKind.RegularFile ? DataExtentsOf(host, size, (long)stat.Blocks) : null,
-            Identity = identity,
+            Identity = recorded,
         }, host);
     }
 
