@@ -188,9 +188,10 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         try
         {
             var entries = ImageCreator.L1Entries(newSize, _clusterBits);
-            if (entries > int.MaxValue / 8)
+            if (entries > Qcow2Layout.MaxL1TableBytes / Qcow2Layout.TableEntrySize)
             {
-                throw new BlockDeviceException(EINVAL, $"{Path}: {newSize} bytes is too large an image");
+                // qemu (and Engine's reader) refuse an L1 table over 32 MiB: such an image could not be opened again.
+                throw new BlockDeviceException(EINVAL, $"{Path}: {newSize} bytes is too large an image (its L1 table would exceed {Qcow2Layout.MaxL1TableBytes} bytes)");
             }
 
             _map.Grow((int)entries, _refcounts);
