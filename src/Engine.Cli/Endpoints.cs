@@ -54,8 +54,8 @@ internal static class Endpoints
         return await connecting.ConfigureAwait(false);
     }
 
-    /// <summary>Opens a copy source.</summary>
-    public static async Task<IBlockDevice> OpenSourceAsync(string command, string spec, NbdClientOptions options, CancellationToken cancellationToken)
+    /// <summary>Opens a copy source; a local file as <paramref name="format"/> (raw or qcow2), or probed when null.</summary>
+    public static async Task<IBlockDevice> OpenSourceAsync(string command, string spec, NbdClientOptions options, CancellationToken cancellationToken, string? format = null)
     {
         if (spec == Null)
         {
@@ -67,7 +67,7 @@ internal static class Endpoints
             return await ConnectAsync(command, NbdUri.Parse(spec), options, cancellationToken).ConfigureAwait(false);
         }
 
-        return Qcow2Files.OpenSource(spec);
+        return Qcow2Files.OpenSource(spec, format);
     }
 
     /// <summary>Opens a copy target of at least <paramref name="size"/> bytes. A regular file is created or truncated, so it starts out zeroed.</summary>

@@ -1,5 +1,7 @@
+using System.CommandLine;
 using Engine.Blocks;
 using Engine.Blocks.Devices;
+using Engine.Blocks.Native;
 using Engine.Qcow2.Format;
 using Engine.Qcow2.Reading;
 using Engine.Qcow2.Writing;
@@ -16,27 +18,44 @@ internal static class Qcow2Files
     /// <summary>Output formats the commands that write images accept.</summary>
     public static readonly string[] OutputFormats = ["raw", "qcow2"];
 
-    /// <summary>
-    /// Whether <paramref name="path"/> is a file that starts with the qcow2 magic; anything unreadable is left to the
-    /// raw open to report. Device nodes are never images.
-    /// </summary>
-    public static bool IsQcow2(string path)
-    {
-        if (path.StartsWith("/dev/", StringComparison.Ordinal))
-        {
-            return false;
-        }
+    /// <summary>Formats a local source may be named as (<c>--format</c>): without it, qcow2 is recognised by its magic.</summary>
+    public static readonly string[] InputFormats = ["raw", "qcow2"];
 
+    /// <summary>The reader options for an image recognised only by its magic: it may name no other file.</summary>
+    private static readonly Qcow2ReaderOptions Probed = new() { ExternalFiles = Qcow2ExternalFiles.None };
+
+    /// <summary>The <c>--format raw|qcow2</c> option of commands that read local images.</summary>
+    public static Option<string?> FormatOption(string what)
+    {
+        var option = new Option<string?>("--format", "-f")
+        {
+            Description = $"Format of {what}: raw or qcow2. Without it a qcow2 image is recognised by its magic, read-only and without following a backing or external data file.",
+        };
+        option.AcceptOnlyFromAmong(InputFormats);
+        return option;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is read as qcow2: by <paramref name="format"/>, else by its magic (device nodes
+    /// never are; anything unreadable is left to the raw open to report).
+    /// </summary>
+    public static bool IsQcow2(string path, string? format) => format is not null ? format == "qcow2" : Qcow2BlockDevice.IsQcow2(path);
+
+    /// <summary>
+    /// Opens a qcow2 image read-only through the reader. With <paramref name="formatGiven"/> its backing chain and
+    /// external data file are followed (regular files only); without, it was recognised by its magic alone, and may be
+    /// a raw disk whose guest wrote a qcow2 header naming host files, so an image that names another file is refused.
+    /// </summary>
+    /// <exception cref="Qcow2FormatException">The image is malformed, or (probed) names another file: the message says to pass --format qcow2.</exception>
+    public static Qcow2BlockDevice OpenReader(string path, bool formatGiven)
+    {
         try
         {
-            // Opened without blocking, so a FIFO cannot hang the probe.
-            using var file = ImageFile.Open(path);
-            Span<byte> magic = stackalloc byte[4];
-            return file.ReadAt(0, magic) == magic.Length && Qcow2Magic.Matches(magic);
+            return Qcow2BlockDevice.Open(path, formatGiven ? Qcow2ReaderOptions.Default : Probed);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Qcow2ExternalFileException ex)
         {
-            return false;
+            throw new Qcow2FormatException(ex.ImagePath, ex.Offset, $"{ex.What}; pass --format qcow2 to follow '{ex.FileName}'", ex);
         }
     }
 
@@ -56,7 +75,7 @@ internal static class Qcow2Files
         Qcow2BlockDevice.Open(path).DisposeAsync().AsTask().GetAwaiter().GetResult();
         try
         {
-            return Qcow2WritableDevice.Open(path, OpenBacking);
+            return Qcow2WritableDevice.Open(path, (backing, format) => Qcow2BlockDevice.OpenBacking(backing, format));
         }
         catch (BlockDeviceException e) when (e.Errno == 95)
         {
@@ -65,26 +84,41 @@ internal static class Qcow2Files
     }
 
     /// <summary>
-    /// Creates a qcow2 image of <paramref name="size"/> bytes at <paramref name="path"/> to be written whole, replacing a
-    /// regular file already there, as the raw targets are truncated.
+    /// Creates a qcow2 image of <paramref name="size"/> bytes to be written whole and then put in place of
+    /// <paramref name="path"/> by <see cref="MoveIntoPlace"/>: it is written under <paramref name="temporary"/>, a new
+    /// name in the same folder, so that nothing already at <paramref name="path"/> is removed before the copy is done.
+    /// Only a regular file (or nothing) may be there: a device node, a directory or a FIFO is refused, never unlinked.
     /// </summary>
-    public static Qcow2WritableDevice CreateTarget(string path, long size)
+    /// <exception cref="IOException">Something other than a regular file is at <paramref name="path"/> (the message names it).</exception>
+    public static Qcow2WritableDevice CreateTarget(string path, long size, out string temporary)
     {
-        if (File.Exists(path))
+        if (LibC.TryLStat(path, LibC.STATX_TYPE, out var stat, out var errno))
         {
-            File.Delete(path);
+            if (!stat.IsRegularFile)
+            {
+                throw new IOException($"{path} exists and is not a regular file; a qcow2 target is only created as, or in place of, a regular file");
+            }
+        }
+        else if (errno != Errno.ENOENT)
+        {
+            throw new IOException($"{path}: {LibC.StrError(errno)}");
         }
 
-        return Qcow2WritableDevice.Create(path, new Qcow2CreateOptions { Size = size, Conversion = true });
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        temporary = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        return Qcow2WritableDevice.Create(temporary, new Qcow2CreateOptions { Size = size, Conversion = true });
     }
 
+    /// <summary>Renames the finished temporary image over <paramref name="path"/> (rename(2): the old file stays whole until then).</summary>
+    public static void MoveIntoPlace(string temporary, string path) => File.Move(temporary, path, overwrite: true);
+
     /// <summary>
-    /// Opens a copy source that is a local file: a qcow2 image (recognised by its magic) as its guest disk through
-    /// the reader, with its backing chain; anything else as raw bytes.
+    /// Opens a copy source that is a local file: a qcow2 image (by <paramref name="format"/>, else by its magic; see
+    /// <see cref="OpenReader"/>) as its guest disk through the reader; anything else as raw bytes.
     /// </summary>
     /// <exception cref="Qcow2FormatException">The image or its chain is malformed or uses what Engine refuses.</exception>
-    public static IBlockDevice OpenSource(string path) =>
-        IsQcow2(path) ? Qcow2BlockDevice.Open(path) : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
+    public static IBlockDevice OpenSource(string path, string? format) =>
+        IsQcow2(path, format) ? OpenReader(path, format is not null) : FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
 
     /// <summary>
     /// Writes a new qcow2 image of <paramref name="size"/> bytes, to be written whole, into an empty file the caller
@@ -101,20 +135,4 @@ internal static class Qcow2Files
     /// <summary>Writes a new qcow2 image of <paramref name="size"/> bytes, to be written whole, into the empty file at <paramref name="path"/> (an import's temporary file).</summary>
     public static IBlockDevice CreateInEmpty(string path, long size) =>
         Qcow2WritableDevice.Create(File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read), path, new Qcow2CreateOptions { Size = size, Conversion = true });
-
-    /// <summary>Opens a backing file read-only: a qcow2 one (named so, or recognised) through the reader, raw files as they are.</summary>
-    private static IBlockDevice OpenBacking(string path, string? format)
-    {
-        if (format == "qcow2" || (format is null && IsQcow2(path)))
-        {
-            return Qcow2BlockDevice.Open(path);
-        }
-
-        if (format is not (null or "raw"))
-        {
-            throw new BlockDeviceException(95, $"{path}: backing format '{format}' is not supported (raw)");
-        }
-
-        return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = true });
-    }
 }

@@ -82,6 +82,8 @@ public sealed class BitmapServeTests
 
         await QemuImgAsync("create", "-q", "-u", "-f", "qcow2", "-b", "gone.qcow2", "-F", "qcow2", dir["top.qcow2"], "1M");
         (await EngineCli.RunAsync("serve", dir["top.qcow2"], "--socket", dir["d.sock"]))
+            .AssertFailure(65, "backing file 'gone.qcow2' is not followed: the image's format was probed, not given; pass --format qcow2 to follow 'gone.qcow2'").AssertNoRuntimeText();
+        (await EngineCli.RunAsync("serve", "--format", "qcow2", dir["top.qcow2"], "--socket", dir["d.sock"]))
             .AssertFailure(66, $"{dir["top.qcow2"]}: backing file 'gone.qcow2' ({dir["gone.qcow2"]}): no such file").AssertNoRuntimeText();
     }
 
@@ -96,7 +98,7 @@ public sealed class BitmapServeTests
 
     private static async Task<RunningTool> StartEngineAsync(string socket, string image, params string[] flags)
     {
-        var engine = EngineCli.Start(["serve", image, "--socket", socket, .. flags]);
+        var engine = EngineCli.Start(["serve", "--format", "qcow2", image, "--socket", socket, .. flags]);
         await engine.WaitUntilAsync(() => engine.Stdout.Contains("nbd+unix://", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the URI on stdout");
         return engine;
     }

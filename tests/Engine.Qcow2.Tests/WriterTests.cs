@@ -142,6 +142,22 @@ public sealed class WriterTests
     }
 
     [Fact]
+    public async Task Growing_past_qemus_32_MiB_L1_limit_is_refused_and_leaves_the_image_as_it_was()
+    {
+        using var dir = new TempDir();
+
+        // 512-byte clusters: an L1 entry maps 32 KiB, so 32 MiB of L1 table maps 128 GiB.
+        await using (var image = Qcow2WritableDevice.Create(dir["g.qcow2"], new Qcow2CreateOptions { Size = 1 * MiB, ClusterSize = 512 }))
+        {
+            var error = await Assert.ThrowsAsync<BlockDeviceException>(async () => await image.ResizeAsync(256L << 30));
+            Assert.Contains("its L1 table would exceed 33554432 bytes", error.Message, StringComparison.Ordinal);
+            Assert.Equal(1 * MiB, image.Size);
+        }
+
+        await WriterQemu.AssertCleanAsync(dir["g.qcow2"]);
+    }
+
+    [Fact]
     public async Task Images_the_writer_cannot_keep_consistent_are_refused_by_name()
     {
         using var dir = new TempDir();

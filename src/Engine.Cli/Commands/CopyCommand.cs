@@ -11,7 +11,7 @@ namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine copy SRC DST [--connections N] [--requests N] [--request-size BYTES] [--allocated] [--progress] [--json]
-/// [--connect-timeout SECONDS] [--dst-format raw|qcow2]</c>:
+/// [--connect-timeout SECONDS] [--format raw|qcow2] [--dst-format raw|qcow2]</c>:
 /// a sparse-aware, byte-exact copy between NBD exports, local files or block devices, and <c>null:</c>. A file target
 /// named <c>*.qcow2</c> (or with <c>--dst-format qcow2</c>) becomes a qcow2 image whose zeroes stay unallocated.
 /// </summary>
@@ -34,7 +34,8 @@ internal static class CopyCommand
         var connectTimeout = Endpoints.ConnectTimeoutOption();
         var dstFormat = new Option<string?>("--dst-format", "-O") { Description = "Format of a file target: raw or qcow2 (default: qcow2 for a name ending in .qcow2, else raw)." };
         dstFormat.AcceptOnlyFromAmong(Qcow2Files.OutputFormats);
-        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap, connectTimeout, dstFormat };
+        var format = Qcow2Files.FormatOption("a file source");
+        var command = new Command("copy", "Copy between NBD exports, files, block devices and null:, skipping holes.") { source, target, connections, requests, requestSize, allocated, progress, json, flush, dirtyBitmap, connectTimeout, format, dstFormat };
         command.SetAction((parse, cancellationToken) => RunAsync(
             parse.GetValue(source)!,
             parse.GetValue(target)!,
@@ -47,12 +48,13 @@ internal static class CopyCommand
             parse.GetValue(flush),
             parse.GetValue(dirtyBitmap),
             parse.GetValue(connectTimeout),
+            parse.GetValue(format),
             parse.GetValue(dstFormat),
             cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, double connectSeconds, string? dstFormat, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string sourceSpec, string targetSpec, int connections, int requests, string requestSizeText, bool allocated, bool showProgress, bool json, bool flush, string? dirtyBitmap, double connectSeconds, string? format, string? dstFormat, CancellationToken cancellationToken)
     {
         int requestSize;
         TimeSpan connectTimeout;
@@ -94,20 +96,29 @@ internal static class CopyCommand
             return ExitCodes.Usage;
         }
 
+        if (format is not null && (sourceSpec == Endpoints.Null || NbdUri.IsNbdUri(sourceSpec)))
+        {
+            Console.Error.WriteLine($"engine copy: --format {format} names the format of a file source, not {sourceSpec}");
+            return ExitCodes.Usage;
+        }
+
         var dirtyContext = dirtyBitmap is null ? null : $"qemu:dirty-bitmap:{dirtyBitmap}";
         // The copier's continuations only issue the next request and never block on a reply, so they may run inline.
         var nbdOptions = new NbdClientOptions { Connections = connections, RequestsInFlight = requests, MetaContexts = dirtyContext is null ? [] : [dirtyContext], InlineCompletions = true, ConnectTimeout = connectTimeout };
         IBlockDevice? source = null;
         IBlockDevice? target = null;
 
+        // A qcow2 target is written under this name beside the target and renamed over it once complete.
+        string? temporary = null;
+
         // Which side is being opened, so that a file error names it.
         var opening = sourceSpec;
         try
         {
-            source = await Endpoints.OpenSourceAsync("copy", sourceSpec, nbdOptions, cancellationToken).ConfigureAwait(false);
+            source = await Endpoints.OpenSourceAsync("copy", sourceSpec, nbdOptions, cancellationToken, format).ConfigureAwait(false);
             opening = targetSpec;
             var (device, zeroed) = qcow2Target
-                ? (Qcow2Files.CreateTarget(targetSpec, source.Size), true)
+                ? (Qcow2Files.CreateTarget(targetSpec, source.Size, out temporary), true)
                 : await Endpoints.OpenTargetAsync("copy", targetSpec, source.Size, nbdOptions, cancellationToken).ConfigureAwait(false);
             target = device;
             opening = null;
@@ -140,6 +151,16 @@ internal static class CopyCommand
                 FlushTarget = flush,
             }, cancellationToken).ConfigureAwait(false);
             clock.Stop();
+            if (temporary is not null)
+            {
+                // Durable before it replaces whatever was at the target, so a crash leaves the old file or the new one.
+                await target.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await target.DisposeAsync().ConfigureAwait(false);
+                target = null;
+                Qcow2Files.MoveIntoPlace(temporary, targetSpec);
+                temporary = null;
+            }
+
             reporter?.Finish();
             var seconds = clock.Elapsed.TotalSeconds;
             if (json)
@@ -190,6 +211,12 @@ internal static class CopyCommand
             if (source is not null)
             {
                 await source.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (temporary is not null)
+            {
+                // The copy failed: the target, if there was one, is untouched; drop the partial image.
+                File.Delete(temporary);
             }
         }
     }

@@ -17,10 +17,12 @@ namespace Engine.Cli.Commands;
 
 /// <summary>
 /// <c>engine serve FILE [--socket PATH | --listen ADDR:PORT] [--max-connections N] [--handshake-timeout SECONDS]
-/// [--export NAME] [--export NAME=FILE ...] [--bitmap NAME ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
+/// [--export NAME] [--export NAME=FILE ...] [--format raw|qcow2] [--bitmap NAME ...] [--read-only] [--description TEXT] [--direct] [--tls off|on|require
 /// (--tls-certificates DIR [--tls-verify-peer] | --tls-psk FILE)] [--allow CLIENT ...] [--allow-uid UID ...]</c>: serve files over NBD
-/// until SIGINT or SIGTERM. A qcow2 file (recognised by its magic) is served through the native reader, read-only, with
-/// <c>qemu:allocation-depth</c> and, for each <c>--bitmap NAME</c>, <c>qemu:dirty-bitmap:NAME</c>, as <c>qemu-nbd -A -B NAME</c>.
+/// until SIGINT or SIGTERM. A qcow2 file is served as its guest disk, with <c>qemu:allocation-depth</c> and, for each
+/// <c>--bitmap NAME</c>, <c>qemu:dirty-bitmap:NAME</c>, as <c>qemu-nbd -A -B NAME</c>: with <c>--format qcow2</c>
+/// writable (unless <c>--read-only</c>) and with its backing file; recognised only by its magic, read-only and
+/// refused if it names another file, since a raw disk's guest can write a qcow2 header.
 /// </summary>
 internal static class ServeCommand
 {
@@ -36,8 +38,9 @@ internal static class ServeCommand
         var description = new Option<string?>("--description", "-D") { Description = "Export description shown by 'nbdinfo'." };
         var direct = new Option<bool>("--direct") { Description = "Open files with O_DIRECT (bypass the page cache)." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log connections and refused requests to stderr." };
+        var format = Qcow2Files.FormatOption("the files served");
 
-        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, bitmaps, readOnly, description, direct, verbose };
+        var command = new Command("serve", "Serve files over NBD until SIGINT or SIGTERM.") { file, export, format, bitmaps, readOnly, description, direct, verbose };
         listen.AddTo(command);
         tls.AddTo(command);
         access.AddTo(command);
@@ -62,6 +65,7 @@ internal static class ServeCommand
                 parse.GetValue(file),
                 listening,
                 parse.GetValue(export) ?? [],
+                parse.GetValue(format),
                 parse.GetValue(bitmaps) ?? [],
                 parse.GetValue(readOnly),
                 parse.GetValue(description),
@@ -153,7 +157,7 @@ internal static class ServeCommand
                 IBlockDevice device;
                 try
                 {
-                    device = OpenDevice(path, settings.ReadOnly, settings.Direct, settings.Bitmaps.Length > 0 && ReferenceEquals(path, settings.File));
+                    device = OpenDevice(path, settings.Format, settings.ReadOnly, settings.Direct, settings.Bitmaps.Length > 0 && ReferenceEquals(path, settings.File));
                 }
                 catch (Qcow2FormatException ex)
                 {
@@ -174,6 +178,10 @@ internal static class ServeCommand
                 catch (FormatException ex)
                 {
                     return Usage($"{path}: {ErrorText.Full(ex)}");
+                }
+                catch (NotSupportedException ex)
+                {
+                    return Usage($"{path}: {ex.Message}");
                 }
 
                 devices.Add(device);
@@ -240,22 +248,40 @@ internal static class ServeCommand
         return tls.CertificatesDirectory is { } directory ? X509TlsServer.Load(directory, tls.VerifyPeer) : null;
     }
 
-    private static IBlockDevice OpenDevice(string path, bool readOnly, bool direct, bool withBitmaps)
+    /// <exception cref="NotSupportedException">--direct for a qcow2 image, which is read and written through the page cache.</exception>
+    private static IBlockDevice OpenDevice(string path, string? format, bool readOnly, bool direct, bool withBitmaps)
     {
         if (path.StartsWith("memory:", StringComparison.Ordinal))
         {
             return new MemoryBlockDevice(Sizes.Parse(path["memory:".Length..]), readOnly);
         }
 
-        if (!Qcow2Files.IsQcow2(path))
+        if (!Qcow2Files.IsQcow2(path, format))
         {
             return FileBlockDevice.Open(path, new FileBlockDeviceOptions { ReadOnly = readOnly, Direct = direct });
         }
 
+        if (direct)
+        {
+            // Both qcow2 paths are buffered; serving without O_DIRECT while the user asked for it would be a silent lie.
+            throw new NotSupportedException("--direct does not apply to qcow2 images, which Engine reads and writes through the page cache");
+        }
+
+        if (format is null)
+        {
+            // Recognised by its magic alone: it may be a raw disk whose guest wrote a qcow2 header. Read it without
+            // following any file it names, and never write through the qcow2 writer, which would rewrite the guest's data.
+            if (!readOnly)
+            {
+                Console.Error.WriteLine($"engine serve: {path}: qcow2 image recognised by its magic, served read-only; pass --format qcow2 to write it");
+            }
+
+            return Qcow2Files.OpenReader(path, formatGiven: false);
+        }
+
         // A qcow2 image is served as its guest disk: writable through the qcow2 writer, or read-only through the native
-        // reader (with --read-only, and for --bitmap, whose bitmaps the writer would invalidate). Both are buffered:
-        // --direct does not apply to them.
-        return readOnly || withBitmaps ? Qcow2BlockDevice.Open(path) : Qcow2Files.OpenWritable(path);
+        // reader (with --read-only, and for --bitmap, whose bitmaps the writer would invalidate).
+        return readOnly || withBitmaps ? Qcow2Files.OpenReader(path, formatGiven: true) : Qcow2Files.OpenWritable(path);
     }
 
     /// <summary>
@@ -325,5 +351,5 @@ internal static class ServeCommand
         return ExitCodes.Usage;
     }
 
-    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, string[] Bitmaps, bool ReadOnly, string? Description, bool Direct, bool Verbose, ServeTlsSettings Tls, Dictionary<int, ExportAccess> Access);
+    private sealed record ServeSettings(string? File, ServerListenSettings Listening, string[] Exports, string? Format, string[] Bitmaps, bool ReadOnly, string? Description, bool Direct, bool Verbose, ServeTlsSettings Tls, Dictionary<int, ExportAccess> Access);
 }

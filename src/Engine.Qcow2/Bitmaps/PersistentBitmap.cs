@@ -61,6 +61,13 @@ public sealed class PersistentBitmap
             throw new Qcow2FormatException(source.Path, (long)bitmaps.DirectoryOffset, "the bitmap directory is not cluster aligned");
         }
 
+        // Checked against the file before the buffer (up to 64 MiB) is allocated, so a lying size costs nothing.
+        if (bitmaps.DirectoryOffset > (ulong)source.File.Length || bitmaps.DirectorySize > (ulong)source.File.Length - bitmaps.DirectoryOffset)
+        {
+            throw new Qcow2FormatException(source.Path, (long)Math.Min(bitmaps.DirectoryOffset, long.MaxValue),
+                $"the bitmap directory ({bitmaps.DirectorySize} bytes) runs past the end of the file ({source.File.Length} bytes)");
+        }
+
         var directory = new byte[(int)bitmaps.DirectorySize];
         source.File.ReadMetadata((long)Math.Min(bitmaps.DirectoryOffset, long.MaxValue), directory, "the bitmap directory");
         return BitmapDirectoryEntry.ParseDirectory(directory, bitmaps.BitmapCount, (long)bitmaps.DirectoryOffset, source.Path);

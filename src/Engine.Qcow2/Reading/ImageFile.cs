@@ -11,8 +11,9 @@ namespace Engine.Qcow2.Reading;
 /// </summary>
 internal sealed class ImageFile : IDisposable
 {
-    private ImageFile(string path, SafeFileHandle handle, long length, long allocatedBytes, (ulong Device, ulong Inode) identity)
+    private ImageFile(string path, SafeFileHandle handle, long length, long allocatedBytes, (ulong Device, ulong Inode) identity, bool isBlockDevice)
     {
+        IsBlockDevice = isBlockDevice;
         Path = path;
         Handle = handle;
         Length = length;
@@ -31,6 +32,16 @@ internal sealed class ImageFile : IDisposable
 
     /// <summary>Bytes the file occupies on disk (st_blocks × 512) when opened.</summary>
     public long AllocatedBytes { get; }
+
+    /// <summary>Whether the file is a block device rather than a regular file.</summary>
+    public bool IsBlockDevice { get; }
+
+    /// <summary>Whether the file starts with the qcow2 magic (qemu's probe, reduced to the formats Engine reads).</summary>
+    public bool StartsWithQcow2Magic()
+    {
+        Span<byte> magic = stackalloc byte[4];
+        return ReadAt(0, magic) == magic.Length && Qcow2Magic.Matches(magic);
+    }
 
     /// <summary>(st_dev, st_ino) of the file.</summary>
     public (ulong Device, ulong Inode) Identity { get; }
@@ -69,7 +80,7 @@ internal sealed class ImageFile : IDisposable
                 throw new BlockDeviceException(Errno.EINVAL, $"{path} is neither a regular file nor a block device");
             }
 
-            return new ImageFile(path, handle, length, (long)stat.Blocks * 512, (stat.Device, stat.Inode));
+            return new ImageFile(path, handle, length, (long)stat.Blocks * 512, (stat.Device, stat.Inode), !stat.IsRegularFile);
         }
         catch
         {

@@ -24,9 +24,53 @@ public sealed partial class Qcow2BlockDevice
         return OpenChain(path, options ?? Qcow2ReaderOptions.Default, [], 1);
     }
 
-    private static Qcow2BlockDevice OpenChain(string path, Qcow2ReaderOptions options, HashSet<(ulong, ulong)> chain, int length)
+    /// <summary>
+    /// Opens <paramref name="path"/> as the backing file of an image: as qcow2 (with its own chain) when
+    /// <paramref name="format"/> says so, or when it is null and the file starts with the qcow2 magic; else as raw
+    /// bytes, read-only. The file is opened once: the descriptor whose kind was checked is the one read.
+    /// </summary>
+    /// <param name="path">The backing file, resolved against the image's directory.</param>
+    /// <param name="format">The backing format the image names, or null to probe.</param>
+    /// <param name="options">Limits and which files may be followed; <see cref="Qcow2ReaderOptions.Default"/> when null.</param>
+    /// <exception cref="Qcow2FormatException">Another format than qcow2 or raw, a block device where the options allow only
+    /// regular files, or a malformed qcow2 chain.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="IOException">Another I/O failure.</exception>
+    public static IBlockDevice OpenBacking(string path, string? format, Qcow2ReaderOptions? options = null)
     {
-        var image = Qcow2Image.Open(path);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= Qcow2ReaderOptions.Default;
+        var file = ImageFile.Open(path);
+        Qcow2Image.CheckKind(file, path, -1, "the backing file", options.ExternalFiles);
+        return OpenBackingAs(file, path, format ?? Probe(file), options, [], 1,
+            f => new Qcow2FormatException(path, -1, $"backing format '{f}' is not supported; Engine reads qcow2 and raw backing files"));
+    }
+
+    /// <summary>Whether the file at <paramref name="path"/> starts with the qcow2 magic; device nodes never count, and
+    /// anything unreadable is left to the open that follows to report.</summary>
+    public static bool IsQcow2(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (path.StartsWith("/dev/", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        try
+        {
+            // Opened without blocking, so a FIFO cannot hang the probe.
+            using var file = ImageFile.Open(path);
+            return file.StartsWithQcow2Magic();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static Qcow2BlockDevice OpenChain(string path, Qcow2ReaderOptions options, HashSet<(ulong, ulong)> chain, int length, ImageFile? file = null)
+    {
+        var image = Qcow2Image.Open(path, options.ExternalFiles, file);
         IBlockDevice? backing = null;
         try
         {
@@ -58,25 +102,42 @@ public sealed partial class Qcow2BlockDevice
                 $"the backing chain is longer than {options.MaxChainLength} images (at backing file '{name}')");
         }
 
-        string format;
-        using (var file = OpenBackingFile(image, name, backingPath))
+        var file = OpenBackingFile(image, name, backingPath);
+        if (chain.Contains(file.Identity))
         {
-            if (chain.Contains(file.Identity))
-            {
-                throw new Qcow2FormatException(image.Path, nameOffset,
-                    $"backing file '{name}' ({backingPath}) is already in the chain: the backing chain loops");
-            }
-
-            format = image.BackingFormat ?? Probe(file);
+            file.Dispose();
+            throw new Qcow2FormatException(image.Path, nameOffset,
+                $"backing file '{name}' ({backingPath}) is already in the chain: the backing chain loops");
         }
 
-        return format switch
+        Qcow2Image.CheckKind(file, image.Path, nameOffset, $"backing file '{name}' ({backingPath})", options.ExternalFiles);
+        return OpenBackingAs(file, backingPath, image.BackingFormat ?? Probe(file), options, chain, length + 1,
+            format => new Qcow2FormatException(image.Path, image.ExtensionsOffset,
+                $"backing file '{name}' has format '{format}'; Engine reads qcow2 and raw backing files"));
+    }
+
+    /// <summary>
+    /// The one dispatch on a backing format: qcow2 through the reader, raw as bytes. Takes <paramref name="file"/>
+    /// over: a qcow2 image reads through it, a raw file is reopened through /proc/self/fd (the same inode, whatever the
+    /// path names by now) and then closed.
+    /// </summary>
+    private static IBlockDevice OpenBackingAs(ImageFile file, string path, string format, Qcow2ReaderOptions options,
+        HashSet<(ulong, ulong)> chain, int length, Func<string, Qcow2FormatException> unsupported)
+    {
+        if (format == Qcow2FormatName)
         {
-            Qcow2FormatName => OpenChain(backingPath, options, chain, length + 1),
-            RawFormatName => FileBlockDevice.Open(backingPath, new FileBlockDeviceOptions { ReadOnly = true }),
-            _ => throw new Qcow2FormatException(image.Path, image.ExtensionsOffset,
-                $"backing file '{name}' has format '{format}'; Engine reads qcow2 and raw backing files"),
-        };
+            return OpenChain(path, options, chain, length, file);
+        }
+
+        using (file)
+        {
+            if (format != RawFormatName)
+            {
+                throw unsupported(format);
+            }
+
+            return FileBlockDevice.Open($"/proc/self/fd/{file.Handle.DangerousGetHandle()}", new FileBlockDeviceOptions { ReadOnly = true });
+        }
     }
 
     private static ImageFile OpenBackingFile(Qcow2Image image, string name, string backingPath)
@@ -100,9 +161,5 @@ public sealed partial class Qcow2BlockDevice
     }
 
     /// <summary>qemu's probe, reduced to what Engine reads: the qcow2 magic, else raw.</summary>
-    private static string Probe(ImageFile file)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        return file.ReadAt(0, magic) == magic.Length && Qcow2Magic.Matches(magic) ? Qcow2FormatName : RawFormatName;
-    }
+    private static string Probe(ImageFile file) => file.StartsWithQcow2Magic() ? Qcow2FormatName : RawFormatName;
 }

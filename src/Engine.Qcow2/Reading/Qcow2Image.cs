@@ -71,13 +71,17 @@ internal sealed class Qcow2Image : IDisposable
     public string Path => File.Path;
 
     /// <summary>Opens and checks the qcow2 file at <paramref name="path"/>.</summary>
+    /// <param name="path">The image.</param>
+    /// <param name="externalFiles">Which external data file the image may name (and whether it may name a backing file at all).</param>
+    /// <param name="file">The image already opened (a backing file whose identity was checked), or null to open <paramref name="path"/>.</param>
     /// <exception cref="Qcow2FormatException">The file is not a qcow2 image Engine can read; the message says where and why.</exception>
-    public static Qcow2Image Open(string path)
+    /// <exception cref="Qcow2ExternalFileException">The image names a file <paramref name="externalFiles"/> does not allow.</exception>
+    public static Qcow2Image Open(string path, Qcow2ExternalFiles externalFiles, ImageFile? file = null)
     {
-        var file = ImageFile.Open(path);
+        file ??= ImageFile.Open(path);
         try
         {
-            return Load(file);
+            return Load(file, externalFiles);
         }
         catch
         {
@@ -86,7 +90,7 @@ internal sealed class Qcow2Image : IDisposable
         }
     }
 
-    private static Qcow2Image Load(ImageFile file)
+    private static Qcow2Image Load(ImageFile file, Qcow2ExternalFiles externalFiles)
     {
         var path = file.Path;
         var start = new byte[(int)Math.Min(file.Length, HeaderProbeLength)];
@@ -114,12 +118,18 @@ internal sealed class Qcow2Image : IDisposable
             backingFormat = null;
         }
 
+        if (backingName is not null && externalFiles == Qcow2ExternalFiles.None)
+        {
+            throw new Qcow2ExternalFileException(path, (long)header.BackingFileOffset, backingName,
+                $"backing file '{backingName}' is not followed: the image's format was probed, not given");
+        }
+
         var l1 = LoadL1(file, header);
         CheckRefcountTable(file, header);
         var image = new Qcow2Image(file, header, extensions, header.EncodedLength, l1, backingName, backingFormat);
         if (image.HasExternalData)
         {
-            image.OpenExternalData(StringExtension(extensions, Qcow2HeaderExtensionType.ExternalDataFile));
+            image.OpenExternalData(StringExtension(extensions, Qcow2HeaderExtensionType.ExternalDataFile), externalFiles);
         }
 
         image.MetadataPreallocation = image.DetectMetadataPreallocation();
@@ -196,7 +206,14 @@ internal sealed class Qcow2Image : IDisposable
             throw new Qcow2FormatException(file.Path, offset, $"the backing file name ({length} bytes) runs past the header cluster or the file");
         }
 
-        return Encoding.UTF8.GetString(first.Slice(offset, length));
+        var name = first.Slice(offset, length);
+        if (name.Contains((byte)0))
+        {
+            // qemu reads the name as a C string: the file it opens is the part before the NUL, not what Engine would show.
+            throw new Qcow2FormatException(file.Path, offset + name.IndexOf((byte)0), "the backing file name contains a NUL byte");
+        }
+
+        return Encoding.UTF8.GetString(name);
     }
 
     private static string? StringExtension(IReadOnlyList<Qcow2HeaderExtension> extensions, Qcow2HeaderExtensionType type) =>
@@ -259,11 +276,17 @@ internal sealed class Qcow2Image : IDisposable
         }
     }
 
-    private void OpenExternalData(string? name)
+    private void OpenExternalData(string? name, Qcow2ExternalFiles externalFiles)
     {
         if (string.IsNullOrEmpty(name))
         {
             throw new Qcow2FormatException(Path, 72, "the image keeps its data in an external data file but does not name it");
+        }
+
+        if (externalFiles == Qcow2ExternalFiles.None)
+        {
+            throw new Qcow2ExternalFileException(Path, 72, name,
+                $"external data file '{name}' is not followed: the image's format was probed, not given");
         }
 
         var resolved = BackingPaths.Resolve(Path, name);
@@ -274,6 +297,19 @@ internal sealed class Qcow2Image : IDisposable
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new FileNotFoundException($"{Path}: external data file '{name}' ({resolved}): {Blocks.ExceptionText.Of(ex)}", resolved, ex);
+        }
+
+        CheckKind(DataFile, Path, 72, $"external data file '{name}' ({resolved})", externalFiles);
+    }
+
+    /// <summary>Refuses a backing or external data file that is a block device unless <paramref name="externalFiles"/> allows one.</summary>
+    /// <exception cref="Qcow2FormatException">It is a block device (the file is closed).</exception>
+    public static void CheckKind(ImageFile file, string imagePath, long offset, string what, Qcow2ExternalFiles externalFiles)
+    {
+        if (file.IsBlockDevice && externalFiles != Qcow2ExternalFiles.RegularFilesAndBlockDevices)
+        {
+            file.Dispose();
+            throw new Qcow2FormatException(imagePath, offset, $"{what} is a block device; Engine follows only regular files unless block devices are allowed");
         }
     }
 

@@ -14,4 +14,10 @@ public sealed record Qcow2ReaderOptions
 
     /// <summary>Most bytes of one persistent bitmap's data loaded into memory (one bit per granule of the disk).</summary>
     public long MaxBitmapBytes { get; init; } = 256L << 20;
+
+    /// <summary>
+    /// Which backing and external data files the images may name: regular files by default. An image whose format
+    /// was probed rather than given should be opened with <see cref="Qcow2ExternalFiles.None"/>.
+    /// </summary>
+    public Qcow2ExternalFiles ExternalFiles { get; init; } = Qcow2ExternalFiles.RegularFiles;
 }

@@ -30,7 +30,9 @@ public sealed partial class Qcow2WritableDevice
 
         if (_refcounts.TableMoved)
         {
-            WriteHeaderFields();
+            // Only the refcount table switches here: the L1 table and guest size stay the ones already durable, since
+            // a new L1 is written only below (a header naming it now would, after a crash, map the disk as unallocated).
+            WriteHeaderFields(_durable);
         }
 
         if (_map.HasDirtyL2)
@@ -47,7 +49,7 @@ public sealed partial class Qcow2WritableDevice
 
         if (_map.L1Moved || _headerDirty)
         {
-            WriteHeaderFields();
+            WriteHeaderFields((Size, _map.L1Offset, _map.L1Size));
             _map.ReleaseOldL1(_refcounts);
         }
 
@@ -59,19 +61,23 @@ public sealed partial class Qcow2WritableDevice
         }
     }
 
-    /// <summary>Rewrites the header's guest size, L1 and refcount table fields as one write, then syncs.</summary>
-    private void WriteHeaderFields()
+    /// <summary>
+    /// Rewrites the header's guest size, L1 and refcount table fields as one write, then syncs; the guest size and L1
+    /// table are <paramref name="mapping"/>, which must already be durable, and become what a crash falls back to.
+    /// </summary>
+    private void WriteHeaderFields((long Size, long L1Offset, int L1Size) mapping)
     {
         Span<byte> fields = stackalloc byte[HeaderLayout.MutableLength];
         var at = HeaderLayout.MutableStart;
-        HeaderLayout.Put(fields, HeaderLayout.Size - at, (ulong)Size);
+        HeaderLayout.Put(fields, HeaderLayout.Size - at, (ulong)mapping.Size);
         HeaderLayout.Put(fields, HeaderLayout.CryptMethod - at, 0u);
-        HeaderLayout.Put(fields, HeaderLayout.L1Size - at, (uint)_map.L1Size);
-        HeaderLayout.Put(fields, HeaderLayout.L1TableOffset - at, (ulong)_map.L1Offset);
+        HeaderLayout.Put(fields, HeaderLayout.L1Size - at, (uint)mapping.L1Size);
+        HeaderLayout.Put(fields, HeaderLayout.L1TableOffset - at, (ulong)mapping.L1Offset);
         HeaderLayout.Put(fields, HeaderLayout.RefcountTableOffset - at, (ulong)_refcounts.TableOffset);
         HeaderLayout.Put(fields, HeaderLayout.RefcountTableClusters - at, (uint)_refcounts.TableClusters);
         _file.Write(at, fields);
         _file.Sync();
-        _headerDirty = false;
+        _durable = mapping;
+        _headerDirty = mapping.Size != Size || mapping.L1Offset != _map.L1Offset || mapping.L1Size != _map.L1Size;
     }
 }

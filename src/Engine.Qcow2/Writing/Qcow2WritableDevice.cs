@@ -47,6 +47,9 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
     private bool _headerDirty;
     private int _disposed;
 
+    /// <summary>The guest size and L1 table the header on disk names: what a crash falls back to until the next header write.</summary>
+    private (long Size, long L1Offset, int L1Size) _durable;
+
     private Qcow2WritableDevice(HostFile file, ReadOnlySpan<byte> header, IBlockDevice? backing, string? backingFile)
     {
         _file = file;
@@ -62,6 +65,7 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         var l1Offset = (long)HeaderLayout.U64(header, HeaderLayout.L1TableOffset);
         var l1 = ReadTable(file, l1Offset, l1Size, TableEntry.Copied | TableEntry.OffsetMask);
         _map = new ClusterMap(file, _clusterBits, l1, l1Offset);
+        _durable = (_size, l1Offset, l1Size);
 
         var tableOffset = (long)HeaderLayout.U64(header, HeaderLayout.RefcountTableOffset);
         var tableClusters = (int)HeaderLayout.U32(header, HeaderLayout.RefcountTableClusters);
@@ -188,9 +192,10 @@ public sealed partial class Qcow2WritableDevice : IBlockDevice
         try
         {
             var entries = ImageCreator.L1Entries(newSize, _clusterBits);
-            if (entries > int.MaxValue / 8)
+            if (entries > Qcow2Layout.MaxL1TableBytes / Qcow2Layout.TableEntrySize)
             {
-                throw new BlockDeviceException(EINVAL, $"{Path}: {newSize} bytes is too large an image");
+                // qemu (and Engine's reader) refuse an L1 table over 32 MiB: such an image could not be opened again.
+                throw new BlockDeviceException(EINVAL, $"{Path}: {newSize} bytes is too large an image (its L1 table would exceed {Qcow2Layout.MaxL1TableBytes} bytes)");
             }
 
             _map.Grow((int)entries, _refcounts);

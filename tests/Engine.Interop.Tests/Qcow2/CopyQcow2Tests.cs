@@ -84,11 +84,13 @@ public sealed class CopyQcow2Tests
         (await Tool.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", dir["top.qcow2"])).AssertSuccess();
         (await Qcow2Checks.QemuIoAsync(dir["top.qcow2"], "qcow2", "write -P 0x77 1M 100k", "write -z 5M 2M", "discard 9M 1M")).AssertSuccess();
 
-        (await EngineCli.RunAsync("copy", dir["top.qcow2"], dir["flat.raw"])).AssertSuccess();
+        // Recognised by its magic alone, the image may not name a backing file; named qcow2, its chain is read.
+        (await EngineCli.RunAsync("copy", dir["top.qcow2"], dir["flat.raw"])).AssertFailure(65, "pass --format qcow2 to follow 'base.qcow2'");
+        (await EngineCli.RunAsync("copy", "--format", "qcow2", dir["top.qcow2"], dir["flat.raw"])).AssertSuccess();
         await Qcow2Checks.AssertSameAsync(dir["top.qcow2"], "qcow2", dir["flat.raw"], "raw");
 
         // qcow2 to qcow2: the chain flattened into one clean image.
-        (await EngineCli.RunAsync("copy", dir["top.qcow2"], dir["flat.qcow2"])).AssertSuccess();
+        (await EngineCli.RunAsync("copy", "-f", "qcow2", dir["top.qcow2"], dir["flat.qcow2"])).AssertSuccess();
         await Qcow2Checks.AssertCleanAsync(dir["flat.qcow2"]);
         await Qcow2Checks.AssertSameAsync(dir["flat.qcow2"], "qcow2", dir["top.qcow2"], "qcow2");
     }

@@ -18,7 +18,7 @@ internal static class Qcow2Checks
     /// <summary>Starts <c>engine serve FILE</c> on the directory's socket and waits for its URI.</summary>
     public static async Task<RunningTool> ServeAsync(TempDir dir, string file)
     {
-        var engine = EngineCli.Start("serve", file, "--socket", dir.Socket);
+        var engine = EngineCli.Start("serve", "--format", "qcow2", file, "--socket", dir.Socket);
         await engine.WaitUntilAsync(() => engine.Stdout.Contains("nbd+unix://", StringComparison.Ordinal), TimeSpan.FromSeconds(30), "the URI on stdout");
         return engine;
     }
