@@ -72,7 +72,7 @@ start() { # start NAME COMMAND...: background server, PID[NAME]
     wait_nbd_ready "$name" "${URI[$name]}" "$BYTES" "$OUT/logs/$name.log" || die "$FAIL_MSG"
 }
 # --read-only as qemu-nbd -r: the native reader, whose plain data clusters go out with sendfile(2).
-start engine "${ENGINE_CMD[@]}" serve "$img" --read-only --socket "$SOCKDIR/engine.sock"
+start engine "${ENGINE_CMD[@]}" serve "$img" --format qcow2 --read-only --socket "$SOCKDIR/engine.sock"
 # --shared=8 with -r: qemu-nbd advertises multi-conn and accepts nbdcopy's parallel connections (as nbd-server-compare.sh).
 start qemu-nbd qemu-nbd -r -t --shared=8 -f qcow2 --socket "$SOCKDIR/qemu-nbd.sock" "$img"
 

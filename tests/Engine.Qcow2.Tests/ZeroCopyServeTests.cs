@@ -3,7 +3,7 @@ using static Engine.Qcow2.Tests.ReadingImages;
 namespace Engine.Qcow2.Tests;
 
 /// <summary>
-/// <c>engine serve --read-only IMG.qcow2</c> sends plain data clusters with sendfile(2) from the image at the offsets
+/// <c>engine serve --format qcow2 --read-only IMG.qcow2</c> sends plain data clusters with sendfile(2) from the image at the offsets
 /// the tables give, and reads everything else (compressed, zero, backing, unallocated) through the reader: what
 /// nbdcopy and qemu-img read over NBD is exactly the guest disk qemu-img reads from the file.
 /// </summary>
@@ -25,7 +25,7 @@ public sealed class ZeroCopyServeTests
         await QemuIoAsync(image, "qcow2", "write -P 3 6M 1M", "write -P 4 0 1M", "write -P 5 2M 512k", "write -z 1M 256k", "write -P 6 2700k 3k");
 
         var socket = dir["e.sock"];
-        await using var engine = EngineCli.Start(["serve", image, "--read-only", "--socket", socket]);
+        await using var engine = EngineCli.Start(["serve", image, "--format", "qcow2", "--read-only", "--socket", socket]);
         await engine.WaitUntilAsync(() => engine.Stdout.Contains("nbd+unix://", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the URI on stdout");
         var uri = $"nbd+unix:///?socket={socket}";
         (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "qcow2", uri, image)).AssertSuccess();
