@@ -27,7 +27,7 @@ public sealed class PskTlsServer : INbdTlsServer, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var state = new PskHandshakeState { Keys = _keys };
-        var stream = new PskTlsStream(socket, _context, state, waitOnThread: true);
+        var stream = new PskTlsStream(socket, _context, state);
         try
         {
             var failure = await stream.HandshakeAsync(server: true, cancellationToken).ConfigureAwait(false);

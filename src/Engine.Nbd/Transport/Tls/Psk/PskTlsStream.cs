@@ -30,32 +30,18 @@ namespace Engine.Nbd.Transport.Tls.Psk;
 /// </summary>
 internal sealed class PskTlsStream : DuplexByteStream
 {
-    /// <summary>How long one poll(2) of a cancellable wait lasts before the token is checked again.</summary>
-    private const int CancellationSliceMicroseconds = 100_000;
-
     private readonly Socket _socket;
     private readonly SslHandle _ssl;
     private readonly Lock _lock = new();
-    private readonly bool _waitOnThread;
     private GCHandle _state;
     private bool _socketReferenced;
     private bool _established;
     private int _disposed;
 
     /// <summary>Prepares a session on <paramref name="socket"/>; <see cref="HandshakeAsync"/> runs the handshake.</summary>
-    /// <param name="socket">The connected socket; it stays the caller's.</param>
-    /// <param name="context">The context the session is made from.</param>
-    /// <param name="state">What the PSK callbacks need.</param>
-    /// <param name="waitOnThread">
-    /// Wait for readiness in poll(2) on the calling thread, in the handshake too, for a server connection that has
-    /// threads of its own. A wait through .NET's socket engine (a zero-byte ReceiveAsync) registers the descriptor with
-    /// its epoll thread for good, and from then on every record that arrives or leaves wakes that thread and pool
-    /// threads: 51,401 epoll_waits, 95,537 futex calls and 32,914 sched_yields per GiB served (bench/RESULTS.md).
-    /// </param>
-    public PskTlsStream(Socket socket, SslContextHandle context, PskHandshakeState state, bool waitOnThread = false)
+    public PskTlsStream(Socket socket, SslContextHandle context, PskHandshakeState state)
     {
         _socket = socket;
-        _waitOnThread = waitOnThread;
         _ssl = OpenSsl.SSL_new(context);
         if (_ssl.IsInvalid)
         {
@@ -307,22 +293,11 @@ internal sealed class PskTlsStream : DuplexByteStream
     private static IOException Failed(string what, int error) =>
         new($"TLS {what} failed: " + (OpenSsl.TakeErrors() ?? (error == OpenSsl.SSL_ERROR_SYSCALL ? "the connection was reset" : $"OpenSSL error {error}")));
 
-    private void Wait(int error, CancellationToken cancellationToken = default)
+    private void Wait(int error)
     {
-        var mode = error == OpenSsl.SSL_ERROR_WANT_READ ? SelectMode.SelectRead : SelectMode.SelectWrite;
         try
         {
-            if (!cancellationToken.CanBeCanceled)
-            {
-                _ = _socket.Poll(-1, mode);
-                return;
-            }
-
-            // In slices, so that a handshake deadline is noticed while the peer sends nothing.
-            while (!_socket.Poll(CancellationSliceMicroseconds, mode))
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-            }
+            _ = _socket.Poll(-1, error == OpenSsl.SSL_ERROR_WANT_READ ? SelectMode.SelectRead : SelectMode.SelectWrite);
         }
         catch (SocketException e)
         {
@@ -332,9 +307,9 @@ internal sealed class PskTlsStream : DuplexByteStream
 
     private async ValueTask WaitAsync(int error, CancellationToken cancellationToken)
     {
-        if (_waitOnThread || error != OpenSsl.SSL_ERROR_WANT_READ)
+        if (error != OpenSsl.SSL_ERROR_WANT_READ)
         {
-            Wait(error, cancellationToken);
+            Wait(error);
             return;
         }
 
