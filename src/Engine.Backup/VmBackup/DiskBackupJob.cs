@@ -176,9 +176,8 @@ internal sealed class DiskBackupJob
 
     private async ValueTask<ChunkDigest> StoreAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        if (!data.Span.ContainsAnyExcept((byte)0))
+        if (IsZeroChunk(data.Span))
         {
-            _counters.Zero();
             return ChunkDigest.Zero;
         }
 
@@ -191,16 +190,26 @@ internal sealed class DiskBackupJob
     private ChunkDigest StoreFrame(ChunkStore chunks, Span<byte> frame, int length)
     {
         var data = frame.Slice(ChunkHeader.Size, length);
-        if (!data.ContainsAnyExcept((byte)0))
+        if (IsZeroChunk(data))
         {
-            // An all-zero chunk is recorded as such: never hashed, compressed or stored.
-            _counters.Zero();
             return ChunkDigest.Zero;
         }
 
         var digest = ChunkDigest.Compute(data);
         Count(chunks.PutFrame(digest, frame, length), length);
         return digest;
+    }
+
+    /// <summary>An all-zero chunk is recorded as such (and counted): never hashed, compressed or stored.</summary>
+    private bool IsZeroChunk(ReadOnlySpan<byte> data)
+    {
+        if (data.ContainsAnyExcept((byte)0))
+        {
+            return false;
+        }
+
+        _counters.Zero();
+        return true;
     }
 
     private void Count(ChunkPutResult result, int length)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Engine.Blocks;
+using Engine.Blocks.Buffers;
 
 namespace Engine.Qcow2.Writing;
 
@@ -191,11 +192,11 @@ public sealed partial class Qcow2WritableDevice
                     // Copy-on-write: the rest of the new cluster keeps what the guest saw there.
                     await WriteRunAsync(runHost, source, runStart - offset, position - runStart, cancellationToken).ConfigureAwait(false);
                     runHost = -1;
-                    var whole = new byte[_clusterSize];
+                    using var whole = BufferPool.Shared.Rent(_clusterSize);
                     var (kind, oldHost) = Classify(entry, cluster);
-                    await ReadRunAsync(kind, clusterStart, oldHost, whole, cancellationToken).ConfigureAwait(false);
-                    source.Span.Slice((int)(position - offset), (int)(pieceEnd - position)).CopyTo(whole.AsSpan((int)(position - clusterStart)));
-                    await _file.WriteAsync(fresh, whole, cancellationToken).ConfigureAwait(false);
+                    await ReadRunAsync(kind, clusterStart, oldHost, whole.Memory, cancellationToken).ConfigureAwait(false);
+                    source.Span.Slice((int)(position - offset), (int)(pieceEnd - position)).CopyTo(whole.Span[(int)(position - clusterStart)..]);
+                    await _file.WriteAsync(fresh, whole.Memory, cancellationToken).ConfigureAwait(false);
                     position = pieceEnd;
                     runStart = position;
                     continue;
